@@ -1,0 +1,127 @@
+"""The ``provena`` command: the pipeline's pieces for use outside DVC, on any files.
+
+Each subcommand runs the same library code as its DVC stage, with the same params.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from provena import __version__
+from provena.config import ConfigError, IngestConfig, Params, load_params
+from provena.progress import setup_logging
+from provena.stage import USER_ERRORS
+
+log = logging.getLogger("provena")
+
+
+def _params_or_default(path: Path | None) -> Params | None:
+    """The given params file, else ./params.yaml if present, else None (library defaults)."""
+    if path is not None:
+        return load_params(path)
+    if Path("params.yaml").is_file():
+        return load_params("params.yaml")
+    return None
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from provena import ingest
+
+    params = _params_or_default(args.params)
+    cfg = params.ingest if params else IngestConfig()
+    out: Path = args.out
+    stem = out.with_suffix("")
+    report = ingest.run(
+        list(args.inputs),
+        cfg,
+        out=out,
+        ledger=args.ledger or stem.with_name(stem.name + ".ledger.jsonl"),
+        quarantine=args.quarantine or stem.with_name(stem.name + ".quarantine.jsonl"),
+        metrics=args.metrics,
+    )
+    print(
+        f"{report['records_in']} records in, {report['records_kept']} kept -> {out}, "
+        f"{report['records_quarantined']} quarantined"
+    )
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from provena.synth import generate, write_dataset
+
+    params = load_params(args.params)
+    cfg = params.synth
+    if args.n is not None:
+        cfg = cfg.model_copy(update={"n_clinical": args.n // 2, "n_support": args.n - args.n // 2})
+    ds = generate(cfg)
+    write_dataset(ds, args.out, args.metrics)
+    print(f"{ds.stats['records']} records -> {args.out}")
+    return 0
+
+
+def cmd_check_params(args: argparse.Namespace) -> int:
+    params = load_params(args.params)
+    print(f"{args.params}: OK ({', '.join(params.model_fields)})")
+    if args.show:
+        print(json.dumps(params.model_dump(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="provena",
+        description="Data curation and quality audits for LLM fine-tuning. The full pipeline "
+        "runs with `dvc repro`; these commands run its pieces on any files.",
+    )
+    parser.add_argument("--version", action="version", version=f"provena {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "ingest",
+        help="normalize JSONL/CSV/Parquet/HF files into the record schema",
+        description="Read files or folders (JSONL, JSON, CSV, TSV, Parquet, HF "
+        "save_to_disk), map alpaca/dolly/chat shapes onto the record schema, "
+        "normalize text and quarantine bad rows. Same code as the ingest stage.",
+    )
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
+    p.add_argument("--out", type=Path, required=True, help="output records (.parquet or .jsonl)")
+    p.add_argument("--params", type=Path, help="params file (default: ./params.yaml if present)")
+    p.add_argument("--ledger", type=Path, help="default: OUT.ledger.jsonl")
+    p.add_argument("--quarantine", type=Path, help="default: OUT.quarantine.jsonl")
+    p.add_argument("--metrics", type=Path, help="write counts as JSON here")
+    p.set_defaults(fn=cmd_ingest)
+
+    p = sub.add_parser("synth", help="write the synthetic default dataset (or a sample of it)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--params", type=Path, default=Path("params.yaml"))
+    p.add_argument("-n", type=int, help="total base records (default: from params)")
+    p.add_argument("--metrics", type=Path)
+    p.set_defaults(fn=cmd_synth)
+
+    p = sub.add_parser("check-params", help="validate a params file and list every problem")
+    p.add_argument("params", type=Path, nargs="?", default=Path("params.yaml"))
+    p.add_argument("--show", action="store_true", help="print the resolved params")
+    p.set_defaults(fn=cmd_check_params)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return args.fn(args)
+    except USER_ERRORS as err:
+        log.error("%s", err)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+__all__ = ["ConfigError", "build_parser", "main"]

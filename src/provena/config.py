@@ -1,0 +1,281 @@
+"""Typed, validated pipeline parameters.
+
+Every stage loads the whole ``params.yaml`` through :func:`load_params` before it does any
+work, so a typo anywhere stops the pipeline at once with every problem listed: unknown keys
+are refused, and each error names the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """Raised when a params file cannot be read or does not validate; lists every problem."""
+
+    def __init__(self, path: str | Path, problems: list[str]):
+        self.path = str(path)
+        self.problems = problems
+        noun = "problem" if len(problems) == 1 else "problems"
+        body = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{self.path}: {len(problems)} {noun}\n{body}")
+
+
+def _project_path(value: str) -> str:
+    """A path inside the project folder: relative, and never climbing out with '..'."""
+    p = PurePosixPath(value)
+    if p.is_absolute() or value.startswith("~"):
+        raise ValueError("must be a path relative to the project folder, not absolute")
+    depth = 0
+    for part in p.parts:
+        depth += -1 if part == ".." else (0 if part == "." else 1)
+        if depth < 0:
+            raise ValueError("must stay inside the project folder ('..' climbs out of it)")
+    return value
+
+
+ProjectPath = Annotated[str, AfterValidator(_project_path)]
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------- synth
+
+
+class DefectRates(StrictModel):
+    """Shares of base records that get each planted defect (ground truth for clean)."""
+
+    exact_duplicate: Annotated[float, Field(ge=0.0, le=0.2)] = 0.03
+    near_duplicate: Annotated[float, Field(ge=0.0, le=0.2)] = 0.04
+    mojibake: Annotated[float, Field(ge=0.0, le=0.1)] = 0.01
+    mojibake_lossy: Annotated[float, Field(ge=0.0, le=0.1)] = 0.005
+    html_entities: Annotated[float, Field(ge=0.0, le=0.1)] = 0.01
+    html_markup: Annotated[float, Field(ge=0.0, le=0.1)] = 0.005
+    empty_output: Annotated[float, Field(ge=0.0, le=0.1)] = 0.005
+    short_output: Annotated[float, Field(ge=0.0, le=0.1)] = 0.01
+    over_long: Annotated[float, Field(ge=0.0, le=0.1)] = 0.005
+    non_english: Annotated[float, Field(ge=0.0, le=0.1)] = 0.01
+
+
+class SynthConfig(StrictModel):
+    seed: int
+    n_clinical: Annotated[int, Field(ge=10, le=1_000_000)]
+    n_support: Annotated[int, Field(ge=10, le=1_000_000)]
+    out_dir: ProjectPath
+    female_share: Annotated[float, Field(gt=0.0, le=0.30)]
+    nonbinary_share: Annotated[float, Field(ge=0.0, le=0.10)]
+    allcaps_share: Share
+    legacy_share: Share
+    malformed_lines: Annotated[int, Field(ge=0, le=10_000)]
+    defects: DefectRates = DefectRates()
+
+
+# -------------------------------------------------------------------------------------- ingest
+
+Shape = Literal["auto", "alpaca", "dolly", "messages"]
+
+#: Which keys each shape's column mapping takes; None-able keys are optional columns.
+SHAPE_KEYS: dict[str, dict[str, bool]] = {
+    "alpaca": {"instruction": True, "input": False, "output": True},
+    "dolly": {"instruction": True, "input": False, "output": True},
+    "messages": {"messages": True, "role": True, "content": True},
+}
+
+
+class AlpacaColumns(StrictModel):
+    instruction: str = "instruction"
+    input: str | None = "input"
+    output: str = "output"
+
+
+class DollyColumns(StrictModel):
+    instruction: str = "instruction"
+    input: str | None = "context"
+    output: str = "response"
+
+
+class MessagesColumns(StrictModel):
+    messages: str = "messages"
+    role: str = "role"
+    content: str = "content"
+
+
+class ColumnsConfig(StrictModel):
+    alpaca: AlpacaColumns = AlpacaColumns()
+    dolly: DollyColumns = DollyColumns()
+    messages: MessagesColumns = MessagesColumns()
+
+
+class SourceRule(StrictModel):
+    """How files matching ``glob`` (relative to ``input_dir``) map onto the record schema."""
+
+    glob: str
+    shape: Shape = "auto"
+    columns: dict[str, str | None] | None = None
+
+    @model_validator(mode="after")
+    def _columns_fit_shape(self) -> SourceRule:
+        if self.columns is None:
+            return self
+        if self.shape == "auto":
+            raise ValueError("columns need an explicit shape (alpaca, dolly or messages), not auto")
+        keys = SHAPE_KEYS[self.shape]
+        unknown = sorted(set(self.columns) - set(keys))
+        if unknown:
+            raise ValueError(
+                f"unknown column key(s) {unknown} for shape {self.shape}; allowed: {sorted(keys)}"
+            )
+        for key, required in keys.items():
+            if required and key in self.columns and not self.columns[key]:
+                raise ValueError(f"column '{key}' is required for shape {self.shape}")
+        return self
+
+
+DEFAULT_HTML_TAGS = (
+    "br",
+    "p",
+    "div",
+    "span",
+    "b",
+    "i",
+    "u",
+    "em",
+    "strong",
+    "font",
+    "small",
+    "ul",
+    "ol",
+    "li",
+)
+DEFAULT_ROLE_ALIASES = {
+    "human": "user",
+    "gpt": "assistant",
+    "bot": "assistant",
+    "model": "assistant",
+    "chatgpt": "assistant",
+}
+
+
+class NormalizeConfig(StrictModel):
+    nfc: bool = True
+    fix_mojibake: bool = True
+    html_entities: bool = True
+    html_tags: list[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]*$")]] = Field(
+        default_factory=lambda: list(DEFAULT_HTML_TAGS)
+    )
+    whitespace: bool = True
+
+
+class IngestConfig(StrictModel):
+    input_dir: ProjectPath = "data/raw"
+    sources: list[SourceRule] = Field(default_factory=lambda: [SourceRule(glob="**/*")])
+    columns: ColumnsConfig = ColumnsConfig()
+    role_aliases: dict[str, Literal["system", "user", "assistant"]] = Field(
+        default_factory=lambda: dict(DEFAULT_ROLE_ALIASES)
+    )
+    normalize: NormalizeConfig = NormalizeConfig()
+    max_record_bytes: Annotated[int, Field(ge=1_000, le=1_000_000_000)] = 10_000_000
+    chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = 5_000
+
+
+# ---------------------------------------------------------------------------------------- all
+
+
+class Params(StrictModel):
+    """The whole ``params.yaml``: one section per stage, named like the stage."""
+
+    synth: SynthConfig
+    ingest: IngestConfig
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Optional/Annotated/list/dict wrappers down to a model class, if there is one."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = args[0] if len(args) == 1 else annotation
+            if len(args) != 1:
+                return annotation
+        elif origin in (list, tuple):
+            annotation = typing.get_args(annotation)[0]
+        elif origin is dict:
+            annotation = typing.get_args(annotation)[1]
+        else:
+            return annotation
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return None
+        current = _unwrap(field.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def format_validation_error(err: ValidationError, model: type[BaseModel]) -> list[str]:
+    """Turn pydantic's errors into 'key = value: what is wrong and what is allowed' lines."""
+    problems = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            parent = _model_at(model, loc[:-1])
+            allowed = ", ".join(sorted(parent.model_fields)) if parent else "see params.yaml"
+            problems.append(f"{key}: unknown key; allowed keys here: {allowed}")
+        elif e["type"] == "missing":
+            problems.append(f"{key}: required key is missing")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            problems.append(f"{key} = {_short(e.get('input'))}: {msg}")
+    return problems
+
+
+def parse_params(data: Any, source: str | Path = "params.yaml") -> Params:
+    """Validate an already-loaded params mapping."""
+    if not isinstance(data, dict):
+        raise ConfigError(source, [f"expected a mapping of sections, got {type(data).__name__}"])
+    try:
+        return Params.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(source, format_validation_error(err, Params)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate a params file; raises :class:`ConfigError` listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, ["file not found"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(
+            path, [f"{where}not valid YAML ({getattr(err, 'problem', err)})"]
+        ) from None
+    return parse_params(data, path)

@@ -1,0 +1,391 @@
+"""ingest: map any source onto the record schema, normalize its text, quarantine what is bad.
+
+The core, :func:`ingest_rows`, is pure: raw rows and a column mapping in, records, quarantine
+entries, ledger lines and counts out. :func:`run` does the file I/O around it for the DVC
+stage and for ``provena ingest``, so both run the same code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from provena.config import SHAPE_KEYS, IngestConfig
+from provena.io import LinesWriter, RecordWriter, write_json
+from provena.normalize import TextNormalizer
+from provena.progress import progress
+from provena.records import Message, StageResult, StageStats, make_record
+from provena.sources import IngestError, InputFile, RawRow, discover, open_source
+
+STAGE = "ingest"
+log = logging.getLogger(__name__)
+
+#: Column names that reveal a chat shape when ``shape: auto``; (messages, role, content).
+CHAT_LAYOUTS = (("messages", "role", "content"), ("conversations", "from", "value"))
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Where each record field comes from in one input file."""
+
+    shape: str
+    columns: dict[str, str | None]
+    config_key: str  # where in params.yaml the mapping was set, for error messages
+
+    def describe(self) -> str:
+        return f"{self.shape} " + json.dumps(self.columns)
+
+
+def _rule_for(rel_path: str, cfg: IngestConfig) -> tuple[int, Any] | None:
+    for i, rule in enumerate(cfg.sources):
+        if fnmatch.fnmatch(rel_path, rule.glob):
+            return i, rule
+    return None
+
+
+def resolve_mapping(
+    source: str, rel_path: str, columns: list[str], cfg: IngestConfig
+) -> ColumnMapping:
+    """Pick the shape and columns for one file; raise naming the file and any missing column."""
+    found = _rule_for(rel_path, cfg)
+    if found is None:
+        raise IngestError(
+            f"{source}: no entry in ingest.sources matches it (globs: "
+            f"{[r.glob for r in cfg.sources]})"
+        )
+    idx, rule = found
+    present = set(columns)
+    shape = rule.shape
+    if shape == "auto":
+        shape = _detect_shape(source, columns, cfg)
+    if rule.columns is not None:
+        mapping = dict(getattr(cfg.columns, shape).model_dump())
+        mapping.update(rule.columns)
+        key = f"ingest.sources[{idx}].columns"
+    elif rule.shape == "auto" and shape == "messages":
+        mapping = dict(cfg.columns.messages.model_dump())
+        for layout in CHAT_LAYOUTS:
+            if layout[0] in present and mapping["messages"] not in present:
+                mapping = dict(zip(("messages", "role", "content"), layout, strict=True))
+        key = "ingest.columns.messages"
+    else:
+        mapping = dict(getattr(cfg.columns, shape).model_dump())
+        key = f"ingest.columns.{shape}"
+    for field, required in SHAPE_KEYS[shape].items():
+        col = mapping.get(field)
+        if shape == "messages" and field != "messages":
+            continue  # role/content are keys inside each message, checked per row
+        if col and col not in present and required:
+            raise IngestError(
+                f"{source}: column '{col}' not found (mapped to '{field}' by {key}.{field}); "
+                f"columns present: {', '.join(columns) or '(none)'}"
+            )
+        if col and col not in present:
+            mapping[field] = None  # an optional column this file does not have
+    return ColumnMapping(shape, mapping, key)
+
+
+def _detect_shape(source: str, columns: list[str], cfg: IngestConfig) -> str:
+    present = set(columns)
+    if cfg.columns.messages.messages in present or any(lay[0] in present for lay in CHAT_LAYOUTS):
+        return "messages"
+    if cfg.columns.dolly.output in present and cfg.columns.dolly.instruction in present:
+        return "dolly"
+    if cfg.columns.alpaca.output in present and cfg.columns.alpaca.instruction in present:
+        return "alpaca"
+    raise IngestError(
+        f"{source}: cannot tell the shape from its columns ({', '.join(columns) or 'none'}); "
+        "expected alpaca (instruction/input/output), dolly (instruction/context/response) or "
+        "chat (messages with role/content). Map the columns in ingest.sources with an explicit "
+        "shape and columns."
+    )
+
+
+class _RowProblem(Exception):
+    def __init__(self, rule: str, reason: str):
+        super().__init__(reason)
+        self.rule = rule
+        self.reason = reason
+
+
+def _text(row: dict[str, Any], field: str, col: str | None, required: bool) -> str:
+    if col is None:
+        return ""
+    value = row.get(col)
+    if value is None:
+        if required:
+            raise _RowProblem(
+                "missing_field", f"field '{field}' (column '{col}') is missing or null"
+            )
+        return ""
+    if not isinstance(value, str):
+        raise _RowProblem(
+            "wrong_type",
+            f"field '{field}' (column '{col}') must be text, got {type(value).__name__}",
+        )
+    return value
+
+
+def _messages(row: dict[str, Any], m: ColumnMapping, aliases: dict[str, str]) -> list[Message]:
+    col = m.columns["messages"]
+    value = row.get(col)  # type: ignore[arg-type]
+    if isinstance(value, str):  # CSV cells hold JSON text
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise _RowProblem(
+                "bad_messages", f"column '{col}' is text that is not a JSON list"
+            ) from None
+    if not isinstance(value, list) or not value:
+        raise _RowProblem("bad_messages", f"column '{col}' must be a non-empty list of messages")
+    out: list[Message] = []
+    rkey, ckey = m.columns["role"], m.columns["content"]
+    for i, msg in enumerate(value, start=1):
+        if not isinstance(msg, dict):
+            raise _RowProblem("bad_messages", f"message {i} is not an object")
+        role, content = msg.get(rkey), msg.get(ckey)
+        if not isinstance(role, str) or not isinstance(content, str):
+            raise _RowProblem("bad_messages", f"message {i} needs text '{rkey}' and '{ckey}'")
+        role = aliases.get(role.lower(), role.lower())
+        if role not in ("system", "user", "assistant"):
+            raise _RowProblem("bad_messages", f"message {i} has unknown role '{role}'")
+        out.append(Message(role=role, content=content))
+    if out[-1]["role"] != "assistant":
+        raise _RowProblem("bad_messages", "the last message is not from the assistant")
+    if not any(x["role"] == "user" for x in out):
+        raise _RowProblem("bad_messages", "no user message")
+    return out
+
+
+def chat_to_fields(messages: list[Message]) -> tuple[str, str, str]:
+    """Map a chat onto (instruction, input, output).
+
+    output is the last assistant turn; instruction is the system prompt, or else the first
+    user turn; input is what remains before the answer (one user turn as is, several turns as
+    ``role: content`` blocks). The full list is kept in ``messages`` as well.
+    """
+    *prior, last = messages
+    system = [m["content"] for m in prior if m["role"] == "system"]
+    turns = [m for m in prior if m["role"] != "system"]
+    if system:
+        instruction = "\n\n".join(system)
+    else:
+        instruction, turns = turns[0]["content"], turns[1:]
+    if len(turns) == 1 and turns[0]["role"] == "user":
+        input_ = turns[0]["content"]
+    else:
+        input_ = "\n\n".join(f"{m['role']}: {m['content']}" for m in turns)
+    return instruction, input_, last["content"]
+
+
+def _meta(row: dict[str, Any], used: set[str]) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    for key, value in row.items():
+        if key in used or value is None:
+            continue
+        if key == "meta":
+            if isinstance(value, str) and value.strip().startswith("{"):
+                with contextlib.suppress(json.JSONDecodeError):
+                    value = json.loads(value)
+            if isinstance(value, dict):
+                meta.update(value)
+                continue
+        meta[key] = value
+    return meta
+
+
+def ingest_rows(
+    rows: Iterable[RawRow],
+    mapping: ColumnMapping | None,
+    normalizer: TextNormalizer,
+    *,
+    role_aliases: dict[str, str] | None = None,
+) -> StageResult:
+    """Map raw rows onto records and normalize their text. Pure: no file I/O."""
+    result = StageResult()
+    stats: StageStats = result.stats
+    aliases = {k.lower(): v for k, v in (role_aliases or {}).items()}
+    for raw in rows:
+        stats.records_in += 1
+        where = {"source": raw.source, "line": raw.line}
+        try:
+            if raw.data is None:
+                raise _RowProblem(raw.rule or "unreadable", raw.error or "unreadable row")
+            assert mapping is not None  # rows that parse imply the file's columns were read
+            row = raw.data
+            messages: list[Message] | None = None
+            if mapping.shape == "messages":
+                messages = _messages(row, mapping, aliases)
+                used = {mapping.columns["messages"]}
+            else:
+                cols = mapping.columns
+                fields = [
+                    _text(row, "instruction", cols["instruction"], True),
+                    _text(row, "input", cols.get("input"), False),
+                    _text(row, "output", cols["output"], True),
+                ]
+                used = {c for c in cols.values() if c}
+        except _RowProblem as p:
+            stats.records_quarantined += 1
+            stats.quarantined_by_rule[p.rule] += 1
+            entry = {"stage": STAGE, **where, "rule": p.rule, "reason": p.reason}
+            if raw.data is not None:
+                entry["record"] = raw.data
+            elif raw.raw is not None:
+                entry["raw"] = raw.raw
+            result.rejected.append(entry)
+            continue
+
+        changed: dict[str, list[str]] = {}
+
+        def norm(text: str, field: str, changed: dict[str, list[str]] = changed) -> str:
+            new, rules = normalizer(text)
+            for r in rules:
+                changed.setdefault(r, []).append(field)
+            return new
+
+        if messages is not None:
+            messages = [
+                Message(role=m["role"], content=norm(m["content"], f"messages[{i}]"))
+                for i, m in enumerate(messages)
+            ]
+            instruction, input_, output = chat_to_fields(messages)
+        else:
+            instruction, input_, output = (
+                norm(t, f) for t, f in zip(fields, ("instruction", "input", "output"), strict=True)
+            )
+        rec = make_record(
+            source=raw.source,
+            instruction=instruction,
+            input=input_,
+            output=output,
+            messages=messages,
+            meta=_meta(row, used),
+        )
+        stats.records_kept += 1
+        result.kept.append(rec)
+        for rule, flds in changed.items():
+            stats.changed_by_rule[rule] += 1
+            result.ledger.append(
+                {
+                    "id": rec["id"],
+                    "stage": STAGE,
+                    "action": "normalized",
+                    "rule": rule,
+                    "reason": f"{rule} changed " + ", ".join(flds),
+                    "fields": flds,
+                    **where,
+                }
+            )
+    for entry in result.rejected:
+        result.ledger.append(
+            {
+                "id": None,
+                "stage": STAGE,
+                "action": "quarantined",
+                "rule": entry["rule"],
+                "reason": entry["reason"],
+                "source": entry["source"],
+                "line": entry["line"],
+            }
+        )
+    return result
+
+
+def _display(path: Path, base: Path) -> str:
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def run(
+    inputs: list[Path],
+    cfg: IngestConfig,
+    *,
+    out: Path,
+    ledger: Path,
+    quarantine: Path,
+    metrics: Path | None,
+    base: Path | None = None,
+) -> dict[str, Any]:
+    """Ingest files or folders into one record file; write ledger, quarantine and metrics.
+
+    ``base`` is the folder that source names are shown relative to (the project root for the
+    stage); globs in ``ingest.sources`` match paths relative to each input folder.
+    """
+    base = base or Path.cwd()
+    files, skipped = discover(inputs)
+    for s in skipped:
+        log.warning("skipping %s: %s", s["path"], s["reason"])
+    normalizer = TextNormalizer(cfg.normalize)
+    totals = StageStats()
+    per_file: list[dict[str, Any]] = []
+    blank_lines = 0
+    with RecordWriter(out) as rw, LinesWriter(ledger) as lw, LinesWriter(quarantine) as qw:
+        bar = progress(total=len(files), desc="ingest", unit="file")
+        for f in files:
+            source = _display(f.path, base)
+            root = next((r for r in inputs if r == f.path or r in f.path.parents), f.path)
+            rel = f.path.name if root == f.path else f.path.relative_to(root).as_posix()
+            src = open_source(InputFile(f.path, f.kind), source, cfg.max_record_bytes)
+            mapping = resolve_mapping(source, rel, src.columns, cfg) if src.columns else None
+            fstats = StageStats()
+            for chunk in _chunks(src.rows, cfg.chunk_size):
+                res = ingest_rows(chunk, mapping, normalizer, role_aliases=cfg.role_aliases)
+                rw.write(res.kept)
+                qw.write(res.rejected)
+                lw.write(res.ledger)
+                fstats.merge(res.stats)
+            blank_lines += src.notes.get("blank_lines", 0)
+            if fstats.records_in == 0:
+                raise IngestError(f"{source}: file holds no records")
+            totals.merge(fstats)
+            per_file.append(
+                {
+                    "source": source,
+                    "kind": f.kind,
+                    "shape": mapping.shape if mapping else None,
+                    "records_in": fstats.records_in,
+                    "records_kept": fstats.records_kept,
+                    "records_quarantined": fstats.records_quarantined,
+                }
+            )
+            log.info(
+                "%s: %s, %d in, %d kept, %d quarantined",
+                source,
+                mapping.describe() if mapping else "no readable rows",
+                fstats.records_in,
+                fstats.records_kept,
+                fstats.records_quarantined,
+            )
+            bar.update(1)
+        bar.close()
+    totals.check_balance(STAGE)
+    report = {
+        "stage": STAGE,
+        **totals.as_dict(),
+        "files": per_file,
+        "files_skipped": skipped,
+        "blank_lines_skipped": blank_lines,
+    }
+    if metrics is not None:
+        write_json(metrics, report)
+    return report
+
+
+def _chunks(rows: Iterable[RawRow], size: int) -> Iterable[list[RawRow]]:
+    chunk: list[RawRow] = []
+    for r in rows:
+        chunk.append(r)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,157 @@
+"""File I/O at the edges of the stages: atomic writes, record files, ledgers and metrics.
+
+Every output is written to a temporary file beside its target and moved into place only when
+complete, so a stage killed mid-run never leaves a partial file that a later stage could read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from provena.records import RECORD_SCHEMA, Record, from_row, to_row
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it onto ``path`` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+    with atomic_path(path) as tmp:
+        kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
+        with open(tmp, mode, **kwargs) as fh:
+            yield fh
+
+
+def dumps_line(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, default=str) + "\n"
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    with atomic_open(path) as fh:
+        json.dump(obj, fh, ensure_ascii=False, sort_keys=True, indent=2, default=str)
+        fh.write("\n")
+
+
+def write_jsonl(path: str | Path, rows: Iterable[Any]) -> int:
+    n = 0
+    with atomic_open(path) as fh:
+        for row in rows:
+            fh.write(dumps_line(row))
+            n += 1
+    return n
+
+
+def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
+
+
+class RecordWriter:
+    """Streams records into a Parquet file (JSONL when the name ends in .jsonl), atomically."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._ctx = atomic_path(self.path)
+        self._tmp = self._ctx.__enter__()
+        self._jsonl = self.path.suffix == ".jsonl"
+        self._fh: IO[str] | None = None
+        self._pq: pq.ParquetWriter | None = None
+        if self._jsonl:
+            self._fh = open(self._tmp, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        else:
+            self._pq = pq.ParquetWriter(self._tmp, RECORD_SCHEMA, compression="zstd")
+        self.count = 0
+
+    def write(self, records: Iterable[Record]) -> None:
+        rows = [to_row(r) for r in records]
+        if not rows:
+            return
+        self.count += len(rows)
+        if self._fh is not None:
+            for row in rows:
+                row["meta"] = json.loads(row["meta"])
+                self._fh.write(dumps_line(row))
+        else:
+            assert self._pq is not None
+            self._pq.write_table(pa.Table.from_pylist(rows, schema=RECORD_SCHEMA))
+
+    def close(self, ok: bool = True) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        if self._pq is not None:
+            if self.count == 0:  # an empty table still gets the schema
+                self._pq.write_table(RECORD_SCHEMA.empty_table())
+            self._pq.close()
+        if ok:
+            self._ctx.__exit__(None, None, None)
+        else:
+            self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+    def __enter__(self) -> RecordWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.close(ok=exc_type is None)
+
+
+class LinesWriter:
+    """Streams JSON lines (ledger, quarantine) into a file, atomically."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._ctx = atomic_path(self.path)
+        self._fh = open(self._ctx.__enter__(), "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        self.count = 0
+
+    def write(self, rows: Iterable[Any]) -> None:
+        for row in rows:
+            self._fh.write(dumps_line(row))
+            self.count += 1
+
+    def __enter__(self) -> LinesWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._fh.close()
+        self._ctx.__exit__(exc_type, exc, tb)
+
+
+def read_records(path: str | Path, batch_size: int = 5_000) -> Iterator[list[Record]]:
+    """Yield batches of records from a Parquet or JSONL record file."""
+    path = Path(path)
+    if path.suffix == ".jsonl":
+        batch: list[Record] = []
+        for row in read_jsonl(path):
+            batch.append(row)  # type: ignore[arg-type]
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+        return
+    pf = pq.ParquetFile(path)
+    for rb in pf.iter_batches(batch_size=batch_size):
+        yield [from_row(r) for r in rb.to_pylist()]

@@ -1,0 +1,39 @@
+"""What every stage script shares: logging, params loading, and clean exits on known errors."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from provena.config import ConfigError, Params, load_params
+from provena.progress import setup_logging
+from provena.sources import IngestError
+
+#: Errors that are the user's to fix: printed as one clear message, exit status 2, no traceback.
+USER_ERRORS = (ConfigError, IngestError)
+
+
+def stage_parser(doc: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def run_stage(
+    name: str, body: Callable[[argparse.Namespace, Params], None], parser: argparse.ArgumentParser
+) -> None:
+    args = parser.parse_args()
+    setup_logging(args.verbose)
+    log = logging.getLogger(f"provena.{name}")
+    try:
+        params = load_params(args.params)
+        body(args, params)
+    except USER_ERRORS as err:
+        log.error("%s", err)
+        sys.exit(2)

@@ -8,9 +8,10 @@ stage and for ``provena ingest``, so both run the same code.
 from __future__ import annotations
 
 import contextlib
-import fnmatch
+import functools
 import json
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +43,36 @@ class ColumnMapping:
         return f"{self.shape} " + json.dumps(self.columns)
 
 
+@functools.lru_cache(maxsize=256)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """Glob with path semantics: ``*`` and ``?`` stay within one folder, ``**/`` spans any."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def glob_match(rel_path: str, pattern: str) -> bool:
+    return _glob_regex(pattern).match(rel_path) is not None
+
+
 def _rule_for(rel_path: str, cfg: IngestConfig) -> tuple[int, Any] | None:
     for i, rule in enumerate(cfg.sources):
-        if fnmatch.fnmatch(rel_path, rule.glob):
+        if glob_match(rel_path, rule.glob):
             return i, rule
     return None
 

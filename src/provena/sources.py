@@ -161,6 +161,7 @@ def _jsonl_rows(path: Path, source: str, max_bytes: int, notes: dict[str, int]) 
             if not raw.strip():
                 notes["blank_lines"] = notes.get("blank_lines", 0) + 1
                 continue
+            raw = raw.rstrip(b"\r\n")
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as err:

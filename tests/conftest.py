@@ -1,0 +1,30 @@
+"""Shared fixtures. Tiers: unit tests by default; `pipeline` tests run dvc repro on the tiny
+profile in a temporary copy of the repo; `gpu` tests skip without CUDA."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from provena.config import Params, parse_params
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "profiles" / "tiny.yaml"
+
+
+@pytest.fixture(scope="session")
+def tiny_params() -> Params:
+    return parse_params(yaml.safe_load(TINY.read_text()), TINY)
+
+
+def write_jsonl(path: Path, rows: list, raw_lines: dict[int, bytes] | None = None) -> Path:
+    """Write rows as JSON lines; ``raw_lines`` puts exact bytes at given 1-based line numbers."""
+    lines = [json.dumps(r, ensure_ascii=False).encode() for r in rows]
+    for lineno, raw in sorted((raw_lines or {}).items()):
+        lines.insert(lineno - 1, raw)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path

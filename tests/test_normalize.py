@@ -18,7 +18,11 @@ NORM = TextNormalizer(NormalizeConfig())
         ("a\r\nb\u200b\u00a0c  \n\n\n\nd\x00", "a\nb c\n\nd", ("whitespace",)),
         ("  keep   inner   spaces  ", "keep   inner   spaces", ("whitespace",)),
         # code is content: entities and tags inside ``` fences stay as written
-        ("Use:\n```html\n<div>&amp;</div>\n```\n&amp;", "Use:\n```html\n<div>&amp;</div>\n```\n&", ("html_entities",)),
+        (
+            "Use:\n```html\n<div>&amp;</div>\n```\n&amp;",
+            "Use:\n```html\n<div>&amp;</div>\n```\n&",
+            ("html_entities",),
+        ),
         # tags not on the list (markup residue) are left for the clean stage to judge
         ("text<o:p></o:p>", "text<o:p></o:p>", ()),
         # lossy mojibake cannot be repaired and is left as is
@@ -31,8 +35,11 @@ def test_golden_before_after(before, after, rules):
 
 
 def test_rules_can_be_switched_off():
-    off = TextNormalizer(NormalizeConfig(fix_mojibake=False, html_entities=False, html_tags=[],
-                                         nfc=False, whitespace=False))
+    off = TextNormalizer(
+        NormalizeConfig(
+            fix_mojibake=False, html_entities=False, html_tags=[], nfc=False, whitespace=False
+        )
+    )
     for text in ("Weâ€™re", "&amp;", "<br>", "cafe\u0301", " x "):
         assert off(text) == (text, ())
 

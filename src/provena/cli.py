@@ -13,8 +13,8 @@ from pathlib import Path
 
 from provena import __version__
 from provena.config import ConfigError, IngestConfig, Params, load_params
+from provena.errors import UserError
 from provena.progress import setup_logging
-from provena.stage import USER_ERRORS
 
 log = logging.getLogger("provena")
 
@@ -65,7 +65,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_check_params(args: argparse.Namespace) -> int:
     params = load_params(args.params)
-    print(f"{args.params}: OK ({', '.join(params.model_fields)})")
+    print(f"{args.params}: OK ({', '.join(type(params).model_fields)})")
     if args.show:
         print(json.dumps(params.model_dump(), indent=2))
     return 0
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     try:
         return args.fn(args)
-    except USER_ERRORS as err:
+    except UserError as err:
         log.error("%s", err)
         return 2
 

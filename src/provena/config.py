@@ -15,8 +15,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from provena.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError):
     """Raised when a params file cannot be read or does not validate; lists every problem."""
 
     def __init__(self, path: str | Path, problems: list[str]):

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from provena.config import SHAPE_KEYS, IngestConfig
+from provena.errors import IngestError
 from provena.io import LinesWriter, RecordWriter, write_json
 from provena.normalize import TextNormalizer
 from provena.progress import progress
 from provena.records import Message, StageResult, StageStats, make_record
-from provena.sources import IngestError, InputFile, RawRow, discover, open_source
+from provena.sources import InputFile, RawRow, discover, open_source
 
 STAGE = "ingest"
 log = logging.getLogger(__name__)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from provena.errors import IngestError
+
 RECORD_SUFFIXES = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -28,10 +30,6 @@ RECORD_SUFFIXES = {
 RAW_KEEP_CHARS = 65_536
 #: How many rows are looked at to learn the columns of a schemaless file (JSONL, JSON).
 SCHEMA_SAMPLE = 1_000
-
-
-class IngestError(ValueError):
-    """A problem with a whole input (file, folder or mapping), not with one row."""
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from provena.config import ConfigError, Params, load_params
+from provena.config import Params, load_params
+from provena.errors import UserError
 from provena.progress import setup_logging
-from provena.sources import IngestError
-
-#: Errors that are the user's to fix: printed as one clear message, exit status 2, no traceback.
-USER_ERRORS = (ConfigError, IngestError)
 
 
 def stage_parser(doc: str | None) -> argparse.ArgumentParser:
@@ -34,6 +31,6 @@ def run_stage(
     try:
         params = load_params(args.params)
         body(args, params)
-    except USER_ERRORS as err:
+    except UserError as err:
         log.error("%s", err)
         sys.exit(2)

@@ -158,7 +158,8 @@ def _over_long(d: Draft, rng: random.Random) -> bool:
         for h in range(24)
         for m in range(0, 60, 2)
     ]
-    d.fields["input"] += "\n\nFlowsheet (every 2 min):\n" + "\n".join(rows * 2)
+    pasted = "\n\nFlowsheet (every 2 min):\n" + "\n".join(rows * 2)
+    d.fields["input"] += pasted.upper() if d.meta.get("all_caps") else pasted
     return True
 
 

@@ -1,0 +1,102 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from provena.cli import main
+from provena.io import read_jsonl, read_records
+from tests.conftest import ROOT, write_jsonl
+
+ALPACA = {"instruction": "Say hi.", "input": "", "output": "Hi!"}
+
+
+def test_help_lists_the_subcommands():
+    out = subprocess.run(
+        [sys.executable, "-m", "provena.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for cmd in ("ingest", "synth", "check-params"):
+        assert cmd in out
+
+
+def test_console_script_is_installed():
+    out = subprocess.run(
+        ["provena", "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.startswith("provena ")
+
+
+def test_ingest_on_arbitrary_files_outside_dvc(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no params.yaml here: library defaults apply
+    write_jsonl(tmp_path / "in" / "a.jsonl", [ALPACA, ALPACA], raw_lines={2: b"{oops"})
+    (tmp_path / "in" / "b.csv").write_text("instruction,context,response\nQ,,A\n")
+    assert main(["ingest", "in/a.jsonl", "in/b.csv", "--out", "out/records.jsonl"]) == 0
+    assert (
+        capsys.readouterr().out.strip()
+        == "4 records in, 3 kept -> out/records.jsonl, 1 quarantined"
+    )
+    records = [r for b in read_records(tmp_path / "out" / "records.jsonl") for r in b]
+    assert [r["output"] for r in records] == ["Hi!", "Hi!", "A"]
+    (q,) = read_jsonl(tmp_path / "out" / "records.quarantine.jsonl")
+    assert (q["source"], q["line"], q["rule"]) == ("in/a.jsonl", 2, "malformed_json")
+    assert (tmp_path / "out" / "records.ledger.jsonl").exists()
+
+
+def test_ingest_cli_uses_the_stage_params_and_code(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(
+        (ROOT / "params.yaml").read_text().replace("html_entities: true", "html_entities: false")
+    )
+    write_jsonl(tmp_path / "a.jsonl", [{**ALPACA, "output": "A &amp; B"}])
+    assert main(["ingest", "a.jsonl", "--out", "o.parquet", "--metrics", "m.json"]) == 0
+    (rec,) = next(read_records(tmp_path / "o.parquet"))
+    assert rec["output"] == "A &amp; B"
+    assert json.loads((tmp_path / "m.json").read_text())["records_kept"] == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["ingest", "missing.jsonl", "--out", "o.parquet"],
+            "missing.jsonl: no such file or folder",
+        ),
+        (
+            ["check-params", "bad.yaml"],
+            "bad.yaml: 1 problem\n  - synth.seed = 'x': Input should be a valid integer",
+        ),
+    ],
+)
+def test_user_errors_exit_2_with_a_clear_message_and_no_traceback(tmp_path, argv, message):
+    bad = (ROOT / "params.yaml").read_text().replace("seed: 20261129", "seed: x")
+    (tmp_path / "bad.yaml").write_text(bad)
+    proc = subprocess.run(
+        [sys.executable, "-m", "provena.cli", *argv], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_check_params_accepts_the_shipped_params(capsys):
+    assert main(["check-params", str(ROOT / "params.yaml")]) == 0
+    assert "OK (synth, ingest)" in capsys.readouterr().out
+
+
+def test_synth_cli_writes_a_sample(tmp_path):
+    assert (
+        main(
+            [
+                "synth",
+                "--params",
+                str(ROOT / "profiles" / "tiny.yaml"),
+                "--out",
+                str(tmp_path / "d"),
+                "-n",
+                "40",
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "d" / "clinical_extraction.jsonl").exists()
+    assert (tmp_path / "d" / "_gold" / "pii_spans.jsonl").exists()

@@ -1,0 +1,101 @@
+"""`dvc repro` end to end on the tiny profile, in a temporary copy of the repo, network cut."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, TINY
+from tests.offline import run_offline
+
+pytestmark = pytest.mark.pipeline
+
+
+def _copy_repo(dest: Path) -> Path:
+    """Copy what git would ship (tracked and untracked-but-not-ignored files), plus .dvc/."""
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for rel in filter(None, files):
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    shutil.copy2(TINY, dest / "params.yaml")
+    (dest / "dvc.lock").unlink(missing_ok=True)
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    return dest
+
+
+def _dvc(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    proc = run_offline([sys.executable, "-m", "dvc", *args], cwd=repo)
+    assert proc.returncode == 0, f"dvc {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def _out_hashes(repo: Path) -> dict[str, str]:
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return {o["path"]: o["md5"] for st in lock["stages"].values() for o in st.get("outs", [])}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    repo = _copy_repo(tmp_path_factory.mktemp("repo"))
+    _dvc(repo, "repro")
+    return repo
+
+
+def test_repro_runs_every_stage_and_keeps_the_books(repo):
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    assert set(lock["stages"]) == set(yaml.safe_load((repo / "dvc.yaml").read_text())["stages"])
+    ingest = json.loads((repo / "metrics" / "ingest.json").read_text())
+    synth = json.loads((repo / "metrics" / "synth.json").read_text())
+    assert ingest["records_in"] == ingest["records_kept"] + ingest["records_quarantined"]
+    assert ingest["records_kept"] == synth["records"]
+    assert ingest["records_quarantined"] == synth["malformed_lines"] == 6
+    for path in (
+        "data/interim/ingest.parquet",
+        "data/ledger/ingest.jsonl",
+        "data/quarantine/ingest.jsonl",
+        "data/raw/default/_gold/pii_spans.jsonl",
+        "data/raw/default/_gold/labels.jsonl",
+    ):
+        assert (repo / path).is_file(), path
+    quarantine = [
+        json.loads(x) for x in (repo / "data/quarantine/ingest.jsonl").read_text().splitlines()
+    ]
+    assert all(
+        q["source"] == "data/raw/default/support_legacy.jsonl" and q["line"] > 0 and q["reason"]
+        for q in quarantine
+    )
+
+
+def test_dvc_metrics_show_lists_each_stage(repo):
+    shown = json.loads(_dvc(repo, "metrics", "show", "--json").stdout)
+    files = next(iter(shown.values()))["data"]
+    assert {"metrics/synth.json", "metrics/ingest.json"} <= set(files)
+    assert files["metrics/ingest.json"]["data"]["records_in"] > 300
+
+
+def test_second_repro_has_nothing_to_do(repo):
+    out = _dvc(repo, "repro").stdout
+    assert "Running stage" not in out
+
+
+def test_forced_rerun_gives_identical_output_hashes(repo):
+    before = _out_hashes(repo)
+    _dvc(repo, "repro", "--force")
+    assert _out_hashes(repo) == before

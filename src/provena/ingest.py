@@ -358,7 +358,7 @@ def run(
     per_file: list[dict[str, Any]] = []
     blank_lines = 0
     with RecordWriter(out) as rw, LinesWriter(ledger) as lw, LinesWriter(quarantine) as qw:
-        bar = progress(total=len(files), desc="ingest", unit="file")
+        bar = progress(desc="ingest", unit=" rec", unit_scale=True)
         for f in files:
             source = _display(f.path, base)
             root = next((r for r in inputs if r == f.path or r in f.path.parents), f.path)
@@ -372,6 +372,7 @@ def run(
                 qw.write(res.rejected)
                 lw.write(res.ledger)
                 fstats.merge(res.stats)
+                bar.update(len(chunk))
             blank_lines += src.notes.get("blank_lines", 0)
             if fstats.records_in == 0:
                 raise IngestError(f"{source}: file holds no records")
@@ -394,7 +395,6 @@ def run(
                 fstats.records_kept,
                 fstats.records_quarantined,
             )
-            bar.update(1)
         bar.close()
     totals.check_balance(STAGE)
     report = {

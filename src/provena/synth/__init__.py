@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from provena.config import NormalizeConfig, SynthConfig
 from provena.io import atomic_open, write_json
 from provena.normalize import TextNormalizer
+from provena.progress import progress
 from provena.synth.build import shift_spans
 from provena.synth.clinical import clinical_draft
 from provena.synth.draft import Draft
@@ -202,6 +203,7 @@ IN_PLACE = {  # defect -> (function, families it applies to, expected outcome)
 def generate(cfg: SynthConfig) -> SynthDataset:
     """Build the default dataset in memory; see the module docstring."""
     base: list[Draft] = []
+    bar = progress(total=cfg.n_clinical + cfg.n_support, desc="synth", unit=" rec", unit_scale=True)
     for i in range(cfg.n_clinical):
         rng = random.Random(f"{cfg.seed}:clinical:{i}")
         d = clinical_draft(
@@ -213,6 +215,7 @@ def generate(cfg: SynthConfig) -> SynthDataset:
         )
         d.synth_id = f"c{i:06d}"
         base.append(d)
+        bar.update(1)
     for i in range(cfg.n_support):
         rng = random.Random(f"{cfg.seed}:support:{i}")
         d = support_draft(
@@ -220,6 +223,8 @@ def generate(cfg: SynthConfig) -> SynthDataset:
         )
         d.synth_id = f"s{i:06d}"
         base.append(d)
+        bar.update(1)
+    bar.close()
 
     rng = random.Random(f"{cfg.seed}:defects")
     n_base = len(base)

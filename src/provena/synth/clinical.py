@@ -32,17 +32,12 @@ def _codes(rng: random.Random, p: Person) -> list[Code]:
     return rng.sample(fits, k=rng.choices((1, 2, 3, 4), weights=(0.35, 0.35, 0.2, 0.1))[0])
 
 
-def _age_phrase(rng: random.Random, p: Person) -> str:
+def _age(b: TextBuilder, rng: random.Random, p: Person) -> None:
+    """Append an age phrase ('54-year-old female'); the number is a gold AGE span."""
     sx = {"female": ("female", "woman", "F"), "male": ("male", "man", "M")}[p.gender]
-    return rng.choice(
-        [
-            f"{p.age}-year-old {sx[0]}",
-            f"{p.age} y/o {sx[1]}",
-            f"{p.age}yo {sx[2]}",
-            f"{p.age} year old {sx[1]}",
-            f"{p.age}{sx[2]}",
-        ]
-    )
+    form = rng.choice([("", "-year-old " + sx[0]), ("", " y/o " + sx[1]), ("", "yo " + sx[2]),
+                       ("", " year old " + sx[1]), ("", sx[2])])
+    b.t(form[0]).pii(str(p.age), "AGE").t(form[1])
 
 
 def _clinician(rng: random.Random) -> tuple[str, str, str]:
@@ -140,7 +135,7 @@ def clinical_draft(
             b.t("\nAddress: ")
             _address(b, rng, p, multiline=False)
         b.t(f"\n\nCC: {symptoms[0]} x {rng.choice(vocab.DURATIONS)}\n")
-        b.t(f"HPI: {_age_phrase(rng, p)} presenting with {', '.join(symptoms)}. ")
+        b.t("HPI: "); _age(b, rng, p); b.t(f" presenting with {', '.join(symptoms)}. ")
         b.t(
             f"{she.capitalize()} {'reports' if she != 'they' else 'report'} onset {rng.choice(vocab.DURATIONS)} ago. "
         )
@@ -181,7 +176,9 @@ def clinical_draft(
         if rng.random() < 0.15:
             ssn = f"{rng.randint(100, 665):03d}-{rng.randint(1, 99):02d}-{rng.randint(1, 9999):04d}"
             b.t("\nSSN: ").pii(ssn, "US_SSN")
-        b.t(f"\n\nS: {_age_phrase(rng, p)} here for follow-up of {codes[0].phrases[0]}. ")
+        b.t("\n\nS: ")
+        _age(b, rng, p)
+        b.t(f" here for follow-up of {codes[0].phrases[0]}. ")
         b.t(
             f"Reports {', '.join(symptoms)}. Medications: {'; '.join(meds) or 'none'}. "
             f"Allergies: {rng.choice(vocab.ALLERGIES)}.\n"
@@ -211,7 +208,8 @@ def clinical_draft(
         b.t("\nHome address:\n")
         _address(b, rng, p, multiline=True)
         b.t("\n\nHospital course: The patient is a ")
-        b.t(f"{_age_phrase(rng, p)} admitted with {symptoms[0]}. ")
+        _age(b, rng, p)
+        b.t(f" admitted with {symptoms[0]}. ")
         b.t(
             f"{her.capitalize()} course was {rng.choice(['uncomplicated', 'notable for transient hypotension', 'complicated by delirium on day 2', 'unremarkable'])}. "
         )
@@ -235,9 +233,9 @@ def clinical_draft(
         b.t(f"Thank you for seeing {p.title} ").pii(p.last, "PERSON").t(" (DOB ").pii(
             fmt_date(rng, p.dob), "DATE_TIME"
         )
-        b.t(f", {mrn_label} ").pii(mrn, "MEDICAL_RECORD_NUMBER").t(
-            f"), a {_age_phrase(rng, p)} with "
-        )
+        b.t(f", {mrn_label} ").pii(mrn, "MEDICAL_RECORD_NUMBER").t("), a ")
+        _age(b, rng, p)
+        b.t(" with ")
         b.t(", ".join(_dx_line(rng, c, with_codes) for c in codes) + ". ")
         b.t(
             f"{she.capitalize()} {'has' if she != 'they' else 'have'} had {', '.join(symptoms)} for {rng.choice(vocab.DURATIONS)}. "

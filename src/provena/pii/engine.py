@@ -43,11 +43,47 @@ from provena.pii.recognizers import (
 )
 
 NER_COMPONENTS = ("tok2vec", "ner")
-PHONE_REGIONS = ("US", "GB", "DE", "FR", "IT", "ES", "NL", "DK", "SE", "NO", "FI", "PL", "CA", "AU",
-                 "IL", "IN", "BR", "MX", "CH", "AT", "BE", "IE", "PT", "CZ", "HU", "GR", "TR", "RU")
-SPACY_TO_PRESIDIO = {"PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION",
-                     "FAC": "LOCATION", "ORG": "ORGANIZATION", "DATE": "DATE_TIME", "TIME": "DATE_TIME",
-                     "NORP": "NRP"}
+PHONE_REGIONS = (
+    "US",
+    "GB",
+    "DE",
+    "FR",
+    "IT",
+    "ES",
+    "NL",
+    "DK",
+    "SE",
+    "NO",
+    "FI",
+    "PL",
+    "CA",
+    "AU",
+    "IL",
+    "IN",
+    "BR",
+    "MX",
+    "CH",
+    "AT",
+    "BE",
+    "IE",
+    "PT",
+    "CZ",
+    "HU",
+    "GR",
+    "TR",
+    "RU",
+)
+SPACY_TO_PRESIDIO = {
+    "PERSON": "PERSON",
+    "PER": "PERSON",
+    "GPE": "LOCATION",
+    "LOC": "LOCATION",
+    "FAC": "LOCATION",
+    "ORG": "ORGANIZATION",
+    "DATE": "DATE_TIME",
+    "TIME": "DATE_TIME",
+    "NORP": "NRP",
+}
 
 
 def offline_tldextract() -> None:
@@ -78,8 +114,18 @@ class LeanSpacyNlpEngine(SpacyNlpEngine):
             models=[{"lang_code": "en", "model_name": spacy_model_path()}],
             ner_model_configuration=NerModelConfiguration(
                 model_to_presidio_entity_mapping=SPACY_TO_PRESIDIO,
-                labels_to_ignore=["CARDINAL", "EVENT", "LANGUAGE", "LAW", "MONEY", "ORDINAL",
-                                  "PERCENT", "PRODUCT", "QUANTITY", "WORK_OF_ART"],
+                labels_to_ignore=[
+                    "CARDINAL",
+                    "EVENT",
+                    "LANGUAGE",
+                    "LAW",
+                    "MONEY",
+                    "ORDINAL",
+                    "PERCENT",
+                    "PRODUCT",
+                    "QUANTITY",
+                    "WORK_OF_ART",
+                ],
             ),
         )
         self.batch_size = batch_size
@@ -98,21 +144,33 @@ class LeanSpacyNlpEngine(SpacyNlpEngine):
     def process_text(self, text: str, language: str) -> NlpArtifacts:
         return next(iter(self.process_batch([text], language)))[1]
 
-    def process_batch(self, texts: Iterable[str], language: str, batch_size: int = 0, n_process: int = 1,
-                      as_tuples: bool = False) -> Iterator:
+    def process_batch(
+        self,
+        texts: Iterable[str],
+        language: str,
+        batch_size: int = 0,
+        n_process: int = 1,
+        as_tuples: bool = False,
+    ) -> Iterator:
         nlp = self.nlp[language]
         texts = list(texts)
         views = [title_view(t) if mostly_upper(t) else t for t in texts]
         needs_ner = [any(c.isupper() for c in v) for v in views]
-        docs = iter(nlp.pipe([v for v, n in zip(views, needs_ner, strict=True) if n],
-                             batch_size=batch_size or self.batch_size))
+        docs = iter(
+            nlp.pipe(
+                [v for v, n in zip(views, needs_ner, strict=True) if n],
+                batch_size=batch_size or self.batch_size,
+            )
+        )
         for text, view, ner in zip(texts, views, needs_ner, strict=True):
             doc = next(docs) if ner else nlp.make_doc(view)
             yield text, self._doc_to_nlp_artifact(doc, language)
 
     def _doc_to_nlp_artifact(self, doc, language: str) -> NlpArtifacts:
         # The lemmatizer is not loaded: context words are matched on lower-cased tokens.
-        entities = self._get_entities_from_doc(doc) if hasattr(self, "_get_entities_from_doc") else None
+        entities = (
+            self._get_entities_from_doc(doc) if hasattr(self, "_get_entities_from_doc") else None
+        )
         artifacts = super()._doc_to_nlp_artifact(doc, language)
         artifacts.lemmas = [t.lower_ for t in doc]
         if entities is not None:
@@ -146,21 +204,41 @@ class FilteredSpacyRecognizer(SpacyRecognizer):
         lower = mostly_lower(text)
         keep = []
         for r in results:
-            value = text[r.start:r.end]
+            value = text[r.start : r.end]
             if r.entity_type == "DATE_TIME" and not looks_like_date(value):
                 continue
-            if r.entity_type == "ORGANIZATION" and value.isupper() and " " not in value and len(value) <= 5:
+            if (
+                r.entity_type == "ORGANIZATION"
+                and value.isupper()
+                and " " not in value
+                and len(value) <= 5
+            ):
                 continue
             if r.entity_type in ("PERSON", "ORGANIZATION", "LOCATION") and not any(
-                    c.isalpha() for w in value.split() if not any(d.isdigit() for d in w) for c in w):
+                c.isalpha() for w in value.split() if not any(d.isdigit() for d in w) for c in w
+            ):
                 continue  # codes such as 'K59.00'
-            if caps and r.entity_type in ("PERSON", "ORGANIZATION", "LOCATION") and not has_name_like_word(value):
+            if (
+                caps
+                and r.entity_type in ("PERSON", "ORGANIZATION", "LOCATION")
+                and not has_name_like_word(value)
+            ):
                 continue  # on title-cased capitals spaCy takes common words for names
-            core = " ".join(w for w in value.split() if not any(c.isdigit() for c in w)
-                            and w.lower() not in ("mg", "mcg", "ml", "daily", "prn"))
-            if r.entity_type in ("PERSON", "LOCATION", "ORGANIZATION") and (not core or is_acronym_not_name(core)):
+            core = " ".join(
+                w
+                for w in value.split()
+                if not any(c.isdigit() for c in w)
+                and w.lower() not in ("mg", "mcg", "ml", "daily", "prn")
+            )
+            if r.entity_type in ("PERSON", "LOCATION", "ORGANIZATION") and (
+                not core or is_acronym_not_name(core)
+            ):
                 continue  # 'GERD', 'NC', 'PO TID', '0.4 MG PO DAILY'
-            if not lower and r.entity_type in ("PERSON", "ORGANIZATION", "LOCATION") and value.islower():
+            if (
+                not lower
+                and r.entity_type in ("PERSON", "ORGANIZATION", "LOCATION")
+                and value.islower()
+            ):
                 continue  # in cased text, names are capitalized: 'lisinopril', 'syncopal episode'
 
             keep.append(r)
@@ -189,7 +267,11 @@ class FastPhoneRecognizer(PhoneRecognizer):
 def _letterhead(text: str, found: list[RecognizerResult]) -> list[RecognizerResult]:
     """Short lines of capitalized words inside a block that holds a name or an address are
     organizations or places (signature blocks, letterheads, address labels)."""
-    anchors = [r for r in found if r.entity_type in ("PERSON", "STREET_ADDRESS", "EMAIL_ADDRESS", "PHONE_NUMBER")]
+    anchors = [
+        r
+        for r in found
+        if r.entity_type in ("PERSON", "STREET_ADDRESS", "EMAIL_ADDRESS", "PHONE_NUMBER")
+    ]
     if not anchors or "\n" not in text:
         return []
     out = []
@@ -203,14 +285,26 @@ def _letterhead(text: str, found: list[RecognizerResult]) -> list[RecognizerResu
         words = stripped.split()
         if re.match(r"(?:\d+[.)]|[-*•])\s", stripped) or not has_name_like_word(stripped, rare=2.5):
             continue  # list items; lines of ordinary words
-        if not (1 <= len(words) <= 4) or stripped[-1] in ".!?:" or not all(w[:1].isupper() or w[:1].isdigit() for w in words):
+        if (
+            not (1 <= len(words) <= 4)
+            or stripped[-1] in ".!?:"
+            or not all(w[:1].isupper() or w[:1].isdigit() for w in words)
+        ):
             continue
         if any(r.start <= lead and r.end >= lead + len(stripped) for r in found):
             continue  # already covered
         near = [lines[k] for k in (idx - 1, idx + 1, idx + 2) if 0 <= k < len(lines)]
         if any(any(r.start < nb and r.end > na for r in anchors) for na, nb in near):
-            out.append(RecognizerResult("ORGANIZATION", lead, lead + len(stripped), 0.5, None,
-                                        {RecognizerResult.RECOGNIZER_NAME_KEY: "LetterheadRule"}))
+            out.append(
+                RecognizerResult(
+                    "ORGANIZATION",
+                    lead,
+                    lead + len(stripped),
+                    0.5,
+                    None,
+                    {RecognizerResult.RECOGNIZER_NAME_KEY: "LetterheadRule"},
+                )
+            )
     return out
 
 
@@ -226,26 +320,49 @@ class Detection:
 class PiiDetector:
     """Detect PII spans in batches of texts. Build once per process; it loads spaCy."""
 
-    def __init__(self, *, score_threshold: float = 0.35, deny_list: Sequence[str] = (),
-                 allow_list: Sequence[str] = (), batch_size: int = 64, window_chars: int = 4000,
-                 window_overlap: int = 300):
+    def __init__(
+        self,
+        *,
+        score_threshold: float = 0.35,
+        deny_list: Sequence[str] = (),
+        allow_list: Sequence[str] = (),
+        batch_size: int = 64,
+        window_chars: int = 4000,
+        window_overlap: int = 300,
+    ):
         offline_tldextract()
         self.nlp_engine = LeanSpacyNlpEngine(batch_size=batch_size)
         self.nlp_engine.load()
         registry = RecognizerRegistry(supported_languages=["en"])
         for rec in (
-            FilteredSpacyRecognizer(supported_entities=["PERSON", "LOCATION", "ORGANIZATION", "DATE_TIME", "NRP"]),
-            EmailRecognizer(), FastPhoneRecognizer(supported_regions=PHONE_REGIONS), CreditCardRecognizer(),
-            IbanRecognizer(), IpRecognizer(), UrlRecognizer(), UsSsnRecognizer(), UsLicenseRecognizer(),
-            DateRecognizer(), *all_recognizers(),
+            FilteredSpacyRecognizer(
+                supported_entities=["PERSON", "LOCATION", "ORGANIZATION", "DATE_TIME", "NRP"]
+            ),
+            EmailRecognizer(),
+            FastPhoneRecognizer(supported_regions=PHONE_REGIONS),
+            CreditCardRecognizer(),
+            IbanRecognizer(),
+            IpRecognizer(),
+            UrlRecognizer(),
+            UsSsnRecognizer(),
+            UsLicenseRecognizer(),
+            DateRecognizer(),
+            *all_recognizers(),
         ):
             registry.add_recognizer(rec)
         if deny_list:
             from presidio_analyzer import PatternRecognizer
 
-            registry.add_recognizer(PatternRecognizer(supported_entity="DENY_LIST", deny_list=list(deny_list),
-                                                      name="DenyListRecognizer"))
-        self.analyzer = AnalyzerEngine(registry=registry, nlp_engine=self.nlp_engine, supported_languages=["en"])
+            registry.add_recognizer(
+                PatternRecognizer(
+                    supported_entity="DENY_LIST",
+                    deny_list=list(deny_list),
+                    name="DenyListRecognizer",
+                )
+            )
+        self.analyzer = AnalyzerEngine(
+            registry=registry, nlp_engine=self.nlp_engine, supported_languages=["en"]
+        )
         self.score_threshold = score_threshold
         self.window_chars = window_chars
         self.window_overlap = window_overlap
@@ -260,13 +377,18 @@ class PiiDetector:
                 pieces.append((i, offset, window))
         found: list[set[Detection]] = [set() for _ in texts]
         views = (w for _, _, w in pieces)
-        for (i, offset, _), (window, artifacts) in zip(pieces, self.nlp_engine.process_batch(views, "en"),
-                                                        strict=True):
+        for (i, offset, _), (window, artifacts) in zip(
+            pieces, self.nlp_engine.process_batch(views, "en"), strict=True
+        ):
             if not window.strip():
                 continue
-            results = self.analyzer.analyze(text=window, language="en", nlp_artifacts=artifacts,
-                                            score_threshold=self.score_threshold,
-                                            allow_list=self.allow_list or None)
+            results = self.analyzer.analyze(
+                text=window,
+                language="en",
+                nlp_artifacts=artifacts,
+                score_threshold=self.score_threshold,
+                allow_list=self.allow_list or None,
+            )
             results = results + _letterhead(window, results)
             found[i].update(_detection(r, offset) for r in results)
         return [sorted(f, key=lambda d: (d.start, -d.end, d.entity_type)) for f in found]
@@ -274,8 +396,13 @@ class PiiDetector:
 
 def _detection(r: RecognizerResult, offset: int = 0) -> Detection:
     meta = r.recognition_metadata or {}
-    return Detection(r.start + offset, r.end + offset, r.entity_type, round(float(r.score), 4),
-                     str(meta.get(RecognizerResult.RECOGNIZER_NAME_KEY, "")))
+    return Detection(
+        r.start + offset,
+        r.end + offset,
+        r.entity_type,
+        round(float(r.score), 4),
+        str(meta.get(RecognizerResult.RECOGNIZER_NAME_KEY, "")),
+    )
 
 
 def windows(text: str, size: int, overlap: int) -> Iterator[tuple[int, str]]:
@@ -288,7 +415,9 @@ def windows(text: str, size: int, overlap: int) -> Iterator[tuple[int, str]]:
     while start < len(text):
         end = min(len(text), start + size)
         if end < len(text):
-            cut = max(text.rfind("\n", start + size // 2, end), text.rfind(" ", start + size // 2, end))
+            cut = max(
+                text.rfind("\n", start + size // 2, end), text.rfind(" ", start + size // 2, end)
+            )
             end = cut + 1 if cut > start else end
         yield start, text[start:end]
         if end >= len(text):

@@ -42,6 +42,19 @@ class PiiScore:
     pred_by_type: Counter[str] = field(default_factory=Counter)
     pred_hit_by_type: Counter[str] = field(default_factory=Counter)
 
+    def merge(self, other: PiiScore) -> None:
+        for name in ("tp", "pred_chars", "gold_chars", "spans", "missed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in (
+            "gold_by_type",
+            "hit_by_type",
+            "spans_by_type",
+            "missed_by_type",
+            "pred_by_type",
+            "pred_hit_by_type",
+        ):
+            getattr(self, name).update(getattr(other, name))
+
     def add(self, text: str, gold: Sequence[GoldSpan], predicted: Iterable[Any]) -> list[GoldSpan]:
         """Score one text; ``predicted`` items need start, end, entity_type. Returns missed spans."""
         n = len(text)
@@ -88,14 +101,22 @@ class PiiScore:
         def prf(tp: int, pred: int, gold: int) -> dict[str, float | None]:
             p = tp / pred if pred else None
             r = tp / gold if gold else None
-            f2 = (5 * p * r / (4 * p + r)) if p and r else (0.0 if p is not None and r is not None else None)
+            f2 = (
+                (5 * p * r / (4 * p + r))
+                if p and r
+                else (0.0 if p is not None and r is not None else None)
+            )
             return {"precision": _r(p), "recall": _r(r), "f2": _r(f2)}
 
         per_type = {}
         for t in sorted(set(self.gold_by_type) | set(self.pred_by_type) | set(self.spans_by_type)):
             per_type[t] = {
-                "recall": _r(self.hit_by_type[t] / self.gold_by_type[t]) if self.gold_by_type[t] else None,
-                "precision": _r(self.pred_hit_by_type[t] / self.pred_by_type[t]) if self.pred_by_type[t] else None,
+                "recall": _r(self.hit_by_type[t] / self.gold_by_type[t])
+                if self.gold_by_type[t]
+                else None,
+                "precision": _r(self.pred_hit_by_type[t] / self.pred_by_type[t])
+                if self.pred_by_type[t]
+                else None,
                 "gold_spans": self.spans_by_type[t],
                 "missed_spans": self.missed_by_type[t],
             }
@@ -106,7 +127,8 @@ class PiiScore:
             "missed_share": _r(self.missed / self.spans) if self.spans else None,
             "per_type": per_type,
             "note": "character level, entity-agnostic, whitespace ignored; per-type recall is by gold "
-            "type, per-type precision by detected type; ignored types: " + ", ".join(sorted(self.ignored_types)),
+            "type, per-type precision by detected type; ignored types: "
+            + ", ".join(sorted(self.ignored_types)),
         }
 
 

@@ -52,13 +52,18 @@ _UNIT = (
     r"(?:apt|apartment|suite|ste|unit|flat|room|rm|floor|fl|bldg|building|dept|#)\.?\s*#?\s*"
     r"[A-Za-z]?\d[\w-]{0,5}"
 )
-_POBOX = r"(?:p\.?\s?o\.?\s?box|postbox|postfach|apartado|caixa postal|boîte postale|b\.p\.)\s*\d{1,6}"
-_MILITARY = r"(?i:(?:USNS|USNV|USS|USCGC)\s+[A-Z][\w'-]+|(?:unit|psc|cmr)\s+\d{3,5}(?:,?\s*box\s+\d{3,5})?)"
+_POBOX = (
+    r"(?:p\.?\s?o\.?\s?box|postbox|postfach|apartado|caixa postal|boîte postale|b\.p\.)\s*\d{1,6}"
+)
+_MILITARY = (
+    r"(?i:(?:USNS|USNV|USS|USCGC)\s+[A-Z][\w'-]+|(?:unit|psc|cmr)\s+\d{3,5}(?:,?\s*box\s+\d{3,5})?)"
+)
 _MILITARY_TAIL = r"(?:FPO|APO|DPO)\s+(?:AA|AE|AP)\s+\d{5}"
 _POSTAL = (
     r"(?:\d{5}(?:-\d{4})?|\d{3}[ -]?\d{2}|\d{4,6}|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}|"
     r"[A-Z]\d[A-Z]\s?\d[A-Z]\d|\d{2}-\d{3}|\d{5}-\d{3})"
 )
+
 
 def _is_cap(token: str) -> bool:
     return bool(token) and (token[0].isupper() or (token.isupper() and len(token) > 1))
@@ -121,13 +126,18 @@ class _Base(EntityRecognizer):
     SCORE = 0.6
 
     def __init__(self) -> None:
-        super().__init__(supported_entities=list(self.ENTITIES), name=type(self).__name__,
-                         supported_language="en")
+        super().__init__(
+            supported_entities=list(self.ENTITIES),
+            name=type(self).__name__,
+            supported_language="en",
+        )
 
     def load(self) -> None:
         pass
 
-    def found(self, entity: str, start: int, end: int, score: float | None = None) -> RecognizerResult:
+    def found(
+        self, entity: str, start: int, end: int, score: float | None = None
+    ) -> RecognizerResult:
         return _result(entity, start, end, self.SCORE if score is None else score, self.name)
 
 
@@ -135,9 +145,40 @@ class _Base(EntityRecognizer):
 
 
 _TOKEN = re.compile(r"[^\s,;:()\[\]{}<>\"“”]+")
-_PARTICLES = {"de", "la", "le", "les", "du", "des", "del", "della", "di", "da", "do", "dos", "das",
-              "van", "von", "der", "den", "am", "im", "an", "sur", "y", "e", "u.", "ul.", "al.", "os.",
-              "and", "of", "the", "st.", "ste."}
+_PARTICLES = {
+    "de",
+    "la",
+    "le",
+    "les",
+    "du",
+    "des",
+    "del",
+    "della",
+    "di",
+    "da",
+    "do",
+    "dos",
+    "das",
+    "van",
+    "von",
+    "der",
+    "den",
+    "am",
+    "im",
+    "an",
+    "sur",
+    "y",
+    "e",
+    "u.",
+    "ul.",
+    "al.",
+    "os.",
+    "and",
+    "of",
+    "the",
+    "st.",
+    "ste.",
+}
 _NUM_RE = re.compile(_NUM + r"\.?$")
 
 
@@ -166,16 +207,21 @@ class StreetAddressRecognizer(_Base):
     )
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
-        cores = [(m.start(), m.end()) for m in self._SPECIAL.finditer(text)
-                 if not re.fullmatch(r"#\s*\d{1,2}", m.group(0).strip())]
+        cores = [
+            (m.start(), m.end())
+            for m in self._SPECIAL.finditer(text)
+            if not re.fullmatch(r"#\s*\d{1,2}", m.group(0).strip())
+        ]
         for line in re.finditer(r"[^\n]+", text):
             cores.extend(self._line_cores(line.group(0), line.start()))
         spans: list[list[int]] = []
         for start, end in sorted(cores):
             end = self._grow(text, end)
-            if spans and start <= spans[-1][1] + 3 and not text[spans[-1][1]:start].strip(" ,\n\t"):
-                spans[-1][1] = max(spans[-1][1], end)
-            elif spans and start < spans[-1][1]:
+            if (
+                spans
+                and start <= spans[-1][1] + 3
+                and not text[spans[-1][1] : start].strip(" ,\n\t")
+            ) or (spans and start < spans[-1][1]):
                 spans[-1][1] = max(spans[-1][1], end)
             else:
                 spans.append([start, end])
@@ -209,16 +255,27 @@ class StreetAddressRecognizer(_Base):
         if not names or len([w for w in ws if _is_num(w)]) > 3:
             return False
         if (names[0].lower() in _PARTICLES and not _is_suffix(names[0])) or (
-                names[-1].lower() in _PARTICLES and not _is_suffix(names[-1])):
+            names[-1].lower() in _PARTICLES and not _is_suffix(names[-1])
+        ):
             return False
         has_suffix = any(_is_suffix(w) for w in names)
-        lower_ok = all(_is_cap(w) or w.lower() in _PARTICLES or _is_suffix(w) or w[:1].islower() for w in names)
+        lower_ok = all(
+            _is_cap(w) or w.lower() in _PARTICLES or _is_suffix(w) or w[:1].islower() for w in names
+        )
         if has_suffix and lower_ok:
             return True
         # '4923 Parmova 109', '5366 Pivovarská 276': number, capitalized name(s), number
-        return _is_num(ws[0]) and _is_num(ws[-1]) and len(names) <= 3 and _is_cap(names[0]) and all(
-            _is_cap(w) or w.lower() in _PARTICLES or (w.isalpha() and len(w) <= 5) for w in names
-        ) and any(len(w) > 2 for w in names)
+        return (
+            _is_num(ws[0])
+            and _is_num(ws[-1])
+            and len(names) <= 3
+            and _is_cap(names[0])
+            and all(
+                _is_cap(w) or w.lower() in _PARTICLES or (w.isalpha() and len(w) <= 5)
+                for w in names
+            )
+            and any(len(w) > 2 for w in names)
+        )
 
     @staticmethod
     def _grow(text: str, end: int) -> int:
@@ -232,11 +289,18 @@ class StreetAddressRecognizer(_Base):
             if not segment or seg_start - pos > 6:
                 break
             words = segment.split()
-            ok = 0 < len(words) <= 5 and all(
-                _is_cap(w) or re.fullmatch(_POSTAL, w) or re.fullmatch(r"\d{1,6}", w)
-                or re.fullmatch(rf"(?i){_UNIT}", w) or w.lower() in _PARTICLES
-                for w in words
-            ) or re.fullmatch(rf"(?i)(?:{_UNIT}|{_MILITARY_TAIL}|{_POSTAL})", segment)
+            ok = (
+                (0 < len(words) <= 5
+                and all(
+                    _is_cap(w)
+                    or re.fullmatch(_POSTAL, w)
+                    or re.fullmatch(r"\d{1,6}", w)
+                    or re.fullmatch(rf"(?i){_UNIT}", w)
+                    or w.lower() in _PARTICLES
+                    for w in words
+                ))
+                or re.fullmatch(rf"(?i)(?:{_UNIT}|{_MILITARY_TAIL}|{_POSTAL})", segment)
+            )
             if not ok:
                 break
             pos = seg_start + len(segment)
@@ -269,7 +333,12 @@ class ContextIdRecognizer(_Base):
     def __init__(self) -> None:
         super().__init__()
         self._patterns = [
-            (entity, re.compile(rf"(?i)\b(?:{ctx})\s*(?:[:#=]|is|was)?\s*(?:#\s*)?(?-i:({_ID_VALUE}))\b"))
+            (
+                entity,
+                re.compile(
+                    rf"(?i)\b(?:{ctx})\s*(?:[:#=]|is|was)?\s*(?:#\s*)?(?-i:({_ID_VALUE}))\b"
+                ),
+            )
             for entity, ctx in _ID_CONTEXT.items()
         ]
 
@@ -293,7 +362,9 @@ _TITLES = (
     r"Dr|Doctor|Mr|Mrs|Ms|Mx|Miss|Mister|Prof|Professor|Rev|Sr|Sra|Srta|Herr|Frau|Mme|Mlle|"
     r"Sir|Dame|Lord|Lady|Capt|Captain|Sgt|Lt|Col|Gen|Nurse|RN|NP|PA|Attending|Resident"
 )
-_CREDENTIALS = r"MD|M\.D\.|DO|D\.O\.|RN|NP|PA-C|PA|LPN|CNA|DDS|DMD|PhD|Ph\.D\.|MSN|BSN|FNP|APRN|PharmD|DPM"
+_CREDENTIALS = (
+    r"MD|M\.D\.|DO|D\.O\.|RN|NP|PA-C|PA|LPN|CNA|DDS|DMD|PhD|Ph\.D\.|MSN|BSN|FNP|APRN|PharmD|DPM"
+)
 
 
 class TitledNameRecognizer(_Base):
@@ -302,7 +373,9 @@ class TitledNameRecognizer(_Base):
     ENTITIES = ("PERSON",)
     SCORE = 0.75
     _BEFORE = re.compile(rf"\b(?i:{_TITLES})\.?[ \t]+((?:{_NAME_TOKEN}[ \t]+){{0,2}}{_NAME_TOKEN})")
-    _AFTER = re.compile(rf"((?:{_NAME_TOKEN}[ \t]+){{0,2}}{_NAME_TOKEN}),?[ \t]+(?:{_CREDENTIALS})\b")
+    _AFTER = re.compile(
+        rf"((?:{_NAME_TOKEN}[ \t]+){{0,2}}{_NAME_TOKEN}),?[ \t]+(?:{_CREDENTIALS})\b"
+    )
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
         out = []
@@ -325,17 +398,29 @@ class AgeRecognizer(_Base):
     _PATTERNS = [
         re.compile(r"(?i)\b(\d{1,3})\s*[- ]?\s*(?:years?|yrs?)[- ]?(?:of\s+age|old)\b"),
         re.compile(r"(?i)\b(\d{1,3})\s*(?:y/o|yo|y\.o\.)\b"),
-        re.compile(r"(?i)\b(?:aged?|age:|age of|turns?|turned|turning)\s*(\d{1,3})\b(?!\s*(?:%|percent|degrees|minutes))"),
-        re.compile(r"(?i)\b(?:he|she|they|i) (?:was|is|am|were) (\d{1,3})(?=\s*(?:[.,;!]|$|years))"),
-        re.compile(r"(?i)\b(?:I am|I'm|I’m|turned|turning)\s+(\d{1,3})\b(?!\s*(?:%|percent|kg|lb|cm|min|am|pm|:))"),
+        re.compile(
+            r"(?i)\b(?:aged?|age:|age of|turns?|turned|turning)\s*(\d{1,3})\b(?!\s*(?:%|percent|degrees|minutes))"
+        ),
+        re.compile(
+            r"(?i)\b(?:he|she|they|i) (?:was|is|am|were) (\d{1,3})(?=\s*(?:[.,;!]|$|years))"
+        ),
+        re.compile(
+            r"(?i)\b(?:I am|I'm|I’m|turned|turning)\s+(\d{1,3})\b(?!\s*(?:%|percent|kg|lb|cm|min|am|pm|:))"
+        ),
         # clinical shorthand: '54F presenting with', 'a 42M admitted'
-        re.compile(r"(?i)\b(\d{1,3})\s?(?:M|F|yo\s?[MF])\b(?=\s+(?:presenting|presents|here|admitted|with|"
-                   r"who|patient|pt|c/o|complaining|for|s/p|status)\b)"),
+        re.compile(
+            r"(?i)\b(\d{1,3})\s?(?:M|F|yo\s?[MF])\b(?=\s+(?:presenting|presents|here|admitted|with|"
+            r"who|patient|pt|c/o|complaining|for|s/p|status)\b)"
+        ),
     ]
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
-        return [self.found("AGE", m.start(1), m.end(1)) for p in self._PATTERNS for m in p.finditer(text)
-                if 0 < int(m.group(1)) < 125]
+        return [
+            self.found("AGE", m.start(1), m.end(1))
+            for p in self._PATTERNS
+            for m in p.finditer(text)
+            if 0 < int(m.group(1)) < 125
+        ]
 
 
 class PostalCodeRecognizer(_Base):
@@ -348,8 +433,11 @@ class PostalCodeRecognizer(_Base):
     _STATE = re.compile(r"\b[A-Z]{2}\s+(\d{5}(?:-\d{4})?)\b")
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
-        return [self.found("ZIP_CODE", m.start(1), m.end(1)) for p in (self._CONTEXT, self._STATE)
-                for m in p.finditer(text)]
+        return [
+            self.found("ZIP_CODE", m.start(1), m.end(1))
+            for p in (self._CONTEXT, self._STATE)
+            for m in p.finditer(text)
+        ]
 
 
 class PhoneContextRecognizer(_Base):
@@ -358,9 +446,13 @@ class PhoneContextRecognizer(_Base):
 
     ENTITIES = ("PHONE_NUMBER",)
     SCORE = 0.55
-    _NUMBER = re.compile(r"(?<![\w+])\+?\(?\d[\d ().\-]{5,18}\d(?:\s*(?:x|ext\.?)\s*\d{1,5})?(?![\w])")
-    _CONTEXT = re.compile(r"(?i)\b(?:phone|tel|telephone|mobile|mobil|cell|fax|office|desk|home|work|"
-                          r"whatsapp|registered|call|calls|dial|text|contact|contacted|reached|reach|number)\b")
+    _NUMBER = re.compile(
+        r"(?<![\w+])\+?\(?\d[\d ().\-]{5,18}\d(?:\s*(?:x|ext\.?)\s*\d{1,5})?(?![\w])"
+    )
+    _CONTEXT = re.compile(
+        r"(?i)\b(?:phone|tel|telephone|mobile|mobil|cell|fax|office|desk|home|work|"
+        r"whatsapp|registered|call|calls|dial|text|contact|contacted|reached|reach|number)\b"
+    )
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
         out = []
@@ -368,7 +460,7 @@ class PhoneContextRecognizer(_Base):
             digits = sum(c.isdigit() for c in m.group(0))
             if not 7 <= digits <= 15:
                 continue
-            window = text[max(0, m.start() - 30):m.start()] + " " + text[m.end():m.end() + 15]
+            window = text[max(0, m.start() - 30) : m.start()] + " " + text[m.end() : m.end() + 15]
             if self._CONTEXT.search(window):
                 out.append(self.found("PHONE_NUMBER", m.start(), m.end()))
         return out
@@ -394,13 +486,21 @@ class NameCueRecognizer(_Base):
             for w in words:
                 bare = w.rstrip(".")
                 title = bare[:1].upper() + bare[1:].lower()
-                if title in names or english_zipf(bare.lower()) < 3.5 or (len(bare) == 1 and bare.isalpha()):
+                if (
+                    title in names
+                    or english_zipf(bare.lower()) < 3.5
+                    or (len(bare) == 1 and bare.isalpha())
+                ):
                     keep.append(w)
                 else:
                     break
             if keep:
                 start = m.start(1)
-                end = start + len(" ".join(keep)) if m.group(1).startswith(" ".join(keep)) else start + len(keep[0])
+                end = (
+                    start + len(" ".join(keep))
+                    if m.group(1).startswith(" ".join(keep))
+                    else start + len(keep[0])
+                )
                 out.append(self.found("PERSON", start, end))
         return out
 
@@ -441,17 +541,41 @@ class ProperNounRecognizer(_Base):
             # a run of capitalized words (allowing initials like 'J.' and particles like 'van')
             j = i + 1
             seps = (" ", "-", "’") if caps_text else (" ", ". ", "-", " '", "’")
-            while j < len(tokens) and j - i < (3 if caps_text else 6) and (
-                    tokens[j].group(0)[0].isupper() or tokens[j].group(0) in ("van", "von", "de", "da", "der", "del", "la", "le", "bin", "al")) \
-                    and (view[tokens[j - 1].end():tokens[j].start()] in seps and (
-                        view[tokens[j - 1].end():tokens[j].start()] != ". " or len(tokens[j - 1].group(0)) == 1)):
+            while (
+                j < len(tokens)
+                and j - i < (3 if caps_text else 6)
+                and (
+                    tokens[j].group(0)[0].isupper()
+                    or tokens[j].group(0)
+                    in ("van", "von", "de", "da", "der", "del", "la", "le", "bin", "al")
+                )
+                and (
+                    view[tokens[j - 1].end() : tokens[j].start()] in seps
+                    and (
+                        view[tokens[j - 1].end() : tokens[j].start()] != ". "
+                        or len(tokens[j - 1].group(0)) == 1
+                    )
+                )
+            ):
                 j += 1
             run = tokens[i:j]
-            while len(run) > 1 and run[0].group(0) in ("The", "A", "An", "This", "Our", "My", "Your"):
+            while len(run) > 1 and run[0].group(0) in (
+                "The",
+                "A",
+                "An",
+                "This",
+                "Our",
+                "My",
+                "Your",
+            ):
                 run = run[1:]  # 'The Symcat Orchestra' -> 'Symcat Orchestra'
             words = [t.group(0) for t in run]
             start, end = run[0].start(), run[-1].end()
-            at_start = bool(_SENT_START.search(view[max(0, start - 12):start])) or start <= 12 and not view[:start].strip()
+            at_start = (
+                bool(_SENT_START.search(view[max(0, start - 12) : start]))
+                or (start <= 12
+                and not view[:start].strip())
+            )
             line = _line_of(view, start, end)
             if is_acronym_not_name(" ".join(words)):
                 entity = None
@@ -469,13 +593,22 @@ class ProperNounRecognizer(_Base):
         return out
 
     @staticmethod
-    def _classify_caps(words: list[str], names: frozenset[str], places: frozenset[str]) -> str | None:
+    def _classify_caps(
+        words: list[str], names: frozenset[str], places: frozenset[str]
+    ) -> str | None:
         phrase = " ".join(words)
         if len(words) >= 2 and words[-1] in _ORG_WORDS:
             return "ORGANIZATION"
         if phrase in places and english_zipf(phrase.lower()) < 4.0:
             return "LOCATION"
-        listed = [w for w in words if w in names and english_zipf(w.lower()) < 4.3 and not is_medical_term(w)]
+        listed = [
+            w
+            for w in words
+            if w in names
+            and english_zipf(w.lower()) < 4.3
+            and not is_medical_term(w)
+            and w.lower()[:3] not in _CALENDAR
+        ]
         return "PERSON" if listed and len(listed) * 2 >= len(words) else None
 
     def _lowercase(self, text: str, names: frozenset[str], places: frozenset[str]):
@@ -491,21 +624,30 @@ class ProperNounRecognizer(_Base):
                 out.append(self.found("LOCATION", m.start(), m.end(), 0.45))
         return out
 
-    def _classify(self, words: list[str], names: frozenset[str], places: frozenset[str], at_start: bool) -> str | None:
+    def _classify(
+        self, words: list[str], names: frozenset[str], places: frozenset[str], at_start: bool
+    ) -> str | None:
         phrase = " ".join(words)
         if len(words) >= 2 and words[-1].rstrip(".") in _ORG_WORDS:
             return "ORGANIZATION"
         words = [w for w in words if not is_medical_term(w)] or words
         if all(is_medical_term(w) for w in words):
             return None
-        if phrase in places and english_zipf(phrase.lower()) < 4.5 and (
-                not at_start or english_zipf(phrase.lower()) < 4.0 or len(words) > 1):
+        if (
+            phrase in places
+            and english_zipf(phrase.lower()) < 4.5
+            and (not at_start or english_zipf(phrase.lower()) < 4.0 or len(words) > 1)
+        ):
             return "LOCATION"
         known = [w for w in words if w in names]
         rare = [w for w in words if english_zipf(w.lower()) < self.RARE_ZIPF]
         if len(words) >= 2 and (known or rare) and len(known) + len(rare) >= 1 and not at_start:
             return "PERSON"
-        if len(words) >= 2 and len([w for w in words if w in names or english_zipf(w.lower()) < self.RARE_ZIPF]) >= 2:
+        if (
+            len(words) >= 2
+            and len([w for w in words if w in names or english_zipf(w.lower()) < self.RARE_ZIPF])
+            >= 2
+        ):
             return "PERSON"
         if len(words) == 1 and not at_start and (words[0] in names or words[0] in places or rare):
             w = words[0]
@@ -517,16 +659,77 @@ class ProperNounRecognizer(_Base):
         return None
 
 
-_ORG_WORDS = {"Center", "Centre", "Health", "Healthcare", "Medical", "Pharmacy", "Inc", "Incorporated", "LLC", "Ltd", "Limited", "Corp", "Corporation", "Co", "Company",
-              "Group", "Partners", "Holdings", "Technologies", "Systems", "Solutions", "Bank", "Agency",
-              "Orchestra", "Foundation", "Institute", "University", "College", "Hospital", "Clinic",
-              "Associates", "Consulting", "Services", "Markets", "Labs", "GmbH", "AG", "SA", "BV", "AB"}
+_ORG_WORDS = {
+    "Center",
+    "Centre",
+    "Health",
+    "Healthcare",
+    "Medical",
+    "Pharmacy",
+    "Inc",
+    "Incorporated",
+    "LLC",
+    "Ltd",
+    "Limited",
+    "Corp",
+    "Corporation",
+    "Co",
+    "Company",
+    "Group",
+    "Partners",
+    "Holdings",
+    "Technologies",
+    "Systems",
+    "Solutions",
+    "Bank",
+    "Agency",
+    "Orchestra",
+    "Foundation",
+    "Institute",
+    "University",
+    "College",
+    "Hospital",
+    "Clinic",
+    "Associates",
+    "Consulting",
+    "Services",
+    "Markets",
+    "Labs",
+    "GmbH",
+    "AG",
+    "SA",
+    "BV",
+    "AB",
+}
+
+
+_CALENDAR = {
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "may",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "oct",
+    "nov",
+    "dec",
+    "mon",
+    "tue",
+    "wed",
+    "thu",
+    "fri",
+    "sat",
+    "sun",
+}
 
 
 def _line_of(text: str, start: int, end: int) -> str:
     a = text.rfind("\n", 0, start) + 1
     b = text.find("\n", end)
-    return text[a:b if b >= 0 else len(text)].strip(" \t>?*•|-")
+    return text[a : b if b >= 0 else len(text)].strip(" \t>?*•|-")
 
 
 def _mostly_lower(text: str) -> bool:
@@ -541,7 +744,11 @@ def _mostly_upper(text: str) -> bool:
 
 def _title_view(text: str) -> str:
     """Same length as ``text``: each ALL-CAPS word of 3+ letters in title case ('JOHN' -> 'John')."""
-    return re.sub(r"[^\W\d_]{3,}", lambda m: m.group(0).capitalize() if m.group(0).isupper() else m.group(0), text)
+    return re.sub(
+        r"[^\W\d_]{3,}",
+        lambda m: m.group(0).capitalize() if m.group(0).isupper() else m.group(0),
+        text,
+    )
 
 
 _MEDICAL_SUFFIX = re.compile(
@@ -599,5 +806,13 @@ def title_view(text: str) -> str:
 
 
 def all_recognizers() -> Iterable[EntityRecognizer]:
-    return [StreetAddressRecognizer(), ContextIdRecognizer(), TitledNameRecognizer(), AgeRecognizer(),
-            PostalCodeRecognizer(), PhoneContextRecognizer(), NameCueRecognizer(), ProperNounRecognizer()]
+    return [
+        StreetAddressRecognizer(),
+        ContextIdRecognizer(),
+        TitledNameRecognizer(),
+        AgeRecognizer(),
+        PostalCodeRecognizer(),
+        PhoneContextRecognizer(),
+        NameCueRecognizer(),
+        ProperNounRecognizer(),
+    ]

@@ -35,8 +35,15 @@ def _codes(rng: random.Random, p: Person) -> list[Code]:
 def _age(b: TextBuilder, rng: random.Random, p: Person) -> None:
     """Append an age phrase ('54-year-old female'); the number is a gold AGE span."""
     sx = {"female": ("female", "woman", "F"), "male": ("male", "man", "M")}[p.gender]
-    form = rng.choice([("", "-year-old " + sx[0]), ("", " y/o " + sx[1]), ("", "yo " + sx[2]),
-                       ("", " year old " + sx[1]), ("", sx[2])])
+    form = rng.choice(
+        [
+            ("", "-year-old " + sx[0]),
+            ("", " y/o " + sx[1]),
+            ("", "yo " + sx[2]),
+            ("", " year old " + sx[1]),
+            ("", sx[2]),
+        ]
+    )
     b.t(form[0]).pii(str(p.age), "AGE").t(form[1])
 
 
@@ -135,7 +142,9 @@ def clinical_draft(
             b.t("\nAddress: ")
             _address(b, rng, p, multiline=False)
         b.t(f"\n\nCC: {symptoms[0]} x {rng.choice(vocab.DURATIONS)}\n")
-        b.t("HPI: "); _age(b, rng, p); b.t(f" presenting with {', '.join(symptoms)}. ")
+        b.t("HPI: ")
+        _age(b, rng, p)
+        b.t(f" presenting with {', '.join(symptoms)}. ")
         b.t(
             f"{she.capitalize()} {'reports' if she != 'they' else 'report'} onset {rng.choice(vocab.DURATIONS)} ago. "
         )

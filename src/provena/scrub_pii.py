@@ -1,0 +1,495 @@
+"""scrub_pii: find PII in every record, replace it, check nothing survived, report.
+
+The core, :func:`scrub_batch`, takes records and a :class:`Scrubber` (the detector and the
+anonymizer, built once per process) and returns scrubbed records, ledger lines and counts.
+:func:`run` streams the ingest output through a pool of worker processes and writes the
+records, ledger, quarantine, metrics and the PII report. No raw PII value leaves this stage:
+the ledger holds entity type, field, offsets and a keyed hash; reports show scrubbed text.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from provena.config import ScrubPiiConfig
+from provena.io import LinesWriter, RecordWriter, read_jsonl, read_records, write_json
+from provena.pii.engine import Detection, PiiDetector
+from provena.pii.evaluate import GoldSpan, PiiScore
+from provena.pii.operators import Anonymizer, keyed_hash
+from provena.progress import progress
+from provena.records import Message, Record, StageResult
+
+STAGE = "scrub_pii"
+log = logging.getLogger(__name__)
+SCORE_BINS = (0.35, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
+
+
+def secret_key(cfg: ScrubPiiConfig) -> tuple[bytes, bytes | None]:
+    """(key for surrogates and ledger hashes, salt for the hash operator or None).
+
+    The salt comes from the environment variable named by ``salt_env`` and is never written
+    anywhere. Without it, the key falls back to ``surrogate_seed``, which anyone holding
+    params.yaml can recompute: fine for the synthetic default data, not for real data.
+    """
+    salt = os.environ.get(cfg.salt_env)
+    if salt:
+        return salt.encode("utf-8"), salt.encode("utf-8")
+    return f"provena-surrogate-seed:{cfg.surrogate_seed}".encode(), None
+
+
+@dataclass
+class PiiStats:
+    by_type_field: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
+    by_operator: collections.Counter[str] = field(default_factory=collections.Counter)
+    by_recognizer: collections.Counter[str] = field(default_factory=collections.Counter)
+    score_bins: collections.Counter[str] = field(default_factory=collections.Counter)
+    records_with_pii: int = 0
+    residual_records: int = 0
+    residual_by_type: collections.Counter[str] = field(default_factory=collections.Counter)
+    meta_dropped: int = 0
+    meta_hashed: int = 0
+    gold: PiiScore = field(default_factory=PiiScore)
+    gold_records: int = 0
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    def merge(self, o: PiiStats, max_examples: int) -> None:
+        for name in (
+            "by_type_field",
+            "by_operator",
+            "by_recognizer",
+            "score_bins",
+            "residual_by_type",
+        ):
+            getattr(self, name).update(getattr(o, name))
+        for name in (
+            "records_with_pii",
+            "residual_records",
+            "meta_dropped",
+            "meta_hashed",
+            "gold_records",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(o, name))
+        self.gold.merge(o.gold)
+        self.examples.extend(o.examples[: max(0, max_examples - len(self.examples))])
+
+
+class Scrubber:
+    """Detector + anonymizer for one process."""
+
+    def __init__(self, cfg: ScrubPiiConfig):
+        self.cfg = cfg
+        self.key, salt = secret_key(cfg)
+        self.detector = PiiDetector(
+            score_threshold=cfg.score_threshold, deny_list=cfg.deny_list, allow_list=cfg.allow_list
+        )
+        self.anonymizer = Anonymizer(
+            cfg.operators,
+            key=self.key,
+            salt=salt,
+            mask_char=cfg.mask_char,
+            mask_keep_last=cfg.mask_keep_last,
+        )
+        self.allow = {a.lower() for a in cfg.allow_list}
+
+
+def merge_spans(dets: Iterable[Detection]) -> list[tuple[int, int, str, float, str]]:
+    """Overlapping detections become one span (their union), typed by the highest score."""
+    out: list[list[Any]] = []
+    for d in sorted(dets, key=lambda d: (d.start, -d.end)):
+        if out and d.start < out[-1][1]:
+            last = out[-1]
+            last[1] = max(last[1], d.end)
+            if d.score > last[3]:
+                last[2], last[3], last[4] = d.entity_type, d.score, d.recognizer
+        else:
+            out.append([d.start, d.end, d.entity_type, d.score, d.recognizer])
+    return [tuple(x) for x in out]  # type: ignore[misc]
+
+
+def _texts(rec: Record, fields: list[str]) -> list[tuple[str, str]]:
+    """(field name, text) pairs to scrub in one record."""
+    out = [(f, rec[f]) for f in ("instruction", "input", "output") if f in fields and rec[f]]  # type: ignore[literal-required]
+    if "messages" in fields and rec.get("messages"):
+        out.extend(
+            (f"messages[{i}]", m["content"])
+            for i, m in enumerate(rec["messages"] or [])
+            if m["content"]
+        )
+    return out
+
+
+def scrub_batch(
+    records: list[Record],
+    scrubber: Scrubber,
+    gold: dict[tuple[str, str], list[GoldSpan]] | None = None,
+) -> tuple[StageResult, PiiStats]:
+    """Scrub a batch of records. Pure apart from the scrubber's models: no file I/O."""
+    cfg = scrubber.cfg
+    result, stats = StageResult(), PiiStats()
+    pairs = [(i, f, t) for i, rec in enumerate(records) for f, t in _texts(rec, cfg.fields)]
+    detections = scrubber.detector.detect([t for _, _, t in pairs])
+    per_record: dict[int, list[tuple[str, str, list[Detection]]]] = collections.defaultdict(list)
+    for (i, f, t), dets in zip(pairs, detections, strict=True):
+        dets = [d for d in dets if t[d.start : d.end].lower() not in scrubber.allow]
+        per_record[i].append((f, t, dets))
+    for i, items in per_record.items():
+        per_record[i] = _same_value_elsewhere(items, scrubber)
+    for i, rec in enumerate(records):
+        result.stats.records_in += 1
+        new = dict(rec)
+        new_messages = [dict(m) for m in rec["messages"]] if rec.get("messages") else None
+        entities, originals, leftovers = [], [], []
+        gold_id = str(rec["meta"].get(cfg.gold_key, "")) if gold is not None else ""
+        for f, text, dets in per_record.get(i, []):
+            if gold_id and not f.startswith("messages"):
+                spans = gold.get((gold_id, f), [])  # type: ignore[union-attr]
+                stats.gold.add(text, spans, dets)
+            spans = merge_spans(dets)
+            for s, e, etype, score, recognizer in spans:
+                op = scrubber.anonymizer.operator_for(etype)
+                value = text[s:e]
+                entities.append(
+                    {
+                        "field": f,
+                        "start": s,
+                        "end": e,
+                        "entity_type": etype,
+                        "score": score,
+                        "recognizer": recognizer,
+                        "operator": op,
+                        "hash": keyed_hash(scrubber.key, value),
+                    }
+                )
+                stats.by_type_field[(etype, f)] += 1
+                stats.by_operator[op] += 1
+                stats.by_recognizer[recognizer] += 1
+                stats.score_bins[_bin(score)] += 1
+                if op != "keep":
+                    originals.append((etype, value))
+            scrubbed = scrubber.anonymizer.anonymize(
+                text, [(s, e, t, sc) for s, e, t, sc, _ in spans]
+            )
+            replaced = [
+                (s, e) for s, e, t, _, _ in spans if scrubber.anonymizer.operator_for(t) != "keep"
+            ]
+            leftovers.append(_outside(text, replaced))
+            if f.startswith("messages"):
+                new_messages[int(f[9:-1])]["content"] = scrubbed  # type: ignore[index]
+            else:
+                new[f] = scrubbed
+        if gold_id:
+            stats.gold_records += 1
+        new["messages"] = (
+            [Message(role=m["role"], content=m["content"]) for m in new_messages]
+            if new_messages
+            else None
+        )
+        new["meta"] = _scrub_meta(rec["meta"], cfg, scrubber.key, stats)
+        # residual scan: no detected original value may survive in the text left unreplaced,
+        # in any field of the record (surrogates are new text and do not count)
+        haystack = "\0".join(leftovers)
+        survivors = sorted(
+            {t for t, v in originals if len(v.strip()) >= 2 and _bounded_in(v, haystack)}
+        )
+        if entities:
+            stats.records_with_pii += 1
+        if survivors:
+            stats.residual_records += 1
+            stats.residual_by_type.update(survivors)
+            result.stats.records_quarantined += 1
+            result.stats.quarantined_by_rule["residual_pii"] += 1
+            # the text is withheld: it still holds PII. The source row is in the ingest output.
+            result.rejected.append(
+                {
+                    "stage": STAGE,
+                    "id": rec["id"],
+                    "source": rec["source"],
+                    "rule": "residual_pii",
+                    "reason": f"a detected value survived scrubbing ({', '.join(survivors)}); "
+                    "text withheld",
+                    "entities": entities,
+                }
+            )
+            result.ledger.append(
+                {
+                    "id": rec["id"],
+                    "stage": STAGE,
+                    "action": "quarantined",
+                    "rule": "residual_pii",
+                    "reason": "a detected value survived scrubbing",
+                    "entities": entities,
+                }
+            )
+            continue
+        result.stats.records_kept += 1
+        result.kept.append(new)  # type: ignore[arg-type]
+        if entities:
+            result.stats.changed_by_rule["pii"] += 1
+            counts = collections.Counter(e["entity_type"] for e in entities)
+            result.ledger.append(
+                {
+                    "id": rec["id"],
+                    "stage": STAGE,
+                    "action": "scrubbed",
+                    "rule": "pii",
+                    "reason": ", ".join(f"{n} {t}" for t, n in sorted(counts.items())),
+                    "entities": entities,
+                }
+            )
+            if len(stats.examples) < cfg.report_examples:
+                stats.examples.append(
+                    {
+                        "id": rec["id"],
+                        "field": entities[0]["field"],
+                        "scrubbed": _field(new, entities[0]["field"])[:600],
+                    }
+                )
+    return result, stats
+
+
+def _same_value_elsewhere(
+    items: list[tuple[str, str, list[Detection]]], scrubber: Scrubber
+) -> list[tuple[str, str, list[Detection]]]:
+    """A value found in one place is PII wherever it appears in the same record: 'Lee' in
+    the note and, undetected, in the reply."""
+    values: dict[str, Detection] = {}
+    for _, text, dets in items:
+        for d in dets:
+            value = text[d.start : d.end]
+            if (
+                scrubber.anonymizer.operator_for(d.entity_type) != "keep"
+                and len(value.strip()) >= 3
+            ):
+                values.setdefault(value, d)
+    if not values:
+        return items
+    out = []
+    for f, text, dets in items:
+        extra = []
+        for value, d in values.items():
+            start = text.find(value)
+            while start >= 0:
+                end = start + len(value)
+                bounded = (start == 0 or not text[start - 1].isalnum()) and (
+                    end == len(text) or not text[end].isalnum()
+                )
+                if bounded and not any(x.start < end and start < x.end for x in dets):
+                    extra.append(Detection(start, end, d.entity_type, d.score, "SameValueInRecord"))
+                start = text.find(value, end)
+        out.append((f, text, dets + extra))
+    return out
+
+
+def _outside(text: str, spans: list[tuple[int, int]]) -> str:
+    parts, pos = [], 0
+    for s, e in sorted(spans):
+        parts.append(text[pos:s])
+        pos = max(pos, e)
+    parts.append(text[pos:])
+    return "\0".join(parts)
+
+
+def _bounded_in(value: str, text: str) -> bool:
+    start = text.find(value)
+    while start >= 0:
+        end = start + len(value)
+        if (start == 0 or not text[start - 1].isalnum()) and (
+            end == len(text) or not text[end].isalnum()
+        ):
+            return True
+        start = text.find(value, start + 1)
+    return False
+
+
+def _field(rec: dict[str, Any], f: str) -> str:
+    if f.startswith("messages"):
+        return rec["messages"][int(f[9:-1])]["content"]
+    return rec[f]
+
+
+def _bin(score: float) -> str:
+    lo = 0.0
+    for hi in SCORE_BINS:
+        if score < hi:
+            return f"{lo:.2f}-{min(hi, 1.0):.2f}"
+        lo = hi
+    return "1.00"
+
+
+def _scrub_meta(
+    meta: dict[str, Any], cfg: ScrubPiiConfig, key: bytes, stats: PiiStats
+) -> dict[str, Any]:
+    out = {}
+    for k, v in meta.items():
+        if k in cfg.meta.drop:
+            stats.meta_dropped += 1
+        elif k in cfg.meta.hash and v is not None:
+            out[k] = keyed_hash(key, str(v))
+            stats.meta_hashed += 1
+        else:
+            out[k] = v
+    return out
+
+
+# ------------------------------------------------------------------------------ process pool
+
+_WORKER: Scrubber | None = None
+_WORKER_GOLD: dict | None = None
+
+
+def _init_worker(cfg: ScrubPiiConfig, gold: dict | None) -> None:
+    global _WORKER, _WORKER_GOLD
+    _WORKER, _WORKER_GOLD = Scrubber(cfg), gold
+
+
+def _work(records: list[Record]) -> tuple[StageResult, PiiStats]:
+    assert _WORKER is not None
+    return scrub_batch(records, _WORKER, _WORKER_GOLD)
+
+
+def _batches(path: Path, size: int) -> Iterator[list[Record]]:
+    yield from read_records(path, batch_size=size)
+
+
+def load_gold(paths: Iterable[Path]) -> dict[tuple[str, str], list[GoldSpan]] | None:
+    gold: dict[tuple[str, str], list[GoldSpan]] = collections.defaultdict(list)
+    found = False
+    for p in paths:
+        if p.is_file():
+            found = True
+            for g in read_jsonl(p):
+                gold[(str(g["synth_id"] if "synth_id" in g else g["id"]), g["field"])].append(
+                    GoldSpan(int(g["start"]), int(g["end"]), g["entity_type"])
+                )
+    return dict(gold) if found else None
+
+
+def run(
+    inp: Path,
+    cfg: ScrubPiiConfig,
+    *,
+    out: Path,
+    ledger: Path,
+    quarantine: Path,
+    metrics: Path | None,
+    report_json: Path | None,
+    report_html: Path | None,
+    gold_paths: Iterable[Path] = (),
+) -> dict[str, Any]:
+    """Scrub a record file; write records, ledger, quarantine, metrics and the PII report."""
+    gold = load_gold(gold_paths)
+    _, salt = secret_key(cfg)
+    if salt is None:
+        log.warning(
+            "%s is not set: surrogates and ledger hashes are keyed by scrub_pii.surrogate_seed, "
+            "which anyone with params.yaml can recompute. Set it for real data.",
+            cfg.salt_env,
+        )
+    stats, totals = PiiStats(), StageResult().stats
+    total = (
+        sum(1 for _ in read_records(inp, batch_size=50_000) for _ in _)
+        if inp.suffix != ".jsonl"
+        else None
+    )
+    bar = progress(total=total, desc=STAGE, unit=" rec", unit_scale=True)
+    with RecordWriter(out) as rw, LinesWriter(ledger) as lw, LinesWriter(quarantine) as qw:
+        if cfg.workers > 1:
+            pool = ProcessPoolExecutor(cfg.workers, initializer=_init_worker, initargs=(cfg, gold))
+            results: Iterable[tuple[StageResult, PiiStats]] = pool.map(
+                _work, _batches(inp, cfg.batch_size)
+            )
+        else:
+            pool = None
+            local = Scrubber(cfg)
+            results = (scrub_batch(b, local, gold) for b in _batches(inp, cfg.batch_size))
+        try:
+            for res, st in results:
+                rw.write(res.kept)
+                lw.write(res.ledger)
+                qw.write(res.rejected)
+                totals.merge(res.stats)
+                stats.merge(st, cfg.report_examples)
+                bar.update(res.stats.records_in)
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+            bar.close()
+    totals.check_balance(STAGE)
+    report = build_report(totals.as_dict(), stats, cfg)
+    if metrics is not None:
+        write_json(metrics, {"stage": STAGE, **totals.as_dict(), **report["summary"]})
+    if report_json is not None:
+        write_json(report_json, report)
+    if report_html is not None:
+        from provena.pii.report import render_html
+
+        report_html.parent.mkdir(parents=True, exist_ok=True)
+        from provena.io import atomic_open
+
+        with atomic_open(report_html) as fh:
+            fh.write(render_html(report))
+    return report
+
+
+def build_report(books: dict[str, Any], st: PiiStats, cfg: ScrubPiiConfig) -> dict[str, Any]:
+    n = books["records_in"]
+    residual_rate = st.residual_records / n if n else 0.0
+    by_type: dict[str, dict[str, int]] = collections.defaultdict(dict)
+    for (t, f), c in sorted(st.by_type_field.items()):
+        by_type[t][f] = c
+    summary = {
+        "records_with_pii": st.records_with_pii,
+        "pii_entities": sum(st.by_type_field.values()),
+        "residual_records": st.residual_records,
+        "residual_rate": round(residual_rate, 6),
+        "residual_max_rate": cfg.residual_max_rate,
+        "residual_verdict": "pass" if residual_rate <= cfg.residual_max_rate else "fail",
+    }
+    gold = st.gold.as_dict() if st.gold_records else None
+    if gold:
+        summary.update(
+            {
+                "gold_precision": gold["precision"],
+                "gold_recall": gold["recall"],
+                "gold_f2": gold["f2"],
+                "gold_missed_share": gold["missed_share"],
+            }
+        )
+    return {
+        "stage": STAGE,
+        "summary": summary,
+        "books": books,
+        "entities_by_type_and_field": dict(by_type),
+        "entities_by_operator": dict(sorted(st.by_operator.items())),
+        "entities_by_recognizer": dict(sorted(st.by_recognizer.items())),
+        "score_distribution": dict(sorted(st.score_bins.items())),
+        "residual_by_type": dict(sorted(st.residual_by_type.items())),
+        "meta": {"dropped": st.meta_dropped, "hashed": st.meta_hashed},
+        "gold_evaluation": gold,
+        "gold_records": st.gold_records,
+        "operators": dict(cfg.operators),
+        "examples": st.examples,
+    }
+
+
+def scrub_texts(texts: list[str], scrubber: Scrubber) -> list[str]:
+    """Scrub free texts (for `provena scrub`)."""
+    out = []
+    for text, dets in zip(texts, scrubber.detector.detect(texts), strict=True):
+        dets = [d for d in dets if text[d.start : d.end].lower() not in scrubber.allow]
+        out.append(
+            scrubber.anonymizer.anonymize(
+                text, [(s, e, t, sc) for s, e, t, sc, _ in merge_spans(dets)]
+            )
+        )
+    return out
+
+
+__all__ = ["Scrubber", "run", "scrub_batch", "scrub_texts"]

@@ -1,7 +1,14 @@
 import pytest
 import yaml
 
-from provena.config import ConfigError, IngestConfig, Params, load_params, parse_params
+from provena.config import (
+    ConfigError,
+    IngestConfig,
+    Params,
+    ScrubPiiConfig,
+    load_params,
+    parse_params,
+)
 from tests.conftest import ROOT, TINY
 
 
@@ -81,7 +88,7 @@ def test_unknown_section_is_refused_with_the_sections_allowed():
     data["scrub"] = {}
     with pytest.raises(ConfigError) as exc:
         parse_params(data)
-    assert "scrub: unknown key; allowed keys here: ingest, synth" in str(exc.value)
+    assert "scrub: unknown key; allowed keys here: ingest, scrub_pii, synth" in str(exc.value)
 
 
 def test_contradictory_source_rule_says_how_to_fix_it():
@@ -116,8 +123,11 @@ def test_missing_file_and_missing_section(tmp_path):
 
 
 def test_model_defaults_match_the_shipped_params():
-    # `provena ingest` outside a project uses the model defaults: they must be the same.
-    assert IngestConfig().model_dump() == load_params(ROOT / "params.yaml").ingest.model_dump()
+    # `provena ingest` and `provena scrub` outside a project use the model defaults: they must
+    # be the same as the shipped params.
+    shipped = load_params(ROOT / "params.yaml")
+    assert IngestConfig().model_dump() == shipped.ingest.model_dump()
+    assert ScrubPiiConfig().model_dump() == shipped.scrub_pii.model_dump()
 
 
 def test_params_are_frozen():

@@ -14,7 +14,7 @@ from pathlib import Path
 from provena import __version__
 from provena.config import ConfigError, IngestConfig, Params, load_params
 from provena.errors import UserError
-from provena.progress import setup_logging
+from provena.progress import progress, setup_logging
 
 log = logging.getLogger("provena")
 
@@ -46,6 +46,88 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     print(
         f"{report['records_in']} records in, {report['records_kept']} kept -> {out}, "
         f"{report['records_quarantined']} quarantined"
+    )
+    return 0
+
+
+def _read_rows(path: Path) -> list[dict]:
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    from provena.errors import UserError
+    from provena.io import read_jsonl
+
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return list(read_jsonl(path))
+    if suffix == ".csv":
+        return pcsv.read_csv(path).to_pylist()
+    if suffix == ".parquet":
+        return pq.read_table(path).to_pylist()
+    raise UserError(f"{path}: unsupported file type '{path.suffix}'; use .jsonl, .csv or .parquet")
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    from provena.errors import UserError
+    from provena.io import atomic_path, write_jsonl
+
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        write_jsonl(path, rows)
+        return
+    if suffix not in (".csv", ".parquet"):
+        raise UserError(
+            f"{path}: unsupported output type '{path.suffix}'; use .jsonl, .csv or .parquet"
+        )
+    table = pa.Table.from_pylist(rows)
+    with atomic_path(path) as tmp:
+        (pcsv.write_csv if suffix == ".csv" else pq.write_table)(table, tmp)
+
+
+def cmd_scrub(args: argparse.Namespace) -> int:
+    from provena.config import ScrubPiiConfig
+    from provena.errors import UserError
+    from provena.scrub_pii import Scrubber, scrub_texts
+
+    params = _params_or_default(args.params)
+    cfg = params.scrub_pii if params else ScrubPiiConfig()
+    rows = _read_rows(args.input)
+    if not rows:
+        raise UserError(f"{args.input}: file holds no rows")
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    if args.fields:
+        fields = [f.strip() for f in args.fields.split(",") if f.strip()]
+        missing = [f for f in fields if f not in columns]
+        if missing:
+            raise UserError(
+                f"{args.input}: no column {', '.join(repr(m) for m in missing)}; "
+                f"columns present: {', '.join(columns)}"
+            )
+    else:
+        fields = [c for c in ("instruction", "input", "output") if c in columns] or [
+            c for c in columns if all(isinstance(r.get(c), str | None) for r in rows)
+        ]
+    scrubber = Scrubber(cfg)
+    changed = 0
+    bar = progress(total=len(rows) * len(fields), desc="scrub", unit=" text", unit_scale=True)
+    for f in fields:
+        idx = [i for i, r in enumerate(rows) if isinstance(r.get(f), str) and r[f]]
+        for start in range(0, len(idx), cfg.batch_size):
+            part = idx[start : start + cfg.batch_size]
+            for i, new in zip(part, scrub_texts([rows[i][f] for i in part], scrubber), strict=True):
+                changed += new != rows[i][f]
+                rows[i][f] = new
+            bar.update(len(part))
+    bar.close()
+    _write_rows(args.output, rows)
+    print(
+        f"{len(rows)} rows, fields {', '.join(fields)}: {changed} values changed -> {args.output}"
     )
     return 0
 
@@ -95,6 +177,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quarantine", type=Path, help="default: OUT.quarantine.jsonl")
     p.add_argument("--metrics", type=Path, help="write counts as JSON here")
     p.set_defaults(fn=cmd_ingest)
+
+    p = sub.add_parser(
+        "scrub",
+        help="detect and replace PII in the text columns of one file",
+        description="Scrub PII in a JSONL, CSV or Parquet file with the same engine "
+        "and params (scrub_pii section) as the pipeline stage.",
+    )
+    p.add_argument("input", type=Path, metavar="INPUT")
+    p.add_argument("output", type=Path, metavar="OUTPUT")
+    p.add_argument(
+        "--fields",
+        help="comma-separated columns to scrub (default: instruction, input, "
+        "output if present, else every text column)",
+    )
+    p.add_argument("--params", type=Path, help="params file (default: ./params.yaml if present)")
+    p.set_defaults(fn=cmd_scrub)
 
     p = sub.add_parser("synth", help="write the synthetic default dataset (or a sample of it)")
     p.add_argument("--out", type=Path, required=True, help="output folder")

@@ -194,6 +194,24 @@ class IngestConfig(StrictModel):
 Operator = Literal["placeholder", "surrogate", "mask", "hash", "redact", "keep"]
 
 
+#: Operators that suit fine-tuning data (README, "scrub_pii"): natural surrogates for what a
+#: model should read fluently, placeholders for identifiers it must never learn to produce.
+DEFAULT_OPERATORS: dict[str, str] = {
+    "default": "placeholder",
+    "PERSON": "surrogate",
+    "EMAIL_ADDRESS": "surrogate",
+    "PHONE_NUMBER": "surrogate",
+    "DATE_TIME": "surrogate",
+    "LOCATION": "surrogate",
+    "STREET_ADDRESS": "surrogate",
+    "ORGANIZATION": "surrogate",
+    "ZIP_CODE": "surrogate",
+    "AGE": "keep",
+    "NRP": "keep",
+}
+DEFAULT_ALLOW_LIST = ("JSON", "ICD-10", "ICD-10-CM", "Med Rec No", "Assessment/Plan")
+
+
 class MetaPiiConfig(StrictModel):
     drop: list[str] = Field(default_factory=list)
     hash: list[str] = Field(default_factory=list)
@@ -204,14 +222,14 @@ class ScrubPiiConfig(StrictModel):
         default_factory=lambda: ["instruction", "input", "output", "messages"]
     )
     score_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.35
-    operators: dict[str, Operator] = Field(default_factory=lambda: {"default": "placeholder"})
-    allow_list: list[str] = Field(default_factory=list)
+    operators: dict[str, Operator] = Field(default_factory=lambda: dict(DEFAULT_OPERATORS))
+    allow_list: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOW_LIST))
     deny_list: list[str] = Field(default_factory=list)
     meta: MetaPiiConfig = MetaPiiConfig()
-    surrogate_seed: int = 0
+    surrogate_seed: int = 7
     salt_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = "PROVENA_PII_SALT"
     mask_char: Annotated[str, Field(min_length=1, max_length=1)] = "*"
-    mask_keep_last: Annotated[int, Field(ge=0, le=8)] = 0
+    mask_keep_last: Annotated[int, Field(ge=0, le=8)] = 4
     residual_max_rate: Share = 0.001
     gold_key: str = "synth_id"
     workers: Annotated[int, Field(ge=1, le=64)] = 2

@@ -22,7 +22,7 @@ from provena.config import ScrubPiiConfig
 from provena.io import LinesWriter, RecordWriter, read_jsonl, read_records, write_json
 from provena.pii.engine import Detection, PiiDetector
 from provena.pii.evaluate import GoldSpan, PiiScore
-from provena.pii.operators import Anonymizer, keyed_hash
+from provena.pii.operators import Anonymizer, keyed_hash, safe_example
 from provena.progress import progress
 from provena.records import Message, Record, StageResult
 
@@ -97,16 +97,21 @@ class Scrubber:
             mask_keep_last=cfg.mask_keep_last,
         )
         self.allow = {a.lower() for a in cfg.allow_list}
+        self.kept_types = {t for t, op in cfg.operators.items() if op == "keep" and t != "default"}
 
 
-def merge_spans(dets: Iterable[Detection]) -> list[tuple[int, int, str, float, str]]:
-    """Overlapping detections become one span (their union), typed by the highest score."""
+def merge_spans(
+    dets: Iterable[Detection], kept_types: frozenset[str] | set[str] = frozenset()
+) -> list[tuple[int, int, str, float, str]]:
+    """Overlapping detections become one span (their union), typed by the highest score; a
+    type whose operator is 'keep' never wins over one that replaces (safety first)."""
     out: list[list[Any]] = []
     for d in sorted(dets, key=lambda d: (d.start, -d.end)):
         if out and d.start < out[-1][1]:
             last = out[-1]
             last[1] = max(last[1], d.end)
-            if d.score > last[3]:
+            rank_new = (d.entity_type not in kept_types, d.score)
+            if rank_new > (last[2] not in kept_types, last[3]):
                 last[2], last[3], last[4] = d.entity_type, d.score, d.recognizer
         else:
             out.append([d.start, d.end, d.entity_type, d.score, d.recognizer])
@@ -146,12 +151,13 @@ def scrub_batch(
         new = dict(rec)
         new_messages = [dict(m) for m in rec["messages"]] if rec.get("messages") else None
         entities, originals, leftovers = [], [], []
+        shown: dict[str, tuple[str, list[tuple[int, int]]]] = {}
         gold_id = str(rec["meta"].get(cfg.gold_key, "")) if gold is not None else ""
         for f, text, dets in per_record.get(i, []):
             if gold_id and not f.startswith("messages"):
                 spans = gold.get((gold_id, f), [])  # type: ignore[union-attr]
                 stats.gold.add(text, spans, dets)
-            spans = merge_spans(dets)
+            spans = merge_spans(dets, scrubber.kept_types)
             for s, e, etype, score, recognizer in spans:
                 op = scrubber.anonymizer.operator_for(etype)
                 value = text[s:e]
@@ -173,9 +179,10 @@ def scrub_batch(
                 stats.score_bins[_bin(score)] += 1
                 if op != "keep":
                     originals.append((etype, value))
-            scrubbed = scrubber.anonymizer.anonymize(
+            scrubbed, ranges = scrubber.anonymizer.anonymize_with_ranges(
                 text, [(s, e, t, sc) for s, e, t, sc, _ in spans]
             )
+            shown.setdefault(f, (scrubbed, ranges))
             replaced = [
                 (s, e) for s, e, t, _, _ in spans if scrubber.anonymizer.operator_for(t) != "keep"
             ]
@@ -248,7 +255,7 @@ def scrub_batch(
                     {
                         "id": rec["id"],
                         "field": entities[0]["field"],
-                        "scrubbed": _field(new, entities[0]["field"])[:600],
+                        "scrubbed": safe_example(*shown[entities[0]["field"]])[:600],
                     }
                 )
     return result, stats
@@ -486,7 +493,7 @@ def scrub_texts(texts: list[str], scrubber: Scrubber) -> list[str]:
         dets = [d for d in dets if text[d.start : d.end].lower() not in scrubber.allow]
         out.append(
             scrubber.anonymizer.anonymize(
-                text, [(s, e, t, sc) for s, e, t, sc, _ in merge_spans(dets)]
+                text, [(s, e, t, sc) for s, e, t, sc, _ in merge_spans(dets, scrubber.kept_types)]
             )
         )
     return out

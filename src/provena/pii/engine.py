@@ -35,6 +35,7 @@ from presidio_analyzer.predefined_recognizers import (
 
 from provena.pii.recognizers import (
     all_recognizers,
+    english_zipf,
     has_name_like_word,
     is_acronym_not_name,
     mostly_lower,
@@ -186,7 +187,7 @@ _DATE_LIKE = re.compile(
 
 
 def looks_like_date(value: str) -> bool:
-    """A date or weekday that can point at a person's event: not '2 days', 'last month', '125/72'."""
+    """A date or weekday: not '2 days', 'last month' or a blood pressure '125/72'."""
     return _DATE_LIKE.search(value) is not None
 
 
@@ -214,6 +215,12 @@ class FilteredSpacyRecognizer(SpacyRecognizer):
                 and len(value) <= 5
             ):
                 continue
+            if (
+                r.entity_type in ("PERSON", "ORGANIZATION", "LOCATION")
+                and " " not in value.strip()
+                and (english_zipf(value.strip().lower()) >= 4.5 and not has_name_like_word(value))
+            ):
+                continue  # one common word: 'Reply', 'Best'
             if r.entity_type in ("PERSON", "ORGANIZATION", "LOCATION") and not any(
                 c.isalpha() for w in value.split() if not any(d.isdigit() for d in w) for c in w
             ):
@@ -283,8 +290,13 @@ def _letterhead(text: str, found: list[RecognizerResult]) -> list[RecognizerResu
             continue
         lead = a + raw.index(stripped)
         words = stripped.split()
-        if re.match(r"(?:\d+[.)]|[-*•])\s", stripped) or not has_name_like_word(stripped, rare=2.5):
-            continue  # list items; lines of ordinary words
+        team_line = words[-1] in ("Support", "Team", "Inc.", "Inc", "LLC", "Ltd", "Ltd.", "GmbH")
+        if (
+            re.match(r"(?:\d+[.)]|[-*•])\s", stripped)
+            or stripped.endswith(",")
+            or not (team_line or has_name_like_word(stripped, rare=2.5))
+        ):
+            continue  # list items, closings ('Best,'), lines of ordinary words
         if (
             not (1 <= len(words) <= 4)
             or stripped[-1] in ".!?:"

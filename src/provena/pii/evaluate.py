@@ -27,7 +27,7 @@ class GoldSpan:
 
 @dataclass
 class PiiScore:
-    """Running character counts; add documents with :meth:`add`, read figures with :meth:`as_dict`."""
+    """Running character counts: add texts with :meth:`add`, read figures with :meth:`as_dict`."""
 
     ignored_types: frozenset[str] = IGNORED_TYPES
     tp: int = 0
@@ -56,7 +56,7 @@ class PiiScore:
             getattr(self, name).update(getattr(other, name))
 
     def add(self, text: str, gold: Sequence[GoldSpan], predicted: Iterable[Any]) -> list[GoldSpan]:
-        """Score one text; ``predicted`` items need start, end, entity_type. Returns missed spans."""
+        """Score one text (``predicted``: objects with start, end, entity_type); return misses."""
         n = len(text)
         gold_type: list[str | None] = [None] * n
         ignored = bytearray(n)
@@ -126,8 +126,8 @@ class PiiScore:
             "missed_spans": self.missed,
             "missed_share": _r(self.missed / self.spans) if self.spans else None,
             "per_type": per_type,
-            "note": "character level, entity-agnostic, whitespace ignored; per-type recall is by gold "
-            "type, per-type precision by detected type; ignored types: "
+            "note": "character level, entity-agnostic, whitespace ignored; per-type recall is by "
+            "gold type, per-type precision by detected type; ignored types: "
             + ", ".join(sorted(self.ignored_types)),
         }
 

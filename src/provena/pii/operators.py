@@ -129,7 +129,7 @@ class Surrogates:
         return _case_like(value, self._rng("place", value.lower()).choice(cities))
 
     def street_address(self, value: str) -> str:
-        first, last, cities, streets, _ = _faker_lists()
+        _, last, cities, streets, _ = _faker_lists()
         rng = self._rng("street", value.lower())
         lines = [ln for ln in re.split(r"(\n|, )", value)]
         out = []
@@ -140,7 +140,7 @@ class Surrogates:
                 out.append(f"{rng.randint(10, 9899)} {rng.choice(last)} {rng.choice(streets)}")
             elif any(c.isdigit() for c in part):
                 digits = self._rng("street-digits", part)
-                out.append(re.sub(r"\d", lambda m: str(digits.randint(0, 9)), part))
+                out.append(re.sub(r"\d", lambda _m, d=digits: str(d.randint(0, 9)), part))
             else:
                 out.append(rng.choice(cities))
         return _case_like(value, "".join(out))
@@ -206,17 +206,18 @@ class Anonymizer:
             return OperatorConfig(
                 "custom", {"lambda": lambda v, t=entity_type: self.surrogates(t, v)}
             )
-        if op == "mask":
-            keep = self.mask_keep_last
-            return OperatorConfig(
-                "custom",
-                {
-                    "lambda": lambda v: "".join(
-                        c if (not c.isalnum() or i >= len(v) - keep) else self.mask_char
-                        for i, c in enumerate(v)
-                    )
-                },
-            )
+        if (
+            op == "mask"
+        ):  # numbers keep their last digits (card ending 1111); words are masked whole
+
+            def mask(v: str) -> str:
+                keep = self.mask_keep_last if any(c.isdigit() for c in v) else 0
+                return "".join(
+                    c if (not c.isalnum() or i >= len(v) - keep) else self.mask_char
+                    for i, c in enumerate(v)
+                )
+
+            return OperatorConfig("custom", {"lambda": mask})
         if op == "hash":
             salt = self.salt
             return OperatorConfig(
@@ -228,8 +229,31 @@ class Anonymizer:
 
     def anonymize(self, text: str, spans: list[tuple[int, int, str, float]]) -> str:
         """Replace non-overlapping spans (start, end, type, score) in ``text``."""
+        return self.anonymize_with_ranges(text, spans)[0]
+
+    def anonymize_with_ranges(
+        self, text: str, spans: list[tuple[int, int, str, float]]
+    ) -> tuple[str, list[tuple[int, int]]]:
+        """The new text and where, in it, the replacements stand."""
         if not spans:
-            return text
+            return text, []
         results = [RecognizerResult(t, s, e, sc) for s, e, t, sc in spans]
         operators = {t: self._config(t) for t in {sp[2] for sp in spans}}
-        return self.engine.anonymize(text=text, analyzer_results=results, operators=operators).text
+        res = self.engine.anonymize(text=text, analyzer_results=results, operators=operators)
+        return res.text, sorted((i.start, i.end) for i in res.items)
+
+
+_SHOWABLE = re.compile(r"\S+")
+
+
+def safe_example(text: str, replaced: list[tuple[int, int]]) -> str:
+    """Scrubbed text for a report: outside the replacements, words with a capital, a digit or
+    an '@' are greyed out, so a value the detector missed can never be shown."""
+
+    def repl(m: re.Match[str]) -> str:
+        if any(s <= m.start() and m.end() <= e for s, e in replaced):
+            return m.group(0)
+        w = m.group(0)
+        return "▒" * min(len(w), 6) if any(c.isupper() or c.isdigit() or c == "@" for c in w) else w
+
+    return _SHOWABLE.sub(repl, text)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
+from typing import ClassVar
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
@@ -290,7 +291,7 @@ class StreetAddressRecognizer(_Base):
                 break
             words = segment.split()
             ok = (
-                (0 < len(words) <= 5
+                0 < len(words) <= 5
                 and all(
                     _is_cap(w)
                     or re.fullmatch(_POSTAL, w)
@@ -298,9 +299,8 @@ class StreetAddressRecognizer(_Base):
                     or re.fullmatch(rf"(?i){_UNIT}", w)
                     or w.lower() in _PARTICLES
                     for w in words
-                ))
-                or re.fullmatch(rf"(?i)(?:{_UNIT}|{_MILITARY_TAIL}|{_POSTAL})", segment)
-            )
+                )
+            ) or re.fullmatch(rf"(?i)(?:{_UNIT}|{_MILITARY_TAIL}|{_POSTAL})", segment)
             if not ok:
                 break
             pos = seg_start + len(segment)
@@ -395,7 +395,7 @@ class TitledNameRecognizer(_Base):
 class AgeRecognizer(_Base):
     ENTITIES = ("AGE",)
     SCORE = 0.6
-    _PATTERNS = [
+    _PATTERNS: ClassVar[list[re.Pattern[str]]] = [
         re.compile(r"(?i)\b(\d{1,3})\s*[- ]?\s*(?:years?|yrs?)[- ]?(?:of\s+age|old)\b"),
         re.compile(r"(?i)\b(\d{1,3})\s*(?:y/o|yo|y\.o\.)\b"),
         re.compile(
@@ -466,6 +466,20 @@ class PhoneContextRecognizer(_Base):
         return out
 
 
+class UsPhoneShapeRecognizer(_Base):
+    """North-American phone numbers by their shape alone, valid area code or not:
+    (415) 555-0134, 415.555.0134, +1 415 555 0134, 1-415-555-0134."""
+
+    ENTITIES = ("PHONE_NUMBER",)
+    SCORE = 0.5
+    _SHAPE = re.compile(
+        r"(?<![\w+])(?:\+1[ .-]?|1-)?(?:\(\d{3}\)\s?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w-])"
+    )
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
+        return [self.found("PHONE_NUMBER", m.start(), m.end()) for m in self._SHAPE.finditer(text)]
+
+
 class NameCueRecognizer(_Base):
     """A name right after words that introduce one: 'my name is', 'last name:', 'call me'."""
 
@@ -474,7 +488,9 @@ class NameCueRecognizer(_Base):
     _CUE = re.compile(
         r"(?i)\b(?:my name is|my name's|name is|name:|last name\??|first name\??|surname:?|"
         r"full name:?|call me|this is|i am|i'm|i’m|signed,?|regards,|sincerely,|thanks,|cheers,|"
-        r"mr\.?|mrs\.?|ms\.?|miss|dr\.?)\s+((?:[^\W\d_][\w'’-]*\.?)(?:\s+[^\W\d_][\w'’-]*\.?){0,2})"
+        r"best,|thank you,|thanks again,|thanks in advance,|warm wishes,|all the best,|yours,|"
+        r"dear|hi|hello|hey|mr\.?|mrs\.?|ms\.?|miss|dr\.?)(?!\w)[ \t]*\n?[ \t]*"
+        r"((?:[^\W\d_][\w'’-]*\.?)(?:[ \t]+[^\W\d_][\w'’-]*\.?){0,2})"
     )
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
@@ -569,12 +585,26 @@ class ProperNounRecognizer(_Base):
                 "Your",
             ):
                 run = run[1:]  # 'The Symcat Orchestra' -> 'Symcat Orchestra'
+            # common words at the edges of a run are not part of a name: 'Call Maria Lopez'
+            org = run[-1].group(0).rstrip(".") in _ORG_WORDS
+            while (
+                not org
+                and len(run) > 1
+                and run[0].group(0) not in names
+                and english_zipf(run[0].group(0).lower()) >= 4.5
+            ):
+                run = run[1:]
+            while (
+                len(run) > 1
+                and run[-1].group(0) not in names
+                and english_zipf(run[-1].group(0).lower()) >= 4.5
+                and run[-1].group(0) not in _ORG_WORDS
+            ):
+                run = run[:-1]
             words = [t.group(0) for t in run]
             start, end = run[0].start(), run[-1].end()
-            at_start = (
-                bool(_SENT_START.search(view[max(0, start - 12) : start]))
-                or (start <= 12
-                and not view[:start].strip())
+            at_start = bool(_SENT_START.search(view[max(0, start - 12) : start])) or (
+                start <= 12 and not view[:start].strip()
             )
             line = _line_of(view, start, end)
             if is_acronym_not_name(" ".join(words)):
@@ -812,6 +842,7 @@ def all_recognizers() -> Iterable[EntityRecognizer]:
         TitledNameRecognizer(),
         AgeRecognizer(),
         PostalCodeRecognizer(),
+        UsPhoneShapeRecognizer(),
         PhoneContextRecognizer(),
         NameCueRecognizer(),
         ProperNounRecognizer(),

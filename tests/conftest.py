@@ -20,6 +20,28 @@ def tiny_params() -> Params:
     return parse_params(yaml.safe_load(TINY.read_text()), TINY)
 
 
+def tiny_ingested(tmp: Path) -> Path:
+    """The tiny default dataset written under ``tmp/raw/default`` and ingested into
+    ``tmp/ingest.parquet`` (returned), with the tiny profile's params."""
+    from provena import ingest
+    from provena.config import load_params
+    from provena.synth import generate, write_dataset
+
+    params = load_params(TINY)
+    write_dataset(generate(params.synth), tmp / "raw" / "default")
+    out = tmp / "ingest.parquet"
+    ingest.run(
+        [tmp / "raw"],
+        params.ingest,
+        out=out,
+        ledger=tmp / "ingest.ledger.jsonl",
+        quarantine=tmp / "ingest.quarantine.jsonl",
+        metrics=None,
+        base=tmp,
+    )
+    return out
+
+
 def write_jsonl(path: Path, rows: list, raw_lines: dict[int, bytes] | None = None) -> Path:
     """Write rows as JSON lines; ``raw_lines`` puts exact bytes at given 1-based line numbers."""
     lines = [json.dumps(r, ensure_ascii=False).encode() for r in rows]

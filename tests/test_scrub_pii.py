@@ -10,13 +10,12 @@ import sys
 
 import pytest
 
-from provena import ingest, scrub_pii
+from provena import scrub_pii
 from provena.config import ScrubPiiConfig, load_params
 from provena.io import read_jsonl, read_records
 from provena.pii.engine import PiiDetector, offline_tldextract, windows
 from provena.pii.operators import Anonymizer, Surrogates
-from provena.synth import generate, write_dataset
-from tests.conftest import ROOT, TINY
+from tests.conftest import ROOT, TINY, tiny_ingested
 from tests.offline import run_offline
 
 
@@ -215,16 +214,7 @@ def test_surrogates_are_consistent_within_a_dataset_and_differ_across_keys():
 def scrubbed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("scrub")
     params = load_params(TINY)
-    write_dataset(generate(params.synth), tmp / "raw" / "default")
-    ingest.run(
-        [tmp / "raw"],
-        params.ingest,
-        out=tmp / "ingest.parquet",
-        ledger=tmp / "il.jsonl",
-        quarantine=tmp / "iq.jsonl",
-        metrics=None,
-        base=tmp,
-    )
+    tiny_ingested(tmp)
     out = tmp / "out"
     # placeholders everywhere: a surrogate could by chance equal another record's real value
     cfg = params.scrub_pii.model_copy(
@@ -340,16 +330,7 @@ def test_tldextract_runs_offline(monkeypatch):
 
 
 def test_scrub_stage_runs_with_the_network_cut(tmp_path):
-    params = load_params(TINY)
-    write_dataset(generate(params.synth), tmp_path / "raw" / "default")
-    ingest.run(
-        [tmp_path / "raw"],
-        params.ingest,
-        out=tmp_path / "in.parquet",
-        ledger=tmp_path / "l.jsonl",
-        quarantine=tmp_path / "q.jsonl",
-        metrics=None,
-    )
+    tiny_ingested(tmp_path)
     proc = run_offline(
         [
             sys.executable,
@@ -357,7 +338,7 @@ def test_scrub_stage_runs_with_the_network_cut(tmp_path):
             "--params",
             str(TINY),
             "--input",
-            "in.parquet",
+            "ingest.parquet",
             "--out",
             "o.parquet",
             "--ledger",

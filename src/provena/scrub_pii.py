@@ -18,11 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from provena.config import ScrubPiiConfig
-from provena.io import LinesWriter, RecordWriter, read_jsonl, read_records, write_json
+from provena.io import LinesWriter, RecordWriter, atomic_open, read_jsonl, read_records, write_json
 from provena.pii.engine import Detection, PiiDetector
 from provena.pii.evaluate import GoldSpan, PiiScore
 from provena.pii.operators import Anonymizer, keyed_hash, safe_example
+from provena.pii.report import render_html
 from provena.progress import progress
 from provena.records import Message, Record, StageResult
 
@@ -400,11 +403,8 @@ def run(
             cfg.salt_env,
         )
     stats, totals = PiiStats(), StageResult().stats
-    total = (
-        sum(1 for _ in read_records(inp, batch_size=50_000) for _ in _)
-        if inp.suffix != ".jsonl"
-        else None
-    )
+    # the record count from Parquet metadata: no second pass over the data for the progress bar
+    total = pq.ParquetFile(inp).metadata.num_rows if inp.suffix == ".parquet" else None
     bar = progress(total=total, desc=STAGE, unit=" rec", unit_scale=True)
     with RecordWriter(out) as rw, LinesWriter(ledger) as lw, LinesWriter(quarantine) as qw:
         if cfg.workers > 1:
@@ -435,11 +435,6 @@ def run(
     if report_json is not None:
         write_json(report_json, report)
     if report_html is not None:
-        from provena.pii.report import render_html
-
-        report_html.parent.mkdir(parents=True, exist_ok=True)
-        from provena.io import atomic_open
-
         with atomic_open(report_html) as fh:
             fh.write(render_html(report))
     return report

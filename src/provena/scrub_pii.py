@@ -12,7 +12,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -318,12 +318,6 @@ def _bounded_in(value: str, text: str) -> bool:
     return False
 
 
-def _field(rec: dict[str, Any], f: str) -> str:
-    if f.startswith("messages"):
-        return rec["messages"][int(f[9:-1])]["content"]
-    return rec[f]
-
-
 def _bin(score: float) -> str:
     lo = 0.0
     for hi in SCORE_BINS:
@@ -362,10 +356,6 @@ def _init_worker(cfg: ScrubPiiConfig, gold: dict | None) -> None:
 def _work(records: list[Record]) -> tuple[StageResult, PiiStats]:
     assert _WORKER is not None
     return scrub_batch(records, _WORKER, _WORKER_GOLD)
-
-
-def _batches(path: Path, size: int) -> Iterator[list[Record]]:
-    yield from read_records(path, batch_size=size)
 
 
 def load_gold(paths: Iterable[Path]) -> dict[tuple[str, str], list[GoldSpan]] | None:
@@ -410,12 +400,13 @@ def run(
         if cfg.workers > 1:
             pool = ProcessPoolExecutor(cfg.workers, initializer=_init_worker, initargs=(cfg, gold))
             results: Iterable[tuple[StageResult, PiiStats]] = pool.map(
-                _work, _batches(inp, cfg.batch_size)
+                _work, read_records(inp, batch_size=cfg.batch_size)
             )
         else:
             pool = None
             local = Scrubber(cfg)
-            results = (scrub_batch(b, local, gold) for b in _batches(inp, cfg.batch_size))
+            batches = read_records(inp, batch_size=cfg.batch_size)
+            results = (scrub_batch(b, local, gold) for b in batches)
         try:
             for res, st in results:
                 rw.write(res.kept)

@@ -207,7 +207,7 @@ def _json_rows(path: Path, source: str) -> tuple[list[str], Iterator[RawRow]]:
 
 def _columns_of(rows: list[RawRow]) -> list[str]:
     cols: dict[str, None] = {}
-    for r in rows[:SCHEMA_SAMPLE] if len(rows) > SCHEMA_SAMPLE else rows:
+    for r in rows[:SCHEMA_SAMPLE]:
         if r.data is not None:
             cols.update(dict.fromkeys(r.data))
     return list(cols)

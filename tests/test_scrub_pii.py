@@ -380,3 +380,11 @@ def test_phone_surrogate_keeps_the_country_code(phone, code):
     fake = Surrogates(b"k")("PHONE_NUMBER", phone)
     assert fake != phone and fake.startswith(code)
     assert re.sub(r"\d", "0", fake) == re.sub(r"\d", "0", phone)  # same format
+
+
+def test_allow_list_matches_whole_values_in_any_case(detector):
+    text = "Please call Maria Lopez today."
+    (plain,) = detector.detect([text])
+    assert "Maria Lopez" in {text[d.start : d.end] for d in plain}
+    (allowed,) = PiiDetector(allow_list=["maria lopez"]).detect([text])  # other case, same value
+    assert "Maria Lopez" not in {text[d.start : d.end] for d in allowed}

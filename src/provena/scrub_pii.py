@@ -99,7 +99,6 @@ class Scrubber:
             mask_char=cfg.mask_char,
             mask_keep_last=cfg.mask_keep_last,
         )
-        self.allow = {a.lower() for a in cfg.allow_list}
         self.kept_types = {t for t, op in cfg.operators.items() if op == "keep" and t != "default"}
 
 
@@ -145,7 +144,6 @@ def scrub_batch(
     detections = scrubber.detector.detect([t for _, _, t in pairs])
     per_record: dict[int, list[tuple[str, str, list[Detection]]]] = collections.defaultdict(list)
     for (i, f, t), dets in zip(pairs, detections, strict=True):
-        dets = [d for d in dets if t[d.start : d.end].lower() not in scrubber.allow]
         per_record[i].append((f, t, dets))
     for i, items in per_record.items():
         per_record[i] = _same_value_elsewhere(items, scrubber)
@@ -476,7 +474,6 @@ def scrub_texts(texts: list[str], scrubber: Scrubber) -> list[str]:
     """Scrub free texts (for `provena scrub`)."""
     out = []
     for text, dets in zip(texts, scrubber.detector.detect(texts), strict=True):
-        dets = [d for d in dets if text[d.start : d.end].lower() not in scrubber.allow]
         out.append(
             scrubber.anonymizer.anonymize(
                 text, [(s, e, t, sc) for s, e, t, sc, _ in merge_spans(dets, scrubber.kept_types)]

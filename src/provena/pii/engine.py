@@ -381,7 +381,8 @@ class PiiDetector:
         self.score_threshold = score_threshold
         self.window_chars = window_chars
         self.window_overlap = window_overlap
-        self.allow_list = list(allow_list)
+        # whole values that are never PII, matched case-insensitively ('json' and 'JSON')
+        self.allow = {a.lower() for a in allow_list}
 
     def detect(self, texts: Sequence[str]) -> list[list[Detection]]:
         """Detections per text. Long texts are analyzed in overlapping windows cut at line
@@ -402,10 +403,13 @@ class PiiDetector:
                 language="en",
                 nlp_artifacts=artifacts,
                 score_threshold=self.score_threshold,
-                allow_list=self.allow_list or None,
             )
             results = results + _letterhead(window, results)
-            found[i].update(_detection(r, offset) for r in results)
+            found[i].update(
+                _detection(r, offset)
+                for r in results
+                if window[r.start : r.end].lower() not in self.allow
+            )
         return [sorted(f, key=lambda d: (d.start, -d.end, d.entity_type)) for f in found]
 
 

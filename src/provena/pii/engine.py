@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from presidio_analyzer import AnalyzerEngine, RecognizerRegistry, RecognizerResult
+from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
@@ -34,6 +34,12 @@ from presidio_analyzer.predefined_recognizers import (
 )
 
 from provena.pii.recognizers import (
+    AgeRecognizer,
+    ContextIdRecognizer,
+    PhoneContextRecognizer,
+    PostalCodeRecognizer,
+    StreetAddressRecognizer,
+    UsPhoneShapeRecognizer,
     all_recognizers,
     english_zipf,
     has_name_like_word,
@@ -165,20 +171,28 @@ class LeanSpacyNlpEngine(SpacyNlpEngine):
                 batch_size=batch_size or self.batch_size,
             )
         )
-        for text, view, ner in zip(texts, views, needs_ner, strict=True):
-            doc = next(docs) if ner else nlp.make_doc(view)
-            yield text, self._doc_to_nlp_artifact(doc, language)
+        for text, ner in zip(texts, needs_ner, strict=True):
+            yield text, self._doc_to_nlp_artifact(next(docs) if ner else None, language)
 
     def _doc_to_nlp_artifact(self, doc, language: str) -> NlpArtifacts:
-        # The lemmatizer is not loaded: context words are matched on lower-cased tokens.
-        entities = (
-            self._get_entities_from_doc(doc) if hasattr(self, "_get_entities_from_doc") else None
+        """Entities only. No recognizer here reads tokens or lemmas: the lemmatizer is not
+        loaded, so Presidio's lemma-based context enhancer could never match (its keywords
+        were all empty) and is not run; texts without NER get no tokens at all."""
+        if doc is None:
+            entities, scores = [], []
+        else:
+            entities, scores = self._get_updated_entities(
+                list(self._get_entities(doc)), self._get_scores_for_entities(doc)
+            )
+        return NlpArtifacts(
+            entities=entities,
+            tokens=doc,
+            tokens_indices=[],
+            lemmas=[],
+            nlp_engine=None,  # no keywords to compute
+            language=language,
+            scores=scores,
         )
-        artifacts = super()._doc_to_nlp_artifact(doc, language)
-        artifacts.lemmas = [t.lower_ for t in doc]
-        if entities is not None:
-            artifacts.entities = entities
-        return artifacts
 
 
 _DATE_LIKE = re.compile(
@@ -348,8 +362,7 @@ class PiiDetector:
         offline_tldextract()
         self.nlp_engine = LeanSpacyNlpEngine(batch_size=batch_size)
         self.nlp_engine.load()
-        registry = RecognizerRegistry(supported_languages=["en"])
-        for rec in (
+        recognizers: list[EntityRecognizer] = [
             FilteredSpacyRecognizer(
                 supported_entities=["PERSON", "LOCATION", "ORGANIZATION", "DATE_TIME", "NRP"]
             ),
@@ -363,26 +376,51 @@ class PiiDetector:
             UsLicenseRecognizer(),
             DateRecognizer(),
             *all_recognizers(),
-        ):
-            registry.add_recognizer(rec)
+        ]
         if deny_list:
-            from presidio_analyzer import PatternRecognizer
-
-            registry.add_recognizer(
+            recognizers.append(
                 PatternRecognizer(
                     supported_entity="DENY_LIST",
                     deny_list=list(deny_list),
                     name="DenyListRecognizer",
                 )
             )
-        self.analyzer = AnalyzerEngine(
-            registry=registry, nlp_engine=self.nlp_engine, supported_languages=["en"]
-        )
+        for rec in recognizers:
+            rec.load()
+        self.entities = sorted({e for r in recognizers for e in r.supported_entities})
+        # recognizers that can return something at this threshold, each with the cheap test
+        # that must pass for it to find anything in a text
+        self.recognizers = [
+            (rec, _GATES.get(type(rec))) for rec in recognizers if _can_reach(rec, score_threshold)
+        ]
         self.score_threshold = score_threshold
         self.window_chars = window_chars
         self.window_overlap = window_overlap
         # whole values that are never PII, matched case-insensitively ('json' and 'JSON')
         self.allow = {a.lower() for a in allow_list}
+
+    def analyze(self, text: str, artifacts: NlpArtifacts) -> list[RecognizerResult]:
+        """What ``AnalyzerEngine.analyze`` returns for this text, without its per-call
+        overhead: each recognizer is called directly, and skipped when its gate rules it
+        out; results below the threshold are dropped and duplicates removed as Presidio does.
+        """
+        facts = _Facts(text)
+        results: list[RecognizerResult] = []
+        for rec, gate in self.recognizers:
+            if gate is not None and not gate(facts):
+                continue
+            found = rec.analyze(text, self.entities, artifacts)
+            if not found:
+                continue
+            for r in found:
+                meta = r.recognition_metadata
+                if meta is None:
+                    meta = r.recognition_metadata = {}
+                meta.setdefault(RecognizerResult.RECOGNIZER_NAME_KEY, rec.name)
+                meta.setdefault(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY, rec.id)
+                if r.score >= self.score_threshold:
+                    results.append(r)
+        return EntityRecognizer.remove_duplicates(results)
 
     def detect(self, texts: Sequence[str]) -> list[list[Detection]]:
         """Detections per text. Long texts are analyzed in overlapping windows cut at line
@@ -398,12 +436,7 @@ class PiiDetector:
         ):
             if not window.strip():
                 continue
-            results = self.analyzer.analyze(
-                text=window,
-                language="en",
-                nlp_artifacts=artifacts,
-                score_threshold=self.score_threshold,
-            )
+            results = self.analyze(window, artifacts)
             results = results + _letterhead(window, results)
             found[i].update(
                 _detection(r, offset)
@@ -411,6 +444,59 @@ class PiiDetector:
                 if window[r.start : r.end].lower() not in self.allow
             )
         return [sorted(f, key=lambda d: (d.start, -d.end, d.entity_type)) for f in found]
+
+
+class _Facts:
+    """What the gates ask of a text, each computed at most once."""
+
+    __slots__ = ("_digits", "text")
+
+    def __init__(self, text: str):
+        self.text = text
+        self._digits = -1
+
+    @property
+    def digits(self) -> int:
+        if self._digits < 0:
+            self._digits = len(_DIGIT.findall(self.text))
+        return self._digits
+
+
+_DIGIT = re.compile(r"\d")
+_IBAN_START = re.compile(r"[A-Za-z]{2}\d\d")
+_IP_HINT = re.compile(r"\d\.\d|:")
+_TLD_HINT = re.compile(r"\.[A-Za-z]{2}")
+_MILITARY_HINT = re.compile(r"(?i)\b(?:USNS|USNV|USS|USCGC)\s")
+
+# Necessary conditions for a recognizer to find anything (checked against its patterns):
+# a text that fails one is not given to that recognizer.
+_GATES: dict[type, Callable[[_Facts], bool]] = {
+    EmailRecognizer: lambda f: "@" in f.text,
+    FastPhoneRecognizer: lambda f: f.digits >= 7,
+    CreditCardRecognizer: lambda f: f.digits >= 13,
+    IbanRecognizer: lambda f: _IBAN_START.search(f.text) is not None,
+    IpRecognizer: lambda f: _IP_HINT.search(f.text) is not None,
+    UrlRecognizer: lambda f: _TLD_HINT.search(f.text) is not None,
+    UsSsnRecognizer: lambda f: f.digits >= 9,
+    DateRecognizer: lambda f: f.digits >= 2,
+    StreetAddressRecognizer: lambda f: f.digits >= 1 or _MILITARY_HINT.search(f.text) is not None,
+    ContextIdRecognizer: lambda f: f.digits >= 3,
+    AgeRecognizer: lambda f: f.digits >= 1,
+    PostalCodeRecognizer: lambda f: f.digits >= 1,
+    UsPhoneShapeRecognizer: lambda f: f.digits >= 10,
+    PhoneContextRecognizer: lambda f: f.digits >= 7,
+}
+
+
+def _can_reach(rec: EntityRecognizer, threshold: float) -> bool:
+    """False for a pattern recognizer whose every pattern scores below the threshold and
+    that has no validation to raise a score (context enhancement is not run): it can never
+    return a result that is kept (Presidio's US driver-licence patterns, 0.3 and 0.01)."""
+    if not isinstance(rec, PatternRecognizer) or type(rec).validate_result is not (
+        PatternRecognizer.validate_result
+    ):
+        return True
+    return max((p.score for p in rec.patterns), default=0.0) >= threshold
 
 
 def _detection(r: RecognizerResult, offset: int = 0) -> Detection:

@@ -3,8 +3,16 @@
 Surrogates are consistent: a value is mapped through a keyed hash (HMAC-SHA256) to a seed, so
 the same value always gets the same fake within a dataset (same key), in any process. Names
 are mapped word by word, so 'Ann Lee', 'Ann' and 'ann.lee@mail.com' stay linked. Phones, IDs
-and card numbers keep their format (digits replaced by digits, letters by letters); dates are
-shifted by a per-value number of days and written in their original format.
+and card numbers keep their format (digits replaced by digits, ID letters by letters).
+
+Surrogates are training text, so they must read naturally: a whole word is never scrambled
+into letter soup. Dates are found inside the value in any common format ('NOV. 12th, 1993',
+'12-Nov-1993', '11/13/93', '2024-11-28', 'March 2019', '10:30 AM'), shifted by a keyed number
+of days (the same for every date in the value, so intervals hold) and written back in the
+same format and case. Other words are kept when they are ordinary words ('DOB:', 'Date',
+'last Tuesday', 'Discharged'), and replaced by a fake name or city when they are names or
+places. A value that holds no date and no name ('yesterday', 'a week ago') is returned as it
+is: a relative date identifies no one.
 """
 
 from __future__ import annotations
@@ -15,27 +23,279 @@ import hashlib
 import hmac
 import random
 import re
+from typing import Any
 
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 
 from provena.errors import UserError
 
-DATE_FORMATS = (
-    "%m/%d/%Y",
-    "%Y-%m-%d",
-    "%B %d, %Y",
-    "%d-%b-%Y",
-    "%m/%d/%y",
-    "%b %d %Y",
-    "%b %d, %Y",
-    "%d/%m/%Y",
-    "%d.%m.%Y",
-    "%Y-%m-%d %H:%M:%S",
-    "%B %d %Y",
-    "%d %B %Y",
-    "%m-%d-%Y",
+MONTHS = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
 )
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_MON = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
+_WD = (
+    r"(?:mon(?:day)?|tue(?:s(?:day)?)?|wed(?:nesday)?|thu(?:r(?:s(?:day)?)?)?|fri(?:day)?"
+    r"|sat(?:urday)?|sun(?:day)?)"
+)
+_B = r"(?<![^\W_])"  # no letter or digit before
+_E = r"(?![^\W_])"  # no letter or digit after
+_AMPM = r"(?:[ap]m|[ap]\.m\.)"
+# (kind, pattern), tried in this order; a later pattern never overlaps an earlier match
+_DATE_PATTERNS = tuple(
+    (kind, re.compile(pattern, re.IGNORECASE))
+    for kind, pattern in (
+        ("iso", r"(?<![\d./-])(?P<y>\d{4})(?P<s>[-/.])(?P<m>\d{1,2})(?P=s)(?P<d>\d{1,2})(?!\d)"),
+        (
+            "num",
+            r"(?<![\d./-])(?P<a>\d{1,2})(?P<s>[-/.])(?P<b>\d{1,2})(?P=s)(?P<y>\d{4}|\d{2})"
+            r"(?!\d|[/-]\d)",
+        ),
+        (
+            "mdy",
+            rf"{_B}(?:(?P<wd>{_WD})(?P<wdot>\.)?(?P<ws>,?\s+))?(?P<mon>{_MON})(?P<dot>\.)?"
+            r"(?P<s1>\s+|-)(?P<d>\d{1,2})(?P<ord>st|nd|rd|th)?"
+            rf"(?:(?P<s2>,[ \t]*|[ \t]+|-)(?P<y>\d{{4}}))?{_E}",
+        ),
+        (
+            "dmy",
+            rf"{_B}(?:(?P<wd>{_WD})(?P<wdot>\.)?(?P<ws>,?\s+))?(?P<d>\d{{1,2}})"
+            rf"(?P<ord>st|nd|rd|th)?(?P<s1>[-/ ]|\s+of\s+)(?P<mon>{_MON})(?P<dot>\.)?"
+            rf"(?:(?P<s2>,?[ \t]+|-|/)(?P<y>\d{{4}}|\d{{2}}))?{_E}",
+        ),
+        ("my", rf"{_B}(?P<mon>{_MON})(?P<dot>\.)?(?P<s1>,?[ \t]+|-|/)(?P<y>\d{{4}}){_E}"),
+        (
+            "time",
+            rf"(?<![\d:.])(?P<h>\d{{1,2}}):(?P<mi>\d{{2}})(?::(?P<sec>\d{{2}}))?"
+            rf"(?:(?P<sp>\s?)(?P<ap>{_AMPM}))?(?![\w:])",
+        ),
+        ("time", rf"(?<![\d:.])(?P<h>\d{{1,2}})(?P<sp>\s?)(?P<ap>{_AMPM})(?!\w)"),
+        ("dy", r"(?<![\d/.:-])(?P<d>\d{1,2})(?P<s>,?[ \t]+)(?P<y>(?:19|20)\d{2})(?![\d/.:-]|\.\d)"),
+        ("month", rf"{_B}(?P<mon>{'|'.join(m for m in MONTHS if m != 'may')}){_E}"),
+        ("year", r"(?<![\d/.:-])(?P<y>(?:19|20)\d{2})(?![\d/:-]|\.\d)"),
+    )
+)
+# words kept in a date: labels and date words that a name or rarity test would misjudge
+_DATE_LABELS = (  # noqa: SIM905 (a word list reads best as one string)
+    "date dates dob dod doa dos mrn acct dr mr mrs ms yo yrs hrs min mins am pm est pst cst utc"
+    " jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs fri sat sun"
+).split()
+_DATE_WORDS = frozenset((*_DATE_LABELS, *MONTHS, *WEEKDAYS))
+_AGE_AFTER = re.compile(r"\s?-?\s?(?:yo\b|y/o|years?\b|yrs?\b|-?year|[MF]\b)", re.IGNORECASE)
+
+
+def _month_number(token: str) -> int:
+    low = token.lower().rstrip(".")
+    return next(i for i, m in enumerate(MONTHS, 1) if m.startswith(low[:3]))
+
+
+def _weekday_number(token: str) -> int:
+    low = token.lower().rstrip(".")
+    return next(i for i, w in enumerate(WEEKDAYS) if w.startswith(low[:2]))
+
+
+def _month_name(orig: str, n: int, full: bool | None = None) -> str:
+    """Month ``n`` written like ``orig``: full or abbreviated ('Sept' kept), same case."""
+    low = orig.lower()
+    if full is None:
+        full = low in MONTHS and low != "may"
+    if full:
+        name = MONTHS[n - 1]
+    elif low == "sept" and n == 9:
+        name = "sept"
+    else:
+        name = MONTHS[n - 1][:3]
+    return _case_like(orig, name.capitalize())
+
+
+def _weekday_name(orig: str, n: int) -> str:
+    low = orig.lower()
+    name = WEEKDAYS[n] if low in WEEKDAYS else WEEKDAYS[n][:3]
+    return _case_like(orig, name.capitalize())
+
+
+def _num_like(orig: str, n: int) -> str:
+    """``n`` as wide as ``orig`` ('03' -> '07', '3' -> '7')."""
+    return str(n).zfill(len(orig))
+
+
+def _ordinal(orig: str, n: int) -> str:
+    if not orig:
+        return ""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return suffix.upper() if orig.isupper() else suffix
+
+
+def _year_like(orig: str, year: int) -> str:
+    return f"{year % 100:02d}" if len(orig) == 2 else f"{year:04d}"
+
+
+def _full_year(orig: str) -> int:
+    y = int(orig)
+    if len(orig) == 2:  # strptime's rule for %y
+        return y + (2000 if y < 69 else 1900)
+    return y
+
+
+def _ampm_like(orig: str, pm: bool) -> str:
+    letter = "p" if pm else "a"
+    return (letter.upper() if orig[0].isupper() else letter) + orig[1:]
+
+
+def _valid(y: int, m: int, d: int) -> bool:
+    try:
+        dt.date(y, m, d)
+    except ValueError:
+        return False
+    return True
+
+
+def _find_dates(value: str) -> list[tuple[int, int, str, re.Match[str], dict[str, Any]]]:
+    """(start, end, kind, match, parsed) for every date or time expression in ``value``."""
+    found: list[tuple[int, int, str, re.Match[str], dict[str, Any]]] = []
+    for kind, pattern in _DATE_PATTERNS:
+        for m in pattern.finditer(value):
+            if any(m.start() < e and s < m.end() for s, e, *_ in found):
+                continue
+            parsed = _parse(kind, m)
+            if parsed is not None:
+                found.append((m.start(), m.end(), kind, m, parsed))
+    return sorted(found, key=lambda f: f[0])
+
+
+def _parse(kind: str, m: re.Match[str]) -> dict[str, Any] | None:
+    g = m.groupdict()
+    if kind == "iso":
+        y, mo, d = int(g["y"]), int(g["m"]), int(g["d"])
+        return {"date": dt.date(y, mo, d)} if _valid(y, mo, d) else None
+    if kind == "num":
+        a, b, y = int(g["a"]), int(g["b"]), _full_year(g["y"])
+        day_first = a > 12 or (g["s"] == "." and b <= 12)
+        mo, d = (b, a) if day_first else (a, b)
+        return {"date": dt.date(y, mo, d), "day_first": day_first} if _valid(y, mo, d) else None
+    if kind in ("mdy", "dmy"):
+        mo, d = _month_number(g["mon"]), int(g["d"])
+        if g["y"]:
+            y = _full_year(g["y"])
+            return {"date": dt.date(y, mo, d)} if _valid(y, mo, d) else None
+        return {"md": (mo, d)} if _valid(2000, mo, d) else None
+    if kind == "my":
+        return {"my": (int(g["y"]), _month_number(g["mon"]))}
+    if kind == "time":
+        h, mi = int(g["h"]), int(g.get("mi") or 0)
+        if (g["ap"] and not 1 <= h <= 12) or h > 23 or mi > 59:
+            return None
+        if g["ap"]:
+            h = h % 12 + (12 if g["ap"][0].lower() == "p" else 0)
+        return {"minutes": h * 60 + mi}
+    if kind == "dy":
+        return {"dy": (int(g["d"]), int(g["y"]))} if 1 <= int(g["d"]) <= 31 else None
+    if kind == "month":
+        return {"month": _month_number(g["mon"])}
+    return {"year": int(g["y"])}
+
+
+def _canonical(parsed: dict[str, Any]) -> str:
+    """The same date, whatever its format, keys the same shift: '11/13/1993' and
+    'Nov 13, 1993' become the same fake day."""
+    if "date" in parsed:
+        return parsed["date"].isoformat()
+    return repr(sorted(parsed.items()))
+
+
+def _render(kind: str, m: re.Match[str], parsed: dict[str, Any], shift: dict[str, int]) -> str:
+    """One date or time expression, shifted, in the format and case it was written in."""
+    g = m.groupdict()
+    days = dt.timedelta(days=shift["days"])
+    if kind == "iso":
+        new = parsed["date"] + days
+        return f"{new.year:04d}{g['s']}{_num_like(g['m'], new.month)}{g['s']}" + _num_like(
+            g["d"], new.day
+        )
+    if kind == "num":
+        new = parsed["date"] + days
+        a, b = (new.day, new.month) if parsed["day_first"] else (new.month, new.day)
+        return f"{_num_like(g['a'], a)}{g['s']}{_num_like(g['b'], b)}{g['s']}" + _year_like(
+            g["y"], new.year
+        )
+    if kind in ("mdy", "dmy"):
+        new = parsed["date"] + days if "date" in parsed else dt.date(2000, *parsed["md"]) + days
+        wd = ""
+        if g["wd"]:
+            n = new.weekday() if "date" in parsed else _weekday_number(g["wd"]) + shift["days"]
+            wd = _weekday_name(g["wd"], n % 7) + (g["wdot"] or "") + g["ws"]
+        full = None
+        if g["mon"].lower() == "may":  # 'May' is both: the format around it tells which
+            full = (g["s2"] or "").startswith(",") if kind == "mdy" else g["s1"] != "-"
+        mon = _month_name(g["mon"], new.month, full) + (g["dot"] or "")
+        day = _num_like(g["d"], new.day) + _ordinal(g["ord"] or "", new.day)
+        year = g["s2"] + _year_like(g["y"], new.year) if g["y"] else ""
+        if kind == "mdy":
+            return f"{wd}{mon}{g['s1']}{day}{year}"
+        return f"{wd}{day}{g['s1']}{mon}{year}"
+    if kind == "my":
+        y, mo = parsed["my"]
+        total = y * 12 + mo - 1 + shift["months"]
+        return f"{_month_name(g['mon'], total % 12 + 1)}{g['dot'] or ''}{g['s1']}{total // 12:04d}"
+    if kind == "time":
+        step = shift["minutes"] if g.get("mi") else shift["hours"] * 60
+        h, mi = divmod((parsed["minutes"] + step) % (24 * 60), 60)
+        hour = str(h % 12 or 12 if g["ap"] else h).zfill(len(g["h"]) if g["h"][0] == "0" else 1)
+        minutes = f":{mi:02d}" if g.get("mi") else ""
+        seconds = f":{g['sec']}" if g.get("sec") else ""
+        ampm = g["sp"] + _ampm_like(g["ap"], h >= 12) if g["ap"] else ""
+        return f"{hour}{minutes}{seconds}{ampm}"
+    if kind == "dy":
+        d, y = parsed["dy"]
+        new_d = (d - 1 + shift["days"]) % 28 + 1
+        new_d = new_d if new_d != d else d % 28 + 1
+        return f"{_num_like(g['d'], new_d)}{g['s']}{y + shift['years']:04d}"
+    if kind == "month":
+        n = (parsed["month"] - 1 + shift["months"]) % 12 + 1
+        n = n if n != parsed["month"] else n % 12 + 1
+        return _month_name(g["mon"], n, full=True)
+    return f"{parsed['year'] + shift['years']:04d}"
+
+
+def _random_digits(orig: str, rng: random.Random) -> str:
+    first = rng.randint(1 if orig[0] != "0" and len(orig) > 1 else 0, 9)
+    return str(first) + "".join(str(rng.randint(0, 9)) for _ in orig[1:])
+
+
+def _scramble(text: str, rng: random.Random) -> str:
+    """Digits to digits, letters to letters (ID parts, not words)."""
+    return "".join(
+        str(rng.randint(0, 9))
+        if c.isdigit()
+        else (lambda x: x if c.isupper() else x.lower())(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ"))
+        if c.isalpha() and c.isascii()
+        else c
+        for c in text
+    )
+
+
+def _is_word(value: str, m: re.Match[str]) -> bool:
+    """A run of letters is a word (not part of an ID) when it has three letters or more, does
+    not touch a digit, and is not a short capital code in a value that holds digits."""
+    w, s, e = m.group(0), m.start(), m.end()
+    if len(w) < 3 or (s and value[s - 1].isdigit()) or (e < len(value) and value[e].isdigit()):
+        return False
+    return not (w.isupper() and len(w) <= 4 and any(c.isdigit() for c in value))
 
 
 @functools.lru_cache(maxsize=1)
@@ -54,6 +314,33 @@ def _faker_lists() -> tuple[
     streets = tuple(sorted(set(Address.street_suffixes)))
     companies = tuple(sorted(set(Company.company_suffixes)))
     return first, last, cities, streets, companies
+
+
+@functools.lru_cache(maxsize=1)
+def _plain_extra() -> frozenset[str]:
+    """Words kept although a name or place list holds them: date words, street suffixes."""
+    _, _, _, streets, _ = _faker_lists()
+    return _DATE_WORDS | {s.lower() for s in streets}
+
+
+@functools.lru_cache(maxsize=50_000)
+def word_kind(word: str) -> str:
+    """'keep' for an ordinary word ('Date', 'Discharged', 'last'), 'place' for a place name,
+    'name' for a name or a rare capitalized word (a name the lists do not hold)."""
+    from provena.pii.recognizers import english_zipf, name_words, place_names
+
+    low = word.lower()
+    if low in _plain_extra():
+        return "keep"
+    zipf = english_zipf(low)
+    title = word[:1].upper() + word[1:].lower()
+    if title in name_words():  # 'Martin', 'Washington': a person more often than a place
+        return "keep" if zipf >= 5.3 else "name"
+    if title in place_names():
+        return "keep" if zipf >= 5.3 else "place"
+    if zipf >= 3.0 or word.islower():  # a common word, or a lower-case term (drug, typo)
+        return "keep"
+    return "name"
 
 
 def _case_like(value: str, fake: str) -> str:
@@ -75,8 +362,30 @@ class Surrogates:
         return random.Random(int.from_bytes(digest[:8], "big"))
 
     def shape(self, value: str, kind: str = "id") -> str:
-        """Digits to digits and letters to letters, separators kept; a phone's country code
-        ('+1', '1-') is kept."""
+        """Digits to digits and ID letters to letters, separators kept; a phone's country code
+        ('+1', '1-') is kept. A whole word is never scrambled: it is kept when it is an
+        ordinary word, and becomes a fake name or city when it is a name or a place. A value
+        of ordinary words only becomes a placeholder (``<KIND>``)."""
+        words = [m for m in re.finditer(r"[A-Za-z]+", value) if _is_word(value, m)]
+        if not words:
+            return self._shape_chars(value, kind)
+        rng = self._rng(kind, value)
+        out, pos = [], 0
+        for m in words:
+            out.append(_scramble(value[pos : m.start()], rng))
+            out.append(self.word(m.group(0)))
+            pos = m.end()
+        out.append(_scramble(value[pos:], rng))
+        fake = "".join(out)
+        if fake != value:
+            return fake
+        if any(c.isalnum() for c in re.sub(r"[A-Za-z]+", "", value)) or len(words) < len(
+            re.findall(r"[A-Za-z]+", value)
+        ):
+            return self.shape(value + "\0", kind).rstrip("\0")
+        return f"<{kind}>"
+
+    def _shape_chars(self, value: str, kind: str) -> str:
         rng = self._rng(kind, value)
         prefix = ""
         if kind == "PHONE_NUMBER":
@@ -92,7 +401,16 @@ class Surrogates:
             else:
                 out.append(ch)
         fake = "".join(out)
-        return fake if fake != value else self.shape(value + "\0", kind)
+        return fake if fake != value else self._shape_chars(value + "\0", kind)
+
+    def word(self, word: str) -> str:
+        """One word: kept when ordinary, else a fake name or city in the same case."""
+        kind = word_kind(word)
+        if kind == "name":
+            return self.name_word(word)
+        if kind == "place":
+            return self.location(word)
+        return word
 
     def name_word(self, word: str) -> str:
         first, last, *_ = _faker_lists()
@@ -120,14 +438,47 @@ class Surrogates:
         return f"{new_local}@{host}.{tld}"
 
     def date(self, value: str) -> str:
-        for fmt in DATE_FORMATS:
-            try:
-                parsed = dt.datetime.strptime(value, fmt)
-            except ValueError:
-                continue
-            shifted = parsed + dt.timedelta(days=self._rng("date", value).randint(-400, 400) or 1)
-            return shifted.strftime(fmt)
-        return self.shape(value, "date")
+        """Every date and time in ``value`` shifted and written in its own format; the words
+        around them kept when ordinary (labels, 'last Tuesday'), replaced when names."""
+        found = _find_dates(value)
+        dates = [p["date"] for *_, p in found if "date" in p]
+        key = dates[0].isoformat() if dates else _canonical(found[0][4]) if found else value
+        rng = self._rng("date", key)
+        days = rng.randint(-400, 400) or 1
+        months = round(days / 30.44) or (1 if days > 0 else -1)
+        years = (dates[0] + dt.timedelta(days=days)).year - dates[0].year if dates else 0
+        years = years or (0 if dates else rng.choice((-1, 1)))
+        times = [p["minutes"] for *_, p in found if "minutes" in p]
+        trng = self._rng("time", str(times[0]) if times else value)
+        shift = {
+            "days": days,
+            "months": months,
+            "years": years,
+            "minutes": trng.choice([i for i in range(-36, 37) if i]) * 5,
+            "hours": trng.choice((-3, -2, -1, 1, 2, 3)),
+        }
+        digits = self._rng("date-digits", value)
+        out, pos = [], 0
+        for start, end, kind, m, parsed in found:
+            out.append(self._date_words(value[pos:start], digits))
+            out.append(_render(kind, m, parsed, shift))
+            pos = end
+        out.append(self._date_words(value[pos:], digits))
+        return "".join(out)
+
+    def _date_words(self, text: str, rng: random.Random) -> str:
+        """The text around the dates in a date value: ordinary words kept, names replaced,
+        ages kept, other numbers replaced digit by digit."""
+
+        def repl(m: re.Match[str]) -> str:
+            tok = m.group(0)
+            if tok.isdigit():
+                if _AGE_AFTER.match(text, m.end()) and int(tok) <= 89:
+                    return tok
+                return _random_digits(tok, rng)
+            return tok if len(tok) < 3 else self.word(tok)
+
+        return re.sub(r"[A-Za-z]+|\d+", repl, text)
 
     def location(self, value: str) -> str:
         _, _, cities, _, _ = _faker_lists()

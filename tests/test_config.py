@@ -2,6 +2,7 @@ import pytest
 import yaml
 
 from provena.config import (
+    CleanConfig,
     ConfigError,
     IngestConfig,
     Params,
@@ -23,9 +24,9 @@ def test_tiny_profile_validates_and_has_the_same_keys_as_params():
     def keys(d, prefix=""):
         out = set()
         for k, v in d.items():
-            out.add(prefix + k)
+            out.add(prefix + str(k))
             if isinstance(v, dict) and k not in ("columns", "role_aliases"):
-                out |= keys(v, prefix + k + ".")
+                out |= keys(v, prefix + str(k) + ".")
         return out
 
     real = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -88,7 +89,7 @@ def test_unknown_section_is_refused_with_the_sections_allowed():
     data["scrub"] = {}
     with pytest.raises(ConfigError) as exc:
         parse_params(data)
-    assert "scrub: unknown key; allowed keys here: ingest, scrub_pii, synth" in str(exc.value)
+    assert "scrub: unknown key; allowed keys here: clean, ingest, scrub_pii, synth" in str(exc.value)
 
 
 def test_contradictory_source_rule_says_how_to_fix_it():
@@ -128,6 +129,7 @@ def test_model_defaults_match_the_shipped_params():
     shipped = load_params(ROOT / "params.yaml")
     assert IngestConfig().model_dump() == shipped.ingest.model_dump()
     assert ScrubPiiConfig().model_dump() == shipped.scrub_pii.model_dump()
+    assert CleanConfig().model_dump() == shipped.clean.model_dump()
 
 
 def test_params_are_frozen():

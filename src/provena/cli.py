@@ -11,8 +11,16 @@ import logging
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from provena import __version__
-from provena.config import ConfigError, IngestConfig, Params, load_params
+from provena.config import (
+    ConfigError,
+    IngestConfig,
+    Params,
+    format_validation_error,
+    load_params,
+)
 from provena.errors import UserError
 from provena.progress import progress, setup_logging
 
@@ -132,6 +140,67 @@ def cmd_scrub(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dedup(args: argparse.Namespace) -> int:
+    from provena.config import CleanConfig
+    from provena.dedup import Deduplicator
+    from provena.io import write_jsonl
+
+    params = _params_or_default(args.params)
+    cfg = (params.clean if params else CleanConfig()).dedup
+    if args.threshold is not None:
+        update = {"threshold": args.threshold, "bands": None, "rows": None}
+        try:
+            cfg = type(cfg).model_validate({**cfg.model_dump(), **update})
+        except ValidationError as err:
+            raise ConfigError("--threshold", format_validation_error(err, type(cfg))) from None
+    rows = _read_rows(args.input)
+    if not rows:
+        raise UserError(f"{args.input}: file holds no rows")
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    fields = [f.strip() for f in (args.fields or "").split(",") if f.strip()] or [
+        c for c in ("instruction", "input", "output") if c in columns
+    ]
+    missing = [f for f in fields if f not in columns]
+    if not fields or missing:
+        raise UserError(
+            f"{args.input}: no column {', '.join(repr(m) for m in missing) or 'to compare'}; "
+            f"columns present: {', '.join(columns)} (choose with --fields)"
+        )
+    dd = Deduplicator(cfg)
+    bar = progress(total=len(rows), desc="dedup", unit=" rec", unit_scale=True)
+    for start in range(0, len(rows), cfg.chunk_size):
+        part = rows[start : start + cfg.chunk_size]
+        texts = ["\n\n".join(str(r.get(f) or "") for f in fields) for r in part]
+        dd.add(range(start, start + len(part)), texts)
+        bar.update(len(part))
+    bar.close()
+    clusters = dd.clusters()
+    dropped = []
+    for c in clusters:
+        for r in c.members:
+            if r != c.kept:
+                dropped.append(
+                    {
+                        "line": r + 1,
+                        "rule": "exact_duplicate" if r in c.exact else "near_duplicate",
+                        "kept_line": c.kept + 1,
+                        "similarity": c.similarity[r],
+                        "cluster_size": len(c.members),
+                        "row": rows[r],
+                    }
+                )
+    gone = {d["line"] - 1 for d in dropped}
+    _write_rows(args.output, [r for i, r in enumerate(rows) if i not in gone])
+    sidecar = args.dropped or args.output.with_name(args.output.stem + ".dropped.jsonl")
+    write_jsonl(sidecar, sorted(dropped, key=lambda d: d["line"]))
+    print(
+        f"{len(rows)} rows, fields {', '.join(fields)}: {len(clusters)} duplicate clusters, "
+        f"{len(dropped)} rows dropped -> {args.output} (kept {len(rows) - len(dropped)}); "
+        f"dropped rows with their cluster -> {sidecar}"
+    )
+    return 0
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from provena.synth import generate, write_dataset
 
@@ -193,6 +262,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--params", type=Path, help="params file (default: ./params.yaml if present)")
     p.set_defaults(fn=cmd_scrub)
+
+    p = sub.add_parser(
+        "dedup",
+        help="remove exact and near-duplicate rows from one file",
+        description="Exact and MinHash LSH near-duplicate removal on a JSONL, CSV or Parquet "
+        "file, with the clean stage's params (clean.dedup). The first row of each cluster is "
+        "kept (or the longest, per params); dropped rows go to OUTPUT_STEM.dropped.jsonl with "
+        "the line of the row kept and the estimated similarity.",
+    )
+    p.add_argument("input", type=Path, metavar="INPUT")
+    p.add_argument("output", type=Path, metavar="OUTPUT")
+    p.add_argument(
+        "--fields",
+        help="comma-separated columns compared (default: instruction, input, output present)",
+    )
+    p.add_argument("--threshold", type=float, help="Jaccard threshold (default: from params)")
+    p.add_argument("--dropped", type=Path, help="where dropped rows go (JSONL)")
+    p.add_argument("--params", type=Path, help="params file (default: ./params.yaml if present)")
+    p.set_defaults(fn=cmd_dedup)
 
     p = sub.add_parser("synth", help="write the synthetic default dataset (or a sample of it)")
     p.add_argument("--out", type=Path, required=True, help="output folder")

@@ -7,6 +7,7 @@ are refused, and each error names the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from pathlib import Path, PurePosixPath
@@ -243,6 +244,139 @@ class ScrubPiiConfig(StrictModel):
         return self
 
 
+# ---------------------------------------------------------------------------------------- clean
+
+#: Canned assistant refusals and AI disclaimers (case-insensitive regexes, searched in outputs).
+DEFAULT_REFUSALS = (
+    r"\bas an ai(?: language)? model\b",
+    r"\bas a (?:large )?language model\b",
+    r"\bi(?: am|'m) (?:just |only )?an ai\b",
+    r"\bi(?: am|'m) not able to (?:help|assist) with (?:that|this) request\b",
+    r"\bi can(?:not|'t) (?:help|assist) with (?:that|this) request\b",
+    r"\bi(?: am|'m) sorry, but i can(?:not|'t) (?:help|assist|comply) with (?:that|this)\b",
+    r"\bmy (?:training data|knowledge cutoff)\b",
+)
+
+
+class OutputLengthRule(StrictModel):
+    enabled: bool = True
+    min_chars: Annotated[int, Field(ge=1, le=10_000)] = 12
+    min_words: Annotated[int, Field(ge=1, le=1_000)] = 2
+
+
+class OverLongRule(StrictModel):
+    enabled: bool = True
+    #: a local Hugging Face tokenizer: a ``tokenizer.json`` file or a folder holding one; when
+    #: set, lengths are counted in its tokens, else in characters
+    tokenizer: ProjectPath | None = None
+    max_tokens: Annotated[int, Field(ge=16, le=10_000_000)] = 2_048
+    max_chars: Annotated[int, Field(ge=100, le=100_000_000)] = 8_000
+
+
+class RepetitionRule(StrictModel):
+    """Gopher-style repetition (Rae et al. 2021, table A1), on fields long enough to judge."""
+
+    enabled: bool = True
+    min_words: Annotated[int, Field(ge=1, le=100_000)] = 50
+    max_dup_line_share: Share = 0.3
+    max_dup_line_char_share: Share = 0.2
+    max_top_ngram_char_share: dict[int, Share] = Field(
+        default_factory=lambda: {2: 0.2, 3: 0.18, 4: 0.16}
+    )
+    max_dup_ngram_char_share: dict[int, Share] = Field(
+        default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.1}
+    )
+
+
+class CharacterRule(StrictModel):
+    """Share of words without a letter, and of '#' and '...' per word, over the record text."""
+
+    enabled: bool = True
+    min_words: Annotated[int, Field(ge=1, le=100_000)] = 10
+    max_non_alpha_word_share: Share = 0.5
+    max_symbol_word_ratio: Annotated[float, Field(ge=0.0, le=100.0)] = 0.1
+
+
+class SimpleRule(StrictModel):
+    enabled: bool = True
+
+
+class RefusalRule(StrictModel):
+    enabled: bool = True
+    patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_REFUSALS))
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> RefusalRule:
+        for p in self.patterns:
+            try:
+                re.compile(p)
+            except re.error as err:
+                raise ValueError(f"pattern {p!r} is not a valid regex: {err}") from None
+        return self
+
+
+class LanguageRule(StrictModel):
+    enabled: bool = True
+    allowed: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]] = Field(
+        default_factory=lambda: ["en"]
+    )
+    min_chars: Annotated[int, Field(ge=1, le=100_000)] = 40
+    min_confidence: Share = 0.9
+
+
+class FiltersConfig(StrictModel):
+    empty_output: SimpleRule = SimpleRule()
+    short_output: OutputLengthRule = OutputLengthRule()
+    over_long: OverLongRule = OverLongRule()
+    mojibake: SimpleRule = SimpleRule()
+    markup: SimpleRule = SimpleRule()
+    placeholder_only: SimpleRule = SimpleRule()
+    echo: SimpleRule = SimpleRule()
+    refusal: RefusalRule = RefusalRule()
+    characters: CharacterRule = CharacterRule()
+    repetition: RepetitionRule = RepetitionRule()
+    language: LanguageRule = LanguageRule()
+
+
+class DedupConfig(StrictModel):
+    exact: bool = True
+    near: bool = True
+    ngram: Annotated[int, Field(ge=1, le=20)] = 3
+    num_perm: Annotated[int, Field(ge=16, le=1024)] = 128
+    threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.7
+    #: LSH (bands, rows); null: datasketch picks them for the threshold
+    bands: Annotated[int, Field(ge=1, le=1024)] | None = None
+    rows: Annotated[int, Field(ge=1, le=1024)] | None = None
+    seed: int = 1
+    keep: Literal["first", "longest"] = "first"
+    chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = 2_000
+
+    @model_validator(mode="after")
+    def _bands_rows(self) -> DedupConfig:
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("set both bands and rows, or neither (then threshold picks them)")
+        if (
+            self.bands is not None
+            and self.rows is not None
+            and self.bands * self.rows > self.num_perm
+        ):
+            raise ValueError(
+                f"bands x rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}"
+            )
+        return self
+
+
+class CleanConfig(StrictModel):
+    fields: list[Literal["instruction", "input", "output"]] = Field(
+        default_factory=lambda: ["instruction", "input", "output"]
+    )
+    filters: FiltersConfig = FiltersConfig()
+    dedup: DedupConfig = DedupConfig()
+    chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = 5_000
+    report_clusters: Annotated[int, Field(ge=0, le=1_000)] = 10
+    gold_key: str = "synth_id"
+
+
 # ---------------------------------------------------------------------------------------- all
 
 
@@ -252,6 +386,7 @@ class Params(StrictModel):
     synth: SynthConfig
     ingest: IngestConfig
     scrub_pii: ScrubPiiConfig
+    clean: CleanConfig
 
 
 def _unwrap(annotation: Any) -> Any:

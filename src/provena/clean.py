@@ -1,0 +1,322 @@
+"""clean: quality filters, then exact and near-duplicate removal, with every drop explained.
+
+Two streaming passes over the input, so memory stays flat in the number of records except for
+the deduplication index (a digest and a signature per distinct text):
+
+1. every record goes through the filters (:mod:`provena.filters`); survivors are indexed by the
+   :class:`~provena.dedup.Deduplicator`. Only decisions are kept: row -> rule and reason.
+2. the input is read again; kept records go to the output, dropped ones to the quarantine file
+   (the whole record, its rule and reason) and the ledger (rule, reason, and for duplicates the
+   cluster, the record kept and the estimated similarity to it).
+
+Where the input carries the synthetic dataset's labels (``_gold/labels.jsonl``), the drops are
+scored against them: a planted defect or copy dropped is a true positive, a clean record
+dropped a false positive (see :func:`score_against_labels`).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from provena.config import CleanConfig
+from provena.dedup import Cluster, Deduplicator
+from provena.filters import Filters
+from provena.io import LinesWriter, RecordWriter, atomic_open, read_jsonl, read_records, write_json
+from provena.progress import progress
+from provena.records import Record, StageStats
+
+STAGE = "clean"
+DUP_RULES = ("exact_duplicate", "near_duplicate")
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Drop:
+    rule: str
+    reason: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    """What pass 1 decided: the rows to drop and why, and the duplicate clusters."""
+
+    n: int
+    drops: dict[int, Drop]
+    clusters: list[Cluster]
+    ids: list[str]
+    lsh: dict[str, Any]
+    rules: list[str]
+
+
+def plan(
+    inp: Path, cfg: CleanConfig, *, root: Path | None = None, total: int | None = None
+) -> Plan:
+    filters = Filters(cfg, root)
+    dd = Deduplicator(cfg.dedup) if (cfg.dedup.exact or cfg.dedup.near) else None
+    drops: dict[int, Drop] = {}
+    ids: list[str] = []
+    bar = progress(total=total, desc=f"{STAGE}: filter+index", unit=" rec", unit_scale=True)
+    row = 0
+    for batch in read_records(inp, batch_size=cfg.chunk_size):
+        rows, texts = [], []
+        for rec in batch:
+            ids.append(rec["id"])
+            failed = filters.check(rec)
+            if failed:
+                drops[row] = Drop(*failed)
+            else:
+                rows.append(row)
+                texts.append(filters.text(rec))
+            row += 1
+        if dd is not None:
+            for start in range(0, len(rows), cfg.dedup.chunk_size):
+                end = start + cfg.dedup.chunk_size
+                dd.add(rows[start:end], texts[start:end])
+        bar.update(len(batch))
+    bar.close()
+    clusters = dd.clusters() if dd is not None else []
+    for c in clusters:
+        for r in c.members:
+            if r == c.kept:
+                continue
+            exact = r in c.exact
+            sim = c.similarity[r]
+            drops[r] = Drop(
+                "exact_duplicate" if exact else "near_duplicate",
+                f"same text as row {c.kept} (kept)"
+                if exact
+                else f"near-duplicate of row {c.kept} (kept), estimated Jaccard {sim:.2f} "
+                f"on word {cfg.dedup.ngram}-grams",
+                {
+                    "cluster": ids[c.kept],
+                    "kept_id": ids[c.kept],
+                    "kept_row": c.kept,
+                    "similarity": sim,
+                    "cluster_size": len(c.members),
+                },
+            )
+    lsh = {}
+    if dd is not None:
+        lsh = {"bands": dd.bands, "rows": dd.rows, "num_perm": cfg.dedup.num_perm}
+    rules = filters.names + [r for r in DUP_RULES if _dedup_on(cfg, r)]
+    return Plan(n=row, drops=drops, clusters=clusters, ids=ids, lsh=lsh, rules=rules)
+
+
+def _snippet(text: str, n: int = 400) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def run(
+    inp: Path,
+    cfg: CleanConfig,
+    *,
+    out: Path,
+    ledger: Path,
+    quarantine: Path,
+    metrics: Path | None = None,
+    report_json: Path | None = None,
+    report_html: Path | None = None,
+    labels: Iterable[Path] = (),
+    root: Path | None = None,
+) -> dict[str, Any]:
+    """Clean a record file; write records, ledger, quarantine, metrics and the clean report."""
+    total = pq.ParquetFile(inp).metadata.num_rows if inp.suffix == ".parquet" else None
+    p = plan(inp, cfg, root=root, total=total)
+    top = sorted(p.clusters, key=lambda c: (-len(c.members), c.kept))[: cfg.report_clusters]
+    wanted = {r for c in top for r in c.members}
+    shown: dict[int, dict[str, Any]] = {}
+    gold_of: dict[int, str] = {}
+    stats = StageStats()
+    bar = progress(total=p.n, desc=f"{STAGE}: write", unit=" rec", unit_scale=True)
+    filters = Filters(cfg, root)
+    row = 0
+    with RecordWriter(out) as rw, LinesWriter(ledger) as lw, LinesWriter(quarantine) as qw:
+        for batch in read_records(inp, batch_size=cfg.chunk_size):
+            kept: list[Record] = []
+            for rec in batch:
+                stats.records_in += 1
+                gid = rec["meta"].get(cfg.gold_key)
+                if gid is not None:
+                    gold_of[row] = str(gid)
+                if row in wanted:
+                    shown[row] = {"id": rec["id"], "source": rec["source"], "row": row}
+                    shown[row]["text"] = _snippet(filters.text(rec))
+                drop = p.drops.get(row)
+                if drop is None:
+                    kept.append(rec)
+                    stats.records_kept += 1
+                else:
+                    stats.records_quarantined += 1
+                    stats.quarantined_by_rule[drop.rule] += 1
+                    entry = {
+                        "id": rec["id"],
+                        "stage": STAGE,
+                        "action": "quarantined",
+                        "rule": drop.rule,
+                        "reason": drop.reason,
+                        "source": rec["source"],
+                        "row": row,
+                        **drop.extra,
+                    }
+                    lw.write([entry])
+                    qw.write([{**entry, "record": rec}])
+                row += 1
+            rw.write(kept)
+            bar.update(len(batch))
+    bar.close()
+    stats.check_balance(STAGE)
+    report = build_report(stats, p, top, shown, cfg)
+    gold = score_against_labels(p, gold_of, labels)
+    if gold is not None:
+        report["gold_evaluation"] = gold
+        report["summary"].update(
+            {
+                "gold_precision": gold["precision"],
+                "gold_recall": gold["recall"],
+                "gold_false_positives": gold["false_positives"],
+            }
+        )
+    if metrics is not None:
+        write_json(metrics, {"stage": STAGE, **stats.as_dict(), **report["summary"]})
+    if report_json is not None:
+        write_json(report_json, report)
+    if report_html is not None:
+        from provena.clean_report import render_html
+
+        with atomic_open(report_html) as fh:
+            fh.write(render_html(report))
+    return report
+
+
+def build_report(
+    stats: StageStats,
+    p: Plan,
+    top: list[Cluster],
+    shown: dict[int, dict[str, Any]],
+    cfg: CleanConfig,
+) -> dict[str, Any]:
+    dropped_dups = sum(len(c.members) - 1 for c in p.clusters)
+    sizes = collections.Counter(len(c.members) for c in p.clusters)
+    examples: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    for row in sorted(p.drops):
+        d = p.drops[row]
+        if d.rule not in DUP_RULES and len(examples[d.rule]) < 3:
+            examples[d.rule].append({"row": row, "id": p.ids[row], "reason": d.reason})
+    summary = {
+        "duplicate_clusters": len(p.clusters),
+        "duplicates_dropped": dropped_dups,
+        "filtered": sum(1 for d in p.drops.values() if d.rule not in DUP_RULES),
+        "kept_share": round(stats.records_kept / stats.records_in, 4) if stats.records_in else 0.0,
+    }
+    return {
+        "stage": STAGE,
+        "books": stats.as_dict(),
+        "summary": summary,
+        "rules": p.rules,
+        "lsh": {**p.lsh, "threshold": cfg.dedup.threshold, "ngram": cfg.dedup.ngram},
+        "cluster_sizes": {str(k): v for k, v in sorted(sizes.items())},
+        "filter_examples": dict(examples),
+        "largest_clusters": [
+            {
+                "size": len(c.members),
+                "kept": shown[c.kept],
+                "dropped": [
+                    {
+                        **shown[r],
+                        "rule": p.drops[r].rule,
+                        "similarity": c.similarity[r],
+                    }
+                    for r in c.members
+                    if r != c.kept
+                ],
+            }
+            for c in top
+        ],
+    }
+
+
+def _dedup_on(cfg: CleanConfig, rule: str) -> bool:
+    return cfg.dedup.exact if rule == "exact_duplicate" else cfg.dedup.near
+
+
+def load_labels(paths: Iterable[Path]) -> dict[str, dict[str, Any]]:
+    """synth_id -> label, for labels that expect the clean stage to drop the record."""
+    labels: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        if not Path(path).is_file():
+            continue
+        for row in read_jsonl(path):
+            if row.get("expect") == f"drop:{STAGE}" and "synth_id" in row:
+                labels[str(row["synth_id"])] = row
+    return labels
+
+
+def score_against_labels(
+    p: Plan, gold_of: dict[int, str], label_paths: Iterable[Path]
+) -> dict[str, Any] | None:
+    """Precision and recall of the drops against planted defects and copies.
+
+    A planted copy (label with ``of``: the original's id) and its original form a group of
+    which exactly one should survive: dropping either one counts for the copy, so the keep rule
+    does not decide the score. Any other record dropped is a false positive.
+    """
+    labels = load_labels(label_paths)
+    if not labels or not gold_of:
+        return None
+    row_of = {g: r for r, g in gold_of.items()}
+    dropped = set(p.drops)
+    expected = correct = 0
+    per_defect: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    credited: set[int] = set()
+    for gid, lab in sorted(labels.items()):
+        row = row_of.get(gid)
+        if row is None:  # quarantined by an earlier stage: not this stage's to judge
+            continue
+        expected += 1
+        defect = lab.get("defect", "unknown")
+        per_defect[defect]["planted"] += 1
+        hit = None
+        if row in dropped:
+            hit = row
+        elif "of" in lab:
+            orig = row_of.get(str(lab["of"]))
+            if orig is not None and orig in dropped and orig not in credited:
+                hit = orig
+        if hit is not None:
+            credited.add(hit)
+            correct += 1
+            per_defect[defect]["dropped"] += 1
+            per_defect[defect][f"by:{p.drops[hit].rule}"] += 1
+    labelled_rows = {r for r, g in gold_of.items() if g in labels}
+    fp_rows = sorted(r for r in dropped if r not in credited and r not in labelled_rows)
+    fp_rules = collections.Counter(p.drops[r].rule for r in fp_rows)
+    n_dropped = len(credited) + len(fp_rows)
+    return {
+        "labelled_records": expected,
+        "dropped_correctly": correct,
+        "precision": round(correct / n_dropped, 4) if n_dropped else 1.0,
+        "recall": round(correct / expected, 4) if expected else 1.0,
+        "false_positives": len(fp_rows),
+        "false_positives_by_rule": dict(sorted(fp_rules.items())),
+        "false_positive_examples": [
+            {"row": r, "id": p.ids[r], "rule": p.drops[r].rule, "reason": p.drops[r].reason}
+            for r in fp_rows[:10]
+        ],
+        "per_defect": {
+            d: {
+                "planted": c["planted"],
+                "dropped": c["dropped"],
+                "recall": round(c["dropped"] / c["planted"], 4) if c["planted"] else 1.0,
+                "by_rule": {k[3:]: v for k, v in sorted(c.items()) if k.startswith("by:")},
+            }
+            for d, c in sorted(per_defect.items())
+        },
+    }

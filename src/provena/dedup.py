@@ -1,0 +1,210 @@
+"""Exact and near-duplicate detection: MinHash signatures and an LSH index from datasketch.
+
+:class:`Deduplicator` takes documents in order (row numbers 0, 1, ...), finds exact copies by
+a hash of their normalized text and near-copies with MinHash LSH, and returns clusters with one
+kept row each, chosen by a deterministic rule. Memory grows linearly with the number of
+documents: a 16-byte digest per distinct text, a ``num_perm`` x 4-byte signature per distinct
+text, and datasketch's LSH tables; nothing is kept per pair.
+
+Signatures are datasketch's (``MinHash`` with the default ``affine32`` scheme and
+``sha1_hash32``), computed for many documents at once with numpy instead of one ``MinHash``
+object per document; ``tests/test_dedup.py`` checks they are bit-identical to datasketch's own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from datasketch import LeanMinHash, MinHash, MinHashLSH
+from datasketch.hashfunc import sha1_hash32
+from datasketch.lsh import _optimal_param
+from datasketch.minhash import _fmix
+
+from provena.config import DedupConfig
+from provena.filters import normalize_for_match
+
+SCHEME = "affine32"
+_BLOCK_SHINGLES = 65_536  # shingles hashed together: bounds the (shingles x num_perm) matrix
+
+
+def shingles(text: str, n: int, *, normalized: bool = False) -> list[bytes]:
+    """Distinct word n-grams of the normalized text (the whole text if it has fewer words)."""
+    words = (text if normalized else normalize_for_match(text)).split()
+    if not words:
+        return []
+    if len(words) <= n:
+        return [" ".join(words).encode("utf-8")]
+    return list(
+        dict.fromkeys(" ".join(words[i : i + n]).encode("utf-8") for i in range(len(words) - n + 1))
+    )
+
+
+class MinHasher:
+    """datasketch MinHash signatures for many documents at once."""
+
+    def __init__(self, num_perm: int = 128, seed: int = 1):
+        proto = MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME)
+        self.num_perm, self.seed = num_perm, seed
+        self.a, self.b = (np.asarray(p, dtype=np.uint32) for p in proto.permutations)
+        self._empty = proto.hashvalues.astype(np.uint32)
+
+    def signatures(self, docs: Sequence[Sequence[bytes]]) -> np.ndarray:
+        """One row of ``num_perm`` uint32 per document (an empty document: all max values)."""
+        out = np.empty((len(docs), self.num_perm), dtype=np.uint32)
+        start = 0
+        while start < len(docs):
+            end, total = start, 0
+            while end < len(docs) and (end == start or total + len(docs[end]) <= _BLOCK_SHINGLES):
+                total += len(docs[end])
+                end += 1
+            self._block(docs[start:end], out[start:end])
+            start = end
+        return out
+
+    def _block(self, docs: Sequence[Sequence[bytes]], out: np.ndarray) -> None:
+        lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+        hv = np.fromiter(
+            (sha1_hash32(s) for d in docs for s in d), dtype=np.uint32, count=int(lengths.sum())
+        )
+        out[:] = self._empty
+        if hv.size == 0:
+            return
+        with np.errstate(over="ignore"):
+            phv = _fmix(hv, 32)[:, None] * self.a + self.b  # uint32 arithmetic wraps, as intended
+        nonempty = lengths > 0
+        offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))[nonempty]
+        out[nonempty] = np.minimum.reduceat(phv, offsets, axis=0)
+
+    def lean(self, signature: np.ndarray) -> LeanMinHash:
+        return LeanMinHash(seed=self.seed, hashvalues=signature, scheme=SCHEME)
+
+
+def lsh_params(cfg: DedupConfig) -> tuple[int, int]:
+    """(bands, rows): from params, or datasketch's optimum for the threshold."""
+    if cfg.bands is not None and cfg.rows is not None:
+        return cfg.bands, cfg.rows
+    return _optimal_param(cfg.threshold, cfg.num_perm, 0.5, 0.5)
+
+
+@dataclass
+class Cluster:
+    kept: int  # row kept
+    members: list[int]  # every row, kept one included, in row order
+    similarity: dict[int, float] = field(default_factory=dict)  # row -> estimated Jaccard to kept
+    exact: set[int] = field(default_factory=set)  # rows whose text equals the kept row's
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, x: int) -> int:
+        root = x
+        while self.parent.get(root, root) != root:
+            root = self.parent[root]
+        while self.parent.get(x, x) != root:  # path compression
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+class Deduplicator:
+    """Feed documents with :meth:`add` (in row order), then call :meth:`clusters`."""
+
+    def __init__(self, cfg: DedupConfig):
+        self.cfg = cfg
+        self.hasher = MinHasher(cfg.num_perm, cfg.seed)
+        self.bands, self.rows = lsh_params(cfg)
+        self.lsh = MinHashLSH(num_perm=cfg.num_perm, params=(self.bands, self.rows))
+        self._first_by_digest: dict[bytes, int] = {}
+        self._exact_of: dict[int, int] = {}  # row -> first row with the same normalized text
+        self._uniq_rows: list[int] = []  # rows that carry a signature, in order
+        self._sigs: list[np.ndarray] = []  # blocks of signatures, aligned with _uniq_rows
+        self._length: dict[int, int] = {}  # row -> text length (for keep: longest)
+        self.n_docs = 0
+
+    def add(self, rows: Sequence[int], texts: Sequence[str]) -> None:
+        """Index a batch of documents; ``rows`` must increase across calls."""
+        new_rows, new_docs = [], []
+        for row, text in zip(rows, texts, strict=True):
+            self.n_docs += 1
+            self._length[row] = len(text)
+            norm = normalize_for_match(text)
+            if self.cfg.exact:
+                digest = hashlib.blake2b(norm.encode("utf-8"), digest_size=16).digest()
+                first = self._first_by_digest.setdefault(digest, row)
+                if first != row:
+                    self._exact_of[row] = first
+                    continue
+            if self.cfg.near:
+                doc = shingles(norm, self.cfg.ngram, normalized=True)
+                if doc:
+                    new_rows.append(row)
+                    new_docs.append(doc)
+        if not new_rows:
+            return
+        sigs = self.hasher.signatures(new_docs)
+        base = len(self._uniq_rows)
+        with self.lsh.insertion_session() as session:
+            for k, sig in enumerate(sigs):
+                session.insert(base + k, self.hasher.lean(sig), check_duplication=False)
+        self._uniq_rows.extend(new_rows)
+        self._sigs.append(sigs)
+
+    def near_pairs(self) -> Iterable[tuple[int, int, float]]:
+        """(row a, row b, estimated Jaccard) for LSH candidates at or above the threshold."""
+        if not self._sigs:
+            return
+        sigs = np.concatenate(self._sigs)
+        self._sigs = [sigs]
+        for i, sig in enumerate(sigs):
+            for j in self.lsh.query(self.hasher.lean(sig)):
+                if j <= i:
+                    continue
+                sim = float(np.count_nonzero(sig == sigs[j])) / self.cfg.num_perm
+                if sim >= self.cfg.threshold:
+                    yield self._uniq_rows[i], self._uniq_rows[j], sim
+
+    def clusters(self) -> list[Cluster]:
+        """Every group of two or more duplicate rows, with the row kept by ``cfg.keep``."""
+        uf = _UnionFind()
+        for row, first in self._exact_of.items():
+            uf.union(row, first)
+        for a, b, _ in self.near_pairs():
+            uf.union(a, b)
+        groups: dict[int, list[int]] = {}
+        for row in set(uf.parent) | set(uf.parent.values()):
+            groups.setdefault(uf.find(row), []).append(row)
+        sig_of = {row: k for k, row in enumerate(self._uniq_rows)}
+        sigs = self._sigs[0] if self._sigs else np.empty((0, self.cfg.num_perm), np.uint32)
+        out = []
+        for members in groups.values():
+            if len(members) < 2:
+                continue
+            members.sort()
+            if self.cfg.keep == "longest":
+                kept = max(members, key=lambda r: (self._length[r], -r))
+            else:
+                kept = members[0]
+            kept_text = self._exact_of.get(kept, kept)
+            c = Cluster(kept=kept, members=members)
+            for row in members:
+                if row == kept:
+                    continue
+                rep = self._exact_of.get(row, row)
+                if rep == kept_text:
+                    c.exact.add(row)
+                    c.similarity[row] = 1.0
+                else:
+                    a, b = sigs[sig_of[rep]], sigs[sig_of[kept_text]]
+                    c.similarity[row] = round(float(np.count_nonzero(a == b)) / len(a), 4)
+            out.append(c)
+        out.sort(key=lambda c: c.kept)
+        return out

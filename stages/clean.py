@@ -1,0 +1,44 @@
+"""clean: quality filters, exact and near-duplicate removal, the clean report.
+
+    python stages/clean.py --params params.yaml --input data/interim/scrub_pii.parquet \
+        --labels data/raw/default/_gold/labels.jsonl --out data/interim/clean.parquet \
+        --ledger data/ledger/clean.jsonl --quarantine data/quarantine/clean.jsonl \
+        --metrics metrics/clean.json --report-json reports/clean_report.json \
+        --report-html reports/clean_report.html
+"""
+
+from pathlib import Path
+
+from provena import clean
+from provena.stage import run_stage, stage_parser
+
+
+def main(args, params) -> None:
+    clean.run(
+        args.input,
+        params.clean,
+        out=args.out,
+        ledger=args.ledger,
+        quarantine=args.quarantine,
+        metrics=args.metrics,
+        report_json=args.report_json,
+        report_html=args.report_html,
+        labels=args.labels,
+        root=args.params.resolve().parent,
+    )
+
+
+if __name__ == "__main__":
+    parser = stage_parser(__doc__)
+    for flag in (
+        "--input",
+        "--out",
+        "--ledger",
+        "--quarantine",
+        "--metrics",
+        "--report-json",
+        "--report-html",
+    ):
+        parser.add_argument(flag, type=Path, required=True)
+    parser.add_argument("--labels", type=Path, action="append", default=[], help="gold labels")
+    run_stage("clean", main, parser)

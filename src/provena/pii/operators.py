@@ -93,6 +93,8 @@ _DATE_PATTERNS = tuple(
 # words kept in a date: labels and date words that a name or rarity test would misjudge
 _DATE_LABELS = (  # noqa: SIM905 (a word list reads best as one string)
     "date dates dob dod doa dos mrn acct dr mr mrs ms yo yrs hrs min mins am pm est pst cst utc"
+    " ago last next past this second seconds minute minutes hour hours day days week weeks"
+    " month months year years today yesterday tomorrow morning evening night noon midnight"
     " jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs fri sat sun"
 ).split()
 _DATE_WORDS = frozenset((*_DATE_LABELS, *MONTHS, *WEEKDAYS))
@@ -255,7 +257,8 @@ def _render(kind: str, m: re.Match[str], parsed: dict[str, Any], shift: dict[str
     if kind == "time":
         step = shift["minutes"] if g.get("mi") else shift["hours"] * 60
         h, mi = divmod((parsed["minutes"] + step) % (24 * 60), 60)
-        hour = str(h % 12 or 12 if g["ap"] else h).zfill(len(g["h"]) if g["h"][0] == "0" else 1)
+        width = len(g["h"]) if g["h"][0] == "0" or not g["ap"] else 1  # '8:15 AM', '08:15'
+        hour = str(h % 12 or 12 if g["ap"] else h).zfill(width)
         minutes = f":{mi:02d}" if g.get("mi") else ""
         seconds = f":{g['sec']}" if g.get("sec") else ""
         ampm = g["sp"] + _ampm_like(g["ap"], h >= 12) if g["ap"] else ""
@@ -333,6 +336,8 @@ def word_kind(word: str) -> str:
     if low in _plain_extra():
         return "keep"
     zipf = english_zipf(low)
+    if zipf >= 3.0 and word.islower():
+        return "keep"  # 'weeks', 'bill': an ordinary word, though a surname somewhere
     title = word[:1].upper() + word[1:].lower()
     if title in name_words():  # 'Martin', 'Washington': a person more often than a place
         return "keep" if zipf >= 5.3 else "name"

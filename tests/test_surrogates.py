@@ -253,3 +253,18 @@ def test_a_kept_relative_date_does_not_trip_the_residual_scan():
     out = result.kept[0]["input"]
     assert out.startswith("Dizziness since last Tuesday; seen last Tuesday and on ")
     assert "03/14/2024" not in out
+
+
+@pytest.mark.parametrize(
+    ("entity", "value"),
+    [
+        ("LOCATION", "St. Joseph's Regional Hospital\n01/18/25\n\n"),
+        ("ORGANIZATION", " Acme Corp\n"),
+        ("LOCATION", "Denver"),
+    ],
+)
+def test_a_span_keeps_the_space_around_it(entity, value):
+    fake = S(entity, value)
+    lead, trail = value[: len(value) - len(value.lstrip())], value[len(value.rstrip()) :]
+    assert fake.startswith(lead) and fake.endswith(trail) and fake.strip() != value.strip()
+    assert S(entity, value.strip()) == fake.strip()  # the same fake with or without the space

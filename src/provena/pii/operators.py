@@ -348,6 +348,16 @@ def word_kind(word: str) -> str:
     return "name"
 
 
+def _ends(value: str) -> tuple[str, str, str]:
+    """(leading space, value, trailing space): a span that runs into the next line keeps its
+    line break ('Phoenix\n\nDear Dr.' must not become 'ScottsdaleDear Dr.')."""
+    core = value.strip()
+    if not core:
+        return "", value, ""
+    start = value.index(core)
+    return value[:start], core, value[start + len(core) :]
+
+
 def _case_like(value: str, fake: str) -> str:
     if value.isupper():
         return fake.upper()
@@ -487,7 +497,8 @@ class Surrogates:
 
     def location(self, value: str) -> str:
         _, _, cities, _, _ = _faker_lists()
-        return _case_like(value, self._rng("place", value.lower()).choice(cities))
+        lead, core, trail = _ends(value)
+        return lead + _case_like(core, self._rng("place", core.lower()).choice(cities)) + trail
 
     def street_address(self, value: str) -> str:
         _, last, cities, streets, _ = _faker_lists()
@@ -508,8 +519,9 @@ class Surrogates:
 
     def organization(self, value: str) -> str:
         _, last, _, _, companies = _faker_lists()
-        rng = self._rng("org", value.lower())
-        return _case_like(value, f"{rng.choice(last)} {rng.choice(companies)}")
+        lead, core, trail = _ends(value)
+        rng = self._rng("org", core.lower())
+        return lead + _case_like(core, f"{rng.choice(last)} {rng.choice(companies)}") + trail
 
     def __call__(self, entity_type: str, value: str) -> str:
         if entity_type == "PERSON":

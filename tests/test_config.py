@@ -89,7 +89,9 @@ def test_unknown_section_is_refused_with_the_sections_allowed():
     data["scrub"] = {}
     with pytest.raises(ConfigError) as exc:
         parse_params(data)
-    assert "scrub: unknown key; allowed keys here: clean, ingest, scrub_pii, synth" in str(exc.value)
+    assert "scrub: unknown key; allowed keys here: clean, ingest, scrub_pii, synth" in str(
+        exc.value
+    )
 
 
 def test_contradictory_source_rule_says_how_to_fix_it():

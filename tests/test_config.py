@@ -7,6 +7,7 @@ from provena.config import (
     IngestConfig,
     Params,
     ScrubPiiConfig,
+    ValidateConfig,
     load_params,
     parse_params,
 )
@@ -132,6 +133,7 @@ def test_model_defaults_match_the_shipped_params():
     assert IngestConfig().model_dump() == shipped.ingest.model_dump()
     assert ScrubPiiConfig().model_dump() == shipped.scrub_pii.model_dump()
     assert CleanConfig().model_dump() == shipped.clean.model_dump()
+    assert ValidateConfig().model_dump() == shipped.validate_.model_dump()
 
 
 def test_params_are_frozen():

@@ -20,6 +20,7 @@ from provena.config import (
     Params,
     format_validation_error,
     load_params,
+    section_names,
 )
 from provena.errors import UserError
 from provena.progress import progress, setup_logging
@@ -216,9 +217,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_check_params(args: argparse.Namespace) -> int:
     params = load_params(args.params)
-    print(f"{args.params}: OK ({', '.join(type(params).model_fields)})")
+    print(f"{args.params}: OK ({', '.join(section_names())})")
     if args.show:
-        print(json.dumps(params.model_dump(), indent=2))
+        print(json.dumps(params.model_dump(by_alias=True), indent=2))
     return 0
 
 

@@ -377,6 +377,41 @@ class CleanConfig(StrictModel):
     gold_key: str = "synth_id"
 
 
+# ------------------------------------------------------------------------------------- validate
+
+#: Shapes of PII that scrub_pii replaces by placeholders by default: none may be left.
+DEFAULT_RESIDUAL_PATTERNS = {
+    "US_SSN": r"\b\d{3}-\d{2}-\d{4}\b",
+    "CREDIT_CARD": r"\b(?:\d{4}[ -]){3}\d{4}\b|\b\d{15,16}\b",
+    "IBAN_CODE": r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){3,7}\b",
+    "IP_ADDRESS": r"\b(?:\d{1,3}\.){3}\d{1,3}\b",
+}
+
+
+class ValidateConfig(StrictModel):
+    suite: ProjectPath = "expectations/curated.json"
+    #: meta fields shown as columns of the validated table (the suite checks their values)
+    columns_from_meta: list[str] = Field(default_factory=lambda: ["family", "gender", "age_band"])
+    family_key: str = "family"
+    #: the training sequence length each record must fit, in tokens of ``tokenizer``
+    max_seq_len: Annotated[int, Field(ge=16, le=1_000_000)] = 1_024
+    tokenizer: ProjectPath | None = None
+    residual_pii_patterns: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_RESIDUAL_PATTERNS)
+    )
+    data_docs: bool = True
+    report_bins: Annotated[int, Field(ge=5, le=200)] = 30
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> ValidateConfig:
+        for name, p in self.residual_pii_patterns.items():
+            try:
+                re.compile(p)
+            except re.error as err:
+                raise ValueError(f"pattern {name} = {p!r} is not a valid regex: {err}") from None
+        return self
+
+
 # ---------------------------------------------------------------------------------------- all
 
 
@@ -387,6 +422,8 @@ class Params(StrictModel):
     ingest: IngestConfig
     scrub_pii: ScrubPiiConfig
     clean: CleanConfig
+    # 'validate' would shadow pydantic's BaseModel.validate: the attribute is validate_
+    validate_: ValidateConfig = Field(alias="validate")
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -408,6 +445,16 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
+def _fields_by_key(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's fields by the key used in params files (the alias where there is one)."""
+    return {f.alias or name: f for name, f in model.model_fields.items()}
+
+
+def section_names(model: type[BaseModel] | None = None) -> list[str]:
+    """The keys of ``params.yaml`` (or of any config model), in order."""
+    return list(_fields_by_key(model or Params))
+
+
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     current: Any = model
     for part in loc:
@@ -415,7 +462,7 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
             continue
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return None
-        field = current.model_fields.get(str(part))
+        field = _fields_by_key(current).get(str(part))
         if field is None:
             return None
         current = _unwrap(field.annotation)
@@ -435,7 +482,7 @@ def format_validation_error(err: ValidationError, model: type[BaseModel]) -> lis
         key = ".".join(str(p) for p in loc) or "(top level)"
         if e["type"] == "extra_forbidden":
             parent = _model_at(model, loc[:-1])
-            allowed = ", ".join(sorted(parent.model_fields)) if parent else "see params.yaml"
+            allowed = ", ".join(sorted(_fields_by_key(parent))) if parent else "see params.yaml"
             problems.append(f"{key}: unknown key; allowed keys here: {allowed}")
         elif e["type"] == "missing":
             problems.append(f"{key}: required key is missing")

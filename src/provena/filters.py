@@ -19,8 +19,8 @@ from pathlib import Path
 import ftfy.badness
 
 from provena.config import CleanConfig, RepetitionRule
-from provena.errors import UserError
 from provena.records import Record
+from provena.tokens import load_tokenizer
 
 #: Typed placeholders that scrub_pii writes (``<PERSON>``, ``<US_SSN>``).
 PLACEHOLDER_RE = re.compile(r"<[A-Z][A-Z0-9_]*>")
@@ -194,22 +194,9 @@ class Filters:
 
     @cached_property
     def tokenizer(self):
-        from tokenizers import Tokenizer
-
         raw = self.f.over_long.tokenizer
         assert raw is not None
-        path = self.root / raw
-        if path.is_dir():
-            path = path / "tokenizer.json"
-        if not path.is_file():
-            raise UserError(
-                f"clean.filters.over_long.tokenizer = {raw!r}: no tokenizer.json at {path} "
-                "(give a local Hugging Face tokenizer file or a folder holding one)"
-            )
-        try:
-            return Tokenizer.from_file(str(path))
-        except Exception as err:  # tokenizers raises a bare Exception on a bad file
-            raise UserError(f"{path}: not a Hugging Face tokenizer.json ({err})") from None
+        return load_tokenizer(raw, self.root, "clean.filters.over_long.tokenizer")
 
     def _over_long(self, rec: Record, joined: str) -> str | None:
         r = self.f.over_long

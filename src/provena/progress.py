@@ -29,3 +29,4 @@ def setup_logging(verbose: bool = False) -> None:
     # Presidio logs one INFO line per analyzed text; keep its warnings only.
     logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
     logging.getLogger("presidio-anonymizer").setLevel(logging.WARNING)
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)

@@ -1,0 +1,177 @@
+"""Benchmark: the validate stage's Great Expectations run against the same checks in pandas.
+
+Both sides check the same table (the validated table of ``--records`` synthetic records:
+``validate.build_table``) for the same 21 expectations of ``expectations/curated.json``; the
+pandas side is what a team would write without a framework (vectorized where pandas allows,
+``jsonschema`` per extraction row as Great Expectations does). Both must reach the same
+pass/fail per expectation. Reported: Great Expectations' import time, its validation time
+with and without Data Docs, the pandas time, and the ratio, so the cost of the framework is
+known. Each side runs in a fresh process.
+
+    python bench/bench_validate.py [--records 100000] [--out bench/results/validate.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "bench" / ".cache"
+
+LOAD = r"""
+import json, sys, time
+import pandas as pd
+df = pd.read_parquet(sys.argv[1])
+from provena.config import ValidateConfig
+from provena import validate
+cfg = ValidateConfig()
+suite = validate.load_suite(validate.Path(sys.argv[2]))
+params = validate.suite_parameters(cfg)
+"""
+
+GX = r"""
+t0 = time.perf_counter()
+import os
+os.environ["GX_ANALYTICS_ENABLED"] = "False"
+import great_expectations  # noqa: F401
+t_import = time.perf_counter() - t0
+t0 = time.perf_counter()
+results = validate.run_suite(df, suite, params, None)
+t_plain = time.perf_counter() - t0
+import tempfile
+with tempfile.TemporaryDirectory() as tmp:
+    t0 = time.perf_counter()
+    validate.run_suite(df, suite, params, validate.Path(tmp))
+    t_docs = time.perf_counter() - t0
+print(json.dumps({"import_s": round(t_import, 2), "validate_s": round(t_plain, 2),
+                  "validate_with_docs_s": round(t_docs, 2),
+                  "success": {r["name"]: r["success"] for r in results}}))
+"""
+
+PANDAS = r"""
+import re
+import jsonschema
+t0 = time.perf_counter()
+E = {e["meta"]["name"]: e["kwargs"] for e in suite["expectations"]}
+ok = {}
+ok["columns_present"] = set(E["columns_present"]["column_set"]) <= set(df.columns)
+ok["row_count"] = len(df) >= E["row_count"]["min_value"]
+ok["id_is_text"] = bool(df["id"].dropna().map(lambda v: isinstance(v, str)).all())
+ok["output_is_text"] = bool(df["output"].dropna().map(lambda v: isinstance(v, str)).all())
+for name, col in (("id_not_null", "id"), ("output_not_null", "output"),
+                  ("instruction_not_null", "instruction"), ("family_not_null", "family")):
+    ok[name] = bool(df[col].notna().all())
+ok["unique_ids"] = not df["id"].dropna().duplicated(keep=False).any()
+out_len = df["output"].dropna().str.len()
+ok["output_not_empty"] = bool((out_len >= 1).all())
+ok["output_length"] = bool((out_len <= E["output_length"]["max_value"]).all())
+ins_len = df["instruction"].dropna().str.len()
+k = E["instruction_length"]
+ok["instruction_length"] = bool(((ins_len >= k["min_value"]) & (ins_len <= k["max_value"])).all())
+for name, col in (("gender_values", "gender"), ("age_band_values", "age_band"),
+                  ("family_values", "family")):
+    ok[name] = bool(df[col].dropna().isin(E[name]["value_set"]).all())
+pii = "|".join(f"(?:{p})" for p in params["residual_pii_patterns"])
+ok["no_residual_pii"] = not df["text"].str.contains(pii, regex=True).any()
+fits = (df["n_tokens"] >= 1) & (df["n_tokens"] <= params["max_seq_len"])
+ok["fits_max_seq_len"] = fits.mean() >= E["fits_max_seq_len"]["mostly"]
+ext = df[df["family"] == "clinical_extraction"]
+def parses(v):
+    try:
+        json.loads(v)
+        return True
+    except ValueError:
+        return False
+ok["extraction_output_is_json"] = bool(ext["output"].map(parses).all())
+validator = jsonschema.Draft7Validator(E["extraction_output_schema"]["json_schema"])
+ok["extraction_output_schema"] = bool(ext["output_json"].map(
+    lambda v: validator.is_valid(json.loads(v))).all())
+for name in ("share_clinical_extraction", "share_support_reply"):
+    k = E[name]
+    ok[name] = bool(k["min_value"] <= df[k["column"]].mean() <= k["max_value"])
+t = time.perf_counter() - t0
+print(json.dumps({"validate_s": round(t, 2), "success": {n: bool(v) for n, v in ok.items()}}))
+"""
+
+
+def table(n: int) -> Path:
+    path = CACHE / f"validate_table_{n}.parquet"
+    if path.is_file():
+        return path
+    from provena import validate
+    from provena.config import ValidateConfig, load_params
+    from provena.records import make_record
+    from provena.synth import generate
+    from provena.tokens import TokenCounter
+
+    cfg = load_params(ROOT / "params.yaml").synth
+    base = int(n / 1.07) + 1
+    ds = generate(cfg.model_copy(update={"n_clinical": base // 2, "n_support": base - base // 2}))
+    records = []
+    seen = set()
+    for d in ds.drafts:
+        rec = make_record(
+            source="synth",
+            instruction=d.fields["instruction"],
+            input=d.fields["input"],
+            output=d.fields["output"],
+            meta=d.meta,
+        )
+        if rec["id"] in seen or not rec["output"]:  # as clean leaves it: no copies, no empties
+            continue
+        seen.add(rec["id"])
+        records.append(rec)
+    records = records[:n]
+    df = validate.build_table(records, ValidateConfig(), TokenCounter(None, ROOT, "t"))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(path)
+    return path
+
+
+def side(code: str, data: Path) -> dict:
+    suite = ROOT / "expectations" / "curated.json"
+    proc = subprocess.run(
+        [sys.executable, "-c", LOAD + code, str(data), str(suite)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--records", type=int, default=100_000)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "validate.json")
+    args = ap.parse_args()
+    data = table(args.records)
+    gx = side(GX, data)
+    pd_ = side(PANDAS, data)
+    agree = gx.pop("success") == pd_.pop("success")
+    result = {
+        "records": args.records,
+        "great_expectations": gx,
+        "pandas": pd_,
+        "same_results": agree,
+        "gx_over_pandas": round(gx["validate_s"] / pd_["validate_s"], 1),
+        "gx_with_docs_over_pandas": round(gx["validate_with_docs_s"] / pd_["validate_s"], 1),
+        "seconds_include": "the checks only (the table is built once and loaded by both sides); "
+        "Great Expectations' import is reported apart",
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    if not agree:
+        raise SystemExit("the two sides disagree on some expectation")
+
+
+if __name__ == "__main__":
+    main()

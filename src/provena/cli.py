@@ -223,6 +223,27 @@ def cmd_check_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report_diff(args: argparse.Namespace) -> int:
+    from provena.report_diff import diff_revisions, render_html, render_text
+
+    diff = diff_revisions(args.rev_a, args.rev_b)
+    text = render_text(diff, show_unchanged=args.all)
+    if args.text is None and args.html is None:
+        sys.stdout.write(text)
+        return 0
+    from provena.io import atomic_open
+
+    if args.text is not None:
+        with atomic_open(args.text) as f:
+            f.write(text)
+    if args.html is not None:
+        with atomic_open(args.html) as f:
+            f.write(render_html(diff))
+    print(diff.summary())
+    print("wrote " + ", ".join(str(p) for p in (args.text, args.html) if p is not None))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="provena",
@@ -294,6 +315,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("params", type=Path, nargs="?", default=Path("params.yaml"))
     p.add_argument("--show", action="store_true", help="print the resolved params")
     p.set_defaults(fn=cmd_check_params)
+
+    p = sub.add_parser(
+        "report",
+        help="reports on the pipeline's committed outputs (report diff REV_A REV_B)",
+        description="Reports on the pipeline's outputs across git revisions.",
+    )
+    report = p.add_subparsers(dest="report_command", metavar="REPORT", required=True)
+    p = report.add_parser(
+        "diff",
+        help="compare the committed metrics, audits and reports of two git revisions",
+        description="Compare metrics/*.json, audits/*.json and reports/*.json at two git "
+        "revisions (read with git show, nothing is checked out): each stage's funnel, PII "
+        "values by type, validation results (pass -> fail flagged) and every other number, "
+        "with deltas. Run it in the project's checkout.",
+    )
+    p.add_argument("rev_a", metavar="REV_A", help="a commit, tag, branch, HEAD~N or WORKTREE")
+    p.add_argument("rev_b", metavar="REV_B", help="the same; WORKTREE is the files on disk now")
+    p.add_argument("--html", type=Path, help="write a self-contained HTML page here")
+    p.add_argument("--text", type=Path, help="write the text here instead of to stdout")
+    p.add_argument("--all", action="store_true", help="list unchanged values too (text)")
+    p.set_defaults(fn=cmd_report_diff)
     return parser
 
 

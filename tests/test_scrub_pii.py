@@ -13,8 +13,9 @@ import pytest
 from provena import scrub_pii
 from provena.config import ScrubPiiConfig, load_params
 from provena.io import read_jsonl, read_records
-from provena.pii.engine import PiiDetector, offline_tldextract, windows
+from provena.pii.engine import PiiDetector, ner_stretches, offline_tldextract, windows
 from provena.pii.operators import Anonymizer, Surrogates
+from provena.pii.recognizers import title_view
 from tests.conftest import ROOT, TINY, tiny_ingested
 from tests.offline import run_offline
 
@@ -125,6 +126,28 @@ def test_detection_in_a_long_text_finds_values_past_the_first_window(detector):
     (dets,) = detector.detect([text])
     found = {text[d.start : d.end] for d in dets}
     assert "(415) 555-0134" in found and any("Maria Lopez" in f for f in found)
+
+
+def test_ner_runs_only_on_sentences_that_may_hold_a_kept_entity():
+    text = (
+        "Thanks for the update. The package arrived late and the box was damaged. "
+        "Please ask Maria Lopez to call me back."
+    )
+    stretches = ner_stretches(text, caps=False)
+    seen = " ".join(text[a:b] for a, b in stretches)
+    assert "Maria Lopez" in seen and "Thanks" not in seen and "package" not in seen
+    assert seen.startswith("the box was damaged.")  # four words of context before the sentence
+    caps = "PT SEEN TODAY FOR FOLLOW UP OF COUGH. WILL CALL DAUGHTER MARIA LOPEZ AT HOME."
+    view = title_view(caps)
+    (only,) = ner_stretches(view, caps=True)
+    assert "Maria Lopez" in view[only[0] : only[1]] and only[0] > 0
+
+
+def test_ner_on_those_sentences_finds_what_ner_on_whole_texts_finds(detector, monkeypatch):
+    texts = [t for t, _, _ in CAUGHT] + NOT_PII
+    stretches = detector.detect(texts)
+    monkeypatch.setattr(detector.nlp_engine, "whole_texts", True)
+    assert detector.detect(texts) == stretches
 
 
 # ------------------------------------------------------------------------------- operators

@@ -2,6 +2,8 @@ import pytest
 import yaml
 
 from provena.config import (
+    AuditDataConfig,
+    AugmentConfig,
     CleanConfig,
     ConfigError,
     IngestConfig,
@@ -90,8 +92,9 @@ def test_unknown_section_is_refused_with_the_sections_allowed():
     data["scrub"] = {}
     with pytest.raises(ConfigError) as exc:
         parse_params(data)
-    assert "scrub: unknown key; allowed keys here: clean, ingest, scrub_pii, synth" in str(
-        exc.value
+    assert (
+        "scrub: unknown key; allowed keys here: audit_data, augment, clean, ingest, scrub_pii, synth, validate"
+        in str(exc.value)
     )
 
 
@@ -134,6 +137,8 @@ def test_model_defaults_match_the_shipped_params():
     assert ScrubPiiConfig().model_dump() == shipped.scrub_pii.model_dump()
     assert CleanConfig().model_dump() == shipped.clean.model_dump()
     assert ValidateConfig().model_dump() == shipped.validate_.model_dump()
+    assert AuditDataConfig().model_dump() == shipped.audit_data.model_dump()
+    assert AugmentConfig().model_dump() == shipped.augment.model_dump()
 
 
 def test_params_are_frozen():

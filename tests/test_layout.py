@@ -16,10 +16,12 @@ def test_stage_scripts_are_not_a_package():
 def test_every_dvc_stage_has_a_script_params_section_and_documented_command():
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     for name, stage in DVC["stages"].items():
+        stage = stage.get("do", stage)  # a foreach stage (audit_data@before, @after)
         script = ROOT / "stages" / f"{name}.py"
         assert f"stages/{name}.py" in stage["cmd"], name
         assert name in params, f"params.yaml has no section '{name}'"
-        assert stage["params"] == [name]
+        # its own section first; another stage's section only where it must read it
+        assert stage["params"][0] == name and all(p in params for p in stage["params"])
         doc = ast.get_docstring(ast.parse(script.read_text()))
         assert doc and doc.startswith(f"{name}:") and f"python stages/{name}.py" in doc
 
@@ -49,7 +51,7 @@ def _module_files(mod):
 
 def test_stage_deps_list_every_library_module_the_stage_uses():
     for name, stage in DVC["stages"].items():
-        deps = set(stage["deps"])
+        deps = set(stage.get("do", stage)["deps"])
         todo, seen = list(_provena_imports(ROOT / "stages" / f"{name}.py")), set()
         while todo:
             mod = todo.pop()

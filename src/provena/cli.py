@@ -202,6 +202,28 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_signoff(args: argparse.Namespace) -> int:
+    from provena import signoff
+
+    root = Path.cwd()
+    if args.check:
+        st = signoff.status(args.report, root)
+        if st["valid"]:
+            who = ", ".join(f"{s['reviewer']} ({s['signed_at']})" for s in st["signoffs"])
+            print(f"{args.report}: signed off by {who}")
+            return 0
+        print(f"{args.report}: NOT signed off: {st['reason']}")
+        return 1
+    if args.reviewer is None or args.note is None:
+        raise UserError("provena signoff REPORT needs --reviewer NAME and --note TEXT (or --check)")
+    entry = signoff.sign(args.report, args.reviewer, args.note, root)
+    print(
+        f"signed off {entry['report']} (sha256 {entry['sha256'][:12]}) by {entry['reviewer']} "
+        f"-> {signoff.signoff_path(args.report, root).relative_to(root)}; commit it"
+    )
+    return 0
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from provena.synth import generate, write_dataset
 
@@ -303,6 +325,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dropped", type=Path, help="where dropped rows go (JSONL)")
     p.add_argument("--params", type=Path, help="params file (default: ./params.yaml if present)")
     p.set_defaults(fn=cmd_dedup)
+
+    p = sub.add_parser(
+        "signoff",
+        help="sign off a report (bound to its content hash), or check a sign-off",
+        description="Record that a reviewer approved REPORT as it is now: the sign-off holds "
+        "the report's SHA-256, so any later change to the report invalidates it. Sign-offs "
+        "go to audits/signoffs/<report name>.json (commit them). --check exits 1 when the "
+        "report has no valid sign-off.",
+    )
+    p.add_argument("report", type=Path, metavar="REPORT", help="e.g. audits/audit_after.json")
+    p.add_argument("--reviewer", help="who signs off")
+    p.add_argument("--note", help="what was reviewed and decided")
+    p.add_argument("--check", action="store_true", help="only say whether a valid sign-off exists")
+    p.set_defaults(fn=cmd_signoff)
 
     p = sub.add_parser("synth", help="write the synthetic default dataset (or a sample of it)")
     p.add_argument("--out", type=Path, required=True, help="output folder")

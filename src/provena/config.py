@@ -412,6 +412,101 @@ class ValidateConfig(StrictModel):
         return self
 
 
+# ------------------------------------------------------------------------------- audit_data
+
+Reference = Literal["parity"] | dict[str, Annotated[float, Field(ge=0.0, le=1.0)]]
+
+
+class OutcomeSpec(StrictModel):
+    """A property compared across groups: the share of each value of a label, or a mean."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    kind: Literal["label", "mean"]
+    #: for ``label``: a meta field (each value's share is compared); for ``mean``: a meta field
+    #: or one of output_chars, input_chars
+    field: str
+    family: str | None = None  # only records of this task family (meta ``family``)
+    check: bool = True  # False: reported, never fails the verdict
+
+
+DEFAULT_OUTCOMES = (
+    {"name": "resolution", "kind": "label", "field": "resolution", "family": "support_reply"},
+    {"name": "reply_length", "kind": "mean", "field": "output_chars", "family": "support_reply"},
+    {
+        "name": "icd10_chapter",
+        "kind": "label",
+        "field": "icd10_chapter",
+        "family": "clinical_extraction",
+        "check": False,
+    },
+)
+
+
+class AuditDataConfig(StrictModel):
+    attributes: list[str] = Field(default_factory=lambda: ["gender", "age_band"])
+    intersections: list[list[str]] = Field(default_factory=lambda: [["gender", "age_band"]])
+    #: expected share of each group ("parity": equal shares of the groups present)
+    reference: dict[str, Reference] = Field(
+        default_factory=lambda: {
+            "gender": {"female": 0.495, "male": 0.495, "nonbinary": 0.01},
+            "age_band": {"18-29": 0.21, "30-44": 0.26, "45-64": 0.32, "65+": 0.21},
+        }
+    )
+    min_group_size: Annotated[int, Field(ge=1, le=1_000_000)] = 30
+    min_representation_ratio: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
+    outcomes: list[OutcomeSpec] = Field(
+        default_factory=lambda: [OutcomeSpec(**o) for o in DEFAULT_OUTCOMES]
+    )
+    min_outcome_ratio: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
+    max_outcome_difference: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    check_intersection_outcomes: bool = False
+    infer_missing: list[Literal["gender", "age_band"]] = Field(
+        default_factory=lambda: ["gender", "age_band"]
+    )
+    bootstrap: Annotated[int, Field(ge=0, le=10_000)] = 100
+    ci: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    seed: int = 0
+    require_signoff: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AuditDataConfig:
+        for combo in self.intersections:
+            missing = [a for a in combo if a not in self.attributes]
+            if len(combo) < 2 or missing:
+                raise ValueError(
+                    f"intersection {combo} must name two or more of attributes {self.attributes}"
+                )
+        for attr, ref in self.reference.items():
+            if attr not in self.attributes:
+                raise ValueError(f"reference for {attr!r}, which is not in attributes")
+            if isinstance(ref, dict) and abs(sum(ref.values()) - 1.0) > 0.01:
+                total = sum(ref.values())
+                raise ValueError(f"reference shares of {attr} sum to {total:.3f}, not 1")
+        names = [o.name for o in self.outcomes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"outcome names must be unique: {names}")
+        return self
+
+
+# ----------------------------------------------------------------------------------- augment
+
+
+class AugmentConfig(StrictModel):
+    counterfactual: bool = True  # children for the groups the "before" audit named
+    attributes: list[Literal["gender", "age_band"]] = Field(
+        default_factory=lambda: ["gender", "age_band"]
+    )
+    #: aim: each named group's share at target x its reference share, and each outcome at
+    #: target x the largest group's (shares) or the best group's (means)
+    target: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
+    max_new_share: Annotated[float, Field(ge=0.0, le=5.0)] = 0.6  # new records / input records
+    entity_swap_rate: Share = 0.03  # share of input records that get an entity-swapped child
+    noise_rate: Share = 0.02  # share of input records that get a noisy child
+    typo_rate: Share = 0.03  # per word of a noisy child
+    case_rate: Share = 0.1  # per sentence of a noisy child
+    seed: int = 0
+
+
 # ---------------------------------------------------------------------------------------- all
 
 
@@ -424,6 +519,8 @@ class Params(StrictModel):
     clean: CleanConfig
     # 'validate' would shadow pydantic's BaseModel.validate: the attribute is validate_
     validate_: ValidateConfig = Field(alias="validate")
+    audit_data: AuditDataConfig
+    augment: AugmentConfig
 
 
 def _unwrap(annotation: Any) -> Any:

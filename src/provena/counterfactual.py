@@ -346,7 +346,11 @@ class Counterfactual:
                     plan.pending.append((start, base_end, low))
             elif low in _TITLES:
                 self._title(plan, words, idx, start, base_end, base, target)
-            elif base[:1].isupper() and _surname(text, words, idx, base):
+            elif (
+                base[:1].isupper()
+                and (low in _TO_MALE or low in _TO_FEMALE or low in NEUTRAL)
+                and _surname(text, words, idx, base)
+            ):
                 continue  # 'Dr. Amy King', 'Prince LLC'
             elif low in ("sir",) and target != "nonbinary":
                 prev = words[idx - 1].group(0).lower() if idx else ""

@@ -7,6 +7,7 @@ complete, so a stage killed mid-run never leaves a partial file that a later sta
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -41,6 +42,15 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
         kwargs = {} if "b" in mode else {"encoding": "utf-8", "newline": "\n"}
         with open(tmp, mode, **kwargs) as fh:
             yield fh
+
+
+def file_md5(path: str | Path) -> str:
+    """The file's MD5, as DVC records it for a file output in dvc.lock."""
+    h = hashlib.md5()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def dumps_line(obj: Any) -> str:

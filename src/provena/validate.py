@@ -28,7 +28,7 @@ import pandas as pd
 
 from provena.config import ValidateConfig
 from provena.errors import UserError
-from provena.io import atomic_open, read_records, write_json
+from provena.io import atomic_open, file_md5, read_records, write_json
 from provena.records import Record
 from provena.tokens import TokenCounter
 
@@ -210,15 +210,6 @@ def verdict(results: list[dict[str, Any]]) -> dict[str, Any]:
         "failed_warning": [r["name"] for r in failed if r["severity"] == "warning"],
         "failed_info": [r["name"] for r in failed if r["severity"] == "info"],
     }
-
-
-def file_md5(path: Path) -> str:
-    """The file's MD5, as DVC records it for a file output in dvc.lock."""
-    h = hashlib.md5()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def run(

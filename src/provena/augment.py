@@ -1,0 +1,525 @@
+"""augment: mitigate what the "before" audit found, and add controlled variety.
+
+Counterfactual children are planned from the audit's failed checks (:func:`plan`):
+
+- a group under-represented against its reference (women at 27% against 49.5%) gets children
+  made from records of the attribute's largest group, rewritten as if about a member of the
+  named group (:meth:`Counterfactual.gender_swap`: pronouns, gendered terms, first names, the
+  ``sex`` of an extraction output), until its share reaches ``target`` x its reference;
+- a group whose outcome shares differ (support replies that decline women 24% of the time and
+  men 11%) gets children whose outcomes are chosen, value by value, so that after augmentation
+  the group's distribution matches the largest group's (:func:`quotas`);
+- a group whose mean differs (replies to customers aged 65+ shorter) gets children from the
+  other groups' records with the longest values, relabelled to the group: the same
+  conversation, had the customer been 65 or older (the text has no age cue to change, so each
+  such child also has its people, places and companies swapped, so it is not a copy).
+
+Every child carries ``parent_id`` and ``op`` (``counterfactual:gender=female``,
+``counterfactual:age_band=65+``, ``entity_swap``, ``noise``) and a ledger line with the audit
+finding it answers. New records are capped at ``max_new_share`` of the input. A clinical note
+whose diagnoses are sex-specific is never given another sex. Everything is deterministic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from provena.audit import MISSING, NUMERIC_FIELDS, build_frame
+from provena.config import AuditDataConfig, AugmentConfig
+from provena.io import LinesWriter, RecordWriter, read_records, write_json
+from provena.progress import progress
+from provena.records import Record, StageStats, make_record
+
+STAGE = "augment"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Child:
+    parent: int  # row of the parent in the input
+    op: str  # counterfactual:gender=female, counterfactual:age_band=65+, entity_swap, noise
+    attribute: str | None = None
+    target: str | None = None
+    reason: str = ""
+
+
+def _order(ids: pd.Series, seed: int, salt: str) -> list[int]:
+    """Rows in a deterministic pseudo-random order (by a hash of id, seed and salt)."""
+    keys = [hashlib.sha256(f"{seed}:{salt}:{i}".encode()).digest()[:8] for i in ids]
+    return [r for _, r in sorted(zip(keys, ids.index, strict=True))]
+
+
+def quotas(current: Counter, target_dist: dict[str, float], n_now: int, n_new: int) -> Counter:
+    """How many of ``n_new`` children should carry each value so that the group's distribution
+    after augmentation matches ``target_dist`` as closely as non-negative counts allow."""
+    want = {v: max(0.0, p * (n_now + n_new) - current.get(v, 0)) for v, p in target_dist.items()}
+    total = sum(want.values())
+    if total <= 0:
+        want, total = dict(target_dist), 1.0
+    scaled = {v: n_new * w / total for v, w in want.items()}
+    out = Counter({v: math.floor(x) for v, x in scaled.items()})
+    for v, _ in sorted(scaled.items(), key=lambda kv: kv[1] - math.floor(kv[1]), reverse=True):
+        if sum(out.values()) >= n_new:
+            break
+        out[v] += 1
+    return out
+
+
+def _failed(audit: dict[str, Any]) -> tuple[dict, dict]:
+    """(attribute -> failing groups with reason) for representation and for outcomes."""
+    rep: dict[str, dict[str, str]] = defaultdict(dict)
+    for attr, block in audit["representation"].items():
+        for g, e in block["groups"].items():
+            if e["verdict"] == "fail":
+                rep[attr][g] = (
+                    f"{g} are {100 * e['share']:.1f}% of records against a "
+                    f"{100 * e['reference']:.1f}% reference"
+                )
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for name, o in audit["outcomes"].items():
+        for attr, res in o["by_attribute"].items():
+            if attr not in audit["representation"]:  # intersections: reported, not acted on
+                continue
+            comps = [res["value"]] if res["kind"] == "mean" else list(res["values"].values())
+            if any(c["verdict"] == "fail" for c in comps):
+                out[attr].append(
+                    {
+                        "name": name,
+                        "kind": res["kind"],
+                        "field": o["field"],
+                        "family": o["family"],
+                        "res": res,
+                    }
+                )
+    return rep, out
+
+
+def plan(
+    df: pd.DataFrame,
+    audit: dict[str, Any],
+    acfg: AuditDataConfig,
+    cfg: AugmentConfig,
+    can_swap: pd.Series,
+    rounds: int = 4,
+) -> list[Child]:
+    """The counterfactual children that answer the audit's failed checks, deterministically.
+
+    Children for one group move the others' numbers (65+ children make 45-64 rarer; female
+    children from male records carry those records' ages), so planning is done in rounds: the
+    audit is recomputed on the data as it would be with the children planned so far, and the
+    next round answers what still fails. Donors are always original records.
+    """
+    from provena.audit import audit as run_audit
+
+    children: list[Child] = []
+    quick = acfg.model_copy(update={"bootstrap": 0})
+    for _ in range(rounds):
+        proj = _project(df, children)
+        more = _plan_round(df, proj, audit, acfg, cfg, can_swap, children)
+        if not more:
+            break
+        children += more
+        audit = run_audit(_project(df, children), quick)
+        if audit["verdict"] == "pass":
+            break
+    return children
+
+
+def _project(df: pd.DataFrame, children: list[Child]) -> pd.DataFrame:
+    """The frame as it would be with ``children`` added (a child: its parent's row with the
+    attribute it changes set to its target)."""
+    if not children:
+        return df
+    rows = df.loc[[c.parent for c in children]].copy()
+    rows.index = range(len(df), len(df) + len(children))
+    for attr in {c.attribute for c in children if c.attribute}:
+        mask = [c.attribute == attr for c in children]
+        rows.loc[rows.index[mask], attr] = [c.target for c in children if c.attribute == attr]
+    return pd.concat([df, rows])
+
+
+def _plan_round(df, proj, audit, acfg, cfg, can_swap, done: list[Child]) -> list[Child]:
+    rep_fail, out_fail = _failed(audit)
+    used: dict[str, set[int]] = defaultdict(set)
+    for c in done:
+        used[c.op].add(c.parent)
+    children: list[Child] = []
+    for attr in cfg.attributes:
+        if attr not in acfg.attributes:
+            continue
+        recorded = proj[(proj[attr] != MISSING) & ~proj[f"{attr}_inferred"].astype(bool)]
+        if recorded.empty:
+            continue
+        largest = recorded[attr].value_counts().idxmax()
+        groups = set(rep_fail.get(attr, {}))
+        mean_fail: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        label_fail: dict[str, set[str]] = defaultdict(set)
+        for f in out_fail.get(attr, []):
+            if f["kind"] == "mean":
+                c = f["res"]["value"]
+                if c["verdict"] == "fail":
+                    groups.add(c["lowest"])
+                    mean_fail[c["lowest"]].append(f)
+            else:
+                for c in f["res"]["values"].values():
+                    if c["verdict"] == "fail":  # the largest group is the yardstick
+                        for end in {c["lowest"], c["highest"]} - {largest}:
+                            groups.add(end)
+                            label_fail[end].add(f["name"])
+        for g in sorted(groups):
+            if attr == "gender" and g == largest:
+                continue  # gender children are made from the largest group's records
+            children += _children_for(
+                df,
+                recorded,
+                attr,
+                g,
+                largest,
+                rep_fail.get(attr, {}),
+                mean_fail.get(g, []),
+                label_fail.get(g, set()),
+                acfg,
+                cfg,
+                can_swap,
+                exclude=used[f"counterfactual:{attr}={g}"],
+            )
+    now = _project(df, done + children)  # intersections judged with this round's children
+    children += _intersection_children(df, now, audit, cfg, can_swap, used, children)
+    return children
+
+
+def _intersection_children(df, now, audit, cfg, can_swap, used, planned) -> list[Child]:
+    """Children for an under-represented intersection ('female & 30-44'): records of the same
+    other groups (30-44) rewritten into the missing one (female), by the first attribute of
+    the intersection that augment may change."""
+    out: list[Child] = []
+    total = len(now)
+    for block in audit.get("intersections", {}).values():
+        attrs = block["attributes"]
+        swap = next((a for a in cfg.attributes if a in attrs), None)
+        if swap is None:
+            continue
+        for name, e in block["groups"].items():
+            if e["verdict"] != "fail":
+                continue
+            values = dict(zip(attrs, name.split(" & "), strict=True))
+            t = cfg.target * e["reference"]
+            have = int(
+                np.logical_and.reduce([(now[a] == v).to_numpy() for a, v in values.items()]).sum()
+            )
+            n = math.ceil((t * total - have) / (1 - t)) if t < 1 else 0
+            if n <= 0:
+                continue
+            original = now[now.index < len(df)]
+            mask = np.ones(len(original), dtype=bool)
+            for a, v in values.items():
+                if a != swap:
+                    mask &= (original[a] == v).to_numpy()
+            pool = original[mask & (original[swap] != values[swap]).to_numpy()]
+            if swap == "gender":
+                largest = original["gender"].value_counts().idxmax()
+                pool = pool[(pool["gender"] == largest) & can_swap.loc[pool.index]]
+            op = f"counterfactual:{swap}={values[swap]}"
+            taken = used[op] | {c.parent for c in (*planned, *out) if c.op == op}
+            pool = pool[~pool.index.isin(list(taken))]
+            reason = (
+                f"{name} are {100 * e['share']:.1f}% of records against a "
+                f"{100 * e['reference']:.1f}% reference"
+            )
+            rows = _order(pool["id"], cfg.seed, op + ":" + name)[:n]
+            out += [Child(r, op, swap, values[swap], reason) for r in rows]
+    return out
+
+
+def _children_for(
+    df,
+    recorded,
+    attr,
+    g,
+    largest,
+    rep_fail,
+    mean_fail,
+    label_fail,
+    acfg,
+    cfg,
+    can_swap,
+    n_rep: int = 0,
+    exclude: frozenset | set = frozenset(),
+) -> list[Child]:
+    in_g = recorded[recorded[attr] == g]
+    op = f"counterfactual:{attr}={g}"
+    original = recorded[recorded.index < len(df)]  # donors are original records only
+    if attr == "gender":
+        donors = original[(original[attr] == largest) & can_swap.loc[original.index]]
+    else:
+        donors = original[original[attr] != g]
+    if exclude:
+        donors = donors[~donors.index.isin(list(exclude))]
+    reasons = []
+    # 1. representation: children needed for the group's share to reach target x reference
+    if n_rep:
+        reasons.append(rep_fail[g])
+    elif g in rep_fail:
+        ref = acfg.reference.get(attr)
+        share = ref.get(g, 0.0) if isinstance(ref, dict) else 1 / recorded[attr].nunique()
+        t = cfg.target * share
+        n_rep = max(0, math.ceil((t * len(recorded) - len(in_g)) / (1 - t)))
+        reasons.append(rep_fail[g])
+    # 2. per family: every checked label keeps the group's distribution in line with the
+    #    largest group's (so children never open a new gap); a failed mean sets a minimum
+    per_family: dict[Any, dict[str, Any]] = {}
+    for spec in acfg.outcomes:
+        if not spec.check:
+            continue
+        fam = spec.family
+        fam_g = in_g if fam is None else in_g[in_g["family"] == fam]
+        fam_big = recorded[recorded[attr] == largest]
+        fam_donors = donors
+        if fam is not None:
+            fam_big = fam_big[fam_big["family"] == fam]
+            fam_donors = donors[donors["family"] == fam]
+        entry = per_family.setdefault(fam, {"min": 0, "labels": [], "mean": None})
+        if spec.kind == "label":
+            target = fam_big[spec.field].value_counts(normalize=True).to_dict()
+            cur = Counter(fam_g[spec.field])
+            need = [cur[v] / p - len(fam_g) for v, p in target.items() if p > 0]
+            if spec.name in label_fail:
+                entry["min"] = max(entry["min"], math.ceil(max(need, default=0)))
+                reasons.append(f"{spec.name}: {g}'s {spec.field} differs from {largest}'s")
+            entry["labels"].append((spec.field, target, cur, len(fam_g)))
+        elif any(f["name"] == spec.name for f in mean_fail):
+            f = next(f for f in mean_fail if f["name"] == spec.name)
+            best = max(e["value"] for e in f["res"]["value"]["by_group"].values())
+            goal = cfg.target * best
+            have = fam_g[spec.field].astype(float)
+            top = fam_donors[spec.field].astype(float).sort_values(ascending=False, kind="stable")
+            k, total = 0, float(have.sum())
+            while k < len(top) and total / max(1, len(have) + k) < goal:
+                total += float(top.iloc[k])
+                k += 1
+            entry["min"] = max(entry["min"], k)
+            entry["mean"] = spec.field
+            reasons.append(f"{spec.name}: mean {spec.field} of {g} below {goal:.0f}")
+    n = min(max(n_rep, sum(e["min"] for e in per_family.values())), len(donors))
+    if n <= 0:
+        return []
+    # 3. split across families: each family's minimum, the rest by donor supply
+    alloc: dict[Any, int] = {fam: e["min"] for fam, e in per_family.items() if e["min"]}
+    rest = n - sum(alloc.values())
+    if rest > 0:
+        supply = donors["family"].value_counts()
+        for fam, cnt in supply.items():
+            alloc[fam] = alloc.get(fam, 0) + math.floor(rest * cnt / supply.sum())
+        for fam in list(supply.index)[: n - sum(alloc.values())]:
+            alloc[fam] += 1
+    out: list[Child] = []
+    reason = "; ".join(reasons)
+    for fam, k in sorted(alloc.items(), key=lambda kv: str(kv[0])):
+        pool = donors if fam is None else donors[donors["family"] == fam]
+        entry = per_family.get(fam, {"labels": [], "mean": None})
+        order = _balanced(_order(pool["id"], cfg.seed, op), df, in_g, attr, acfg, k)
+        if entry["mean"]:
+            field = entry["mean"]
+            order = sorted(order, key=lambda r: -float(df.at[r, field]))
+        if entry["labels"]:
+            field, target, cur, n_now = entry["labels"][0]
+            q = quotas(cur, target, n_now, k)
+            picked: list[int] = []
+            for v, want in sorted(q.items()):
+                picked += [r for r in order if df.at[r, field] == v][:want]
+            if len(picked) < k:  # a value ran short of donors: fill from the rest, in order
+                chosen = set(picked)
+                picked += [r for r in order if r not in chosen][: k - len(picked)]
+            position = {r: i for i, r in enumerate(order)}
+            rows = sorted(picked, key=position.__getitem__)
+        else:
+            rows = order[:k]
+        out += [Child(r, op, attr, g, reason) for r in rows]
+    if len(out) < n:
+        log.warning("%s: %d children planned, %d donors available", op, n, len(out))
+    return out
+
+
+def _balanced(
+    order: list[int],
+    df: pd.DataFrame,
+    in_g: pd.DataFrame,
+    attr: str,
+    acfg: AuditDataConfig,
+    k: int,
+) -> list[int]:
+    """Reorder donors so that any prefix spreads over the other attributes' groups as their
+    references ask, given what the group already has (so adding women does not leave women
+    aged 45-64 short)."""
+    for other in acfg.attributes:
+        ref = acfg.reference.get(other)
+        if other == attr or not isinstance(ref, dict):
+            continue
+        q = quotas(Counter(in_g[other]), ref, len(in_g), max(k, 1))
+        rank: Counter[str] = Counter()
+        prio = {}
+        for r in order:
+            band = df.at[r, other]
+            prio[r] = rank[band] / q[band] if q.get(band) else float("inf")
+            rank[band] += 1
+        order = sorted(order, key=lambda r: prio[r])
+    return order
+
+
+def _cut(planned: list[Child], keep: int, df: pd.DataFrame, acfg: AuditDataConfig):
+    """Keep ``keep`` of the planned children: the same share of every operation and, within
+    it, of every combination of outcome labels (so the cut opens no new gap); the first ones
+    of each stratum (the best donors) stay."""
+    labels = [o.field for o in acfg.outcomes if o.kind == "label" and o.check and o.field in df]
+    strata: dict[tuple, list[Child]] = defaultdict(list)
+    for c in planned:
+        strata[(c.op, *(df.at[c.parent, f] for f in labels))].append(c)
+    kept = [c for cs in strata.values() for c in cs[: len(cs) * keep // len(planned)]]
+    position = {id(c): i for i, c in enumerate(planned)}
+    return sorted(kept, key=lambda c: position[id(c)])
+
+
+def _swap_ok(rec: Record) -> bool:
+    """A clinical note may change sex only if none of its diagnoses is sex-specific."""
+    from provena.counterfactual import sex_specific
+
+    try:
+        codes = json.loads(rec["output"]).get("icd10", [])
+    except (ValueError, AttributeError):
+        return True
+    return not (isinstance(codes, list) and sex_specific([str(c) for c in codes]))
+
+
+def run(
+    inp: Path,
+    audit_json: Path,
+    cfg: AugmentConfig,
+    acfg: AuditDataConfig,
+    *,
+    out: Path,
+    ledger: Path,
+    metrics: Path | None = None,
+) -> dict[str, Any]:
+    from provena.counterfactual import Counterfactual
+
+    records = [r for b in read_records(inp) for r in b]
+    audit = json.loads(Path(audit_json).read_text(encoding="utf-8"))
+    df = build_frame(records, acfg)
+    for name in NUMERIC_FIELDS:
+        df[name] = df[name].astype(int)
+    can_swap = pd.Series([_swap_ok(r) for r in records], index=df.index)
+    planned = plan(df, audit, acfg, cfg, can_swap) if cfg.counterfactual else []
+    extra = []
+    for op, rate in (("entity_swap", cfg.entity_swap_rate), ("noise", cfg.noise_rate)):
+        order = _order(df["id"], cfg.seed, op)
+        extra += [Child(r, op) for r in order[: round(rate * len(df))]]
+    cap = math.floor(cfg.max_new_share * len(df))
+    if len(planned) + len(extra) > cap:
+        log.warning(
+            "augment: %d new records planned, capped at %d (augment.max_new_share = %s)",
+            len(planned) + len(extra),
+            cap,
+            cfg.max_new_share,
+        )
+        keep = max(0, cap - len(extra))
+        if keep < len(planned):
+            planned = _cut(planned, keep, df, acfg)
+        extra = extra[: max(0, cap - len(planned))]
+    cf = Counterfactual(seed=cfg.seed)
+    made: list[Record] = []
+    skipped: Counter[str] = Counter()
+    lines: list[dict[str, Any]] = []
+    bar = progress(total=len(planned) + len(extra), desc=STAGE, unit=" rec", unit_scale=True)
+    gender_jobs = [c for c in planned if c.attribute == "gender"]
+    swapped = _gender_texts(cf, records, gender_jobs)
+    seen = {r["id"] for r in records}
+    for c in planned + extra:
+        parent = records[c.parent]
+        key = f"{parent['id']}:{c.op}"
+        fields = {f: parent[f] for f in ("instruction", "input", "output")}
+        meta = dict(parent["meta"])
+        if c.attribute == "gender":
+            fields["input"], fields["output"] = swapped[(c.parent, c.target)]
+            meta["gender"] = c.target
+        elif c.attribute is not None:
+            # no cue of this attribute in the text to rewrite: the child differs from its
+            # parent by its people, places and companies (or, failing those, by a few typos)
+            meta[c.attribute] = c.target
+            fields["input"] = cf.entity_swap(fields["input"], key)
+            fields["output"] = cf.entity_swap(fields["output"], key)
+            if fields["input"] == parent["input"] and fields["output"] == parent["output"]:
+                fields["input"] = cf.noise(fields["input"], key, max(cfg.typo_rate, 0.1), 0.0)
+        elif c.op == "entity_swap":
+            fields["input"] = cf.entity_swap(fields["input"], key)
+            fields["output"] = cf.entity_swap(fields["output"], key)
+        else:
+            fields["input"] = cf.noise(fields["input"], key, cfg.typo_rate, cfg.case_rate)
+        child = make_record(
+            source=parent["source"],
+            messages=None,
+            meta=meta,
+            parent_id=parent["id"],
+            op=c.op,
+            **fields,
+        )
+        bar.update(1)
+        if child["id"] in seen:  # nothing changed: a copy would add nothing
+            skipped[c.op] += 1
+            continue
+        seen.add(child["id"])
+        made.append(child)
+        lines.append(
+            {
+                "id": child["id"],
+                "stage": STAGE,
+                "action": "added",
+                "rule": c.op,
+                "parent_id": parent["id"],
+                "reason": c.reason or c.op,
+            }
+        )
+    bar.close()
+    stats = StageStats(records_in=len(records), records_kept=len(records))
+    stats.check_balance(STAGE)
+    with RecordWriter(out) as rw:
+        rw.write(records)
+        rw.write(made)
+    with LinesWriter(ledger) as lw:
+        lw.write(lines)
+    added = Counter(c["op"] for c in made)
+    result = {
+        "stage": STAGE,
+        **stats.as_dict(),
+        "records_added": len(made),
+        "records_out": len(records) + len(made),
+        "added_by_op": dict(sorted(added.items())),
+        "skipped_unchanged_by_op": dict(sorted(skipped.items())),
+        "new_share": round(len(made) / len(records), 4) if records else 0.0,
+        "max_new_share": cfg.max_new_share,
+    }
+    if metrics is not None:
+        write_json(metrics, result)
+    return result
+
+
+def _gender_texts(cf, records: list[Record], jobs: list[Child]) -> dict[tuple[int, str], tuple]:
+    """(parent row, target) -> (input, output) rewritten, in one batch through spaCy."""
+    texts, targets, keys = [], [], []
+    for c in jobs:
+        rec = records[c.parent]
+        for field in ("input", "output"):
+            texts.append(rec[field])
+            targets.append(c.target)
+            keys.append(f"{rec['id']}:{c.target}")
+    done = cf.gender_swap_many(texts, targets, keys) if texts else []
+    return {(c.parent, c.target): (done[2 * i], done[2 * i + 1]) for i, c in enumerate(jobs)}

@@ -1,0 +1,90 @@
+"""Sign-offs: a reviewer's approval bound to the exact content of a report.
+
+``provena signoff REPORT --reviewer NAME --note TEXT`` appends a sign-off (reviewer, note,
+time, and the report's SHA-256) to ``audits/signoffs/<report file name>.json``, which is meant
+to be committed. :func:`status` says whether a report, as it is now, carries a valid sign-off:
+one whose hash equals the report's current hash. Any change to the report afterwards (a rerun
+on other data, an edit) leaves its sign-offs standing in the file but no longer valid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from provena.errors import UserError
+from provena.io import write_json
+
+SIGNOFF_DIR = Path("audits") / "signoffs"
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def signoff_path(report: Path, root: Path) -> Path:
+    return root / SIGNOFF_DIR / f"{report.name}.json"
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def sign(report: Path, reviewer: str, note: str, root: Path, now: dt.datetime | None = None):
+    """Record a sign-off of ``report`` as it is now; returns the entry written."""
+    if not report.is_file():
+        raise UserError(f"{report}: no such report to sign off")
+    if not reviewer.strip():
+        raise UserError("--reviewer must name the person signing off")
+    if not note.strip():
+        raise UserError("--note must say what was reviewed and decided")
+    path = signoff_path(report, root)
+    book = _load(path)
+    entry = {
+        "report": _rel(report, root),
+        "sha256": sha256_of(report),
+        "reviewer": reviewer.strip(),
+        "note": note.strip(),
+        "signed_at": (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
+    }
+    book["signoffs"].append(entry)
+    write_json(path, book)
+    return entry
+
+
+def _load(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {"signoffs": []}
+    try:
+        book = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise UserError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(book.get("signoffs"), list):
+        raise UserError(f"{path}: expected an object with a 'signoffs' list")
+    return book
+
+
+def status(report: Path, root: Path) -> dict[str, Any]:
+    """Whether ``report`` as it is now has a valid sign-off, and why not if it has none."""
+    if not report.is_file():
+        return {"valid": False, "reason": f"{_rel(report, root)} does not exist", "signoffs": []}
+    current = sha256_of(report)
+    book = _load(signoff_path(report, root))
+    valid = [s for s in book["signoffs"] if s.get("sha256") == current]
+    if valid:
+        return {"valid": True, "sha256": current, "signoffs": valid, "reason": None}
+    if book["signoffs"]:
+        last = book["signoffs"][-1]
+        reason = (
+            f"{_rel(report, root)} changed after its last sign-off by {last['reviewer']} on "
+            f"{last['signed_at']} (signed {last['sha256'][:12]}, now {current[:12]})"
+        )
+    else:
+        reason = f"{_rel(report, root)} has no sign-off (provena signoff {_rel(report, root)} ...)"
+    return {"valid": False, "sha256": current, "signoffs": [], "reason": reason}

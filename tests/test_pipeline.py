@@ -68,7 +68,10 @@ def repo(tmp_path_factory) -> Path:
 
 def test_repro_runs_every_stage_and_keeps_the_books(repo):
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    assert set(lock["stages"]) == set(yaml.safe_load((repo / "dvc.yaml").read_text())["stages"])
+    stages = set()
+    for name, st in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"].items():
+        stages |= {f"{name}@{k}" for k in st["foreach"]} if "foreach" in st else {name}
+    assert set(lock["stages"]) == stages
     ingest = json.loads((repo / "metrics" / "ingest.json").read_text())
     synth = json.loads((repo / "metrics" / "synth.json").read_text())
     assert ingest["records_in"] == ingest["records_kept"] + ingest["records_quarantined"]
@@ -133,3 +136,13 @@ def test_validate_passes_on_the_tiny_data_and_writes_its_verdict(repo):
     assert verdict["dataset"]["md5"] == clean_out["md5"]  # the fingerprint is DVC's hash
     html = (repo / "reports/data_quality.html").read_text()
     assert clean_out["md5"] in html and (repo / "reports/data_docs/index.html").is_file()
+
+
+def test_audits_run_before_and_after_augment(repo):
+    before = json.loads((repo / "audits/audit_before.json").read_text())
+    after = json.loads((repo / "audits/audit_after.json").read_text())
+    augment = json.loads((repo / "metrics/augment.json").read_text())
+    assert before["verdict"] == "fail"  # the planted imbalance
+    assert after["dataset"]["records"] == augment["records_out"] > augment["records_in"]
+    html = (repo / "reports/audit_after.html").read_text()
+    assert 'id="verdict-before"' in html and 'id="verdict-after"' in html

@@ -16,7 +16,7 @@ _TEMPLATE = """<!doctype html>
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1000px;color:#222}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ddd;padding:.25rem .6rem;text-align:right}
-th:first-child,td:first-child{text-align:left}td.l{text-align:left}
+th:first-child,td:first-child{text-align:left}td.l,th.l{text-align:left}
 .bar{display:inline-block;height:.8rem;background:#4a78c2;vertical-align:middle}
 pre{white-space:pre-wrap;background:#f6f6f6;padding:.6rem;border-radius:4px;margin:.3rem 0}
 .kept{border-left:4px solid #17692b}.dropped{border-left:4px solid #b00020}
@@ -38,12 +38,12 @@ precision <b>{{ r.gold_evaluation.precision }}</b>, recall <b>{{ r.gold_evaluati
 </table>
 
 {% if r.filter_examples %}<h2>What the filters measured (first records per rule)</h2>
-<table><tr><th>rule</th><th>record</th><th>reason</th></tr>
+<table><tr><th>rule</th><th class="l">record</th><th class="l">reason</th></tr>
 {% for rule, exs in r.filter_examples.items() %}{% for e in exs %}<tr><td>{{ rule }}</td><td class="l"><code>{{ e.id }}</code> (row {{ e.row }})</td>
 <td class="l">{{ e.reason }}</td></tr>{% endfor %}{% endfor %}</table>{% endif %}
 
 {% if r.gold_evaluation %}<h2>Planted defects (default dataset)</h2>
-<table><tr><th>defect</th><th>planted</th><th>dropped</th><th>recall</th><th>caught by</th></tr>
+<table><tr><th>defect</th><th>planted</th><th>dropped</th><th>recall</th><th class="l">caught by</th></tr>
 {% for d, v in r.gold_evaluation.per_defect.items() %}<tr><td>{{ d }}</td><td>{{ v.planted }}</td><td>{{ v.dropped }}</td>
 <td>{{ v.recall }}</td><td class="l">{% for k, n in v.by_rule.items() %}{{ k }} {{ n }}{% if not loop.last %}, {% endif %}{% endfor %}</td></tr>{% endfor %}
 </table>{% endif %}
@@ -51,7 +51,7 @@ precision <b>{{ r.gold_evaluation.precision }}</b>, recall <b>{{ r.gold_evaluati
 <h2>Duplicate clusters</h2>
 <p>MinHash LSH on word {{ r.lsh.ngram }}-grams, {{ r.lsh.num_perm }} permutations,
 {{ r.lsh.bands }} bands of {{ r.lsh.rows }} rows, threshold {{ r.lsh.threshold }} (estimated Jaccard).
-Cluster sizes: {% for k, n in r.cluster_sizes.items() %}{{ n }} of {{ k }}{% if not loop.last %}, {% endif %}{% endfor %}.</p>
+Clusters: {% for k, n in r.cluster_sizes.items() %}{{ n }} of {{ k }} records{% if not loop.last %}, {% endif %}{% endfor %}.</p>
 {% for c in r.largest_clusters %}<h3>{{ c.size }} records · kept <code>{{ c.kept.id }}</code> (row {{ c.kept.row }}, {{ c.kept.source }})</h3>
 <pre class="kept">{{ c.kept.text }}</pre>
 {% for d in c.dropped %}<p>dropped <code>{{ d.id }}</code> (row {{ d.row }}): {{ d.rule }}, similarity {{ d.similarity }}</p>

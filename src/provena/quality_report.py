@@ -147,7 +147,7 @@ th:first-child,td:first-child,td.l,th.l{text-align:left}.pass{color:#17692b;font
 .badge.pass{background:#17692b}.badge.fail{background:#b00020}
 pre{white-space:pre-wrap;background:#f6f6f6;padding:.6rem;border-radius:4px;margin:.3rem 0;max-height:14rem;overflow:auto}
 svg text{font:11px system-ui,sans-serif;fill:#444}.kv td:first-child{color:#555}
-.charts{display:flex;flex-wrap:wrap;gap:1.5rem}
+.charts{display:flex;flex-wrap:wrap;gap:1.5rem}.nw{white-space:nowrap}
 </style></head><body>
 <h1>Data-quality report</h1>
 <p>Verdict of the <code>{{ r.suite.name }}</code> suite: <span class="badge {{ r.verdict }}" id="verdict">{{ r.verdict }}</span>
@@ -159,7 +159,7 @@ critical failures: <b>{{ r.failed_critical|join(", ") }}</b>{% endif %}{% if r.f
 <tr><td>suite</td><td class="l"><code>{{ r.suite.path }}</code> (sha256 {{ r.suite.sha256[:12] }})</td></tr></table>
 
 <h2>Curation funnel</h2>
-<table><tr><th>stage</th><th>records in</th><th>kept</th><th>removed</th><th class="l">removed by reason</th><th class="l">changed</th></tr>
+<table><tr><th>stage</th><th class="nw">records in</th><th>kept</th><th>removed</th><th class="l">removed by reason</th><th class="l">changed</th></tr>
 {% for s in r.funnel %}<tr><td>{{ s.stage }}</td><td>{{ s["in"] }}</td><td>{{ s.kept }}</td><td>{{ s.out }}</td>
 <td class="l">{% for k, n in s.by_rule.items() %}{{ k }} {{ n }}{% if not loop.last %}, {% endif %}{% else %}<span class="muted">none</span>{% endfor %}</td>
 <td class="l">{% for k, n in s.changed.items() %}{{ k }} {{ n }}{% if not loop.last %}, {% endif %}{% else %}<span class="muted">none</span>{% endfor %}</td></tr>{% endfor %}
@@ -173,7 +173,7 @@ critical failures: <b>{{ r.failed_critical|join(", ") }}</b>{% endif %}{% if r.f
 <table><tr><th>expectation</th><th>severity</th><th>result</th><th class="l">what it checks</th><th class="l">observed</th></tr>
 {% for v in r.validation %}<tr><td><code>{{ v.name }}</code></td><td class="{{ v.severity }}">{{ v.severity }}</td>
 <td class="{{ 'pass' if v.success else ('fail' if v.severity == 'critical' else 'warning') }}">{{ "pass" if v.success else "fail" }}</td>
-<td class="l">{{ v.description }}</td><td class="l">{% if v.observed.unexpected_count is defined %}{{ v.observed.unexpected_count }} of {{ v.observed.element_count }} unexpected{% if v.observed.unexpected_ids %}: {{ v.observed.unexpected_ids[:3]|join(", ") }}{% endif %}{% elif v.observed.observed_value is defined %}{{ v.observed.observed_value if v.observed.observed_value is number or v.observed.observed_value is string else (v.observed.observed_value|length) ~ " values" }}{% endif %}{% if v.error %} <span class="fail">{{ v.error }}</span>{% endif %}</td></tr>{% endfor %}
+<td class="l">{{ v.description }}</td><td class="l">{% if v.observed.unexpected_count is defined %}<span class="nw">{{ v.observed.unexpected_count }} / {{ v.observed.element_count }}</span> unexpected{% if v.observed.unexpected_ids %}: {{ v.observed.unexpected_ids[:3]|join(", ") }}{% endif %}{% elif v.observed.observed_value is defined %}{{ v.observed.observed_value if v.observed.observed_value is number or v.observed.observed_value is string else (v.observed.observed_value|length) ~ " values" }}{% endif %}{% if v.error %} <span class="fail">{{ v.error }}</span>{% endif %}</td></tr>{% endfor %}
 </table>
 <p class="muted">Great Expectations' own Data Docs for this run are in <code>reports/data_docs/index.html</code>.</p>
 

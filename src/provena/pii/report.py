@@ -43,7 +43,7 @@ Records quarantined for residual PII: {{ r.summary.residual_records }}.</p>
 {{ r.gold_evaluation.recall }}, F2 <b>{{ r.gold_evaluation.f2 }}</b>; gold spans not touched at all:
 <b>{{ "%.2f"|format(100 * r.gold_evaluation.missed_share) }}%</b> of {{ r.gold_evaluation.gold_spans }}.</p>
 <table><tr><th>type</th><th>recall (by gold type)</th><th>precision (by detected type)</th><th>gold spans</th><th>missed</th></tr>
-{% for t, v in r.gold_evaluation.per_type.items() %}<tr><td>{{ t }}</td><td>{{ v.recall }}</td><td>{{ v.precision }}</td>
+{% for t, v in r.gold_evaluation.per_type.items() %}<tr><td>{{ t }}</td><td>{{ v.recall if v.recall is not none else "—" }}</td><td>{{ v.precision if v.precision is not none else "—" }}</td>
 <td>{{ v.gold_spans }}</td><td>{{ v.missed_spans }}</td></tr>{% endfor %}</table>{% endif %}
 
 <h2>Recognizers</h2>

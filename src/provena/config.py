@@ -507,6 +507,71 @@ class AugmentConfig(StrictModel):
     seed: int = 0
 
 
+# ------------------------------------------------------------------------------------- split
+
+
+class SplitShares(StrictModel):
+    """Shares of the records left after the gold set, per split; they must sum to 1."""
+
+    train: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
+    validation: Share = 0.1
+    test: Share = 0.1
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> SplitShares:
+        total = self.train + self.validation + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(
+                f"train + validation + test = {total:.4f}; the shares must sum to 1 "
+                f"(e.g. 0.8 / 0.1 / 0.1)"
+            )
+        return self
+
+
+class ContaminationConfig(StrictModel):
+    """MinHash LSH settings for near-duplicates across splits (see provena.dedup)."""
+
+    ngram: Annotated[int, Field(ge=1, le=20)] = 3
+    num_perm: Annotated[int, Field(ge=16, le=1024)] = 128
+    threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.7
+    bands: Annotated[int, Field(ge=1, le=1024)] | None = None
+    rows: Annotated[int, Field(ge=1, le=1024)] | None = None
+    seed: int = 1
+    chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = 1_000
+
+    def dedup_config(self) -> DedupConfig:
+        """The same detector as clean's, near-duplicates only: exact copies are near pairs
+        with similarity 1, so every pair comes out of one LSH query."""
+        return DedupConfig(exact=False, near=True, **self.model_dump())
+
+    @model_validator(mode="after")
+    def _bands_and_rows(self) -> ContaminationConfig:
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("set both bands and rows, or neither (datasketch then picks them)")
+        if (
+            self.bands is not None
+            and self.rows is not None
+            and self.bands * self.rows > self.num_perm
+        ):
+            raise ValueError(
+                f"bands x rows = {self.bands * self.rows} exceeds num_perm {self.num_perm}"
+            )
+        return self
+
+
+class SplitConfig(StrictModel):
+    seed: int = 0  # keys the group hash that orders groups within a stratum
+    shares: SplitShares = SplitShares()
+    stratify_by: list[str] = Field(default_factory=lambda: ["family", "gender"])  # meta keys
+    gold_size: Annotated[int, Field(ge=100, le=500)] = 300
+    max_gold_share: Annotated[float, Field(gt=0.0, le=0.5)] = 0.25  # of the input records
+    fields: list[Literal["instruction", "input", "output"]] = Field(
+        default_factory=lambda: ["instruction", "input", "output"]
+    )
+    contamination: ContaminationConfig = ContaminationConfig()
+    chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = 5_000
+
+
 # ---------------------------------------------------------------------------------------- all
 
 
@@ -521,6 +586,7 @@ class Params(StrictModel):
     validate_: ValidateConfig = Field(alias="validate")
     audit_data: AuditDataConfig
     augment: AugmentConfig
+    split: SplitConfig
 
 
 def _unwrap(annotation: Any) -> Any:

@@ -30,7 +30,12 @@ CACHE = ROOT / "bench" / ".cache"
 COMMON = r"""
 import json, sys, time
 import pyarrow.parquet as pq
-texts = pq.read_table(sys.argv[1]).slice(0, int(sys.argv[2])).column("text").to_pylist()
+texts = []
+for batch in pq.ParquetFile(sys.argv[1]).iter_batches(batch_size=10_000, columns=["text"]):
+    texts += batch.column(0).to_pylist()
+    if len(texts) >= int(sys.argv[2]):
+        break
+texts = texts[: int(sys.argv[2])]
 cfg = json.loads(sys.argv[4])
 def rss():
     return int(next(ln.split()[1] for ln in open("/proc/self/status") if ln.startswith("VmRSS")))

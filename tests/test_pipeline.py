@@ -47,16 +47,32 @@ def _dvc(repo: Path, *args: str) -> subprocess.CompletedProcess:
     return proc
 
 
+#: outputs that carry the run's time by design: Great Expectations' Data Docs pages, and the
+#: train stage's throughput figures and manifest (its adapter weights are compared apart)
+TIMED_OUTPUTS = (
+    "data_docs",
+    "models/adapter",
+    "models/checkpoints",
+    "metrics/train.json",
+    "dvclive",
+)
+
+
 def _out_hashes(repo: Path) -> dict[str, str]:
-    """Hashes of every output in dvc.lock but Great Expectations' Data Docs, whose pages
-    carry the run's time by design."""
+    """Hashes of every output in dvc.lock but those of :data:`TIMED_OUTPUTS`."""
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     return {
         o["path"]: o["md5"]
         for st in lock["stages"].values()
         for o in st.get("outs", [])
-        if "data_docs" not in o["path"]
+        if not any(t in o["path"] for t in TIMED_OUTPUTS)
     }
+
+
+def _adapter_weights(repo: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(repo / "models" / "adapter" / "adapter_model.safetensors")
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +123,14 @@ def test_second_repro_has_nothing_to_do(repo):
 
 
 def test_forced_rerun_gives_identical_output_hashes(repo):
-    before = _out_hashes(repo)
+    import torch
+
+    before, weights = _out_hashes(repo), _adapter_weights(repo)
     _dvc(repo, "repro", "--force")
     assert _out_hashes(repo) == before
+    after = _adapter_weights(repo)
+    assert after.keys() == weights.keys()
+    assert all(torch.equal(after[k], weights[k]) for k in weights)  # retrained, same weights
 
 
 def test_each_stage_reads_what_the_previous_kept(repo):
@@ -146,3 +167,21 @@ def test_audits_run_before_and_after_augment(repo):
     assert after["dataset"]["records"] == augment["records_out"] > augment["records_in"]
     html = (repo / "reports/audit_after.html").read_text()
     assert 'id="verdict-before"' in html and 'id="verdict-after"' in html
+
+
+def test_train_runs_behind_the_gate_and_dvc_plots_draw_its_curves(repo):
+    manifest = json.loads((repo / "models/adapter/manifest.json").read_text())
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    split_md5 = {o["path"]: o["md5"] for o in lock["stages"]["split"]["outs"]}
+    assert manifest["split"]["train"]["md5"] == split_md5["data/processed/train.parquet"]
+    checks = {c["check"]: c for c in manifest["gate"]["checks"]}
+    assert set(checks) == {"validation", "audit", "pii_residual"}
+    assert all(c["verdict"] == "pass" or c["waived"] for c in checks.values())
+    # the tiny data is too small for the audit: the profile's waiver is recorded
+    assert checks["audit"]["waived"] == (checks["audit"]["verdict"] != "pass")
+    assert [w["check"] for w in manifest["waivers"]] == (
+        ["audit"] if checks["audit"]["waived"] else []
+    )
+    assert manifest["training"]["note"].startswith("LoRA without quantization")
+    plots = json.loads(_dvc(repo, "plots", "show", "--json").stdout)
+    assert "dvclive/plots/metrics/train/loss.tsv" in plots["data"]

@@ -572,6 +572,95 @@ class SplitConfig(StrictModel):
     chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = 5_000
 
 
+# ------------------------------------------------------------------------------------- train
+
+#: gate checks a waiver may name (see provena.train.gate)
+GateCheck = Literal["validation", "audit", "pii_residual", "signoff"]
+
+
+class GateWaiver(StrictModel):
+    """An explicit decision to train although one gate check fails; recorded in the manifest."""
+
+    check: GateCheck
+    reason: Annotated[str, Field(min_length=10)]  # why training may go ahead anyway
+    approved_by: Annotated[str, Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _reason_is_text(self) -> GateWaiver:
+        if len(self.reason.strip()) < 10:
+            raise ValueError(f"waiver of {self.check!r} needs a reason (10 characters or more)")
+        if not self.approved_by.strip():
+            raise ValueError(f"waiver of {self.check!r} must name who approved it")
+        return self
+
+
+class TinyBaseConfig(StrictModel):
+    """The built-in base: a small Llama from a config, its tokenizer trained on the train split."""
+
+    vocab_size: Annotated[int, Field(ge=300, le=65_536)] = 3_000
+    hidden_size: Annotated[int, Field(ge=16, le=4_096)] = 128
+    intermediate_size: Annotated[int, Field(ge=16, le=16_384)] = 344
+    num_layers: Annotated[int, Field(ge=1, le=48)] = 2
+    num_heads: Annotated[int, Field(ge=1, le=64)] = 4
+    num_kv_heads: Annotated[int, Field(ge=1, le=64)] = 2
+    tokenizer_examples: Annotated[int, Field(ge=10, le=10_000_000)] = 5_000
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _heads(self) -> TinyBaseConfig:
+        if self.hidden_size % self.num_heads or self.num_heads % self.num_kv_heads:
+            raise ValueError(
+                f"hidden_size {self.hidden_size} must divide by num_heads {self.num_heads}, "
+                f"and num_heads by num_kv_heads {self.num_kv_heads}"
+            )
+        return self
+
+
+class LoraSettings(StrictModel):
+    r: Annotated[int, Field(ge=1, le=1_024)] = 16
+    alpha: Annotated[float, Field(gt=0.0, le=4_096)] = 32
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.05
+    #: "all-linear": every linear projection except the output head (QLoRA's choice)
+    target_modules: Literal["all-linear"] | list[str] = "all-linear"
+
+
+class TrainConfig(StrictModel):
+    #: "tiny" (built-in, built under models/base) or a local Hugging Face model folder
+    base_model: str = "tiny"
+    tiny: TinyBaseConfig = TinyBaseConfig()
+    #: auto: 4-bit NF4 (QLoRA) on CUDA with bitsandbytes, else LoRA without quantization
+    quantization: Literal["auto", "nf4", "none"] = "auto"
+    lora: LoraSettings = LoraSettings()
+    use_chat_template: bool = True  # the tokenizer's chat template where it has one
+    max_seq_len: Annotated[int, Field(ge=16, le=1_000_000)] = 512
+    packing: bool = True
+    batch_size: Annotated[int, Field(ge=1, le=4_096)] = 4  # rows per micro-batch
+    grad_accum: Annotated[int, Field(ge=1, le=4_096)] = 1
+    max_steps: Annotated[int, Field(ge=1, le=10_000_000)] = 150
+    learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 2e-4
+    warmup_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.03
+    min_lr_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0  # cosine floor / peak
+    weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    max_grad_norm: Annotated[float, Field(gt=0.0)] | None = 1.0
+    gradient_checkpointing: bool = True
+    seed: int = 0
+    log_every: Annotated[int, Field(ge=1)] = 10
+    eval_every: Annotated[int, Field(ge=1)] = 50
+    eval_max_examples: Annotated[int, Field(ge=1)] = 200
+    save_every: Annotated[int, Field(ge=1)] = 50  # checkpoint for resuming
+    keep_checkpoints: Annotated[int, Field(ge=1, le=100)] = 2
+    waivers: list[GateWaiver] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        checks = [w.check for w in self.waivers]
+        if len(set(checks)) != len(checks):
+            raise ValueError(f"one waiver per gate check, got {checks}")
+        if not self.base_model.strip():
+            raise ValueError('base_model must be "tiny" or a local model folder')
+        return self
+
+
 # ---------------------------------------------------------------------------------------- all
 
 
@@ -587,6 +676,7 @@ class Params(StrictModel):
     audit_data: AuditDataConfig
     augment: AugmentConfig
     split: SplitConfig
+    train: TrainConfig
 
 
 def _unwrap(annotation: Any) -> Any:

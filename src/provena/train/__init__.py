@@ -1,0 +1,255 @@
+"""train: a LoRA adapter on the curated split, behind the gate, with its lineage.
+
+The recipe, in order: the gate (:mod:`.gate`) refuses to start unless the reports that
+cleared the data pass or are waived; the precision is chosen (QLoRA on CUDA with
+bitsandbytes, plain LoRA otherwise, said in the log and the manifest); the base model is
+built (the tiny default) or checked (a local folder) and loaded (:mod:`.model`); examples are
+formatted, tokenized with loss on response tokens only, and packed (:mod:`.data`); the loop
+trains, logs to dvclive, checkpoints and resumes (:mod:`.loop`); the adapter is saved with its
+resolved config and lineage manifest (:mod:`.manifest`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from provena.config import Params
+from provena.errors import UserError
+from provena.io import read_records, write_json
+from provena.records import Record
+from provena.train import data, gate, loop, manifest, model
+
+STAGE = "train"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainPaths:
+    """Every file the stage reads or writes (from dvc.yaml)."""
+
+    train: Path
+    validation: Path
+    reports: gate.GateReports
+    base_dir: Path  # the tiny base is built here; a local base's identity is written here
+    adapter_dir: Path
+    checkpoint_dir: Path
+    live_dir: Path
+    metrics: Path | None = None
+    params_file: Path | None = None
+
+
+def _read(path: Path) -> list[Record]:
+    if not path.is_file():
+        raise UserError(f"{path}: no such split file (run the split stage first)")
+    return [rec for batch in read_records(path) for rec in batch]
+
+
+def _fingerprint(cfg_dump: dict[str, Any], split: dict[str, Any], base_sha: str) -> str:
+    """Everything that shapes the weights; a checkpoint resumes only under the same one."""
+    keep = {k: v for k, v in cfg_dump.items() if k not in ("waivers", "log_every")}
+    payload = json.dumps(
+        {"train": keep, "split": {k: v["sha256"] for k, v in split.items()}, "base": base_sha},
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _tokenizer_texts(records: list[Record], n: int) -> list[str]:
+    return [
+        "\n".join(r[f] for f in ("instruction", "input", "output") if r[f]) for r in records[:n]
+    ]
+
+
+def run(
+    params: Params,
+    paths: TrainPaths,
+    *,
+    root: Path,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
+    """Run the stage; returns its metrics. ``stop_after`` stops after that many steps (as an
+    interruption would, after a checkpoint at that step if one falls due)."""
+    cfg = params.train
+    started = time.perf_counter()
+
+    # 1. the gate, before anything costly
+    result = gate.check(
+        paths.reports,
+        cfg.waivers,
+        require_signoff=params.audit_data.require_signoff,
+        root=root,
+    )
+
+    # 2. precision: QLoRA where it can run, and say so where it cannot
+    precision = model.resolve_precision(cfg.quantization)
+    (log.info if precision.mode == "qlora-nf4" else log.warning)("train mode: %s", precision.note)
+
+    # 3. data and base model
+    train_records, val_records = _read(paths.train), _read(paths.validation)
+    if not train_records:
+        raise UserError(f"{paths.train}: the training split is empty")
+    split_files = {
+        "train": {**manifest.file_entry(paths.train, root), "records": len(train_records)},
+        "validation": {
+            **manifest.file_entry(paths.validation, root),
+            "records": len(val_records),
+        },
+    }
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    shutil.rmtree(paths.base_dir, ignore_errors=True)
+    if cfg.base_model == model.TINY:
+        base_path = model.build_tiny_base(
+            _tokenizer_texts(train_records, cfg.tiny.tokenizer_examples),
+            cfg.tiny,
+            cfg.max_seq_len,
+            paths.base_dir,
+        )
+    else:
+        base_path = Path(cfg.base_model)
+        base_path = base_path if base_path.is_absolute() else root / base_path
+        model.check_model_folder(base_path, cfg.base_model)
+    base, tokenizer = model.load_base(base_path, precision)
+    identity = model.identity(base_path, cfg.base_model, base)
+    if cfg.base_model != model.TINY:
+        write_json(paths.base_dir / "base_model.json", identity)
+
+    train_ex, train_stats = data.tokenize_records(
+        train_records, tokenizer, cfg.max_seq_len, cfg.use_chat_template
+    )
+    val_ex, val_stats = data.tokenize_records(
+        val_records, tokenizer, cfg.max_seq_len, cfg.use_chat_template
+    )
+    if not train_ex:
+        raise UserError(
+            f"no training example fits train.max_seq_len = {cfg.max_seq_len} "
+            f"({train_stats.dropped_prompt_too_long} prompts alone are longer)"
+        )
+    chat = bool(cfg.use_chat_template and getattr(tokenizer, "chat_template", None))
+    rows = data.pack(train_ex, cfg.max_seq_len, cfg.packing)
+    packing_efficiency = train_stats.tokens / (len(rows) * cfg.max_seq_len)
+    log.info(
+        "train: %d examples (%d truncated at %d tokens, %d dropped), %s template, %d rows "
+        "(%.0f%% of row tokens used); validation: %d examples",
+        train_stats.examples_kept,
+        train_stats.truncated,
+        cfg.max_seq_len,
+        train_stats.dropped_prompt_too_long,
+        "chat" if chat else "plain",
+        len(rows),
+        100 * packing_efficiency,
+        val_stats.examples_kept,
+    )
+
+    # 4. adapter and loop
+    cfg_dump = cfg.model_dump(mode="json")
+    fingerprint = _fingerprint(cfg_dump, split_files, identity["sha256"])
+    torch.manual_seed(cfg.seed)  # LoRA's initial weights
+    peft_model = model.add_lora(base, cfg.lora, precision, cfg.gradient_checkpointing)
+    trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in peft_model.parameters())
+    torch.manual_seed(cfg.seed)  # dropout
+    outcome = loop.train_loop(
+        peft_model,
+        train_ex,
+        val_ex,
+        cfg,
+        pad_id=tokenizer.pad_token_id,
+        device=precision.device,
+        quantized=precision.mode == "qlora-nf4",
+        checkpoint_dir=paths.checkpoint_dir,
+        live_dir=paths.live_dir,
+        fingerprint=fingerprint,
+        stop_after=stop_after,
+    )
+    data_stats = {
+        "train": train_stats.as_dict(),
+        "validation": val_stats.as_dict(),
+        "rows": len(rows),
+        "packing": cfg.packing,
+        "packing_efficiency": round(packing_efficiency, 4),
+        "template": "chat" if chat else "plain",
+    }
+    metrics: dict[str, Any] = {
+        "stage": STAGE,
+        "mode": precision.mode,
+        "note": precision.note,
+        "device": precision.device,
+        **{k: v for k, v in outcome.as_dict().items()},
+        "wall_seconds": round(time.perf_counter() - started, 2),
+        "truncated": train_stats.truncated,
+        "dropped_prompt_too_long": train_stats.dropped_prompt_too_long,
+        "train_examples": train_stats.examples_kept,
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+        "waivers": len(result.as_dict()["waivers_applied"]),
+    }
+    if outcome.interrupted:
+        log.warning("stopped after step %d: rerun to resume from the checkpoint", outcome.steps)
+        return metrics
+
+    # 5. adapter, resolved config and manifest, together
+    shutil.rmtree(paths.adapter_dir, ignore_errors=True)
+    paths.adapter_dir.mkdir(parents=True)
+    peft_model.save_pretrained(paths.adapter_dir, safe_serialization=True)
+    tokenizer.save_pretrained(paths.adapter_dir)
+    resolved = {
+        "train": cfg_dump,
+        "resolved": {
+            "mode": precision.mode,
+            "note": precision.note,
+            "device": precision.device,
+            "compute_dtype": str(precision.compute_dtype).removeprefix("torch."),
+            "base_model_path": base_path.as_posix(),
+            "warmup_steps": int(-(-cfg.warmup_ratio * cfg.max_steps // 1)),
+            "lr_schedule": "linear warm-up, cosine decay",
+            "attention_mask": "block-diagonal 4D"
+            if loop.uses_4d_mask(peft_model)
+            else "position ids",
+            "template": data_stats["template"],
+            "fingerprint": fingerprint,
+        },
+    }
+    write_json(paths.adapter_dir / "train_config.json", resolved)
+    params_dump = {
+        "train": cfg_dump,
+        "audit_data": params.audit_data.model_dump(mode="json"),
+    }
+    lineage = manifest.build(
+        split_files=split_files,
+        gate=result.as_dict(),
+        params=params_dump,
+        params_file=(
+            manifest.file_entry(paths.params_file, root)
+            if paths.params_file and paths.params_file.is_file()
+            else None
+        ),
+        base_model=identity,
+        training={**metrics, "resolved": resolved["resolved"]},
+        data=data_stats,
+        root=root,
+    )
+    write_json(paths.adapter_dir / "manifest.json", lineage)
+    manifest.embed(paths.adapter_dir / "adapter_model.safetensors", lineage)
+    if paths.metrics:
+        write_json(paths.metrics, metrics)
+    log.info(
+        "adapter -> %s: %d steps, loss %.4f -> %.4f, eval loss %s, %.0f s",
+        paths.adapter_dir,
+        outcome.steps,
+        outcome.first_loss or float("nan"),
+        outcome.final_loss or float("nan"),
+        f"{outcome.eval_loss:.4f}" if outcome.eval_loss is not None else "n/a",
+        metrics["wall_seconds"],
+    )
+    return metrics

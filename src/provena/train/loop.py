@@ -1,0 +1,354 @@
+"""The training loop: a plain torch loop, top to bottom.
+
+Why not Hugging Face's ``Trainer``: packed rows need a 4D block-diagonal mask built per batch,
+the loss must be averaged over response tokens across accumulated micro-batches (not over
+micro-batches), a resumed run must see exactly the batches it would have seen (the order is a
+function of the seed and the step, not of a sampler's state), and the whole of it fits on one
+screen. ``bench/bench_train.py`` runs ``Trainer`` + peft on the same model and data beside it.
+
+Every ``save_every`` steps a checkpoint (adapter weights, optimizer, scheduler, RNG state, step)
+goes to the checkpoint folder, tagged with a fingerprint of everything that shapes training; a
+rerun with the same fingerprint resumes from the latest one and continues the dvclive logs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import resource
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from provena.config import TrainConfig
+from provena.train.data import IGNORE, Example, block_causal_mask, collate, micro_batches
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoopResult:
+    steps: int = 0
+    resumed_from: int | None = None
+    first_loss: float | None = None
+    final_loss: float | None = None  # mean over the last log window
+    eval_loss: float | None = None
+    tokens: int = 0  # non-padding tokens seen in this run (not counting before a resume)
+    seconds: float = 0.0
+    tokens_per_s: float = 0.0
+    peak_memory_mb: float = 0.0
+    peak_memory_kind: str = ""
+    epochs: float = 0.0
+    interrupted: bool = False
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d.pop("history")
+        return d
+
+
+def cosine_with_warmup(step: int, *, total: int, warmup: int, floor: float) -> float:
+    """Learning-rate factor: linear warm-up to 1, then cosine decay to ``floor``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def peak_memory_mb(device: str) -> tuple[float, str]:
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20, "cuda_max_allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_peak_rss"
+
+
+def forward_loss(model: Any, batch: dict[str, torch.Tensor], use_mask: bool) -> tuple:
+    """(sum of token losses, number of target tokens) for one micro-batch."""
+    dtype = next(p for p in model.parameters() if p.is_floating_point()).dtype
+    dtype = torch.bfloat16 if dtype not in (torch.float32, torch.float16, torch.bfloat16) else dtype
+    kwargs: dict[str, Any] = {
+        "input_ids": batch["input_ids"],
+        "position_ids": batch["position_ids"],
+    }
+    if use_mask:
+        kwargs["attention_mask"] = block_causal_mask(batch["segment_ids"], dtype)
+    logits = model(**kwargs).logits.float()
+    # next-token prediction; a label at a segment's first token is always -100 (a prompt
+    # token), so no position learns to predict the next example
+    targets = batch["labels"][:, 1:]
+    loss = torch.nn.functional.cross_entropy(
+        logits[:, :-1].reshape(-1, logits.shape[-1]),
+        targets.reshape(-1),
+        ignore_index=IGNORE,
+        reduction="sum",
+    )
+    return loss, int((targets != IGNORE).sum())
+
+
+def uses_4d_mask(model: Any) -> bool:
+    """Flash-attention kernels take packed rows from position ids; the others need a mask."""
+    impl = getattr(model.config, "_attn_implementation", None) or "sdpa"
+    return not impl.startswith("flash")
+
+
+@torch.no_grad()
+def evaluate(model: Any, examples: list[Example], cfg: TrainConfig, pad_id: int, device: str):
+    """Mean loss per response token on (up to ``eval_max_examples``) validation examples."""
+    if not examples:
+        return None
+    model.eval()
+    total, n = 0.0, 0
+    _, first = next(
+        micro_batches(
+            examples[: cfg.eval_max_examples],
+            seed=0,
+            batch_size=10**9,
+            max_seq_len=cfg.max_seq_len,
+            packing=cfg.packing,
+        )
+    )
+    for i in range(0, len(first), cfg.batch_size):
+        batch = {k: v.to(device) for k, v in collate(first[i : i + cfg.batch_size], pad_id).items()}
+        loss, count = forward_loss(model, batch, uses_4d_mask(model))
+        total, n = total + loss.item(), n + count
+    model.train()
+    return total / max(n, 1)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def _checkpoints(folder: Path) -> list[Path]:
+    return sorted(folder.glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+
+
+def save_checkpoint(folder: Path, step: int, model, optimizer, scheduler, fingerprint, keep):
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    target = folder / f"step-{step:07d}"
+    tmp = folder / f".tmp-step-{step:07d}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    adapter = {
+        k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(model).items()
+    }
+    save_file(adapter, tmp / "adapter.safetensors")
+    state = {
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng_cpu": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["rng_cuda"] = torch.cuda.get_rng_state_all()
+    torch.save(state, tmp / "state.pt")
+    (tmp / "trainer_state.json").write_text(
+        json.dumps({"step": step, "fingerprint": fingerprint}, indent=2), encoding="utf-8"
+    )
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)  # a checkpoint is complete or absent, never half-written
+    for old in _checkpoints(folder)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    log.info("checkpoint: step %d -> %s", step, target)
+
+
+def latest_checkpoint(folder: Path, fingerprint: str, max_steps: int) -> Path | None:
+    """The newest checkpoint of an unfinished run with this fingerprint. Checkpoints from
+    another config, or of a run that finished (a forced rerun), are removed: train afresh."""
+    found = _checkpoints(folder) if folder.is_dir() else []
+    if not found:
+        return None
+    state = json.loads((found[-1] / "trainer_state.json").read_text(encoding="utf-8"))
+    finished = state.get("step", 0) >= max_steps
+    if state.get("fingerprint") != fingerprint or finished:
+        why = "a finished run" if finished else "another config or data"
+        log.info("checkpoints in %s are from %s: training afresh", folder, why)
+        for f in found:
+            shutil.rmtree(f, ignore_errors=True)
+        return None
+    return found[-1]
+
+
+def load_checkpoint(path: Path, model, optimizer, scheduler) -> int:
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(path / "adapter.safetensors"))
+    state = torch.load(path / "state.pt", weights_only=True)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng_cpu"])
+    if "rng_cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng_cuda"])
+    return json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))["step"]
+
+
+def trim_live_logs(live_dir: Path, step: int) -> None:
+    """Drop dvclive points logged after ``step`` (by a run stopped before its next checkpoint),
+    so the resumed curves continue without repeating steps."""
+    for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
+        lines = tsv.read_text(encoding="utf-8").splitlines()
+        if not lines:
+            continue
+        col = lines[0].split("\t").index("step")
+        kept = [lines[0]] + [ln for ln in lines[1:] if int(ln.split("\t")[col]) <= step]
+        tsv.write_text("\n".join(kept) + "\n", encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------- loop
+
+
+def live_logger(live_dir: Path, resume: bool) -> Any:
+    """A dvclive ``Live`` that only writes its files under ``live_dir``."""
+    from dvclive import Live
+
+    class LiveFiles(Live):
+        """dvclive writing its files only: dvc.yaml declares the plots, no experiment is saved,
+        and its git probing (which fails in a repository without commits) is skipped."""
+
+        def _init_dvc(self) -> None:
+            self._dvc_file = None
+
+    return LiveFiles(str(live_dir), resume=resume, save_dvc_exp=False, dvcyaml=None)
+
+
+def make_optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig, quantized: bool):
+    if quantized:
+        import bitsandbytes as bnb  # QLoRA's paged 8-bit AdamW: optimizer state can page out
+
+        return bnb.optim.PagedAdamW8bit(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+
+
+def train_loop(
+    model: Any,
+    train_examples: list[Example],
+    eval_examples: list[Example],
+    cfg: TrainConfig,
+    *,
+    pad_id: int,
+    device: str,
+    quantized: bool,
+    checkpoint_dir: Path,
+    live_dir: Path,
+    fingerprint: str,
+    stop_after: int | None = None,
+    on_log: Callable[[dict[str, float]], None] | None = None,
+) -> LoopResult:
+    """Train ``cfg.max_steps`` optimizer steps (resuming where a checkpoint allows)."""
+    result = LoopResult()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = make_optimizer(trainable, cfg, quantized)
+    warmup = math.ceil(cfg.warmup_ratio * cfg.max_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: cosine_with_warmup(s, total=cfg.max_steps, warmup=warmup, floor=cfg.min_lr_ratio),
+    )
+
+    step = 0
+    ckpt = latest_checkpoint(checkpoint_dir, fingerprint, cfg.max_steps)
+    if ckpt is not None:
+        step = load_checkpoint(ckpt, model, optimizer, scheduler)
+        result.resumed_from = step
+        trim_live_logs(live_dir, step)
+        log.info("resuming from %s (step %d of %d)", ckpt, step, cfg.max_steps)
+    live = live_logger(live_dir, resume=ckpt is not None)
+
+    use_mask = uses_4d_mask(model)
+    batches = micro_batches(
+        train_examples,
+        seed=cfg.seed,
+        batch_size=cfg.batch_size,
+        max_seq_len=cfg.max_seq_len,
+        packing=cfg.packing,
+        start=step * cfg.grad_accum,
+    )
+    model.train()
+    window_loss, window_n, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
+    run_start = time.perf_counter()
+    epoch = 0
+    while step < cfg.max_steps:
+        if stop_after is not None and step >= stop_after:
+            result.interrupted = True
+            break
+        # gather the step's micro-batches first: the loss is a mean over all their targets
+        micro = [next(batches) for _ in range(cfg.grad_accum)]
+        epoch = micro[-1][0]
+        tensors = [{k: v.to(device) for k, v in collate(rows, pad_id).items()} for _, rows in micro]
+        n_targets = sum(int((t["labels"][:, 1:] != IGNORE).sum()) for t in tensors)
+        step_loss = 0.0
+        for t in tensors:
+            loss_sum, _ = forward_loss(model, t, use_mask)
+            (loss_sum / max(n_targets, 1)).backward()
+            step_loss += loss_sum.item()
+            window_tokens += int(t["is_real"].sum())
+        if cfg.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        loss_value = step_loss / max(n_targets, 1)
+        if result.first_loss is None:
+            result.first_loss = loss_value
+        window_loss += loss_value
+        window_n += 1
+
+        if step % cfg.log_every == 0 or step == cfg.max_steps:
+            elapsed = time.perf_counter() - window_start
+            mem, kind = peak_memory_mb(device)
+            point = {
+                "train/loss": window_loss / window_n,
+                "learning_rate": scheduler.get_last_lr()[0],
+                "tokens_per_s": window_tokens / max(elapsed, 1e-9),
+                "peak_memory_mb": mem,
+                "epoch": float(epoch),
+            }
+            live.step = step
+            for name, value in point.items():
+                live.log_metric(name, value)
+            result.final_loss = point["train/loss"]
+            result.history.append({"step": step, **point})
+            log.info(
+                "step %d/%d  loss %.4f  lr %.2e  %.0f tokens/s  peak %.0f MB",
+                step,
+                cfg.max_steps,
+                point["train/loss"],
+                point["learning_rate"],
+                point["tokens_per_s"],
+                mem,
+            )
+            if on_log:
+                on_log({"step": step, **point})
+            result.tokens += window_tokens
+            window_loss, window_n, window_tokens = 0.0, 0, 0
+            window_start = time.perf_counter()
+            result.peak_memory_mb, result.peak_memory_kind = mem, kind
+        paused = time.perf_counter()  # evaluation and saving are not training time
+        if step % cfg.eval_every == 0 or step == cfg.max_steps:
+            result.eval_loss = evaluate(model, eval_examples, cfg, pad_id, device)
+            if result.eval_loss is not None:
+                live.step = step
+                live.log_metric("eval/loss", result.eval_loss)
+                log.info("step %d  eval loss %.4f", step, result.eval_loss)
+        if step % cfg.save_every == 0 or step == cfg.max_steps:
+            save_checkpoint(
+                checkpoint_dir, step, model, optimizer, scheduler, fingerprint, cfg.keep_checkpoints
+            )
+        live.make_summary()
+        window_start += time.perf_counter() - paused
+        run_start += time.perf_counter() - paused
+    result.tokens += window_tokens
+    result.steps = step
+    result.seconds = time.perf_counter() - run_start
+    result.tokens_per_s = result.tokens / max(result.seconds, 1e-9)
+    result.epochs = float(epoch)
+    result.peak_memory_mb, result.peak_memory_kind = peak_memory_mb(device)
+    live.end()
+    return result

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -124,7 +125,7 @@ def side_trainer(args) -> dict:
             gradient_accumulation_steps=cfg.grad_accum,
             learning_rate=cfg.learning_rate,
             lr_scheduler_type="cosine",
-            warmup_ratio=cfg.warmup_ratio,
+            warmup_steps=math.ceil(cfg.warmup_ratio * args.steps),
             max_grad_norm=cfg.max_grad_norm or 0.0,
             gradient_checkpointing=cfg.gradient_checkpointing,
             gradient_checkpointing_kwargs={"use_reentrant": False},

@@ -385,6 +385,35 @@ def test_the_adapter_carries_its_config_and_lineage(trained, split):
     assert resolved["resolved"]["mode"] == "lora" and resolved["train"]["max_steps"] == 12
 
 
+def test_base_weights_stay_frozen_while_the_adapter_learns(trained):
+    from safetensors.torch import load_file
+
+    tmp, _, _ = trained
+    m = json.loads((tmp / "models" / "adapter" / "manifest.json").read_text())
+    base = tmp / "models" / "base"
+    # the base on disk is byte-identical to what the manifest recorded before training
+    for name, digest in m["base_model"]["files"].items():
+        assert manifest.sha256_file(base / name) == digest, name
+    weights = load_file(str(tmp / "models" / "adapter" / "adapter_model.safetensors"))
+    assert weights and all("lora_" in k for k in weights)  # only adapter tensors are saved
+    lora_b = [t for k, t in weights.items() if "lora_B" in k]
+    assert lora_b and all(float(t.abs().sum()) > 0 for t in lora_b)  # B starts at zero
+    # and in memory: the base model with its adapter trains only adapter parameters
+    params = tiny_params_train_lora()
+    base, _ = model.load_base(base, model.resolve_precision("none"))
+    peft_model = model.add_lora(base, params, model.resolve_precision("none"), False)
+    trainable = [n for n, p in peft_model.named_parameters() if p.requires_grad]
+    frozen = [n for n, p in peft_model.named_parameters() if not p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert frozen and not any("lora_" in n for n in frozen)
+
+
+def tiny_params_train_lora():
+    from provena.config import LoraSettings
+
+    return LoraSettings(r=8, alpha=16, dropout=0.05, target_modules="all-linear")
+
+
 def test_an_interrupted_run_resumes_and_matches_an_uninterrupted_one(
     tmp_path, trained, tiny_params, split
 ):

@@ -546,16 +546,10 @@ class ContaminationConfig(StrictModel):
 
     @model_validator(mode="after")
     def _bands_and_rows(self) -> ContaminationConfig:
-        if (self.bands is None) != (self.rows is None):
-            raise ValueError("set both bands and rows, or neither (datasketch then picks them)")
-        if (
-            self.bands is not None
-            and self.rows is not None
-            and self.bands * self.rows > self.num_perm
-        ):
-            raise ValueError(
-                f"bands x rows = {self.bands * self.rows} exceeds num_perm {self.num_perm}"
-            )
+        try:  # DedupConfig's own checks: bands and rows together, within num_perm
+            self.dedup_config()
+        except ValidationError as err:
+            raise ValueError(err.errors()[0]["msg"].removeprefix("Value error, ")) from None
         return self
 
 

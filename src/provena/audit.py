@@ -409,14 +409,11 @@ def run(
     root: Path | None = None,
 ) -> dict[str, Any]:
     """Audit a record file; write the JSON audit, metrics, and the HTML report."""
-    from provena.io import atomic_open, file_md5, read_records, write_json
+    from provena.io import atomic_open, display_path, file_md5, read_records, write_json
 
     df = build_frame((r for b in read_records(inp) for r in b), cfg)
     result = audit(df, cfg)
-    try:
-        shown = inp.resolve().relative_to((root or Path.cwd()).resolve()).as_posix()
-    except ValueError:
-        shown = str(inp)
+    shown = display_path(inp, root or Path.cwd())
     report = {
         "stage": STAGE,
         "when": when,

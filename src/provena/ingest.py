@@ -19,7 +19,7 @@ from typing import Any
 
 from provena.config import SHAPE_KEYS, IngestConfig
 from provena.errors import IngestError
-from provena.io import LinesWriter, RecordWriter, write_json
+from provena.io import LinesWriter, RecordWriter, display_path, write_json
 from provena.normalize import TextNormalizer
 from provena.progress import progress
 from provena.records import Message, StageResult, StageStats, make_record
@@ -327,13 +327,6 @@ def ingest_rows(
     return result
 
 
-def _display(path: Path, base: Path) -> str:
-    try:
-        return path.resolve().relative_to(base.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
-
-
 def run(
     inputs: list[Path],
     cfg: IngestConfig,
@@ -360,7 +353,7 @@ def run(
     with RecordWriter(out) as rw, LinesWriter(ledger) as lw, LinesWriter(quarantine) as qw:
         bar = progress(desc="ingest", unit=" rec", unit_scale=True)
         for f in files:
-            source = _display(f.path, base)
+            source = display_path(f.path, base)
             root = next((r for r in inputs if r == f.path or r in f.path.parents), f.path)
             rel = f.path.name if root == f.path else f.path.relative_to(root).as_posix()
             src = open_source(InputFile(f.path, f.kind), source, cfg.max_record_bytes)

@@ -44,6 +44,15 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
             yield fh
 
 
+def display_path(path: str | Path, root: str | Path) -> str:
+    """``path`` relative to ``root`` (posix) when inside it, else as given: how outputs,
+    ledgers and reports name files."""
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
 def file_md5(path: str | Path) -> str:
     """The file's MD5, as DVC records it for a file output in dvc.lock."""
     h = hashlib.md5()

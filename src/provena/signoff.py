@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from provena.errors import UserError
-from provena.io import write_json
+from provena.io import display_path, write_json
 
 SIGNOFF_DIR = Path("audits") / "signoffs"
 
@@ -27,13 +27,6 @@ def sha256_of(path: Path) -> str:
 
 def signoff_path(report: Path, root: Path) -> Path:
     return root / SIGNOFF_DIR / f"{report.name}.json"
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def sign(report: Path, reviewer: str, note: str, root: Path, now: dt.datetime | None = None):
@@ -47,7 +40,7 @@ def sign(report: Path, reviewer: str, note: str, root: Path, now: dt.datetime | 
     path = signoff_path(report, root)
     book = _load(path)
     entry = {
-        "report": _rel(report, root),
+        "report": display_path(report, root),
         "sha256": sha256_of(report),
         "reviewer": reviewer.strip(),
         "note": note.strip(),
@@ -72,8 +65,9 @@ def _load(path: Path) -> dict[str, Any]:
 
 def status(report: Path, root: Path) -> dict[str, Any]:
     """Whether ``report`` as it is now has a valid sign-off, and why not if it has none."""
+    shown = display_path(report, root)
     if not report.is_file():
-        return {"valid": False, "reason": f"{_rel(report, root)} does not exist", "signoffs": []}
+        return {"valid": False, "reason": f"{shown} does not exist", "signoffs": []}
     current = sha256_of(report)
     book = _load(signoff_path(report, root))
     valid = [s for s in book["signoffs"] if s.get("sha256") == current]
@@ -82,9 +76,9 @@ def status(report: Path, root: Path) -> dict[str, Any]:
     if book["signoffs"]:
         last = book["signoffs"][-1]
         reason = (
-            f"{_rel(report, root)} changed after its last sign-off by {last['reviewer']} on "
+            f"{shown} changed after its last sign-off by {last['reviewer']} on "
             f"{last['signed_at']} (signed {last['sha256'][:12]}, now {current[:12]})"
         )
     else:
-        reason = f"{_rel(report, root)} has no sign-off (provena signoff {_rel(report, root)} ...)"
+        reason = f"{shown} has no sign-off (provena signoff {shown} ...)"
     return {"valid": False, "sha256": current, "signoffs": [], "reason": reason}

@@ -28,7 +28,7 @@ import pandas as pd
 
 from provena.config import ValidateConfig
 from provena.errors import UserError
-from provena.io import atomic_open, file_md5, read_records, write_json
+from provena.io import atomic_open, display_path, file_md5, read_records, write_json
 from provena.records import Record
 from provena.tokens import TokenCounter
 
@@ -232,7 +232,7 @@ def run(
     results = run_suite(df, suite, suite_parameters(cfg), docs_dir if cfg.data_docs else None)
     v = verdict(results)
     dataset = {
-        "path": _rel(inp, root),
+        "path": display_path(inp, root),
         "md5": file_md5(inp),
         "records": len(df),
     }
@@ -279,10 +279,3 @@ def run(
         with atomic_open(report_html) as fh:
             fh.write(render_html(report))
     return {**head, **v, "results": results}
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path)

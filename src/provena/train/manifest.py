@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from provena.io import file_md5
+from provena.io import display_path, file_md5
 
 LIBRARIES = (
     "provena",
@@ -44,11 +44,7 @@ def sha256_file(path: Path) -> str:
 
 
 def file_entry(path: Path, root: Path) -> dict[str, Any]:
-    try:
-        shown = path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        shown = str(path)
-    return {"path": shown, "sha256": sha256_file(path), "md5": file_md5(path)}
+    return {"path": display_path(path, root), "sha256": sha256_file(path), "md5": file_md5(path)}
 
 
 def library_versions() -> dict[str, str | None]:

@@ -266,6 +266,35 @@ def cmd_report_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    from provena import lineage
+
+    result = lineage.trace(args.adapter, root=args.root, code=args.code)
+    sys.stdout.write(lineage.render_trace(result))
+    return 0 if result.ok else 1
+
+
+def cmd_trained_on(args: argparse.Namespace) -> int:
+    from provena import lineage
+
+    root = (args.root or Path.cwd()).resolve()
+    adapters = lineage.find_manifests(args.models or [root / "models"])
+    if not adapters:
+        where = ", ".join(str(m) for m in args.models or [root / "models"])
+        raise UserError(f"no adapter manifest.json under {where}; name adapters with --models")
+    result = lineage.trained_on(args.query, adapters, root=root)
+    sys.stdout.write(lineage.render_trained_on(result))
+    return 0 if result.hits else 1
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from provena import lineage
+
+    digests = lineage.bundle(args.adapter, args.out, root=args.root)
+    print(f"{len(digests)} files and MANIFEST.txt (their SHA-256) -> {args.out}; no data/ file")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="provena",
@@ -372,6 +401,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", type=Path, help="write the text here instead of to stdout")
     p.add_argument("--all", action="store_true", help="list unchanged values too (text)")
     p.set_defaults(fn=cmd_report_diff)
+
+    p = sub.add_parser(
+        "trace",
+        help="follow an adapter back to its raw data and check every recorded hash",
+        description="Print the adapter's lineage from its manifest and dvc.lock, stage by "
+        "stage back to the raw data: each input and output with the hash recorded and the "
+        "state of the file now (OK, CHANGED, MISSING), plus the split files, gate reports, "
+        "params and base model files the manifest records and the manifest embedded in the "
+        "weights. Exits 1 when anything differs, naming it.",
+    )
+    p.add_argument("adapter", type=Path, metavar="ADAPTER_DIR", help="e.g. models/adapter")
+    p.add_argument(
+        "--root", type=Path, help="project root (default: the folder above holding dvc.lock)"
+    )
+    p.add_argument("--code", action="store_true", help="check the stages' source deps too")
+    p.set_defaults(fn=cmd_trace)
+
+    p = sub.add_parser(
+        "trained-on",
+        help="list the adapters whose training data held a record (erasure requests)",
+        description="Search the train split named in each adapter's manifest for a record: "
+        "a 16-hex record id (augmented children whose parent_id leads to it count too), or "
+        "else text found (case-insensitive) in instruction, input, output or messages. "
+        "Exits 0 when found, 1 when not.",
+    )
+    p.add_argument("query", metavar="ID_OR_TEXT")
+    p.add_argument(
+        "--models",
+        type=Path,
+        action="append",
+        help="an adapter folder, or a folder searched for manifest.json (repeatable; "
+        "default: models/)",
+    )
+    p.add_argument("--root", type=Path, help="project root the manifests' paths are under")
+    p.set_defaults(fn=cmd_trained_on)
+
+    p = sub.add_parser(
+        "bundle",
+        help="zip dvc.lock, params, metrics, reports, audits, card and manifest for an auditor",
+        description="Write a deterministic zip (same inputs, same bytes) of dvc.lock, "
+        "dvc.yaml, params.yaml, metrics/*.json, reports/*.json and *.html, audits/ (with "
+        "sign-offs) and the adapter's manifest, train and adapter config and card, with "
+        "MANIFEST.txt listing each file's SHA-256. No data/ file goes in.",
+    )
+    p.add_argument("adapter", type=Path, metavar="ADAPTER_DIR")
+    p.add_argument("out", type=Path, metavar="OUT.zip")
+    p.add_argument(
+        "--root", type=Path, help="project root (default: the folder above holding dvc.lock)"
+    )
+    p.set_defaults(fn=cmd_bundle)
     return parser
 
 

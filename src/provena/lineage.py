@@ -1,0 +1,674 @@
+"""Lineage questions about a trained adapter: where did it come from, what did it see.
+
+- :func:`trace` follows an adapter's manifest and ``dvc.lock`` back from the adapter to the
+  raw data, stage by stage, and checks every recorded hash against the files present now.
+- :func:`trained_on` finds the adapters whose training split held a record (by id, through
+  an augmented child's ``parent_id``, or by text), for erasure requests.
+- :func:`bundle` writes the lock, params, metrics, reports, audits, card and manifest into a
+  deterministic zip for an auditor; no ``data/`` file goes in, since those hold training text.
+
+Hashes are computed the way DVC computes them (a file's MD5; a directory's MD5 of the JSON
+list of its files' MD5s, suffixed ``.dir``), so no DVC install is needed to check a lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import struct
+import subprocess
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from provena.errors import UserError
+from provena.io import atomic_path, display_path, file_md5, read_records
+from provena.records import TEXT_FIELDS
+from provena.train.manifest import METADATA_KEY, sha256_file
+
+OK, CHANGED, MISSING = "OK", "CHANGED", "MISSING"
+ID_PATTERN = re.compile(r"[0-9a-f]{16}")
+ADAPTER_FILES = ("manifest.json", "train_config.json", "adapter_config.json", "README.md")
+# directories DVC never hashes into a directory output
+DVC_SKIPPED_DIRS = frozenset({".git", ".hg", ".dvc"})
+
+
+# ---------------------------------------------------------------------------------------------
+# hashing
+
+
+def dir_md5(path: Path, ignore: Any = None, root: Path | None = None) -> str:
+    """A directory's hash as DVC records it in dvc.lock (``<md5>.dir``)."""
+    entries = []
+    for p in sorted(path.rglob("*")):
+        rel = p.relative_to(path)
+        if any(part in DVC_SKIPPED_DIRS for part in rel.parts) or not p.is_file():
+            continue
+        if ignore is not None and root is not None and ignore.match_file(display_path(p, root)):
+            continue
+        entries.append({"md5": file_md5(p), "relpath": rel.as_posix()})
+    entries.sort(key=lambda e: e["relpath"])
+    body = json.dumps(entries, sort_keys=True).encode("utf-8")
+    return hashlib.md5(body).hexdigest() + ".dir"
+
+
+def _dvcignore(root: Path) -> Any:
+    """The project's .dvcignore as a matcher, or None when it holds no pattern."""
+    path = root / ".dvcignore"
+    if not path.is_file():
+        return None
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    if not lines:
+        return None
+    import pathspec  # a DVC dependency; only needed when .dvcignore has patterns
+
+    return pathspec.PathSpec.from_lines("gitwildmatch", lines)
+
+
+class Hasher:
+    """Hashes files and directories under ``root`` once each (a path recurs across stages)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._cache: dict[tuple[str, str], str | None] = {}
+        self._ignore = _dvcignore(root)
+
+    def __call__(self, rel: str, algo: str) -> str | None:
+        key = (rel, algo)
+        if key not in self._cache:
+            path = self.root / rel
+            if path.is_dir() and algo == "md5":
+                self._cache[key] = dir_md5(path, self._ignore, self.root)
+            elif not path.is_file():
+                self._cache[key] = None
+            else:
+                self._cache[key] = file_md5(path) if algo == "md5" else sha256_file(path)
+        return self._cache[key]
+
+
+# ---------------------------------------------------------------------------------------------
+# trace
+
+
+@dataclass
+class TraceEntry:
+    """One recorded hash compared with the file now."""
+
+    section: str  # "adapter" or a dvc.lock stage name
+    role: str  # in, out, code, params, split, gate, base, weights, lock, ...
+    path: str
+    algo: str
+    recorded: str | None
+    current: str | None
+    note: str = ""
+
+    @property
+    def status(self) -> str:
+        if self.current is None:
+            return MISSING
+        return OK if self.current == self.recorded else CHANGED
+
+
+@dataclass
+class Trace:
+    adapter: str
+    root: str
+    manifest: dict[str, Any]
+    stages: list[str] = field(default_factory=list)  # adapter -> raw data order
+    entries: list[TraceEntry] = field(default_factory=list)
+    skipped_code: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[TraceEntry]:
+        return [e for e in self.entries if e.status != OK]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def load_manifest(adapter_dir: Path) -> dict[str, Any]:
+    path = adapter_dir / "manifest.json"
+    if not path.is_file():
+        what = "no such folder" if not adapter_dir.is_dir() else "no manifest.json in it"
+        raise UserError(
+            f"{path}: no adapter manifest ({what}); give the folder `train` wrote, "
+            "e.g. models/adapter"
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(manifest, dict) or manifest.get("kind") != "provena.adapter_manifest":
+        raise UserError(
+            f"{path}: not a provena adapter manifest (kind is not provena.adapter_manifest)"
+        )
+    return manifest
+
+
+def project_root(adapter_dir: Path) -> Path:
+    """The nearest folder at or above the adapter holding dvc.lock, else the current one."""
+    for d in [adapter_dir.resolve(), *adapter_dir.resolve().parents]:
+        if (d / "dvc.lock").is_file():
+            return d
+    return Path.cwd()
+
+
+def read_safetensors_metadata(path: Path) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file, read from its JSON header (no torch)."""
+    with open(path, "rb") as fh:
+        (size,) = struct.unpack("<Q", fh.read(8))
+        header = json.loads(fh.read(size))
+    return header.get("__metadata__") or {}
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)
+
+
+def _is_code(path: str, produced: bool) -> bool:
+    return not produced and (
+        path.startswith(("src/", "stages/")) or path.endswith(".py") or path == "dvc.yaml"
+    )
+
+
+def _overlaps(a: str, b: str) -> bool:
+    """One path is the other, or lies inside it (a dep folder holds a stage's output)."""
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def _git_head(root: Path) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def _manifest_entries(
+    manifest: dict[str, Any], adapter_dir: Path, root: Path, hasher: Hasher
+) -> Iterator[TraceEntry]:
+    weights = adapter_dir / "adapter_model.safetensors"
+    wpath = display_path(weights, root)
+    if not weights.is_file():
+        yield TraceEntry("adapter", "weights", wpath, "manifest", "embedded", None)
+    else:
+        raw = read_safetensors_metadata(weights).get(METADATA_KEY)
+        same = raw is not None and _canonical(json.loads(raw)) == _canonical(manifest)
+        note = (
+            "the manifest embedded in the weights equals manifest.json"
+            if same
+            else "no manifest embedded in the weights"
+            if raw is None
+            else "the manifest embedded in the weights differs from manifest.json"
+        )
+        yield TraceEntry(
+            "adapter", "weights", wpath, "manifest", "embedded", "embedded" if same else "", note
+        )
+    for name, entry in sorted((manifest.get("split") or {}).items()):
+        path = entry["path"]
+        yield TraceEntry(
+            "adapter",
+            f"split:{name}",
+            path,
+            "sha256",
+            entry.get("sha256"),
+            hasher(path, "sha256"),
+            f"{entry.get('records', '?')} records",
+        )
+    for check in (manifest.get("gate") or {}).get("checks", []):
+        if check.get("report") and check.get("sha256"):
+            yield TraceEntry(
+                "adapter",
+                f"gate:{check['check']}",
+                check["report"],
+                "sha256",
+                check["sha256"],
+                hasher(check["report"], "sha256"),
+                f"verdict {check.get('verdict')}",
+            )
+    for signoff in manifest.get("signoffs") or []:
+        if signoff.get("report") and signoff.get("sha256"):
+            yield TraceEntry(
+                "adapter",
+                "signoff",
+                signoff["report"],
+                "sha256",
+                signoff["sha256"],
+                hasher(signoff["report"], "sha256"),
+                f"signed off by {signoff.get('reviewer')}",
+            )
+    params_file = manifest.get("params_file")
+    if params_file:
+        yield _params_entry(params_file, manifest.get("params") or {}, hasher)
+    base = manifest.get("base_model") or {}
+    for name, digest in sorted((base.get("files") or {}).items()):
+        path = f"{base.get('path', '')}/{name}".lstrip("/")
+        yield TraceEntry("adapter", "base", path, "sha256", digest, hasher(path, "sha256"))
+
+
+def _params_entry(
+    params_file: dict[str, Any], recorded: dict[str, Any], hasher: Hasher
+) -> TraceEntry:
+    """The params file against the manifest: its hash, else the values of the sections the
+    manifest records (as validated), so an edited comment is not a changed parameter, the way
+    DVC compares params by value."""
+    path = params_file["path"]
+    now = hasher(path, "sha256")
+    if now is None or now == params_file.get("sha256") or not recorded:
+        return TraceEntry("adapter", "params", path, "sha256", params_file.get("sha256"), now)
+    from provena.config import ConfigError, load_params
+
+    def digest(obj: Any) -> str:
+        return hashlib.sha256(_canonical(obj).encode()).hexdigest()
+
+    try:
+        params = load_params(hasher.root / path)
+    except (ConfigError, UserError) as err:
+        return TraceEntry(
+            "adapter",
+            "params",
+            path,
+            "sha256",
+            params_file.get("sha256"),
+            now,
+            f"no longer validates: {str(err).splitlines()[0]}",
+        )
+    current = {
+        s: getattr(params, s).model_dump(mode="json") if hasattr(params, s) else None
+        for s in recorded
+    }
+    changed = [s for s in recorded if _canonical(recorded[s]) != _canonical(current[s])]
+    note = (
+        f"sections {', '.join(changed)} differ"
+        if changed
+        else f"file text differs (sha256 {_short(params_file.get('sha256'))} -> {_short(now)}) "
+        f"but the {', '.join(sorted(recorded))} values trained with are the same"
+    )
+    return TraceEntry("adapter", "params", path, "values", digest(recorded), digest(current), note)
+
+
+def _params_now(root: Path) -> dict[str, Any]:
+    path = root / "params.yaml"
+    if not path.is_file():
+        return {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def _upstream(lock: dict[str, Any], seeds: Iterable[str]) -> list[str]:
+    """The stages that produced ``seeds`` and everything they read, adapter -> raw data."""
+    stages = lock.get("stages") or {}
+    outs = {name: [o["path"] for o in st.get("outs", [])] for name, st in stages.items()}
+
+    def producers(path: str) -> list[str]:
+        return [n for n, ps in outs.items() if any(_overlaps(path, p) for p in ps)]
+
+    wanted: set[str] = set()
+    todo = [n for s in seeds for n in producers(s)]
+    while todo:
+        name = todo.pop()
+        if name in wanted:
+            continue
+        wanted.add(name)
+        for dep in stages[name].get("deps", []):
+            todo.extend(n for n in producers(dep["path"]) if n != name)
+    # depth-first topological order (a stage before what it reads), ties in lock order
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        for dep in stages[name].get("deps", []):
+            for n in producers(dep["path"]):
+                if n in wanted and n != name:
+                    visit(n)
+        order.append(name)
+
+    for name in stages:
+        if name in wanted:
+            visit(name)
+    return order[::-1]
+
+
+def _stage_entries(
+    name: str,
+    stage: dict[str, Any],
+    produced: set[str],
+    params_now: dict[str, Any],
+    hasher: Hasher,
+    code: bool,
+    trace: Trace,
+) -> Iterator[TraceEntry]:
+    skipped = 0
+    seen: set[tuple[str, str]] = set()  # a foreach stage may list one dep twice
+    for role, items in (("in", stage.get("deps", [])), ("out", stage.get("outs", []))):
+        for item in items:
+            path = item["path"]
+            if (role, path) in seen:
+                continue
+            seen.add((role, path))
+            is_produced = any(_overlaps(path, p) for p in produced)
+            if role == "in" and _is_code(path, is_produced):
+                if not code:
+                    skipped += 1
+                    continue
+                role_here = "code"
+            else:
+                role_here = role
+            recorded = item.get("md5")
+            note = f"{item['nfiles']} files" if "nfiles" in item else ""
+            yield TraceEntry(name, role_here, path, "md5", recorded, hasher(path, "md5"), note)
+    for file, sections in (stage.get("params") or {}).items():
+        now = (
+            _params_now(hasher.root)
+            if file == "params.yaml"
+            else (
+                yaml.safe_load((hasher.root / file).read_text())
+                if (hasher.root / file).is_file()
+                else {}
+            )
+        )
+        for section, value in sorted(sections.items()):
+            current = _canonical(now[section]) if section in now else None
+            recorded = _canonical(value)
+            yield TraceEntry(
+                name,
+                "params",
+                f"{file}:{section}",
+                "value",
+                hashlib.sha256(recorded.encode()).hexdigest(),
+                hashlib.sha256(current.encode()).hexdigest() if current else None,
+            )
+    if skipped:
+        trace.skipped_code[name] = skipped
+
+
+def trace(adapter_dir: Path, *, root: Path | None = None, code: bool = False) -> Trace:
+    """Check the adapter's lineage: its manifest, then every stage upstream of it in dvc.lock.
+
+    ``code=False`` leaves out the source files a stage depends on (they are pinned by the git
+    commit in the manifest); ``code=True`` checks them too.
+    """
+    manifest = load_manifest(adapter_dir)
+    root = (root or project_root(adapter_dir)).resolve()
+    hasher = Hasher(root)
+    out = Trace(adapter=display_path(adapter_dir, root), root=str(root), manifest=manifest)
+    out.entries.extend(_manifest_entries(manifest, adapter_dir, root, hasher))
+    git = manifest.get("git") or {}
+    head = _git_head(root)
+    if git.get("commit") and head and head != git["commit"]:
+        out.notes.append(
+            f"trained at commit {git['commit'][:12]}"
+            f"{' (with uncommitted changes)' if git.get('dirty') else ''}; HEAD is now "
+            f"{head[:12]}: code may differ (`provena trace --code` checks the stage sources)"
+        )
+    lock_path = root / "dvc.lock"
+    if not lock_path.is_file():
+        out.entries.append(
+            TraceEntry(
+                "adapter",
+                "lock",
+                "dvc.lock",
+                "file",
+                "present",
+                None,
+                "the chain before the split files cannot be followed",
+            )
+        )
+        return out
+    lock = yaml.safe_load(lock_path.read_text(encoding="utf-8")) or {}
+    stages = lock.get("stages") or {}
+    # the lock must describe the run the adapter came from: same split files, same md5
+    recorded_outs = {o["path"]: o.get("md5") for st in stages.values() for o in st.get("outs", [])}
+    for name, entry in sorted((manifest.get("split") or {}).items()):
+        if entry.get("md5") and entry["path"] in recorded_outs:
+            out.entries.append(
+                TraceEntry(
+                    "adapter",
+                    "lock",
+                    entry["path"],
+                    "md5",
+                    entry["md5"],
+                    recorded_outs[entry["path"]],
+                    f"dvc.lock records the {name} split the adapter was trained on",
+                )
+            )
+    seeds = [e["path"] for e in (manifest.get("split") or {}).values()]
+    seeds += [
+        c["report"] for c in (manifest.get("gate") or {}).get("checks", []) if c.get("report")
+    ]
+    seeds.append(display_path(adapter_dir, root))
+    out.stages = _upstream(lock, seeds)
+    if not out.stages:
+        out.notes.append("no stage in dvc.lock produced the adapter or its split files")
+    produced = {o["path"] for st in stages.values() for o in st.get("outs", [])}
+    for name in out.stages:
+        out.entries.extend(
+            _stage_entries(name, stages[name], produced, _params_now(root), hasher, code, out)
+        )
+    return out
+
+
+def _short(value: str | None) -> str:
+    if value is None:
+        return "-"
+    return value[:12] + (".dir" if value.endswith(".dir") else "")
+
+
+def render_trace(t: Trace) -> str:
+    git = t.manifest.get("git") or {}
+    lines = [
+        f"adapter {t.adapter}  (trained {t.manifest.get('created_at', '?')}, commit "
+        f"{(git.get('commit') or '?')[:12]}{', dirty' if git.get('dirty') else ''})"
+    ]
+    width = max((len(e.path) for e in t.entries), default=20)
+
+    def row(e: TraceEntry) -> str:
+        if e.status == OK:
+            state = f"OK       {e.algo} {_short(e.current)}"
+        elif e.status == MISSING:
+            state = f"MISSING  {e.algo} recorded {_short(e.recorded)}, no file now"
+        else:
+            state = f"CHANGED  {e.algo} recorded {_short(e.recorded)}, now {_short(e.current)}"
+        note = f"  ({e.note})" if e.note else ""
+        return f"  {e.role:<17} {e.path:<{width}}  {state}{note}"
+
+    lines += [row(e) for e in t.entries if e.section == "adapter"]
+    for name in t.stages:
+        lines.append(f"stage {name}")
+        lines += [row(e) for e in t.entries if e.section == name]
+        if t.skipped_code.get(name):
+            lines.append(f"  {'code':<17} {t.skipped_code[name]} source deps not checked (--code)")
+    lines += [f"note: {n}" for n in t.notes]
+    problems = t.problems
+    if not problems:
+        lines.append(f"trace: all {len(t.entries)} entries match the files present")
+    else:
+        named = dict.fromkeys(f"{e.path} {e.status}" for e in problems)
+        lines.append(
+            f"trace: {len(problems)} of {len(t.entries)} entries differ: {', '.join(named)}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# trained-on
+
+
+@dataclass
+class TrainedOnHit:
+    adapter: str
+    split_file: str
+    record_id: str
+    matched: str  # "id", "parent_id <id>" or "text in <field>"
+    file_status: str  # OK / CHANGED (the answer is about the file as it is now)
+
+
+@dataclass
+class TrainedOnResult:
+    query: str
+    by_id: bool
+    adapters: list[str] = field(default_factory=list)
+    hits: list[TrainedOnHit] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # "adapter: reason"
+
+
+def find_manifests(paths: Iterable[Path]) -> list[Path]:
+    """Adapter folders: each path given that holds a manifest.json, else those found under it."""
+    found: list[Path] = []
+    for p in paths:
+        if (p / "manifest.json").is_file():
+            found.append(p)
+        elif p.is_dir():
+            found += sorted(m.parent for m in p.rglob("manifest.json"))
+        else:
+            raise UserError(f"{p}: no such folder")
+    return list(dict.fromkeys(found))
+
+
+def _record_text(rec: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for f in TEXT_FIELDS:
+        if rec.get(f):
+            yield f, rec[f]
+    for i, m in enumerate(rec.get("messages") or []):
+        if m and m.get("content"):
+            yield f"messages[{i}]", m["content"]
+
+
+def match_records(
+    records: list[dict[str, Any]], query: str, *, by_id: bool
+) -> list[tuple[str, str]]:
+    """``(record id, how it matched)`` for each record holding the query, and for every
+    augmented descendant of such a record (a child's ``parent_id`` chain leads to it)."""
+    matched: dict[str, str] = {}
+    if by_id:
+        for rec in records:
+            if rec["id"] == query:
+                matched[rec["id"]] = "id"
+        roots = {query}
+    else:
+        needle = query.casefold()
+        for rec in records:
+            for f, text in _record_text(rec):
+                if needle in text.casefold():
+                    matched[rec["id"]] = f"text in {f}"
+                    break
+        roots = set(matched)
+    # children (and their children) of a matched record carry its data too
+    grew = True
+    ancestors = set(roots)
+    while grew:
+        grew = False
+        for rec in records:
+            pid = rec.get("parent_id")
+            if pid in ancestors and rec["id"] not in ancestors:
+                ancestors.add(rec["id"])
+                matched.setdefault(rec["id"], f"parent_id {pid}")
+                grew = True
+    return sorted(matched.items())
+
+
+def trained_on(query: str, adapters: Iterable[Path], *, root: Path) -> TrainedOnResult:
+    """Which adapters' train splits hold the record ``query`` (a 16-hex id, or text)."""
+    query = query.strip()
+    if not query:
+        raise UserError("trained-on needs a record id or some text to look for")
+    by_id = bool(ID_PATTERN.fullmatch(query.lower()))
+    result = TrainedOnResult(query=query, by_id=by_id)
+    hasher = Hasher(root)
+    for adapter_dir in adapters:
+        manifest = load_manifest(adapter_dir)
+        name = display_path(adapter_dir, root)
+        result.adapters.append(name)
+        train = (manifest.get("split") or {}).get("train")
+        if not train:
+            result.unreadable.append(f"{name}: its manifest names no train split")
+            continue
+        path = root / train["path"]
+        if not path.is_file():
+            result.unreadable.append(f"{name}: {train['path']} is missing; cannot answer")
+            continue
+        now = hasher(train["path"], "sha256")
+        status = OK if now == train.get("sha256") else CHANGED
+        records = [r for batch in read_records(path) for r in batch]
+        for rid, how in match_records(records, query.lower() if by_id else query, by_id=by_id):
+            result.hits.append(TrainedOnHit(name, train["path"], rid, how, status))
+    return result
+
+
+def render_trained_on(r: TrainedOnResult) -> str:
+    what = f"record {r.query}" if r.by_id else f"text {r.query!r}"
+    lines = []
+    for hit in r.hits:
+        stale = (
+            ""
+            if hit.file_status == OK
+            else "  [split file CHANGED since training: this is about the file as it is now]"
+        )
+        lines.append(f"{hit.adapter}  {hit.split_file}  {hit.record_id}  ({hit.matched}){stale}")
+    lines += [f"warning: {u}" for u in r.unreadable]
+    n_adapters = len({h.adapter for h in r.hits})
+    if r.hits:
+        lines.append(
+            f"{what}: in the training data of {n_adapters} of {len(r.adapters)} adapters "
+            f"({len(r.hits)} records, augmented children included)"
+        )
+    else:
+        lines.append(f"{what}: in no adapter's training data ({len(r.adapters)} checked)")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# bundle
+
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time zip can store: same inputs, same bytes
+
+
+def bundle_files(adapter_dir: Path, root: Path) -> dict[str, Path]:
+    """``{name in the zip: file}`` for the auditor's bundle; never a file under data/."""
+    if not (root / "dvc.lock").is_file():
+        raise UserError(f"{root / 'dvc.lock'}: no dvc.lock; run the pipeline (dvc repro) first")
+    load_manifest(adapter_dir)
+    files: dict[str, Path] = {}
+    for name in ("dvc.lock", "dvc.yaml", "params.yaml"):
+        if (root / name).is_file():
+            files[name] = root / name
+    for pattern in ("metrics/*.json", "reports/*.json", "reports/*.html", "audits/**/*"):
+        for p in sorted(root.glob(pattern)):
+            if p.is_file():
+                files[display_path(p, root)] = p
+    adapter_name = display_path(adapter_dir, root)
+    prefix = adapter_name if not Path(adapter_name).is_absolute() else "adapter"
+    for name in ADAPTER_FILES:
+        if (adapter_dir / name).is_file():
+            files[f"{prefix}/{name}"] = adapter_dir / name
+    return {k: v for k, v in sorted(files.items()) if not k.startswith("data/")}
+
+
+def bundle(adapter_dir: Path, out: Path, *, root: Path | None = None) -> dict[str, str]:
+    """Write the auditor's zip; return ``{name: sha256}`` of the files in it."""
+    root = (root or project_root(adapter_dir)).resolve()
+    files = bundle_files(adapter_dir, root)
+    digests = {name: sha256_file(p) for name, p in files.items()}
+    listing = "".join(f"{d}  {name}\n" for name, d in digests.items())  # sha256sum -c format
+    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w") as zf:
+        for name, data in [
+            *((n, p.read_bytes()) for n, p in files.items()),
+            ("MANIFEST.txt", listing.encode()),
+        ]:
+            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            info.create_system = 3  # unix, whatever machine builds it
+            zf.writestr(info, data, compresslevel=9)
+    return digests

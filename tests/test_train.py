@@ -278,32 +278,103 @@ def test_packing_never_lets_one_example_attend_to_another(tiny_base):
     rows = data.pack(exs, 96 * 3)
     assert len(rows) < len(exs)  # several examples share a row
     batch = data.collate(rows, tok.pad_token_id)
-    mask = data.block_causal_mask(batch["segment_ids"], torch.float32)[:, 0] == 0
     seg = batch["segment_ids"]
+    for dtype in (torch.float32, torch.bool):
+        mask = data.block_causal_mask(seg, dtype)[:, 0]
+        mask = mask if dtype == torch.bool else mask == 0
+        for b in range(len(rows)):
+            same = seg[b][:, None] == seg[b][None, :]
+            assert torch.equal(mask[b], same & torch.ones_like(same).tril())
     for b in range(len(rows)):
-        same = seg[b][:, None] == seg[b][None, :]
-        causal = torch.ones_like(same).tril()
-        assert torch.equal(mask[b], same & causal)
         # positions restart at 0 at each example; the first label of each example is ignored
         starts = torch.nonzero(torch.diff(seg[b], prepend=seg[b][:1] - 1)).flatten()
         assert (batch["position_ids"][b][starts] == 0).all()
         assert (batch["labels"][b][starts] == data.IGNORE).all()
-    # and the model agrees: a packed example's logits equal its logits alone
+    # and the model agrees: a packed example's logits equal its logits alone, with the 4D mask
     base.eval()
     with torch.no_grad():
-        packed = base(
-            input_ids=batch["input_ids"][:1],
-            position_ids=batch["position_ids"][:1],
-            attention_mask=data.block_causal_mask(batch["segment_ids"][:1], torch.float32),
-        ).logits[0]
-        offset = 0
-        for ex in [e for e in exs][: int(seg[0].max()) + 1]:
-            if offset >= len(rows[0]):
-                break
-            alone = base(input_ids=torch.tensor([ex.input_ids])).logits[0]
-            n = len(ex.input_ids)
-            torch.testing.assert_close(packed[offset : offset + n], alone, atol=1e-5, rtol=1e-4)
-            offset += n
+        alone = [base(input_ids=torch.tensor([e.input_ids])).logits[0] for e in exs]
+        for dtype in (torch.float32, torch.bool):
+            packed = base(
+                input_ids=batch["input_ids"],
+                position_ids=batch["position_ids"],
+                attention_mask=data.block_causal_mask(seg, dtype),
+            ).logits
+            for b, row in enumerate(rows):
+                offset = 0
+                for i in row.sources:
+                    n = len(exs[i].input_ids)
+                    got = packed[b, offset : offset + n]
+                    torch.testing.assert_close(got, alone[i], atol=1e-5, rtol=1e-4)
+                    offset += n
+
+
+def test_packed_rows_fit_and_hold_every_example_once(tiny_base):
+    _, tok = tiny_base
+    exs, _ = data.tokenize_records(_records(40), tok, 96, True)
+    lengths = [len(e.input_ids) for e in exs]
+    for limit in (96, 150, 96 * 3):
+        rows = data.pack(exs, limit)
+        assert all(len(r) <= limit for r in rows)
+        assert sorted(i for r in rows for i in r.sources) == list(range(len(exs)))
+        for r in rows:  # each row is its examples, whole and in order of their segments
+            assert r.input_ids == [t for i in r.sources for t in exs[i].input_ids]
+            assert r.segment_ids == [s for s, i in enumerate(r.sources) for _ in exs[i].input_ids]
+        # best-fit decreasing needs no more rows than packing in the given order
+        greedy, used = 0, limit
+        for n in lengths:
+            greedy, used = (greedy + 1, n) if used + n > limit else (greedy, used + n)
+        assert -(-sum(lengths) // limit) <= len(rows) <= greedy
+    unpacked = data.pack(exs, 96, packing=False)
+    assert [r.sources for r in unpacked] == [[i] for i in range(len(exs))]
+    # an epoch's micro-batches hold every example exactly once too
+    batches = data.epoch_batches(exs, epoch=2, seed=5, batch_size=3, max_seq_len=150, packing=True)
+    seen = sorted(tuple(exs_row) for b in batches for r in b for exs_row in _split(r))
+    assert seen == sorted(tuple(e.input_ids) for e in exs)
+
+
+def _split(row: data.Row) -> list[list[int]]:
+    out: dict[int, list[int]] = {}
+    for t, s in zip(row.input_ids, row.segment_ids, strict=True):
+        out.setdefault(s, []).append(t)
+    return list(out.values())
+
+
+def test_per_example_attention_matches_the_mask_and_each_example_alone(tiny_base):
+    from provena.train import attention
+
+    base, tok = tiny_base
+    exs, _ = data.tokenize_records(_records(9), tok, 96, True)
+    rows = data.pack(exs, 96 * 2)
+    flat = data.collate(rows, tok.pad_token_id, flatten=True)
+    assert flat["input_ids"].shape == (1, sum(len(e.input_ids) for e in exs))  # no padding
+    assert flat["cu_seq_lens"].tolist() == [
+        0,
+        *itertools.accumulate(len(exs[i].input_ids) for r in rows for i in r.sources),
+    ]
+    base.eval()
+    assert attention.attention_plan(base) == attention.SEGMENTS
+    with torch.no_grad():
+        alone = [base(input_ids=torch.tensor([e.input_ids])).logits[0] for e in exs]
+        with attention.segment_attention_on(base) as plan:
+            assert plan == attention.SEGMENTS
+            cu = flat["cu_seq_lens"]
+            logits = base(
+                input_ids=flat["input_ids"],
+                position_ids=flat["position_ids"],
+                cu_seq_lens_q=cu,
+                cu_seq_lens_k=cu,
+            ).logits[0]
+            seg_loss = loop.forward_loss(base, flat, plan)
+        assert base.config._attn_implementation == "sdpa"  # restored
+        mask_loss = loop.forward_loss(base, data.collate(rows, tok.pad_token_id), attention.MASK)
+    order = [i for r in rows for i in r.sources]
+    for i, a, b in zip(order, cu[:-1].tolist(), cu[1:].tolist(), strict=True):
+        torch.testing.assert_close(logits[a:b], alone[i], atol=1e-5, rtol=1e-4)
+    # the same loss over the same targets (response tokens only) either way
+    n_targets = sum(sum(1 for t in e.labels if t != data.IGNORE) for e in exs)
+    assert seg_loss[1] == mask_loss[1] == n_targets
+    torch.testing.assert_close(seg_loss[0], mask_loss[0], atol=1e-3, rtol=1e-5)
 
 
 def test_micro_batches_resume_at_the_same_batch(tiny_base):

@@ -213,9 +213,7 @@ def run(
             "base_model_path": base_path.as_posix(),
             "warmup_steps": int(-(-cfg.warmup_ratio * cfg.max_steps // 1)),
             "lr_schedule": "linear warm-up, cosine decay",
-            "attention_mask": "block-diagonal 4D"
-            if loop.uses_4d_mask(peft_model)
-            else "position ids",
+            "attention_mask": loop.ATTENTION_NOTES[loop.attention_plan(peft_model)],
             "template": data_stats["template"],
             "fingerprint": fingerprint,
         },

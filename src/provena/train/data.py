@@ -6,14 +6,20 @@ otherwise a plain template does. Labels are -100 on every prompt token, so the l
 response alone. An example longer than ``max_seq_len`` is truncated at the end and counted;
 one whose prompt alone fills the row is dropped and counted.
 
-Packing puts several examples into one row. Each keeps its own position ids (restarting at 0)
-and a segment id; :func:`block_causal_mask` turns the segment ids into a 4D mask in which a
-token sees only earlier tokens of its own example, so packed examples never attend to each
-other (flash-attention kernels get the same effect from the position-id restarts alone).
+Packing puts several examples into one row of at most ``max_seq_len`` tokens, best-fit
+decreasing (each example, longest first, goes into the fullest row it fits), so rows are nearly
+full; the rows are then shuffled. Each example keeps its own position ids (restarting at 0) and
+a segment id. The loop trains on a micro-batch flattened into one padding-free sequence
+(:func:`collate` with ``flatten``) whose example boundaries (``cu_seq_lens``) drive attention
+one example at a time (:mod:`.attention`, or flash-attention's varlen kernels), so packed
+examples never attend to each other and no padding or mask is computed. Where a model cannot
+take that path, :func:`block_causal_mask` turns the segment ids of padded rows into a 4D mask
+in which a token sees only earlier tokens of its own example.
 """
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -57,9 +63,11 @@ class Row:
     labels: list[int] = field(default_factory=list)
     position_ids: list[int] = field(default_factory=list)
     segment_ids: list[int] = field(default_factory=list)
+    sources: list[int] = field(default_factory=list)  # index of each example in pack()'s input
 
-    def add(self, ex: Example) -> None:
+    def add(self, ex: Example, source: int = -1) -> None:
         seg = (self.segment_ids[-1] + 1) if self.segment_ids else 0
+        self.sources.append(source)
         self.input_ids += ex.input_ids
         self.labels += ex.labels
         self.position_ids += list(range(len(ex.input_ids)))
@@ -134,21 +142,65 @@ def tokenize_records(
 
 
 def pack(examples: list[Example], max_seq_len: int, packing: bool = True) -> list[Row]:
-    """Greedy packing in the given order: an example starts a new row when it does not fit."""
-    rows: list[Row] = []
-    current = Row()
-    for ex in examples:
-        if len(current) and (not packing or len(current) + len(ex.input_ids) > max_seq_len):
-            rows.append(current)
-            current = Row()
-        current.add(ex)
-    if len(current):
-        rows.append(current)
+    """Rows of at most ``max_seq_len`` tokens holding every example exactly once.
+
+    With packing, best-fit decreasing: examples go longest first (ties in the given order) into
+    the row with the least room left that still fits them, else into a new row; rows come out
+    in the order they were opened. Without packing, one example per row in the given order.
+    """
+    if not packing:
+        rows = []
+        for i, ex in enumerate(examples):
+            rows.append(Row())
+            rows[-1].add(ex, i)
+        return rows
+    rows = []
+    room: dict[int, list[int]] = {}  # tokens left -> the rows with that much room
+    sizes: list[int] = []  # the distinct values of ``room``, sorted
+    order = sorted(range(len(examples)), key=lambda i: -len(examples[i].input_ids))
+    for i in order:
+        need = len(examples[i].input_ids)
+        k = bisect.bisect_left(sizes, need)
+        if k < len(sizes):  # the fullest row this example fits in
+            left = sizes[k]
+            r = room[left].pop()
+            if not room[left]:
+                del room[left]
+                sizes.pop(k)
+        else:
+            r, left = len(rows), max_seq_len
+            rows.append(Row())
+        rows[r].add(examples[i], i)
+        left -= need
+        if left > 0:
+            if left not in room:
+                room[left] = []
+                bisect.insort(sizes, left)
+            room[left].append(r)
     return rows
 
 
-def collate(rows: list[Row], pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad rows to the longest; padding is a segment of its own with no loss."""
+def collate(rows: list[Row], pad_id: int, flatten: bool = False) -> dict[str, torch.Tensor]:
+    """Pad rows to the longest; padding is a segment of its own with no loss.
+
+    With ``flatten``: the rows joined into one sequence without padding (batch size 1), with
+    ``cu_seq_lens`` (the start of every example and the total length) for varlen attention."""
+    if flatten:
+        one, bounds = Row(), [0]
+        for r in rows:
+            starts = [j for j, s in enumerate(r.segment_ids) if j == 0 or s != r.segment_ids[j - 1]]
+            for a, b in zip(starts, [*starts[1:], len(r)], strict=True):
+                one.add(Example(r.input_ids[a:b], r.labels[a:b]))
+                bounds.append(len(one))
+        cu = torch.tensor(bounds, dtype=torch.int32)
+        return {
+            "input_ids": torch.tensor([one.input_ids]),
+            "labels": torch.tensor([one.labels]),
+            "position_ids": torch.tensor([one.position_ids]),
+            "segment_ids": torch.tensor([one.segment_ids]),
+            "is_real": torch.ones(1, len(one), dtype=torch.bool),
+            "cu_seq_lens": cu,
+        }
     width = max(len(r) for r in rows)
     ids, labels, pos, seg, real = [], [], [], [], []
     for r in rows:
@@ -168,11 +220,14 @@ def collate(rows: list[Row], pad_id: int) -> dict[str, torch.Tensor]:
 
 
 def block_causal_mask(segment_ids: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Additive 4D mask (batch, 1, L, L): 0 where token i may see token j (j <= i, same
-    segment), the dtype's minimum elsewhere. Works with eager and SDPA attention."""
+    """4D mask (batch, 1, L, L) letting token i see token j when j <= i in the same segment.
+    ``torch.bool``: True where allowed (SDPA takes it as is). A float dtype: additive, 0 where
+    allowed and the dtype's minimum elsewhere (eager attention needs this one)."""
     length = segment_ids.shape[1]
     causal = torch.ones(length, length, dtype=torch.bool, device=segment_ids.device).tril()
     allowed = (segment_ids[:, :, None] == segment_ids[:, None, :]) & causal
+    if dtype == torch.bool:
+        return allowed[:, None]
     mask = torch.zeros(allowed.shape, dtype=dtype, device=segment_ids.device)
     return mask.masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
 
@@ -186,10 +241,13 @@ def epoch_batches(
     max_seq_len: int,
     packing: bool,
 ) -> list[list[Row]]:
-    """One epoch's micro-batches: examples shuffled by (seed, epoch), then packed."""
+    """One epoch's micro-batches: examples shuffled by (seed, epoch), packed, rows shuffled."""
     order = list(range(len(examples)))
-    random.Random(f"{seed}:{epoch}").shuffle(order)
+    rng = random.Random(f"{seed}:{epoch}")
+    rng.shuffle(order)
     rows = pack([examples[i] for i in order], max_seq_len, packing)
+    if packing:
+        rng.shuffle(rows)  # best-fit decreasing opens rows longest first
     return [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
 
 

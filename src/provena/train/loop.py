@@ -1,10 +1,12 @@
 """The training loop: a plain torch loop, top to bottom.
 
-Why not Hugging Face's ``Trainer``: packed rows need a 4D block-diagonal mask built per batch,
-the loss must be averaged over response tokens across accumulated micro-batches (not over
-micro-batches), a resumed run must see exactly the batches it would have seen (the order is a
-function of the seed and the step, not of a sampler's state), and the whole of it fits on one
-screen. ``bench/bench_train.py`` runs ``Trainer`` + peft on the same model and data beside it.
+Why not Hugging Face's ``Trainer``: a micro-batch of packed rows is trained as one padding-free
+sequence whose example boundaries drive attention (:mod:`.attention`), logits are computed only
+where a response token is predicted, the loss must be averaged over response tokens across
+accumulated micro-batches (not over micro-batches), a resumed run must see exactly the batches
+it would have seen (the order is a function of the seed and the step, not of a sampler's
+state), and the whole of it fits on one screen. ``bench/bench_train.py`` runs ``Trainer`` +
+peft on the same model and data beside it.
 
 Every ``save_every`` steps a checkpoint (adapter weights, optimizer, scheduler, RNG state, step)
 goes to the checkpoint folder, tagged with a fingerprint of everything that shapes training; a
@@ -27,6 +29,13 @@ from typing import Any
 import torch
 
 from provena.config import TrainConfig
+from provena.train.attention import (
+    MASK,
+    SEGMENTS,
+    VARLEN,
+    attention_plan,
+    segment_attention_on,
+)
 from provena.train.data import IGNORE, Example, block_causal_mask, collate, micro_batches
 
 log = logging.getLogger(__name__)
@@ -68,33 +77,56 @@ def peak_memory_mb(device: str) -> tuple[float, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_peak_rss"
 
 
-def forward_loss(model: Any, batch: dict[str, torch.Tensor], use_mask: bool) -> tuple:
-    """(sum of token losses, number of target tokens) for one micro-batch."""
-    dtype = next(p for p in model.parameters() if p.is_floating_point()).dtype
-    dtype = torch.bfloat16 if dtype not in (torch.float32, torch.float16, torch.bfloat16) else dtype
+def next_token_targets(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The label each position predicts (the next token's), -100 across example boundaries."""
+    seg = batch["segment_ids"]
+    return batch["labels"][:, 1:].masked_fill(seg[:, 1:] != seg[:, :-1], IGNORE)
+
+
+def forward_loss(model: Any, batch: dict[str, torch.Tensor], plan: str) -> tuple:
+    """(sum of token losses, number of target tokens) for one micro-batch.
+
+    Logits are computed only where a target follows (``logits_to_keep``): the vocabulary
+    projection of prompt tokens, whose predictions carry no loss, is skipped. A position never
+    predicts the first token of the next example (that label is a prompt token, -100, and the
+    segment boundary is checked as well)."""
+    targets = next_token_targets(batch)
+    keep = targets != IGNORE
+    seg = batch["segment_ids"]
     kwargs: dict[str, Any] = {
         "input_ids": batch["input_ids"],
         "position_ids": batch["position_ids"],
     }
-    if use_mask:
-        kwargs["attention_mask"] = block_causal_mask(batch["segment_ids"], dtype)
-    logits = model(**kwargs).logits.float()
-    # next-token prediction; a label at a segment's first token is always -100 (a prompt
-    # token), so no position learns to predict the next example
-    targets = batch["labels"][:, 1:]
+    if plan == MASK:
+        dtype = next(p for p in model.parameters() if p.is_floating_point()).dtype
+        dtype = dtype if dtype in (torch.float32, torch.float16, torch.bfloat16) else torch.bfloat16
+        impl = getattr(model.config, "_attn_implementation", None) or "sdpa"
+        kwargs["attention_mask"] = block_causal_mask(seg, torch.bool if impl == "sdpa" else dtype)
+        logits = model(**kwargs).logits[:, :-1][keep]
+    else:  # one flattened sequence: the example boundaries drive attention
+        cu = batch["cu_seq_lens"]
+        longest = int((cu[1:] - cu[:-1]).max())
+        kwargs.update(
+            cu_seq_lens_q=cu, cu_seq_lens_k=cu, max_length_q=longest, max_length_k=longest
+        )
+        kwargs["logits_to_keep"] = torch.nonzero(keep[0]).flatten()
+        logits = model(**kwargs).logits[0]
     loss = torch.nn.functional.cross_entropy(
-        logits[:, :-1].reshape(-1, logits.shape[-1]),
-        targets.reshape(-1),
-        ignore_index=IGNORE,
-        reduction="sum",
+        logits.float(), targets[keep], ignore_index=IGNORE, reduction="sum"
     )
-    return loss, int((targets != IGNORE).sum())
+    return loss, int(keep.sum())
+
+
+ATTENTION_NOTES = {
+    SEGMENTS: "per example (causal SDPA on each example of a padding-free micro-batch)",
+    VARLEN: "per example (flash-attention varlen kernels on a padding-free micro-batch)",
+    MASK: "block-diagonal 4D mask on padded rows",
+}
 
 
 def uses_4d_mask(model: Any) -> bool:
-    """Flash-attention kernels take packed rows from position ids; the others need a mask."""
-    impl = getattr(model.config, "_attn_implementation", None) or "sdpa"
-    return not impl.startswith("flash")
+    """Whether packed examples are kept apart by a 4D mask (else by per-example attention)."""
+    return attention_plan(model) == MASK
 
 
 @torch.no_grad()
@@ -113,9 +145,11 @@ def evaluate(model: Any, examples: list[Example], cfg: TrainConfig, pad_id: int,
             packing=cfg.packing,
         )
     )
+    plan = attention_plan(model)
     for i in range(0, len(first), cfg.batch_size):
-        batch = {k: v.to(device) for k, v in collate(first[i : i + cfg.batch_size], pad_id).items()}
-        loss, count = forward_loss(model, batch, uses_4d_mask(model))
+        rows = first[i : i + cfg.batch_size]
+        batch = {k: v.to(device) for k, v in collate(rows, pad_id, plan != MASK).items()}
+        loss, count = forward_loss(model, batch, plan)
         total, n = total + loss.item(), n + count
     model.train()
     return total / max(n, 1)
@@ -260,90 +294,101 @@ def train_loop(
         log.info("resuming from %s (step %d of %d)", ckpt, step, cfg.max_steps)
     live = live_logger(live_dir, resume=ckpt is not None)
 
-    use_mask = uses_4d_mask(model)
-    batches = micro_batches(
-        train_examples,
-        seed=cfg.seed,
-        batch_size=cfg.batch_size,
-        max_seq_len=cfg.max_seq_len,
-        packing=cfg.packing,
-        start=step * cfg.grad_accum,
-    )
-    model.train()
-    window_loss, window_n, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
-    run_start = time.perf_counter()
-    epoch = 0
-    while step < cfg.max_steps:
-        if stop_after is not None and step >= stop_after:
-            result.interrupted = True
-            break
-        # gather the step's micro-batches first: the loss is a mean over all their targets
-        micro = [next(batches) for _ in range(cfg.grad_accum)]
-        epoch = micro[-1][0]
-        tensors = [{k: v.to(device) for k, v in collate(rows, pad_id).items()} for _, rows in micro]
-        n_targets = sum(int((t["labels"][:, 1:] != IGNORE).sum()) for t in tensors)
-        step_loss = 0.0
-        for t in tensors:
-            loss_sum, _ = forward_loss(model, t, use_mask)
-            (loss_sum / max(n_targets, 1)).backward()
-            step_loss += loss_sum.item()
-            window_tokens += int(t["is_real"].sum())
-        if cfg.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        loss_value = step_loss / max(n_targets, 1)
-        if result.first_loss is None:
-            result.first_loss = loss_value
-        window_loss += loss_value
-        window_n += 1
+    # packed examples attend one at a time (or through a 4D mask where the model needs one)
+    with segment_attention_on(model) as plan:
+        flat = plan != MASK
+        batches = micro_batches(
+            train_examples,
+            seed=cfg.seed,
+            batch_size=cfg.batch_size,
+            max_seq_len=cfg.max_seq_len,
+            packing=cfg.packing,
+            start=step * cfg.grad_accum,
+        )
+        model.train()
+        window_loss, window_n, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
+        run_start = time.perf_counter()
+        epoch = 0
+        while step < cfg.max_steps:
+            if stop_after is not None and step >= stop_after:
+                result.interrupted = True
+                break
+            # gather the step's micro-batches first: the loss is a mean over all their targets
+            micro = [next(batches) for _ in range(cfg.grad_accum)]
+            epoch = micro[-1][0]
+            tensors = [
+                {k: v.to(device) for k, v in collate(rows, pad_id, flat).items()}
+                for _, rows in micro
+            ]
+            n_targets = sum(int((next_token_targets(t) != IGNORE).sum()) for t in tensors)
+            step_loss = 0.0
+            for t in tensors:
+                loss_sum, _ = forward_loss(model, t, plan)
+                (loss_sum / max(n_targets, 1)).backward()
+                step_loss += loss_sum.item()
+                window_tokens += int(t["is_real"].sum())
+            if cfg.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            loss_value = step_loss / max(n_targets, 1)
+            if result.first_loss is None:
+                result.first_loss = loss_value
+            window_loss += loss_value
+            window_n += 1
 
-        if step % cfg.log_every == 0 or step == cfg.max_steps:
-            elapsed = time.perf_counter() - window_start
-            mem, kind = peak_memory_mb(device)
-            point = {
-                "train/loss": window_loss / window_n,
-                "learning_rate": scheduler.get_last_lr()[0],
-                "tokens_per_s": window_tokens / max(elapsed, 1e-9),
-                "peak_memory_mb": mem,
-                "epoch": float(epoch),
-            }
-            live.step = step
-            for name, value in point.items():
-                live.log_metric(name, value)
-            result.final_loss = point["train/loss"]
-            result.history.append({"step": step, **point})
-            log.info(
-                "step %d/%d  loss %.4f  lr %.2e  %.0f tokens/s  peak %.0f MB",
-                step,
-                cfg.max_steps,
-                point["train/loss"],
-                point["learning_rate"],
-                point["tokens_per_s"],
-                mem,
-            )
-            if on_log:
-                on_log({"step": step, **point})
-            result.tokens += window_tokens
-            window_loss, window_n, window_tokens = 0.0, 0, 0
-            window_start = time.perf_counter()
-            result.peak_memory_mb, result.peak_memory_kind = mem, kind
-        paused = time.perf_counter()  # evaluation and saving are not training time
-        if step % cfg.eval_every == 0 or step == cfg.max_steps:
-            result.eval_loss = evaluate(model, eval_examples, cfg, pad_id, device)
-            if result.eval_loss is not None:
+            if step % cfg.log_every == 0 or step == cfg.max_steps:
+                elapsed = time.perf_counter() - window_start
+                mem, kind = peak_memory_mb(device)
+                point = {
+                    "train/loss": window_loss / window_n,
+                    "learning_rate": scheduler.get_last_lr()[0],
+                    "tokens_per_s": window_tokens / max(elapsed, 1e-9),
+                    "peak_memory_mb": mem,
+                    "epoch": float(epoch),
+                }
                 live.step = step
-                live.log_metric("eval/loss", result.eval_loss)
-                log.info("step %d  eval loss %.4f", step, result.eval_loss)
-        if step % cfg.save_every == 0 or step == cfg.max_steps:
-            save_checkpoint(
-                checkpoint_dir, step, model, optimizer, scheduler, fingerprint, cfg.keep_checkpoints
-            )
-        live.make_summary()
-        window_start += time.perf_counter() - paused
-        run_start += time.perf_counter() - paused
+                for name, value in point.items():
+                    live.log_metric(name, value)
+                result.final_loss = point["train/loss"]
+                result.history.append({"step": step, **point})
+                log.info(
+                    "step %d/%d  loss %.4f  lr %.2e  %.0f tokens/s  peak %.0f MB",
+                    step,
+                    cfg.max_steps,
+                    point["train/loss"],
+                    point["learning_rate"],
+                    point["tokens_per_s"],
+                    mem,
+                )
+                if on_log:
+                    on_log({"step": step, **point})
+                result.tokens += window_tokens
+                window_loss, window_n, window_tokens = 0.0, 0, 0
+                window_start = time.perf_counter()
+                result.peak_memory_mb, result.peak_memory_kind = mem, kind
+            paused = time.perf_counter()  # evaluation and saving are not training time
+            if step % cfg.eval_every == 0 or step == cfg.max_steps:
+                result.eval_loss = evaluate(model, eval_examples, cfg, pad_id, device)
+                if result.eval_loss is not None:
+                    live.step = step
+                    live.log_metric("eval/loss", result.eval_loss)
+                    log.info("step %d  eval loss %.4f", step, result.eval_loss)
+            if step % cfg.save_every == 0 or step == cfg.max_steps:
+                save_checkpoint(
+                    checkpoint_dir,
+                    step,
+                    model,
+                    optimizer,
+                    scheduler,
+                    fingerprint,
+                    cfg.keep_checkpoints,
+                )
+            live.make_summary()
+            window_start += time.perf_counter() - paused
+            run_start += time.perf_counter() - paused
     result.tokens += window_tokens
     result.steps = step
     result.seconds = time.perf_counter() - run_start

@@ -655,6 +655,30 @@ class TrainConfig(StrictModel):
         return self
 
 
+class EvaluateConfig(StrictModel):
+    """Perplexity on the test and gold splits; generated answers scored per task family, for
+    the base model and the base with the adapter."""
+
+    max_examples: Annotated[int, Field(ge=1, le=1_000_000)] = 40  # generated, per family and split
+    perplexity_max_examples: Annotated[int, Field(ge=1)] | None = None  # None: every example
+    max_new_tokens: Annotated[int, Field(ge=1, le=32_768)] = 96
+    batch_size: Annotated[int, Field(ge=1, le=4_096)] = 8  # sequences per forward / generate
+    do_sample: bool = False  # greedy by default: the same answer on every run
+    temperature: Annotated[float, Field(gt=0.0, le=10.0)] = 1.0  # only with do_sample
+    seed: int = 0
+    extraction_families: list[str] = Field(default_factory=lambda: ["clinical_extraction"])
+    free_text_families: list[str] = Field(default_factory=lambda: ["support_reply"])
+
+    @model_validator(mode="after")
+    def _families(self) -> EvaluateConfig:
+        both = set(self.extraction_families) & set(self.free_text_families)
+        if both:
+            raise ValueError(
+                f"families {sorted(both)} are both extraction and free text: name each in one list"
+            )
+        return self
+
+
 # ---------------------------------------------------------------------------------------- all
 
 
@@ -671,6 +695,7 @@ class Params(StrictModel):
     augment: AugmentConfig
     split: SplitConfig
     train: TrainConfig
+    evaluate: EvaluateConfig = EvaluateConfig()
 
 
 def _unwrap(annotation: Any) -> Any:

@@ -1,0 +1,429 @@
+"""evaluate: the adapter against its base on the test and gold splits, with deltas.
+
+Both models are scored the same way. Perplexity is ``exp`` of the mean negative log-likelihood
+over response tokens, with the prompts, chat template and labels of training
+(:mod:`provena.train.data`). On at most ``max_examples`` examples per family and split, answers
+are generated (batched, left padding, greedy by default) and scored: for the extraction
+families, the answer is parsed as JSON (invalid JSON scores zero), age and sex are compared
+exactly and the ICD-10 code sets by micro-F1; for the free-text families, ROUGE-L F1 against the
+reference. The base is the same model with the adapter switched off (``disable_adapter``).
+
+The metric functions are pure and small; :func:`evaluate_records` is the core (models in,
+metrics and per-example rows out, no files); :func:`run` reads and writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from provena.config import EvaluateConfig, Params
+from provena.errors import UserError
+from provena.io import read_records, write_json, write_jsonl
+from provena.records import Record
+from provena.train import data, model
+
+STAGE = "evaluate"
+MODELS = ("base", "adapter")
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------- metric functions
+
+
+def parse_extraction(text: str) -> dict[str, Any] | None:
+    """The JSON object of an extraction answer; None when the text is not one."""
+    try:
+        obj = json.loads(text.strip())
+    except (json.JSONDecodeError, ValueError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def exact_match(pred: dict[str, Any] | None, ref: dict[str, Any], key: str) -> float:
+    """1.0 when the prediction has the reference's value for ``key`` (strings compared after
+    stripping and case folding), else 0.0; a missing prediction scores 0.0."""
+    if pred is None or key not in pred:
+        return 0.0
+    a, b = pred[key], ref.get(key)
+    if isinstance(a, str) and isinstance(b, str):
+        return float(a.strip().casefold() == b.strip().casefold())
+    return float(a == b and type(a) is type(b))
+
+
+def _codes(value: Any) -> set[str]:
+    if not isinstance(value, list):
+        return set()
+    return {c.strip().upper() for c in value if isinstance(c, str) and c.strip()}
+
+
+def code_counts(pred: Any, ref: Any) -> tuple[int, int, int]:
+    """(true positives, false positives, false negatives) of two code lists, as sets: a code
+    listed twice counts once; anything but a list of strings is the empty set."""
+    p, r = _codes(pred), _codes(ref)
+    return len(p & r), len(p - r), len(r - p)
+
+
+def f1(tp: int, fp: int, fn: int) -> float:
+    """F1 from counts; 1.0 when there was nothing to find and nothing was predicted."""
+    if tp + fp + fn == 0:
+        return 1.0
+    return 2 * tp / (2 * tp + fp + fn)
+
+
+_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def rouge_tokens(text: str) -> list[str]:
+    """rouge-score's default tokenizer: lower case, runs of other characters split words."""
+    return _WORD.sub(" ", text.lower()).split()
+
+
+def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest common subsequence (one row of the DP table at a time)."""
+    if len(a) < len(b):
+        a, b = b, a
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b):
+            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]
+
+
+def rouge_l(prediction: str, reference: str) -> float:
+    """ROUGE-L F1 (Lin 2004, beta = 1) over :func:`rouge_tokens`, as rouge-score computes it
+    without stemming; 0.0 when either side has no words."""
+    p, r = rouge_tokens(prediction), rouge_tokens(reference)
+    if not p or not r:
+        return 0.0
+    lcs = lcs_length(p, r)
+    if lcs == 0:
+        return 0.0
+    precision, recall = lcs / len(p), lcs / len(r)
+    return 2 * precision * recall / (precision + recall)
+
+
+def perplexity(nll_sum: float, tokens: int) -> float:
+    """exp(mean negative log-likelihood per token); nan without tokens."""
+    return math.exp(nll_sum / tokens) if tokens else float("nan")
+
+
+def extraction_scores(prediction: str, reference: str) -> dict[str, Any]:
+    """Per-example extraction metrics: valid JSON, age and sex exact match, code counts."""
+    ref = parse_extraction(reference) or {}
+    pred = parse_extraction(prediction)
+    tp, fp, fn = code_counts(pred.get("icd10") if pred else None, ref.get("icd10"))
+    return {
+        "json_valid": float(pred is not None),
+        "age_em": exact_match(pred, ref, "age"),
+        "sex_em": exact_match(pred, ref, "sex"),
+        "icd10_tp": tp,
+        "icd10_fp": fp,
+        "icd10_fn": fn,
+        "icd10_f1": f1(tp, fp, fn),
+    }
+
+
+# ------------------------------------------------------------------------------ model passes
+
+
+@torch.no_grad()
+def response_nll(
+    lm: Any, examples: list[data.Example], pad_id: int, batch_size: int, device: str
+) -> list[tuple[float, int]]:
+    """(sum of NLL over response tokens, response tokens) per example, right-padded batches."""
+    out: list[tuple[float, int]] = []
+    for i in range(0, len(examples), batch_size):
+        chunk = examples[i : i + batch_size]
+        width = max(len(e.input_ids) for e in chunk)
+        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+        labels = torch.full((len(chunk), width), data.IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for j, e in enumerate(chunk):
+            ids[j, : len(e.input_ids)] = torch.tensor(e.input_ids)
+            labels[j, : len(e.labels)] = torch.tensor(e.labels)
+            mask[j, : len(e.input_ids)] = 1
+        logits = lm(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+        # token t predicts token t + 1
+        target = labels[:, 1:].to(device)
+        nll = torch.nn.functional.cross_entropy(
+            logits[:, :-1].transpose(1, 2), target, ignore_index=data.IGNORE, reduction="none"
+        )
+        counts = (target != data.IGNORE).sum(dim=1)
+        out += [(float(s), int(c)) for s, c in zip(nll.sum(dim=1), counts, strict=True)]
+    return out
+
+
+@torch.no_grad()
+def generate(
+    lm: Any,
+    tokenizer: Any,
+    prompts: list[str],
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    min_new_tokens: int | None = None,
+) -> list[str]:
+    """Answers to ``prompts``, ``batch_size`` at a time with left padding (so every prompt ends
+    where generation starts); prompts already hold their special tokens."""
+    tokenizer.padding_side = "left"
+    device = next(lm.parameters()).device
+    out: list[str] = []
+    for i in range(0, len(prompts), batch_size):
+        enc = tokenizer(
+            prompts[i : i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False
+        ).to(device)
+        kwargs: dict[str, Any] = {"do_sample": do_sample}
+        if do_sample:
+            kwargs["temperature"] = temperature
+        else:  # a model's generation_config may ask for sampling; greedy means greedy
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if min_new_tokens:
+            kwargs["min_new_tokens"] = min_new_tokens
+        gen = lm.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            **kwargs,
+        )
+        new = gen[:, enc["input_ids"].shape[1] :]
+        out += tokenizer.batch_decode(new, skip_special_tokens=True)
+    return out
+
+
+# ------------------------------------------------------------------------------------ core
+
+
+def _family(rec: Record) -> str:
+    return str(rec["meta"].get("family") or "unknown")
+
+
+def pick(records: list[Record], families: Iterable[str], n: int) -> list[Record]:
+    """At most ``n`` records per family, the first by id (ids are hashes: an even spread)."""
+    out = []
+    for fam in families:
+        out += sorted((r for r in records if _family(r) == fam), key=lambda r: r["id"])[:n]
+    return out
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 6) if values else None
+
+
+def _summary(
+    rows: list[dict[str, Any]], nll: list[tuple[float, int]], families: list[str], shape: Any
+) -> dict[str, Any]:
+    """Overall and per-family metrics of one model on one split."""
+    summ: dict[str, Any] = {
+        "perplexity": round(perplexity(sum(n for n, _ in nll), sum(c for _, c in nll)), 6),
+        "families": {},
+    }
+    for fam in families:
+        fam_nll = [x for x, f in zip(nll, shape["nll_families"], strict=True) if f == fam]
+        fam_rows = [r for r in rows if r["family"] == fam]
+        entry: dict[str, Any] = {
+            "perplexity": round(
+                perplexity(sum(n for n, _ in fam_nll), sum(c for _, c in fam_nll)), 6
+            ),
+            "perplexity_examples": len(fam_nll),
+            "generated": len(fam_rows),
+        }
+        ms = [r["metrics"] for r in fam_rows]
+        if fam in shape["extraction"] and ms:
+            tp, fp, fn = (sum(m[k] for m in ms) for k in ("icd10_tp", "icd10_fp", "icd10_fn"))
+            entry |= {
+                "json_valid": _mean([m["json_valid"] for m in ms]),
+                "age_em": _mean([m["age_em"] for m in ms]),
+                "sex_em": _mean([m["sex_em"] for m in ms]),
+                "icd10_micro_f1": round(f1(tp, fp, fn), 6),
+            }
+        elif fam in shape["free_text"] and ms:
+            entry["rouge_l"] = _mean([m["rouge_l"] for m in ms])
+        summ["families"][fam] = entry
+    return summ
+
+
+def _delta(a: Any, b: Any) -> Any:
+    """adapter - base for every number the two summaries share (nested like them)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {k: _delta(a[k], b[k]) for k in a if k in b and _delta(a[k], b[k]) is not None}
+    if isinstance(a, float) and isinstance(b, float) and math.isfinite(a) and math.isfinite(b):
+        return round(a - b, 6)
+    return None
+
+
+def evaluate_records(
+    peft_model: Any,
+    tokenizer: Any,
+    records: list[Record],
+    cfg: EvaluateConfig,
+    *,
+    split: str,
+    max_seq_len: int,
+    use_chat_template: bool,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Metrics of the base (adapter off) and the adapter on one split, with their deltas, and
+    one row per generated example and model."""
+    device = str(next(peft_model.parameters()).device)
+    ppl_records = sorted(records, key=lambda r: r["id"])[: cfg.perplexity_max_examples]
+    examples, kept = [], []
+    for rec in ppl_records:
+        prompt, response, _ = data.format_example(rec, tokenizer, use_chat_template)
+        ex = data.tokenize_example(prompt, response, tokenizer, max_seq_len)
+        if ex is not None:
+            examples.append(ex)
+            kept.append(rec)
+    families = sorted({_family(r) for r in records})
+    scored = [*cfg.extraction_families, *cfg.free_text_families]
+    gen_records = []
+    for rec in pick(records, [f for f in scored if f in families], cfg.max_examples):
+        prompt, _, _ = data.format_example(rec, tokenizer, use_chat_template)
+        n_prompt = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        if n_prompt < max_seq_len:  # as in training: a prompt that fills the row is left out
+            gen_records.append((rec, prompt))
+    shape = {
+        "nll_families": [_family(r) for r in kept],
+        "extraction": set(cfg.extraction_families),
+        "free_text": set(cfg.free_text_families),
+    }
+    pad_id = tokenizer.pad_token_id
+    results: dict[str, Any] = {
+        "records": len(records),
+        "perplexity_examples": len(examples),
+        "perplexity_dropped_prompt_too_long": len(ppl_records) - len(examples),
+    }
+    rows: list[dict[str, Any]] = []
+    peft_model.eval()
+    for name in MODELS:
+        torch.manual_seed(cfg.seed)
+        started = time.perf_counter()
+        with peft_model.disable_adapter() if name == "base" else nullcontext():
+            nll = response_nll(peft_model, examples, pad_id, cfg.batch_size, device)
+            answers = generate(
+                peft_model,
+                tokenizer,
+                [p for _, p in gen_records],
+                max_new_tokens=cfg.max_new_tokens,
+                batch_size=cfg.batch_size,
+                do_sample=cfg.do_sample,
+                temperature=cfg.temperature,
+            )
+        nll_by_id = {r["id"]: x for r, x in zip(kept, nll, strict=True)}
+        model_rows = []
+        for (rec, _), answer in zip(gen_records, answers, strict=True):
+            fam = _family(rec)
+            if fam in shape["extraction"]:
+                metrics = extraction_scores(answer, rec["output"])
+            else:
+                metrics = {"rouge_l": rouge_l(answer, rec["output"])}
+            if rec["id"] in nll_by_id:
+                s, c = nll_by_id[rec["id"]]
+                metrics |= {"nll": round(s, 6), "tokens": c, "perplexity": perplexity(s, c)}
+            model_rows.append(
+                {
+                    "split": split,
+                    "model": name,
+                    "id": rec["id"],
+                    "family": fam,
+                    "gender": rec["meta"].get("gender"),
+                    "age_band": rec["meta"].get("age_band"),
+                    "prediction": answer,
+                    "reference": rec["output"],
+                    "metrics": metrics,
+                }
+            )
+        results[name] = _summary(model_rows, nll, families, shape)
+        results[name]["seconds"] = round(time.perf_counter() - started, 2)
+        rows += model_rows
+        log.info("%s / %s: perplexity %.3f", split, name, results[name]["perplexity"])
+    results["delta"] = _delta(
+        {k: v for k, v in results["adapter"].items() if k != "seconds"}, results["base"]
+    )
+    return results, rows
+
+
+# -------------------------------------------------------------------------------------- I/O
+
+
+@dataclass(frozen=True)
+class EvaluatePaths:
+    """Every file the stage reads or writes (from dvc.yaml)."""
+
+    splits: dict[str, Path]  # split name -> record file (test, gold)
+    base_dir: Path
+    adapter_dir: Path
+    predictions: Path
+    metrics: Path
+
+
+def base_folder(base_dir: Path, adapter_dir: Path) -> Path:
+    """The base's weights: models/base for the tiny base, else the folder training used."""
+    if (base_dir / "config.json").is_file():
+        return base_dir
+    cfg_file = adapter_dir / "train_config.json"
+    if cfg_file.is_file():
+        path = Path(json.loads(cfg_file.read_text())["resolved"]["base_model_path"])
+        if (path / "config.json").is_file():
+            return path
+    raise UserError(f"{base_dir}: no base model (run the train stage first)")
+
+
+def load_adapter(base_dir: Path, adapter_dir: Path, quantization: str) -> tuple[Any, Any]:
+    """(base wrapped in the trained adapter, tokenizer), from local folders, safetensors only."""
+    from peft import PeftModel
+
+    if not (adapter_dir / "adapter_model.safetensors").is_file():
+        raise UserError(f"{adapter_dir}: no adapter_model.safetensors (run the train stage)")
+    precision = model.resolve_precision(quantization)
+    base, tokenizer = model.load_base(base_folder(base_dir, adapter_dir), precision)
+    base.config.use_cache = True  # training turned it off; generation wants it
+    lm = PeftModel.from_pretrained(
+        base, adapter_dir, is_trainable=False, local_files_only=True, use_safetensors=True
+    )
+    return lm, tokenizer
+
+
+def run(params: Params, paths: EvaluatePaths) -> dict[str, Any]:
+    """Run the stage; returns its metrics."""
+    cfg = params.evaluate
+    started = time.perf_counter()
+    lm, tokenizer = load_adapter(paths.base_dir, paths.adapter_dir, params.train.quantization)
+    metrics: dict[str, Any] = {"stage": STAGE, "splits": {}}
+    rows: list[dict[str, Any]] = []
+    for split, path in paths.splits.items():
+        if not path.is_file():
+            raise UserError(f"{path}: no such split file (run the split stage first)")
+        records = [r for batch in read_records(path) for r in batch]
+        if not records:
+            raise UserError(f"{path}: the {split} split is empty")
+        result, split_rows = evaluate_records(
+            lm,
+            tokenizer,
+            records,
+            cfg,
+            split=split,
+            max_seq_len=params.train.max_seq_len,
+            use_chat_template=params.train.use_chat_template,
+        )
+        metrics["splits"][split] = result
+        rows += split_rows
+    metrics["generated"] = len(rows)
+    metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
+    write_jsonl(paths.predictions, rows)
+    write_json(paths.metrics, metrics)
+    return metrics

@@ -54,6 +54,7 @@ TIMED_OUTPUTS = (
     "models/adapter",
     "models/checkpoints",
     "metrics/train.json",
+    "metrics/evaluate.json",  # its seconds; the predictions in data/eval/ are compared
     "dvclive",
 )
 
@@ -185,3 +186,14 @@ def test_train_runs_behind_the_gate_and_dvc_plots_draw_its_curves(repo):
     assert manifest["training"]["note"].startswith("LoRA without quantization")
     plots = json.loads(_dvc(repo, "plots", "show", "--json").stdout)
     assert "dvclive/plots/metrics/train/loss.tsv" in plots["data"]
+
+
+def test_evaluate_numbers_are_the_same_on_a_forced_rerun(repo):
+    def numbers(obj):
+        if isinstance(obj, dict):
+            return {k: numbers(v) for k, v in obj.items() if "seconds" not in k}
+        return obj
+
+    before = numbers(json.loads((repo / "metrics/evaluate.json").read_text()))
+    _dvc(repo, "repro", "--force", "--single-item", "evaluate")
+    assert numbers(json.loads((repo / "metrics/evaluate.json").read_text())) == before

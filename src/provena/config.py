@@ -338,9 +338,9 @@ class FiltersConfig(StrictModel):
     language: LanguageRule = LanguageRule()
 
 
-class DedupConfig(StrictModel):
-    exact: bool = True
-    near: bool = True
+class MinHashSettings(StrictModel):
+    """MinHash LSH settings shared by clean's near-dedup and split's contamination check."""
+
     ngram: Annotated[int, Field(ge=1, le=20)] = 3
     num_perm: Annotated[int, Field(ge=16, le=1024)] = 128
     threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.7
@@ -348,11 +348,10 @@ class DedupConfig(StrictModel):
     bands: Annotated[int, Field(ge=1, le=1024)] | None = None
     rows: Annotated[int, Field(ge=1, le=1024)] | None = None
     seed: int = 1
-    keep: Literal["first", "longest"] = "first"
     chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = 1_000
 
     @model_validator(mode="after")
-    def _bands_rows(self) -> DedupConfig:
+    def _bands_rows(self) -> MinHashSettings:
         if (self.bands is None) != (self.rows is None):
             raise ValueError("set both bands and rows, or neither (then threshold picks them)")
         if (
@@ -364,6 +363,12 @@ class DedupConfig(StrictModel):
                 f"bands x rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}"
             )
         return self
+
+
+class DedupConfig(MinHashSettings):
+    exact: bool = True
+    near: bool = True
+    keep: Literal["first", "longest"] = "first"
 
 
 class CleanConfig(StrictModel):
@@ -528,29 +533,13 @@ class SplitShares(StrictModel):
         return self
 
 
-class ContaminationConfig(StrictModel):
+class ContaminationConfig(MinHashSettings):
     """MinHash LSH settings for near-duplicates across splits (see provena.dedup)."""
-
-    ngram: Annotated[int, Field(ge=1, le=20)] = 3
-    num_perm: Annotated[int, Field(ge=16, le=1024)] = 128
-    threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.7
-    bands: Annotated[int, Field(ge=1, le=1024)] | None = None
-    rows: Annotated[int, Field(ge=1, le=1024)] | None = None
-    seed: int = 1
-    chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = 1_000
 
     def dedup_config(self) -> DedupConfig:
         """The same detector as clean's, near-duplicates only: exact copies are near pairs
         with similarity 1, so every pair comes out of one LSH query."""
         return DedupConfig(exact=False, near=True, **self.model_dump())
-
-    @model_validator(mode="after")
-    def _bands_and_rows(self) -> ContaminationConfig:
-        try:  # DedupConfig's own checks: bands and rows together, within num_perm
-            self.dedup_config()
-        except ValidationError as err:
-            raise ValueError(err.errors()[0]["msg"].removeprefix("Value error, ")) from None
-        return self
 
 
 class SplitConfig(StrictModel):

@@ -23,7 +23,7 @@ from provena.io import LinesWriter, RecordWriter, display_path, write_json
 from provena.normalize import TextNormalizer
 from provena.progress import progress
 from provena.records import Message, StageResult, StageStats, make_record
-from provena.sources import InputFile, RawRow, discover, open_source
+from provena.sources import InputFile, RawRow, discover, open_source, raw_excerpt
 
 STAGE = "ingest"
 log = logging.getLogger(__name__)
@@ -213,6 +213,18 @@ def chat_to_fields(messages: list[Message]) -> tuple[str, str, str]:
     return instruction, input_, last["content"]
 
 
+def _check_size(texts: list[str], limit: int) -> None:
+    # a cheap upper bound first: a character is at most 4 bytes in UTF-8
+    if sum(len(t) for t in texts) * 4 <= limit:
+        return
+    size = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts)
+    if size > limit:
+        raise _RowProblem(
+            "record_too_large",
+            f"record text is {size:,} bytes, over ingest.max_record_bytes ({limit:,})",
+        )
+
+
 def _meta(row: dict[str, Any], used: set[str]) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     for key, value in row.items():
@@ -235,8 +247,13 @@ def ingest_rows(
     normalizer: TextNormalizer,
     *,
     role_aliases: dict[str, str] | None = None,
+    max_record_bytes: int | None = None,
 ) -> StageResult:
-    """Map raw rows onto records and normalize their text. Pure: no file I/O."""
+    """Map raw rows onto records and normalize their text. Pure: no file I/O.
+
+    ``max_record_bytes`` caps the UTF-8 size of a record's text; JSONL lines are capped as
+    they are read, but a JSON array, Parquet or HF dataset row arrives here whole.
+    """
     result = StageResult()
     stats: StageStats = result.stats
     aliases = {k.lower(): v for k, v in (role_aliases or {}).items()}
@@ -260,11 +277,17 @@ def ingest_rows(
                     _text(row, "output", cols["output"], True),
                 ]
                 used = {c for c in cols.values() if c}
+            if max_record_bytes is not None:
+                texts = [m["content"] for m in messages] if messages is not None else fields
+                _check_size(texts, max_record_bytes)
         except _RowProblem as p:
             stats.records_quarantined += 1
             stats.quarantined_by_rule[p.rule] += 1
             entry = {"stage": STAGE, **where, "rule": p.rule, "reason": p.reason}
-            if raw.data is not None:
+            if raw.data is not None and p.rule == "record_too_large":
+                # cut like an oversized JSONL line: quarantine must not hold 10 MB rows whole
+                entry["raw"] = raw_excerpt(json.dumps(raw.data, ensure_ascii=False, default=str))
+            elif raw.data is not None:
                 entry["record"] = raw.data
             elif raw.raw is not None:
                 entry["raw"] = raw.raw
@@ -360,7 +383,13 @@ def run(
             mapping = resolve_mapping(source, rel, src.columns, cfg) if src.columns else None
             fstats = StageStats()
             for chunk in _chunks(src.rows, cfg.chunk_size):
-                res = ingest_rows(chunk, mapping, normalizer, role_aliases=cfg.role_aliases)
+                res = ingest_rows(
+                    chunk,
+                    mapping,
+                    normalizer,
+                    role_aliases=cfg.role_aliases,
+                    max_record_bytes=cfg.max_record_bytes,
+                )
                 rw.write(res.kept)
                 qw.write(res.rejected)
                 lw.write(res.ledger)

@@ -11,6 +11,7 @@ import csv
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ RECORD_SUFFIXES = {
 RAW_KEEP_CHARS = 65_536
 #: How many rows are looked at to learn the columns of a schemaless file (JSONL, JSON).
 SCHEMA_SAMPLE = 1_000
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,8 @@ def discover(paths: list[Path]) -> tuple[list[InputFile], list[dict[str, str]]]:
     return found, skipped
 
 
-def _raw_excerpt(raw: bytes | str) -> str:
+def raw_excerpt(raw: bytes | str) -> str:
+    """The text of a bad row for quarantine, cut past :data:`RAW_KEEP_CHARS` (hash kept)."""
     text = raw.decode("utf-8", errors="backslashreplace") if isinstance(raw, bytes) else raw
     if len(text) <= RAW_KEEP_CHARS:
         return text
@@ -137,14 +140,14 @@ def _object_row(source: str, line: int, value: Any, raw: bytes | str) -> RawRow:
         line,
         error=f"expected a JSON object, got {type(value).__name__}",
         rule="not_an_object",
-        raw=_raw_excerpt(raw),
+        raw=raw_excerpt(raw),
     )
 
 
 def _jsonl_rows(path: Path, source: str, max_bytes: int, notes: dict[str, int]) -> Iterator[RawRow]:
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
-            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            if raw.startswith(_BOM):  # any line: files saved with a BOM are often concatenated
                 raw = raw[3:]
             if len(raw) > max_bytes:
                 yield RawRow(
@@ -153,7 +156,7 @@ def _jsonl_rows(path: Path, source: str, max_bytes: int, notes: dict[str, int]) 
                     error=f"line is {len(raw):,} bytes, over "
                     f"ingest.max_record_bytes ({max_bytes:,})",
                     rule="record_too_large",
-                    raw=_raw_excerpt(raw),
+                    raw=raw_excerpt(raw),
                 )
                 continue
             if not raw.strip():
@@ -168,7 +171,7 @@ def _jsonl_rows(path: Path, source: str, max_bytes: int, notes: dict[str, int]) 
                     lineno,
                     error=f"invalid UTF-8 at byte {err.start}",
                     rule="invalid_utf8",
-                    raw=_raw_excerpt(raw),
+                    raw=raw_excerpt(raw),
                 )
                 continue
             try:
@@ -179,7 +182,18 @@ def _jsonl_rows(path: Path, source: str, max_bytes: int, notes: dict[str, int]) 
                     lineno,
                     error=f"malformed JSON: {err.msg} at column {err.colno}",
                     rule="malformed_json",
-                    raw=_raw_excerpt(text),
+                    raw=raw_excerpt(text),
+                )
+                continue
+            except RecursionError:
+                _, col = _too_deep_at(text)
+                yield RawRow(
+                    source,
+                    lineno,
+                    error=f"JSON nested too deeply to read (over {_depth_limit():,} levels "
+                    f"at column {col})",
+                    rule="too_deep",
+                    raw=raw_excerpt(text),
                 )
                 continue
             yield _object_row(source, lineno, value, text)
@@ -190,7 +204,14 @@ def _json_rows(path: Path, source: str) -> tuple[list[str], Iterator[RawRow]]:
     try:
         value = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as err:
-        raise IngestError(f"{source}: invalid UTF-8 at byte {err.start}") from None
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise IngestError(f"{source}: line {line}: invalid UTF-8 at byte {err.start}") from None
+    except RecursionError:
+        line, col = _too_deep_at(raw.decode("utf-8-sig"))
+        raise IngestError(
+            f"{source}: line {line}, column {col}: JSON nested too deeply to read "
+            f"(over {_depth_limit():,} levels)"
+        ) from None
     except json.JSONDecodeError as err:
         raise IngestError(
             f"{source}: malformed JSON at line {err.lineno}, column {err.colno}: "
@@ -203,6 +224,34 @@ def _json_rows(path: Path, source: str) -> tuple[list[str], Iterator[RawRow]]:
         for i, v in enumerate(value, start=1)
     ]
     return _columns_of(rows), iter(rows)
+
+
+def _depth_limit() -> int:
+    """Nesting the json module can read: it recurses once per level, so the recursion limit."""
+    return sys.getrecursionlimit()
+
+
+def _too_deep_at(text: str) -> tuple[int, int]:
+    """(line, column) where JSON nesting first passes :func:`_depth_limit`; (0, 0) if never.
+
+    Only called after the parser gave up, so a plain scan is cheap enough.
+    """
+    limit, depth, line, col, in_str, esc = _depth_limit(), 0, 1, 0, False, False
+    for ch in text:
+        col += 1
+        if ch == "\n":
+            line, col = line + 1, 0
+        elif in_str:
+            esc, in_str = (False, True) if esc else (ch == "\\", ch != '"')
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return line, col
+        elif ch in "]}":
+            depth -= 1
+    return 0, 0
 
 
 def _columns_of(rows: list[RawRow]) -> list[str]:
@@ -259,9 +308,17 @@ def _csv_rows(
                     return
                 except csv.Error as err:
                     last = reader.line_num
-                    yield RawRow(
-                        source, start, error=f"unreadable CSV row ({err})", rule="malformed_csv"
-                    )
+                    if "field larger than field limit" in str(err):
+                        yield RawRow(
+                            source,
+                            start,
+                            error=f"a field is over ingest.max_record_bytes ({max_bytes:,})",
+                            rule="record_too_large",
+                        )
+                    else:
+                        yield RawRow(
+                            source, start, error=f"unreadable CSV row ({err})", rule="malformed_csv"
+                        )
                     continue
                 last = reader.line_num
                 raw = delimiter.join(values)
@@ -273,7 +330,7 @@ def _csv_rows(
                         start,
                         error="invalid UTF-8 in row",
                         rule="invalid_utf8",
-                        raw=_raw_excerpt(raw.encode("utf-8", "surrogateescape")),
+                        raw=raw_excerpt(raw.encode("utf-8", "surrogateescape")),
                     )
                     continue
                 if len(values) != len(header):
@@ -282,7 +339,7 @@ def _csv_rows(
                         start,
                         error=f"row has {len(values)} fields, the header has {len(header)}",
                         rule="malformed_csv",
-                        raw=_raw_excerpt(raw),
+                        raw=raw_excerpt(raw),
                     )
                     continue
                 yield RawRow(source, start, data=dict(zip(header, values, strict=True)))

@@ -133,7 +133,10 @@ def project(tmp_path: Path) -> Path:
     _write_weights(adapter, manifest)
     (adapter / "train_config.json").write_text("{}\n")
     (adapter / "adapter_config.json").write_text("{}\n")
-    (adapter / "README.md").write_text("# card\n")
+    (adapter / "README.md").write_text("# peft's blank template\n")
+    (root / "models" / "card").mkdir()
+    (root / "models" / "card" / "README.md").write_text("---\nlibrary_name: peft\n---\n# card\n")
+    (root / "models" / "card" / "card.json").write_text("{}\n")
     return root
 
 
@@ -249,13 +252,32 @@ def test_bundle_is_complete_data_free_and_deterministic(project, capsys):
         "models/adapter/manifest.json",
         "models/adapter/train_config.json",
         "models/adapter/adapter_config.json",
-        "models/adapter/README.md",
+        "card/README.md",
+        "card/card.json",
         "MANIFEST.txt",
     }
     assert not any(n.startswith("data/") for n in names)
     assert f"{sha256_file(project / 'dvc.lock')}  dvc.lock\n" in listing
     assert len(listing.splitlines()) == len(names) - 1
     assert lock == (project / "dvc.lock").read_bytes()
+
+
+def test_bundle_from_the_card_stage_leaves_the_card_stage_out_of_dvc_lock(project):
+    from provena.lineage import bundle
+
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    lock["stages"]["card"] = {"cmd": "python stages/card.py", "outs": []}
+    (project / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
+    out = project / "c.zip"
+    digests = bundle(project / "models" / "adapter", out, root=project, exclude_stages=("card",))
+    with zipfile.ZipFile(out) as zf:
+        bundled = yaml.safe_load(zf.read("dvc.lock"))
+        listing = zf.read("MANIFEST.txt").decode()
+    assert "card" not in bundled["stages"]
+    assert set(bundled["stages"]) == set(lock["stages"]) - {"card"}
+    # the listing's hash is that of the bundled (filtered) lock, not of the file on disk
+    assert f"{digests['dvc.lock']}  dvc.lock\n" in listing
+    assert digests["dvc.lock"] != sha256_file(project / "dvc.lock")
 
 
 def test_bundle_without_a_manifest_is_a_usage_error(project, caplog):

@@ -33,7 +33,10 @@ from provena.train.manifest import METADATA_KEY, sha256_file
 
 OK, CHANGED, MISSING = "OK", "CHANGED", "MISSING"
 ID_PATTERN = re.compile(r"[0-9a-f]{16}")
-ADAPTER_FILES = ("manifest.json", "train_config.json", "adapter_config.json", "README.md")
+# README.md of the adapter folder is peft's blank template: the card stage writes the real one
+ADAPTER_FILES = ("manifest.json", "train_config.json", "adapter_config.json")
+CARD_FILES = ("README.md", "card.json")
+DEFAULT_CARD_DIR = Path("models") / "card"
 # directories DVC never hashes into a directory output
 DVC_SKIPPED_DIRS = frozenset({".git", ".hg", ".dvc"})
 
@@ -634,8 +637,9 @@ def render_trained_on(r: TrainedOnResult) -> str:
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time zip can store: same inputs, same bytes
 
 
-def bundle_files(adapter_dir: Path, root: Path) -> dict[str, Path]:
-    """``{name in the zip: file}`` for the auditor's bundle; never a file under data/."""
+def bundle_files(adapter_dir: Path, root: Path, card_dir: Path | None = None) -> dict[str, Path]:
+    """``{name in the zip: file}`` for the auditor's bundle; never a file under data/. The
+    model card comes from ``card_dir`` (default models/card, when the card stage has run)."""
     if not (root / "dvc.lock").is_file():
         raise UserError(f"{root / 'dvc.lock'}: no dvc.lock; run the pipeline (dvc repro) first")
     load_manifest(adapter_dir)
@@ -652,20 +656,44 @@ def bundle_files(adapter_dir: Path, root: Path) -> dict[str, Path]:
     for name in ADAPTER_FILES:
         if (adapter_dir / name).is_file():
             files[f"{prefix}/{name}"] = adapter_dir / name
+    card_dir = card_dir or root / DEFAULT_CARD_DIR
+    for name in CARD_FILES:
+        if (card_dir / name).is_file():
+            files[f"card/{name}"] = card_dir / name
     return {k: v for k, v in sorted(files.items()) if not k.startswith("data/")}
 
 
-def bundle(adapter_dir: Path, out: Path, *, root: Path | None = None) -> dict[str, str]:
-    """Write the auditor's zip; return ``{name: sha256}`` of the files in it."""
+def _lock_without(lock: bytes, stages: tuple[str, ...]) -> bytes:
+    """dvc.lock without the named stages' entries (the stage writing the bundle is not done)."""
+    if not stages:
+        return lock
+    data = yaml.safe_load(lock) or {}
+    data["stages"] = {k: v for k, v in (data.get("stages") or {}).items() if k not in stages}
+    return yaml.safe_dump(data, sort_keys=False).encode()
+
+
+def bundle(
+    adapter_dir: Path,
+    out: Path,
+    *,
+    root: Path | None = None,
+    card_dir: Path | None = None,
+    exclude_stages: tuple[str, ...] = (),
+) -> dict[str, str]:
+    """Write the auditor's zip; return ``{name: sha256}`` of the files in it.
+
+    ``exclude_stages`` leaves those stages out of the bundled dvc.lock: the card stage builds
+    the bundle before DVC records the card stage itself, so its old entry would be stale.
+    """
     root = (root or project_root(adapter_dir)).resolve()
-    files = bundle_files(adapter_dir, root)
-    digests = {name: sha256_file(p) for name, p in files.items()}
+    files = bundle_files(adapter_dir, root, card_dir)
+    contents = {name: p.read_bytes() for name, p in files.items()}
+    if "dvc.lock" in contents:
+        contents["dvc.lock"] = _lock_without(contents["dvc.lock"], exclude_stages)
+    digests = {name: hashlib.sha256(data).hexdigest() for name, data in contents.items()}
     listing = "".join(f"{d}  {name}\n" for name, d in digests.items())  # sha256sum -c format
     with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w") as zf:
-        for name, data in [
-            *((n, p.read_bytes()) for n, p in files.items()),
-            ("MANIFEST.txt", listing.encode()),
-        ]:
+        for name, data in [*contents.items(), ("MANIFEST.txt", listing.encode())]:
             info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16

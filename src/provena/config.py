@@ -814,8 +814,79 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def format_validation_error(err: ValidationError, model: type[BaseModel]) -> list[str]:
-    """Turn pydantic's errors into 'key = value: what is wrong and what is allowed' lines."""
+def _field_at(model: type[BaseModel], loc: tuple[Any, ...]) -> Any:
+    """The pydantic field a validation error's location points at, if it is a model field."""
+    parent = _model_at(model, tuple(p for p in loc[:-1] if not isinstance(p, int)))
+    if parent is None or not loc or isinstance(loc[-1], int):
+        return None
+    return _fields_by_key(parent).get(str(loc[-1]))
+
+
+def _allowed_range(field: Any) -> str | None:
+    """'10 to 100000', '> 0 and <= 10': a numeric field's bounds, however they were declared."""
+    if field is None:
+        return None
+    found: dict[str, Any] = {}
+    stack = list(field.metadata)
+    annotation = field.annotation
+    for arg in (annotation, *typing.get_args(annotation)):  # Annotated[...] | None keeps them here
+        if typing.get_origin(arg) is Annotated:
+            stack += list(typing.get_args(arg)[1:])
+    while stack:
+        item = stack.pop()
+        stack += list(getattr(item, "metadata", []) or [])
+        for bound in ("ge", "gt", "le", "lt"):
+            if getattr(item, bound, None) is not None and not isinstance(item, type):
+                found.setdefault(bound, getattr(item, bound))
+    if not found:
+        return None
+    if "ge" in found and "le" in found:
+        return f"{found['ge']} to {found['le']}"
+    signs = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+    return " and ".join(f"{signs[b]} {found[b]}" for b in ("ge", "gt", "le", "lt") if b in found)
+
+
+def yaml_key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """The 1-based line of every key and list item of a YAML document, by its path."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node: Any, path: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                here = (*path, str(key.value))
+                lines[here] = key.start_mark.line + 1
+                walk(value, here)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, value in enumerate(node.value):
+                lines[(*path, str(i))] = value.start_mark.line + 1
+                walk(value, (*path, str(i)))
+
+    walk(root, ())
+    return lines
+
+
+def _line_of(loc: tuple[Any, ...], lines: dict[tuple[str, ...], int]) -> int | None:
+    # a missing key has no line of its own: take its nearest parent that has one
+    path = tuple(str(p) for p in loc)
+    for n in range(len(path), 0, -1):
+        if path[:n] in lines:
+            return lines[path[:n]]
+    return None
+
+
+def format_validation_error(
+    err: ValidationError,
+    model: type[BaseModel],
+    lines: dict[tuple[str, ...], int] | None = None,
+) -> list[str]:
+    """Turn pydantic's errors into 'key = value: what is wrong (allowed: range)' lines.
+
+    With ``lines`` (from :func:`yaml_key_lines`) each problem starts with its line in the file.
+    """
     problems = []
     for e in err.errors():
         loc = tuple(e["loc"])
@@ -823,23 +894,33 @@ def format_validation_error(err: ValidationError, model: type[BaseModel]) -> lis
         if e["type"] == "extra_forbidden":
             parent = _model_at(model, loc[:-1])
             allowed = ", ".join(sorted(_fields_by_key(parent))) if parent else "see params.yaml"
-            problems.append(f"{key}: unknown key; allowed keys here: {allowed}")
+            problem = f"{key}: unknown key; allowed keys here: {allowed}"
         elif e["type"] == "missing":
-            problems.append(f"{key}: required key is missing")
+            problem = f"{key}: required key is missing"
         else:
             msg = e["msg"].removeprefix("Value error, ")
-            problems.append(f"{key} = {_short(e.get('input'))}: {msg}")
+            problem = f"{key} = {_short(e.get('input'))}: {msg}"
+            rng = _allowed_range(_field_at(model, loc))
+            if rng:
+                problem += f" (allowed: {rng})"
+        line = _line_of(loc, lines) if lines else None
+        problems.append(f"line {line}: {problem}" if line else problem)
     return problems
 
 
-def parse_params(data: Any, source: str | Path = "params.yaml") -> Params:
-    """Validate an already-loaded params mapping."""
+def parse_params(
+    data: Any,
+    source: str | Path = "params.yaml",
+    *,
+    lines: dict[tuple[str, ...], int] | None = None,
+) -> Params:
+    """Validate an already-loaded params mapping; ``lines`` puts file lines into errors."""
     if not isinstance(data, dict):
         raise ConfigError(source, [f"expected a mapping of sections, got {type(data).__name__}"])
     try:
         return Params.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(source, format_validation_error(err, Params)) from None
+        raise ConfigError(source, format_validation_error(err, Params, lines)) from None
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -857,4 +938,16 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise ConfigError(
             path, [f"{where}not valid YAML ({getattr(err, 'problem', err)})"]
         ) from None
-    return parse_params(data, path)
+    try:
+        return parse_params(data, path)
+    except ConfigError:
+        # compose the file a second time only when there is an error to place
+        raise ConfigError(path, _problems(data, yaml_key_lines(text))) from None
+
+
+def _problems(data: Any, lines: dict[tuple[str, ...], int]) -> list[str]:
+    try:
+        parse_params(data, lines=lines)
+    except ConfigError as err:
+        return err.problems
+    raise AssertionError("params failed once and passed the second time")

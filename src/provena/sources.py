@@ -284,7 +284,14 @@ def _csv_rows(
 ) -> tuple[list[str], Iterator[RawRow]]:
     csv.field_size_limit(max_bytes)
     fh = open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")  # noqa: SIM115
-    reader = csv.reader(fh, delimiter=delimiter)
+    consumed: list[str] = []  # the lines of the row being read: kept if the row is unreadable
+
+    def lines() -> Iterator[str]:
+        for line in fh:
+            consumed.append(line)
+            yield line
+
+    reader = csv.reader(lines(), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
@@ -302,22 +309,29 @@ def _csv_rows(
         with fh:
             while True:
                 start = last + 1
+                consumed.clear()
                 try:
                     values = next(reader)
                 except StopIteration:
                     return
                 except csv.Error as err:
                     last = reader.line_num
+                    text = "".join(consumed).encode("utf-8", "surrogateescape")
                     if "field larger than field limit" in str(err):
                         yield RawRow(
                             source,
                             start,
                             error=f"a field is over ingest.max_record_bytes ({max_bytes:,})",
                             rule="record_too_large",
+                            raw=raw_excerpt(text),
                         )
                     else:
                         yield RawRow(
-                            source, start, error=f"unreadable CSV row ({err})", rule="malformed_csv"
+                            source,
+                            start,
+                            error=f"unreadable CSV row ({err})",
+                            rule="malformed_csv",
+                            raw=raw_excerpt(text),
                         )
                     continue
                 last = reader.line_num

@@ -14,6 +14,7 @@ from provena import split
 from provena.config import ConfigError, SplitConfig, load_params, parse_params
 from provena.errors import UserError
 from provena.io import RecordWriter, read_jsonl, read_records
+from provena.privacy_probes import CANARY_PREFIX, make_canaries
 from provena.records import make_record
 from tests.conftest import ROOT
 
@@ -186,13 +187,17 @@ def test_gold_is_stratified_original_and_has_no_relative_elsewhere(result, recor
 def test_books_balance_and_files_hold_what_the_metrics_say(tmp_path, records):
     inp = _write(tmp_path / "in.parquet", records)
     out, m = _run(tmp_path, inp)
+    planted = CFG.canaries.count * CFG.canaries.repeats
+    assert planted == 32 and m["canaries"]["planted_records"] == planted
     assert m["records_in"] == len(records)
-    assert m["records_in"] == sum(m["records"].values()) + m["records_dropped"]
+    assert m["records_out"] == sum(m["records"].values()) == len(records) + planted
+    assert m["records_in"] == m["records_out"] - planted - m["records_dropped"]
     seen = []
     for s, path in out.items():
         assert pq.ParquetFile(path).metadata.num_rows == m["records"][s]
         seen += [r["id"] for b in read_records(path) for r in b]
-    assert sorted(seen) == sorted(r["id"] for r in records)
+    canary_ids = [r["id"] for c in make_canaries(CFG.canaries) for r in c.records]
+    assert sorted(seen) == sorted([r["id"] for r in records] + canary_ids)
     on_disk = json.loads((tmp_path / "out" / "split.json").read_text())
     assert on_disk == json.loads(json.dumps(m))
     assert m["contamination"]["pairs_found"] == 0  # random texts: no near-copies across groups
@@ -238,14 +243,14 @@ def test_a_near_copy_across_splits_moves_the_evaluation_side_group_into_train(
     assert c["records_moved_by_splits"] == {"test->train": len(family)}
     train = {r["id"] for b in read_records(out["train"]) for r in b}
     assert set(family) <= train and x["id"] in train
-    ledger = list(read_jsonl(tmp_path / "out" / "split.jsonl"))
+    ledger = [e for e in read_jsonl(tmp_path / "out" / "split.jsonl") if e["action"] != "planted"]
     assert sorted(e["id"] for e in ledger) == sorted(family)
     for e in ledger:
         assert e["action"] == "moved" and e["rule"] == "contamination"
         assert (e["from_split"], e["to_split"], e["other_id"]) == ("test", "train", x["id"])
         assert e["via_id"] == y["id"] and e["similarity"] >= 0.7
         assert x["id"] in e["reason"] and "moved from test to train" in e["reason"]
-    assert m["records_in"] == sum(m["records"].values())  # moved, never dropped
+    assert m["records_in"] == m["records_out"] - 32  # moved, never dropped
 
 
 def test_a_near_copy_between_evaluation_sets_goes_to_validation(records, result):
@@ -253,7 +258,8 @@ def test_a_near_copy_between_evaluation_sets_goes_to_validation(records, result)
     res = split.split_records(planted, CFG)
     assert _where(res)[y["id"]] == _where(res)[x["id"]] == "validation"
     assert res.metrics["contamination"]["pairs_by_splits"] == {"validation~test": 1}
-    assert [(e["id"], e["other_id"]) for e in res.ledger] == [(y["id"], x["id"])]
+    moved = [(e["id"], e["other_id"]) for e in res.ledger if e["action"] == "moved"]
+    assert moved == [(y["id"], x["id"])]
 
 
 def test_a_near_duplicate_never_enters_gold(records, result):
@@ -287,3 +293,78 @@ def test_a_chain_of_near_copies_moves_whole_to_its_most_training_side_split():
     assert set(moves) == {a, b}
     assert moves[b].other_row == c  # b's own partner already in train is named first
     assert moves[a].other_row == b  # a reaches train only through b
+
+
+# ------------------------------------------------------------------------------ canaries
+
+
+def test_canaries_are_planted_in_train_only_with_a_ledger_line_each(tmp_path, records):
+    inp = _write(tmp_path / "in.parquet", records)
+    out, m = _run(tmp_path, inp)
+    on_disk = {s: [r for b in read_records(p) for r in b] for s, p in out.items()}
+    canaries = make_canaries(CFG.canaries)
+    planted = [r for c in canaries for r in c.records]
+    for s in ("validation", "test", "gold"):
+        assert not [r for r in on_disk[s] if r["meta"].get("family") == "canary"], s
+    # appended after the input's train records, each copy with its own id
+    assert on_disk["train"][-32:] == planted
+    assert len({r["id"] for r in planted}) == 32
+    r = on_disk["train"][-1]
+    assert r["meta"] == {"family": "canary", "canary": 7, "copy": 3}
+    assert (r["op"], r["parent_id"], r["input"]) == ("canary", None, "")
+    assert r["output"] == f"{CANARY_PREFIX} {canaries[7].secret}."
+    ledger = [e for e in read_jsonl(tmp_path / "out" / "split.jsonl") if e["action"] == "planted"]
+    assert [e["id"] for e in ledger] == [r["id"] for r in planted]
+    assert ledger[0] == {
+        "id": planted[0]["id"],
+        "stage": "split",
+        "action": "planted",
+        "rule": "canary",
+        "reason": "privacy canary (split.canaries)",
+        "to_split": "train",
+        "canary": 0,
+        "copy": 0,
+    }
+    assert not any(c.secret in json.dumps(e) for e in ledger for c in canaries)
+    assert m["canaries"] == {
+        "count": 8,
+        "repeats": 4,
+        "planted_records": 32,
+        "split": "train",
+        "books": "records_in = records_out - canaries.planted_records",
+    }
+    # shares, groups and the tables count input records only
+    assert sum(m["groups"].values()) == len(split.split_records(records, CFG).plan.groups)
+    assert "canary" not in m["by_family"]
+    assert sum(v["train"] for v in m["by_family"].values()) == m["records"]["train"] - 32
+
+
+def test_canaries_are_deterministic_and_keyed_by_their_seed(records):
+    a = make_canaries(CFG.canaries)
+    assert a == make_canaries(CFG.canaries)
+    assert [c.index for c in a] == list(range(8))
+    assert all(len(c.secret) == 10 and c.secret.isdigit() for c in a)
+    assert len({c.secret for c in a}) == len({c.instruction for c in a}) == 8
+    other = make_canaries(CFG.canaries.model_copy(update={"seed": 1}))
+    assert {c.secret for c in other}.isdisjoint(c.secret for c in a)
+    long = make_canaries(CFG.canaries.model_copy(update={"count": 2, "repeats": 1, "digits": 16}))
+    assert [len(c.secret) for c in long] == [16, 16] and len(long[0].records) == 1
+
+
+def test_canaries_take_no_part_in_the_plan_and_none_are_planted_at_count_zero(records):
+    none = CFG.model_copy(update={"canaries": CFG.canaries.model_copy(update={"count": 0})})
+    bare = split.split_records(records, none)
+    res = split.split_records(records, CFG)
+    assert bare.plan.split_of == res.plan.split_of  # the same assignment with or without them
+    assert bare.metrics["records_out"] == len(records)
+    assert bare.metrics["canaries"]["planted_records"] == 0
+    assert not [e for e in bare.ledger if e["action"] == "planted"]
+    assert res.splits["train"][:-32] == bare.splits["train"]
+    assert res.metrics["contamination"] == bare.metrics["contamination"]
+    assert res.metrics["shares"] == bare.metrics["shares"]
+
+
+def test_an_input_that_already_holds_canaries_is_refused(records):
+    canary = make_canaries(CFG.canaries)[0].records[0]
+    with pytest.raises(UserError, match=r"the input already holds canary records .*fed back in"):
+        split.split_records([*records, canary], CFG)

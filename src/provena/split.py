@@ -24,6 +24,11 @@ few others.
    or of each other, and no record is dropped: the cost is a slightly larger train share, which
    the metrics show. Every moved record gets a ledger line with the near-duplicate that caused
    the move, and the pairs found and resolved are counted.
+5. **Canaries.** ``split.canaries.count`` secret records (:func:`provena.privacy_probes.
+   make_canaries`), each ``repeats`` times, are appended to the train split only, so evaluate
+   can test whether the model memorized them. They take no part in steps 1-4, are planted
+   after the audits ran, and each gets a ``planted`` ledger line; the books read
+   ``records_in = records_out - canaries.planted_records``.
 
 The planning core (:func:`plan_split`) is pure: items and pairs in, assignment out. :func:`run`
 does the I/O in two streaming passes (plan, then write), like clean.
@@ -45,6 +50,7 @@ from provena.config import ContaminationConfig, SplitConfig
 from provena.dedup import Deduplicator, lsh_params
 from provena.errors import UserError
 from provena.io import LinesWriter, RecordWriter, read_records, write_json
+from provena.privacy_probes import Canary, make_canaries
 from provena.progress import progress
 from provena.records import Record, StageStats
 
@@ -54,6 +60,7 @@ GOLD = "gold"
 ALL_SPLITS = (*SPLITS, GOLD)
 MISSING = "(missing)"
 RULE = "contamination"
+CANARY_RULE = "canary"
 log = logging.getLogger(__name__)
 
 
@@ -398,10 +405,13 @@ def build_metrics(
     plan: SplitPlan,
     stats: StageStats,
     cfg: SplitConfig,
+    planted: int = 0,
 ) -> dict[str, Any]:
+    """The stage's metrics. ``records`` counts what each split file holds (the train file
+    with ``planted`` canaries); shares, groups and the ``by_*`` tables count input records."""
     counts = collections.Counter(plan.split_of)
-    records = {s: counts[s] for s in ALL_SPLITS}
-    rest = sum(records[s] for s in SPLITS)
+    rest = sum(counts[s] for s in SPLITS)
+    records = {s: counts[s] + (planted if s == "train" else 0) for s in ALL_SPLITS}
     table: dict[str, dict[str, collections.Counter[str]]] = {
         k: collections.defaultdict(collections.Counter) for k in ("family", "gender", "stratum")
     }
@@ -434,13 +444,21 @@ def build_metrics(
         "stage": STAGE,
         **stats.as_dict(),
         "records": records,
+        "records_out": sum(records.values()),
         "records_dropped": 0,
-        "shares": {s: round(records[s] / rest, 4) if rest else 0.0 for s in SPLITS},
+        "shares": {s: round(counts[s] / rest, 4) if rest else 0.0 for s in SPLITS},
         "groups": {s: group_counts[s] for s in ALL_SPLITS},
         "augmented": {s: augmented[s] for s in ALL_SPLITS},
         "by_family": per(table["family"]),
         "by_gender": per(table["gender"]),
         "by_stratum": per(table["stratum"]),
+        "canaries": {
+            "count": cfg.canaries.count,
+            "repeats": cfg.canaries.repeats if cfg.canaries.count else 0,
+            "planted_records": planted,
+            "split": "train",
+            "books": "records_in = records_out - canaries.planted_records",
+        },
         "gold": {
             "size": records[GOLD],
             "requested": cfg.gold_size,
@@ -477,18 +495,51 @@ class SplitResult:
     plan: SplitPlan
 
 
-def _ledger(plan: SplitPlan, ids: Sequence[str]) -> list[dict[str, Any]]:
+def canary_ledger(canaries: Sequence[Canary]) -> list[dict[str, Any]]:
+    """One ``planted`` line per canary record (never its secret)."""
+    return [
+        {
+            "id": rec["id"],
+            "stage": STAGE,
+            "action": "planted",
+            "rule": CANARY_RULE,
+            "reason": "privacy canary (split.canaries)",
+            "to_split": "train",
+            "canary": c.index,
+            "copy": copy,
+        }
+        for c in canaries
+        for copy, rec in enumerate(c.records)
+    ]
+
+
+def _canary_records(canaries: Sequence[Canary], ids: Sequence[str]) -> list[Record]:
+    planted = [rec for c in canaries for rec in c.records]
+    clash = sorted({r["id"] for r in planted} & set(ids))
+    if clash:
+        raise UserError(
+            f"{STAGE}: the input already holds canary records ({', '.join(clash[:3])}); "
+            "was a split output fed back in?"
+        )
+    return planted
+
+
+def _ledger(plan: SplitPlan, ids: Sequence[str], canaries: Sequence[Canary] = ()) -> list[dict]:
     sizes = {g.key: len(g.rows) for g in plan.groups}
-    return [ledger_entry(m, ids, sizes[m.group]) for m in plan.moves]
+    return [ledger_entry(m, ids, sizes[m.group]) for m in plan.moves] + canary_ledger(canaries)
 
 
 def _finish(
-    items: Sequence[Item], augmented: Sequence[bool], plan: SplitPlan, cfg: SplitConfig
+    items: Sequence[Item],
+    augmented: Sequence[bool],
+    plan: SplitPlan,
+    cfg: SplitConfig,
+    planted: int = 0,
 ) -> tuple[StageStats, dict[str, Any]]:
     stats = StageStats(records_in=len(items), records_kept=len(plan.split_of))
     stats.changed_by_rule[RULE] = len(plan.moves)
     stats.check_balance(STAGE)
-    return stats, build_metrics(items, augmented, plan, stats, cfg)
+    return stats, build_metrics(items, augmented, plan, stats, cfg, planted)
 
 
 def split_records(records: Sequence[Record], cfg: SplitConfig) -> SplitResult:
@@ -499,11 +550,16 @@ def split_records(records: Sequence[Record], cfg: SplitConfig) -> SplitResult:
         items.append(item_of(row, rec, cfg))
         finder.add(row, text_of(rec, cfg.fields))
     plan = plan_split(items, finder.pairs(), cfg)
+    ids = [it.id for it in items]
+    canaries = make_canaries(cfg.canaries)
+    planted = _canary_records(canaries, ids)
     splits: dict[str, list[Record]] = {s: [] for s in ALL_SPLITS}
     for rec, s in zip(records, plan.split_of, strict=True):
         splits[s].append(rec)
-    _, metrics = _finish(items, [r.get("parent_id") is not None for r in records], plan, cfg)
-    return SplitResult(splits, _ledger(plan, [it.id for it in items]), metrics, plan)
+    splits["train"] += planted
+    augmented = [r.get("parent_id") is not None for r in records]
+    _, metrics = _finish(items, augmented, plan, cfg, len(planted))
+    return SplitResult(splits, _ledger(plan, ids, canaries), metrics, plan)
 
 
 def _scan(inp: Path, cfg: SplitConfig, total: int | None) -> Iterator[tuple[Item, bool, str]]:
@@ -542,8 +598,10 @@ def run(
         augmented.append(aug)
         finder.add(item.row, text)
     plan = plan_split(items, finder.pairs(), cfg)
-    stats, summary = _finish(items, augmented, plan, cfg)
     ids = [it.id for it in items]
+    canaries = make_canaries(cfg.canaries)
+    planted = _canary_records(canaries, ids)
+    stats, summary = _finish(items, augmented, plan, cfg, len(planted))
     writers = {s: RecordWriter(out[s]) for s in ALL_SPLITS}
     ok = False
     try:
@@ -560,24 +618,30 @@ def run(
                 writers[s].write(recs)
             bar.update(len(batch))
         bar.close()
+        writers["train"].write(planted)  # after the input's records: their order is unchanged
         ok = True
     finally:
         for w in writers.values():
             w.close(ok=ok)
     written = sum(w.count for w in writers.values())
-    if written != stats.records_in:
-        raise AssertionError(f"{STAGE}: {stats.records_in} records in, {written} written")
+    if written != stats.records_in + len(planted):
+        raise AssertionError(
+            f"{STAGE}: {stats.records_in} records in and {len(planted)} canaries planted, "
+            f"{written} written"
+        )
     with LinesWriter(ledger) as lw:
-        lw.write(_ledger(plan, ids))
+        lw.write(_ledger(plan, ids, canaries))
     if metrics is not None:
         write_json(metrics, summary)
     c = summary["contamination"]
     log.info(
-        "%s: %s; contamination pairs found %d, resolved %d (%d records moved)",
+        "%s: %s; contamination pairs found %d, resolved %d (%d records moved); %d canary "
+        "records planted in train",
         STAGE,
         ", ".join(f"{s} {n}" for s, n in summary["records"].items()),
         c["pairs_found"],
         c["pairs_resolved"],
         c["records_moved"],
+        len(planted),
     )
     return summary

@@ -63,7 +63,7 @@ def test_ingest_cli_uses_the_stage_params_and_code(tmp_path, monkeypatch):
         ),
         (
             ["check-params", "bad.yaml"],
-            "bad.yaml: 1 problem\n  - synth.seed = 'x': Input should be a valid integer",
+            "bad.yaml: 1 problem\n  - line 7: synth.seed = 'x': Input should be a valid integer",
         ),
     ],
 )
@@ -102,3 +102,82 @@ def test_synth_cli_writes_a_sample(tmp_path):
     )
     assert (tmp_path / "d" / "clinical_extraction.jsonl").exists()
     assert (tmp_path / "d" / "_gold" / "pii_spans.jsonl").exists()
+
+
+def _review_project(tmp_path):
+    """A test split of two records and evaluate's predictions for them (base and adapter)."""
+    from provena.io import RecordWriter
+    from provena.records import make_record
+
+    recs = [
+        make_record(source="s", instruction="Q1", input="", output="A1", meta={"gender": "female"}),
+        make_record(source="s", instruction="Q2", input="", output="A2", meta={"gender": "male"}),
+    ]
+    with RecordWriter(tmp_path / "data" / "processed" / "test.parquet") as w:
+        w.write(recs)
+    preds = [
+        {"split": "test", "model": m, "id": r["id"], "family": "f", "gender": r["meta"]["gender"],
+         "age_band": None, "prediction": f"{m} {r['output']}", "reference": r["output"]}
+        for r in recs for m in ("base", "adapter")
+    ]  # fmt: skip
+    write_jsonl(tmp_path / "data" / "eval" / "predictions.jsonl", preds)
+
+
+def test_review_export_then_import_with_the_default_paths(tmp_path, monkeypatch, capsys):
+    import csv
+
+    monkeypatch.chdir(tmp_path)  # no params.yaml: audit_data's default attributes
+    _review_project(tmp_path)
+    argv = ["review", "export", "sheet.csv", "--splits", "data/processed/test.parquet"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out == (
+        "2 adapter answers to rate -> sheet.csv\n"
+        "  gender: female 1 (of 1), male 1 (of 1)\n"
+        "  age_band: (missing) 2 (of 2)\n"
+        "fill in rating (1-5), comment and reviewer, then: provena review import sheet.csv\n"
+    )
+    with open("sheet.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted(r["model_answer"] for r in rows) == ["adapter A1", "adapter A2"]
+    rows[0].update(rating="4", reviewer="Ann")
+    with open("sheet.csv", "w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    assert main(["review", "import", "sheet.csv"]) == 0
+    assert capsys.readouterr().out == (
+        "1 rated, 1 unrated in sheet.csv -> reviews/ratings.json: 1 rated in all (mean 4.00), "
+        "1 still unrated\n"
+    )
+    saved = json.loads((tmp_path / "reviews" / "ratings.json").read_text())
+    assert [(r["id"], r["rating"], r["reviewer"]) for r in saved["rows"]] == [
+        (rows[0]["id"], 4, "Ann")
+    ]
+
+
+def test_review_import_error_exits_2_naming_file_line_and_column(tmp_path):
+    _review_project(tmp_path)
+    head = "review_id,split,model,family,id,gender,prompt,model_answer,reference,rating,comment,reviewer"
+    (tmp_path / "s.csv").write_text(f"{head}\nx,test,adapter,f,i,male,p,a,r,9,,Ann\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "provena.cli", "review", "import", "s.csv"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert "s.csv: 2 problems, nothing imported\n" in proc.stderr
+    assert "  - line 2, column 'review_id': 'x' is not the id of split 'test'" in proc.stderr
+    assert "  - line 2, column 'rating': '9' is not a whole number from 1 to 5\n" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "reviews").exists()
+
+
+def test_review_help_says_imports_merge():
+    out = subprocess.run(
+        [sys.executable, "-m", "provena.cli", "review", "import", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "merge into --out by review_id" in " ".join(out.split())

@@ -15,6 +15,8 @@ from pydantic import ValidationError
 
 from provena import __version__
 from provena.config import (
+    AuditDataConfig,
+    CardConfig,
     ConfigError,
     IngestConfig,
     Params,
@@ -295,6 +297,60 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_review_export(args: argparse.Namespace) -> int:
+    from provena import review
+
+    params = _params_or_default(args.params)
+    attributes = (params.audit_data if params else AuditDataConfig()).attributes
+    result = review.export(
+        args.predictions,
+        args.splits,
+        args.out,
+        attributes=attributes,
+        per_group=args.per_group,
+        model=args.model,
+        seed=args.seed,
+    )
+    print(f"{result.rows} {args.model} answers to rate -> {args.out}")
+    for attr, groups in result.counts.items():
+        shown = ", ".join(f"{g} {n} (of {result.available[attr][g]})" for g, n in groups.items())
+        print(f"  {attr}: {shown}")
+    print(f"fill in rating (1-5), comment and reviewer, then: provena review import {args.out}")
+    return 0
+
+
+def cmd_review_import(args: argparse.Namespace) -> int:
+    from provena import review
+
+    params = _params_or_default(args.params)
+    out = args.out or Path((params.card if params else CardConfig()).review_ratings)
+    result = review.import_ratings(
+        args.ratings, out, reviewer=args.reviewer, predictions=args.predictions
+    )
+    s = result.ratings["summary"]
+    if result.stale:
+        log.warning(
+            "%d row(s) of %s hold an answer %s no longer has (lines %s): the sheet is older "
+            "than the last evaluation; their ratings are kept",
+            len(result.stale),
+            args.ratings,
+            args.predictions,
+            ", ".join(map(str, result.stale)),
+        )
+    if result.comment_only:
+        log.warning(
+            "lines %s of %s have a comment but no rating: not imported",
+            ", ".join(map(str, result.comment_only)),
+            args.ratings,
+        )
+    mean = "n/a" if s["mean_rating"] is None else f"{s['mean_rating']:.2f}"
+    print(
+        f"{result.rated} rated, {result.unrated} unrated in {args.ratings} -> {out}: "
+        f"{s['rated']} rated in all (mean {mean}), {s['unrated']} still unrated"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="provena",
@@ -451,6 +507,64 @@ def build_parser() -> argparse.ArgumentParser:
         "--root", type=Path, help="project root (default: the folder above holding dvc.lock)"
     )
     p.set_defaults(fn=cmd_bundle)
+
+    p = sub.add_parser(
+        "review",
+        help="human review of model answers (review export OUT.csv, review import RATINGS.csv)",
+        description="People rate a sample of the model's answers in a spreadsheet; the ratings "
+        "go into the model card.",
+    )
+    review = p.add_subparsers(dest="review_command", metavar="ACTION", required=True)
+    p = review.add_parser(
+        "export",
+        help="write a sample of the adapter's answers per group as a CSV to rate",
+        description="Sample the model's answers from evaluate's predictions so that every group "
+        "of each attribute in params' audit_data.attributes gets up to --per-group answers "
+        "(rows already picked for one group count for the others, so a group may get more), "
+        "the same sample on every run for one --seed, and write them as a CSV (UTF-8, opens in "
+        "Excel and LibreOffice) with the prompt, the model's answer and the reference, and "
+        "empty rating (1-5), comment and reviewer columns. See reviews/README.md.",
+    )
+    p.add_argument("out", type=Path, metavar="OUT.csv")
+    p.add_argument(
+        "--predictions", type=Path, default=Path("data/eval/predictions.jsonl"), help="%(default)s"
+    )
+    p.add_argument(
+        "--splits",
+        type=Path,
+        nargs="+",
+        default=[Path("data/processed/test.parquet"), Path("data/processed/gold.parquet")],
+        help="split files with the prompts; only their splits (file stems) are sampled "
+        "(default: test and gold)",
+    )
+    p.add_argument("--per-group", type=int, default=10, help="answers per group (default: 10)")
+    p.add_argument("--model", default="adapter", help="adapter or base (default: adapter)")
+    p.add_argument("--seed", type=int, default=0, help="another seed, another sample")
+    p.add_argument("--params", type=Path, help="params file (default: ./params.yaml if present)")
+    p.set_defaults(fn=cmd_review_export)
+
+    p = review.add_parser(
+        "import",
+        help="check a rated CSV and merge its ratings into reviews/ratings.json",
+        description="Check every row of a sheet from `provena review export` (review_id as "
+        "exported, rating a whole number 1-5 or empty for not rated, reviewer on every rated "
+        "row unless --reviewer is given) and report every problem at once with its line and "
+        "column; nothing is written unless all rows are right. Ratings merge into --out by "
+        "review_id: importing several reviewers' sheets one after another keeps them all, and "
+        "a row rated again takes the newer rating. Rows whose answer is no longer in "
+        "--predictions (evaluate ran again since the export) are imported with a warning.",
+    )
+    p.add_argument("ratings", type=Path, metavar="RATINGS.csv")
+    p.add_argument("--out", type=Path, help="ratings file (default: card.review_ratings in params)")
+    p.add_argument("--reviewer", help="reviewer of rated rows whose reviewer cell is empty")
+    p.add_argument(
+        "--predictions",
+        type=Path,
+        default=Path("data/eval/predictions.jsonl"),
+        help="to flag stale rows, when present (default: %(default)s)",
+    )
+    p.add_argument("--params", type=Path, help="params file (default: ./params.yaml if present)")
+    p.set_defaults(fn=cmd_review_import)
     return parser
 
 

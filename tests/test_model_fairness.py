@@ -84,6 +84,7 @@ def test_group_means_difference_ratio_and_token_weighted_perplexity():
     assert g["best"] == {"quality": "male", "perplexity": "male"}
     assert g["worst"] == {"quality": "female", "perplexity": "female"}
     assert g["judged_groups"] == ["female", "male"]
+    assert f["families"] == {"clinical_extraction": 1, "support_reply": 2}
 
 
 def test_small_and_unknown_groups_are_shown_not_judged():
@@ -98,6 +99,7 @@ def test_small_and_unknown_groups_are_shown_not_judged():
         "n": 1,
         "quality": 0.0,
         "perplexity": None,
+        "families": {"support_reply": 1},
         "judged": False,
         "reason": "too small to judge (fewer than 3 examples)",
     }

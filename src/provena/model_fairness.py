@@ -132,6 +132,11 @@ def _table(
     groups = [" & ".join(p) for p in parts]
     unknown = {g for g, p in zip(groups, parts, strict=True) if UNKNOWN in p}
     mf = _metric_frame(rows, groups)
+    # quality mixes task families (exact match and F1 vs ROUGE-L): each group's mix is shown so
+    # a gap that is only a difference of mix can be told apart
+    mix: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r, g in zip(rows, groups, strict=True):
+        mix[g][str(r.get("family") or UNKNOWN)] += 1
     by_group: dict[str, Any] = {}
     judged = []
     for g in sorted(mf.by_group.index, key=str):
@@ -140,6 +145,7 @@ def _table(
             "n": n,
             "quality": _r(mf.by_group.loc[g, "quality"]),
             "perplexity": _r(mf.by_group.loc[g, "perplexity"]),
+            "families": dict(sorted(mix[g].items())),
             "judged": True,
         }
         if g in unknown:

@@ -106,11 +106,10 @@ def line_of(path, answer):
 
 def test_review_id_is_a_stable_hash_of_split_model_and_id():
     payload = '["test","adapter","abc"]'
-    assert (
-        review.review_id("test", "adapter", "abc")
-        == (hashlib.sha256(payload.encode()).hexdigest()[:16])
+    assert review.review_id("test", "adapter", "abc") == (
+        "r" + hashlib.sha256(payload.encode()).hexdigest()[:16]
     )
-    assert review.review_id("test", "adapter", "abc") == "424c6509cda16019"
+    assert review.review_id("test", "adapter", "abc") == "r424c6509cda16019"
     assert review.review_id("gold", "adapter", "abc") != review.review_id("test", "adapter", "abc")
 
 
@@ -327,7 +326,7 @@ def test_import_reports_every_problem_with_file_line_and_column_and_writes_nothi
             2: {"rating": "6", "reviewer": "Ann"},
             3: {"rating": "4.5", "reviewer": "Ann"},
             4: {"rating": "3"},
-            5: {"review_id": "0123456789abcdef"},
+            5: {"review_id": "r0123456789abcdef"},
             6: {"review_id": rows[0]["review_id"], "split": rows[0]["split"], "id": rows[0]["id"]},
         },
     )
@@ -340,7 +339,7 @@ def test_import_reports_every_problem_with_file_line_and_column_and_writes_nothi
         "  - line 2, column 'rating': '6' is not a whole number from 1 to 5\n"
         "  - line 3, column 'rating': '4.5' is not a whole number from 1 to 5\n"
         "  - line 4, column 'reviewer': empty on a rated row (fill it in, or pass --reviewer)\n"
-        "  - line 5, column 'review_id': '0123456789abcdef' is not the id of split "
+        "  - line 5, column 'review_id': 'r0123456789abcdef' is not the id of split "
         f"{rows[3]['split']!r}, model 'adapter', id {rows[3]['id']!r} (expected {expected!r}): "
         "edited, or not from `provena review export`\n"
         f"  - line 6, column 'review_id': {rows[0]['review_id']!r} again (first on line 2)"
@@ -492,3 +491,17 @@ def test_load_ratings(tmp_path):
     (tmp_path / "bad.json").write_text('{"x": 1}')
     with pytest.raises(UserError, match="expected an object with a 'rows' list"):
         review.load_ratings(tmp_path / "bad.json")
+
+
+def test_import_says_when_a_spreadsheet_turned_an_id_into_a_number(project):
+    export_all(project)
+    sheet = project / "sheet.csv"
+    fill(sheet, {2: {"id": "1.23457E+15"}})
+    with pytest.raises(UserError) as err:
+        review.import_ratings(sheet, project / "r.json")
+    assert str(err.value).endswith(
+        "id '1.23457E+15' (expected "
+        f"{review.review_id(read_sheet(sheet)[0]['split'], 'adapter', '1.23457E+15')!r}): "
+        "the id looks turned into a number by a spreadsheet: open the CSV with the id column "
+        "as text"
+    )

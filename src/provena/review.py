@@ -46,6 +46,8 @@ REQUIRED_COLUMNS = (*HEAD_COLUMNS, "rating", "comment", "reviewer")
 #: a cell starting with one of these is a formula to Excel and LibreOffice: a model answer
 #: like "=HYPERLINK(...)" must show as text, never run (OWASP "CSV injection")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: what a spreadsheet shows when it took a hex id for a number (1.23457E+15, 1234567890)
+NUMBER = re.compile(r"[+-]?\d+(?:[.,]\d*)?(?:E[+-]?\d+)?", re.IGNORECASE)
 PREDICTION_KEYS = ("split", "model", "id", "family", "prediction", "reference")
 
 
@@ -55,7 +57,9 @@ PREDICTION_KEYS = ("split", "model", "id", "family", "prediction", "reference")
 def review_id(split: str, model: str, example_id: str) -> str:
     """Stable id of one model answer to rate: the same split, model and record, the same id."""
     payload = json.dumps([split, model, example_id], separators=(",", ":"))
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+    # "r" first: a spreadsheet never reads it as a number (a bare hex id like "1234e567..."
+    # becomes 1.234E+570 in Excel)
+    return "r" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 
 def group_of(row: dict[str, Any], attr: str) -> str:
@@ -270,10 +274,15 @@ def _check_row(
     if rid and all(row[c] for c in ("split", "model", "id")):
         expected = review_id(row["split"], row["model"], row["id"])
         if rid != expected:
+            why = "edited, or not from `provena review export`"
+            if NUMBER.fullmatch(row["id"]):
+                why = (
+                    "the id looks turned into a number by a spreadsheet: open the CSV with the "
+                    "id column as text"
+                )
             problems.append(
                 f"{where} 'review_id': {rid!r} is not the id of split {row['split']!r}, model "
-                f"{row['model']!r}, id {row['id']!r} (expected {expected!r}): edited, or not "
-                "from `provena review export`"
+                f"{row['model']!r}, id {row['id']!r} (expected {expected!r}): {why}"
             )
         elif rid in seen:
             problems.append(f"{where} 'review_id': {rid!r} again (first on line {seen[rid]})")
@@ -497,13 +506,13 @@ def load_ratings(path: Path) -> dict[str, Any] | None:
 
 def _norm(text: str) -> str:
     # spreadsheets may change line endings or trailing spaces when they save
-    return " ".join(text.removeprefix("'").split())
+    return " ".join(text.split())
 
 
 def stale_lines(sheet: ParsedSheet, predictions: list[tuple[int, dict[str, Any]]]) -> list[int]:
     """Lines of the sheet whose answer is not (or no longer) in the predictions."""
     answers = {
-        review_id(p["split"], p["model"], p["id"]): _norm(str(p["prediction"]))
+        review_id(p["split"], p["model"], p["id"]): _norm(safe_cell(str(p["prediction"])))
         for _, p in predictions
     }
     return sorted(

@@ -434,7 +434,9 @@ def _judge_table(
                     f"{cfg.min_quality_to_judge_ratio}; the ratio is shown, not judged",
                 )
             )
-        elif ratio is not None:
+        elif ratio is None:  # 0 / 0: every judged group scores zero
+            checks["quality_ratio"] = "not_judged"
+        else:
             fail = ratio < cfg.min_quality_ratio
             checks["quality_ratio"] = "fail" if fail else "pass"
             if fail:

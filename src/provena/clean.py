@@ -3,8 +3,9 @@
 Two streaming passes over the input, so memory stays flat in the number of records except for
 the deduplication index (a digest and a signature per distinct text):
 
-1. every record goes through the filters (:mod:`provena.filters`); survivors are indexed by the
-   :class:`~provena.dedup.Deduplicator`. Only decisions are kept: row -> rule and reason.
+1. every record goes through the filters (:mod:`provena.filters`), in this process or on Ray
+   (:mod:`provena.executor`); survivors are indexed by the :class:`~provena.dedup.Deduplicator`
+   here, since deduplication is global. Only decisions are kept: row -> rule and reason.
 2. the input is read again; kept records go to the output, dropped ones to the quarantine file
    (the whole record, its rule and reason) and the ledger (rule, reason, and for duplicates the
    cluster, the record kept and the estimated similarity to it).
@@ -17,6 +18,8 @@ dropped a false positive (see :func:`score_against_labels`).
 from __future__ import annotations
 
 import collections
+import contextlib
+import functools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,8 +28,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from provena.config import CleanConfig
+from provena.config import CleanConfig, ExecutorConfig
 from provena.dedup import Cluster, Deduplicator
+from provena.executor import LOCAL, map_batches
 from provena.filters import Filters
 from provena.io import LinesWriter, RecordWriter, atomic_open, read_jsonl, read_records, write_json
 from provena.progress import progress
@@ -57,31 +61,48 @@ class Plan:
 
 
 def plan(
-    inp: Path, cfg: CleanConfig, *, root: Path | None = None, total: int | None = None
+    inp: Path,
+    cfg: CleanConfig,
+    *,
+    root: Path | None = None,
+    total: int | None = None,
+    executor: ExecutorConfig = LOCAL,
 ) -> Plan:
+    """Pass 1: the per-record filters run where ``executor`` says (they are pure, one batch at a
+    time); deduplication needs every survivor at once, so its index is built here, in the
+    driver, from the batches' results in input order."""
+    # built here for every kind: a bad tokenizer path fails before any work is sent out
     filters = Filters(cfg, root)
     dd = Deduplicator(cfg.dedup) if (cfg.dedup.exact or cfg.dedup.near) else None
     drops: dict[int, Drop] = {}
     ids: list[str] = []
     bar = progress(total=total, desc=f"{STAGE}: filter+index", unit=" rec", unit_scale=True)
     row = 0
-    for batch in read_records(inp, batch_size=cfg.chunk_size):
-        rows, texts = [], []
-        for rec in batch:
-            ids.append(rec["id"])
-            failed = filters.check(rec)
-            if failed:
-                drops[row] = Drop(*failed)
-            else:
-                rows.append(row)
-                texts.append(filters.text(rec))
-            row += 1
-        if dd is not None:
-            for start in range(0, len(rows), cfg.dedup.chunk_size):
-                end = start + cfg.dedup.chunk_size
-                dd.add(rows[start:end], texts[start:end])
-        bar.update(len(batch))
-    bar.close()
+    results = map_batches(
+        read_records(inp, batch_size=cfg.chunk_size),
+        functools.partial(check_batch, filters)
+        if executor.kind == "local"
+        # a Ray worker's current folder is not ours: relative paths resolve against root
+        else functools.partial(_check_remote, cfg, Path(root or Path.cwd()).resolve()),
+        cfg=executor,
+        records_per_batch=cfg.chunk_size,
+    )
+    with contextlib.closing(results), bar:
+        for checked in results:
+            rows, texts = [], []
+            for rid, failed, text in checked:
+                ids.append(rid)
+                if failed:
+                    drops[row] = Drop(*failed)
+                else:
+                    rows.append(row)
+                    texts.append(text)
+                row += 1
+            if dd is not None:
+                for start in range(0, len(rows), cfg.dedup.chunk_size):
+                    end = start + cfg.dedup.chunk_size
+                    dd.add(rows[start:end], texts[start:end])
+            bar.update(len(checked))
     clusters = dd.clusters() if dd is not None else []
     for c in clusters:
         for r in c.members:
@@ -110,6 +131,32 @@ def plan(
     return Plan(n=row, drops=drops, clusters=clusters, ids=ids, lsh=lsh, rules=rules)
 
 
+def check_batch(
+    filters: Filters, records: list[Record]
+) -> list[tuple[str, tuple[str, str] | None, str | None]]:
+    """(id, first failed rule as (rule, reason) or None, text to deduplicate or None) for each
+    record, in order. Pure: no file I/O."""
+    out: list[tuple[str, tuple[str, str] | None, str | None]] = []
+    for rec in records:
+        failed = filters.check(rec)
+        out.append((rec["id"], failed, None if failed else filters.text(rec)))
+    return out
+
+
+_FILTERS: dict[tuple[str, str], Filters] = {}
+
+
+def _check_remote(
+    cfg: CleanConfig, root: Path, records: list[Record]
+) -> list[tuple[str, tuple[str, str] | None, str | None]]:
+    """:func:`check_batch` in a Ray worker: the filters (and the tokenizer) are compiled once
+    per worker process, which Ray reuses from task to task."""
+    key = (cfg.model_dump_json(), str(root))
+    if key not in _FILTERS:
+        _FILTERS[key] = Filters(cfg, root)
+    return check_batch(_FILTERS[key], records)
+
+
 def _snippet(text: str, n: int = 400) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -126,10 +173,14 @@ def run(
     report_html: Path | None = None,
     labels: Iterable[Path] = (),
     root: Path | None = None,
+    executor: ExecutorConfig = LOCAL,
 ) -> dict[str, Any]:
-    """Clean a record file; write records, ledger, quarantine, metrics and the clean report."""
+    """Clean a record file; write records, ledger, quarantine, metrics and the clean report.
+
+    ``executor`` runs the per-record filters (:mod:`provena.executor`); exact and near-duplicate
+    removal is global and stays in this process."""
     total = pq.ParquetFile(inp).metadata.num_rows if inp.suffix == ".parquet" else None
-    p = plan(inp, cfg, root=root, total=total)
+    p = plan(inp, cfg, root=root, total=total, executor=executor)
     top = sorted(p.clusters, key=lambda c: (-len(c.members), c.kept))[: cfg.report_clusters]
     wanted = {r for c in top for r in c.members}
     shown: dict[int, dict[str, Any]] = {}

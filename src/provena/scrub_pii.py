@@ -2,25 +2,28 @@
 
 The core, :func:`scrub_batch`, takes records and a :class:`Scrubber` (the detector and the
 anonymizer, built once per process) and returns scrubbed records, ledger lines and counts.
-:func:`run` streams the ingest output through a pool of worker processes and writes the
-records, ledger, quarantine, metrics and the PII report. No raw PII value leaves this stage:
+:func:`run` streams the ingest output through the executor (a pool of worker processes, or
+Ray Data actors that each load the models once) and writes the records, ledger, quarantine,
+metrics and the PII report. No raw PII value leaves this stage:
 the ledger holds entity type, field, offsets and a keyed hash; reports show scrubbed text.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import functools
 import logging
 import os
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
-from provena.config import ScrubPiiConfig
+from provena.config import ExecutorConfig, ScrubPiiConfig
+from provena.executor import LOCAL, map_batches
 from provena.io import LinesWriter, RecordWriter, atomic_open, read_jsonl, read_records, write_json
 from provena.pii.engine import Detection, PiiDetector
 from provena.pii.evaluate import GoldSpan, PiiScore
@@ -340,20 +343,18 @@ def _scrub_meta(
     return out
 
 
-# ------------------------------------------------------------------------------ process pool
-
-_WORKER: Scrubber | None = None
-_WORKER_GOLD: dict | None = None
+# ------------------------------------------------------------------- per-worker state (executor)
 
 
-def _init_worker(cfg: ScrubPiiConfig, gold: dict | None) -> None:
-    global _WORKER, _WORKER_GOLD
-    _WORKER, _WORKER_GOLD = Scrubber(cfg), gold
+def _setup(cfg: ScrubPiiConfig, gold: dict | None) -> tuple[Scrubber, dict | None]:
+    """What each worker (process or Ray actor) builds once: the models are the slow part."""
+    return Scrubber(cfg), gold
 
 
-def _work(records: list[Record]) -> tuple[StageResult, PiiStats]:
-    assert _WORKER is not None
-    return scrub_batch(records, _WORKER, _WORKER_GOLD)
+def _work(
+    state: tuple[Scrubber, dict | None], records: list[Record]
+) -> tuple[StageResult, PiiStats]:
+    return scrub_batch(records, state[0], state[1])
 
 
 def load_gold(paths: Iterable[Path]) -> dict[tuple[str, str], list[GoldSpan]] | None:
@@ -380,8 +381,13 @@ def run(
     report_json: Path | None,
     report_html: Path | None,
     gold_paths: Iterable[Path] = (),
+    executor: ExecutorConfig = LOCAL,
 ) -> dict[str, Any]:
-    """Scrub a record file; write records, ledger, quarantine, metrics and the PII report."""
+    """Scrub a record file; write records, ledger, quarantine, metrics and the PII report.
+
+    ``executor`` says where the batches are scrubbed (:mod:`provena.executor`); with the local
+    kind, ``scrub_pii.workers`` processes.
+    """
     gold = load_gold(gold_paths)
     _, salt = secret_key(cfg)
     if salt is None:
@@ -395,17 +401,18 @@ def run(
     total = pq.ParquetFile(inp).metadata.num_rows if inp.suffix == ".parquet" else None
     bar = progress(total=total, desc=STAGE, unit=" rec", unit_scale=True)
     with RecordWriter(out) as rw, LinesWriter(ledger) as lw, LinesWriter(quarantine) as qw:
-        if cfg.workers > 1:
-            pool = ProcessPoolExecutor(cfg.workers, initializer=_init_worker, initargs=(cfg, gold))
-            results: Iterable[tuple[StageResult, PiiStats]] = pool.map(
-                _work, read_records(inp, batch_size=cfg.batch_size)
-            )
-        else:
-            pool = None
-            local = Scrubber(cfg)
-            batches = read_records(inp, batch_size=cfg.batch_size)
-            results = (scrub_batch(b, local, gold) for b in batches)
-        try:
+        # detection and anonymization run where the executor says; the books, the ledger and
+        # the report are kept here, in input order
+        results = map_batches(
+            read_records(inp, batch_size=cfg.batch_size),
+            _work,
+            cfg=executor,
+            setup=functools.partial(_setup, cfg, gold),
+            workers=cfg.workers,
+            records_per_batch=cfg.batch_size,
+        )
+        # closing: a failure here stops the pool (or Ray) now, not when the generator is freed
+        with contextlib.closing(results), bar:
             for res, st in results:
                 rw.write(res.kept)
                 lw.write(res.ledger)
@@ -413,10 +420,6 @@ def run(
                 totals.merge(res.stats)
                 stats.merge(st, cfg.report_examples)
                 bar.update(res.stats.records_in)
-        finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
-            bar.close()
     totals.check_balance(STAGE)
     report = build_report(totals.as_dict(), stats, cfg)
     if metrics is not None:

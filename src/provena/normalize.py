@@ -55,7 +55,9 @@ _BLOCK_TAGS = {
     "ol",
     "table",
 }
-# C0/C1 controls except tab and newline, plus invisible characters that only break matching.
+# C0/C1 controls except tab and newline, plus invisible characters that only break matching:
+# zero-width space, word joiner, BOM. ZWJ and ZWNJ are kept (they shape emoji sequences,
+# Indic conjuncts and Persian words), and so are bidi marks and isolates (reading order).
 _INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u2060\ufeff]")
 _ODD_SPACES = re.compile("[\u00a0\u2000-\u200a\u202f\u205f]")
 _TRAILING = re.compile(r"[ \t]+(?=\n|\Z)")

@@ -10,6 +10,8 @@ import contextlib
 import hashlib
 import json
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -21,12 +23,44 @@ import pyarrow.parquet as pq
 from provena.records import RECORD_SCHEMA, Record, from_row, to_row
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def stale_temp_files(path: str | Path) -> list[Path]:
+    """Temporary files of ``path`` left by writers that died (SIGKILL, power loss): named
+    ``.<name>.<pid>.<random>.tmp`` by :func:`atomic_path`, with that process gone."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.[a-z0-9_]{{8}}\.tmp$")
+    stale = []
+    for p in path.parent.iterdir():
+        m = pattern.match(p.name)
+        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            stale.append(p)
+    return sorted(stale)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it onto ``path`` only on success."""
+    """Yield a temporary path beside ``path``; move it onto ``path`` only on success.
+
+    The temporary name starts with a dot (ingest's directory walk skips dot files) and holds
+    the writer's pid, so that the next write of ``path`` removes what a killed writer left."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    for stale in stale_temp_files(path):
+        stale.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -34,6 +68,35 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path``; on success it replaces ``path`` whole.
+
+    Readers see the previous complete folder or the new one: the old folder is renamed aside,
+    the new one renamed into place, and only then is the old one removed (between the two
+    renames ``path`` is briefly absent, never partial). A folder left by a killed writer
+    (``.<name>.<pid>.dir``/``.old``, that process gone) is removed by the next write."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.(?:dir|old)$")
+    for p in path.parent.iterdir():
+        m = pattern.match(p.name)
+        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            shutil.rmtree(p, ignore_errors=True)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.dir"
+    old = path.parent / f".{path.name}.{os.getpid()}.old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager

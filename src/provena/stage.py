@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,11 +23,18 @@ def stage_parser(doc: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    sys.exit(128 + signum)
+
+
 def run_stage(
     name: str, body: Callable[[argparse.Namespace, Params], None], parser: argparse.ArgumentParser
 ) -> None:
     args = parser.parse_args()
     setup_logging(args.verbose)
+    # a terminated stage (dvc on SIGTERM, a CI timeout) unwinds like an error: the atomic
+    # writers' finally blocks remove their temporary files, and nothing partial is left
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     log = logging.getLogger(f"provena.{name}")
     try:
         params = load_params(args.params)

@@ -25,7 +25,7 @@ import torch
 
 from provena.config import Params
 from provena.errors import UserError
-from provena.io import read_records, write_json
+from provena.io import atomic_dir, read_records, write_json
 from provena.records import Record
 from provena.train import data, gate, loop, manifest, model
 
@@ -107,15 +107,18 @@ def run(
     }
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    shutil.rmtree(paths.base_dir, ignore_errors=True)
     if cfg.base_model == model.TINY:
-        base_path = model.build_tiny_base(
-            _tokenizer_texts(train_records, cfg.tiny.tokenizer_examples),
-            cfg.tiny,
-            cfg.max_seq_len,
-            paths.base_dir,
-        )
+        # built aside and moved into place whole: a kill mid-build leaves no partial base
+        with atomic_dir(paths.base_dir) as building:
+            model.build_tiny_base(
+                _tokenizer_texts(train_records, cfg.tiny.tokenizer_examples),
+                cfg.tiny,
+                cfg.max_seq_len,
+                building,
+            )
+        base_path = paths.base_dir
     else:
+        shutil.rmtree(paths.base_dir, ignore_errors=True)
         base_path = Path(cfg.base_model)
         base_path = base_path if base_path.is_absolute() else root / base_path
         model.check_model_folder(base_path, cfg.base_model)
@@ -199,46 +202,46 @@ def run(
         return metrics
 
     # 5. adapter, resolved config and manifest, together
-    shutil.rmtree(paths.adapter_dir, ignore_errors=True)
-    paths.adapter_dir.mkdir(parents=True)
-    peft_model.save_pretrained(paths.adapter_dir, safe_serialization=True)
-    tokenizer.save_pretrained(paths.adapter_dir)
-    resolved = {
-        "train": cfg_dump,
-        "resolved": {
-            "mode": precision.mode,
-            "note": precision.note,
-            "device": precision.device,
-            "compute_dtype": str(precision.compute_dtype).removeprefix("torch."),
-            "base_model_path": base_path.as_posix(),
-            "warmup_steps": int(-(-cfg.warmup_ratio * cfg.max_steps // 1)),
-            "lr_schedule": "linear warm-up, cosine decay",
-            "attention_mask": loop.ATTENTION_NOTES[loop.attention_plan(peft_model)],
-            "template": data_stats["template"],
-            "fingerprint": fingerprint,
-        },
-    }
-    write_json(paths.adapter_dir / "train_config.json", resolved)
-    params_dump = {
-        "train": cfg_dump,
-        "audit_data": params.audit_data.model_dump(mode="json"),
-    }
-    lineage = manifest.build(
-        split_files=split_files,
-        gate=result.as_dict(),
-        params=params_dump,
-        params_file=(
-            manifest.file_entry(paths.params_file, root)
-            if paths.params_file and paths.params_file.is_file()
-            else None
-        ),
-        base_model=identity,
-        training={**metrics, "resolved": resolved["resolved"]},
-        data=data_stats,
-        root=root,
-    )
-    write_json(paths.adapter_dir / "manifest.json", lineage)
-    manifest.embed(paths.adapter_dir / "adapter_model.safetensors", lineage)
+    # written aside and moved into place whole: evaluate never reads a half-saved adapter
+    with atomic_dir(paths.adapter_dir) as adapter_dir:
+        peft_model.save_pretrained(adapter_dir, safe_serialization=True)
+        tokenizer.save_pretrained(adapter_dir)
+        resolved = {
+            "train": cfg_dump,
+            "resolved": {
+                "mode": precision.mode,
+                "note": precision.note,
+                "device": precision.device,
+                "compute_dtype": str(precision.compute_dtype).removeprefix("torch."),
+                "base_model_path": base_path.as_posix(),
+                "warmup_steps": int(-(-cfg.warmup_ratio * cfg.max_steps // 1)),
+                "lr_schedule": "linear warm-up, cosine decay",
+                "attention_mask": loop.ATTENTION_NOTES[loop.attention_plan(peft_model)],
+                "template": data_stats["template"],
+                "fingerprint": fingerprint,
+            },
+        }
+        write_json(adapter_dir / "train_config.json", resolved)
+        params_dump = {
+            "train": cfg_dump,
+            "audit_data": params.audit_data.model_dump(mode="json"),
+        }
+        lineage = manifest.build(
+            split_files=split_files,
+            gate=result.as_dict(),
+            params=params_dump,
+            params_file=(
+                manifest.file_entry(paths.params_file, root)
+                if paths.params_file and paths.params_file.is_file()
+                else None
+            ),
+            base_model=identity,
+            training={**metrics, "resolved": resolved["resolved"]},
+            data=data_stats,
+            root=root,
+        )
+        write_json(adapter_dir / "manifest.json", lineage)
+        manifest.embed(adapter_dir / "adapter_model.safetensors", lineage)
     if paths.metrics:
         write_json(paths.metrics, metrics)
     log.info(

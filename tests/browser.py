@@ -28,7 +28,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,8 @@ class PageResult:
     screenshot: Path
     title: str
     requests: list[str]  # every URL the page requested other than its own file
+    values: dict[str, Any] = field(default_factory=dict)  # the ``evaluate`` expressions' values
+    dialogs: list[str] = field(default_factory=list)  # alert/confirm/prompt texts (dismissed)
 
 
 def chromium_path() -> str | None:
@@ -88,16 +90,31 @@ class _Pipe:
                 self.replies[msg["id"]] = msg
             else:
                 self.events.append(msg)
+                if msg.get("method") == "Page.javascriptDialogOpening":
+                    self._dismiss(msg.get("sessionId"))
 
-    def call(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
+    def _dismiss(self, session: str | None) -> None:
+        """An alert blocks the page until answered: answer it (and keep the event)."""
         self.next_id += 1
-        msg: dict[str, Any] = {"id": self.next_id, "method": method, "params": params}
+        msg: dict[str, Any] = {
+            "id": self.next_id,
+            "method": "Page.handleJavaScriptDialog",
+            "params": {"accept": False},
+        }
         if session:
             msg["sessionId"] = session
         os.write(self.w, json.dumps(msg).encode() + b"\0")
-        while self.next_id not in self.replies:
+
+    def call(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
+        self.next_id += 1
+        mine = self.next_id  # a dialog answered while waiting takes the next id
+        msg: dict[str, Any] = {"id": mine, "method": method, "params": params}
+        if session:
+            msg["sessionId"] = session
+        os.write(self.w, json.dumps(msg).encode() + b"\0")
+        while mine not in self.replies:
             self._read_some()
-        reply = self.replies.pop(self.next_id)
+        reply = self.replies.pop(mine)
         if "error" in reply:
             raise BrowserError(f"{method}: {reply['error'].get('message')}")
         return reply.get("result", {})
@@ -133,10 +150,17 @@ def _above_9(fd: int) -> int:
     return high
 
 
-def load(html_path: Path, screenshot_path: Path, *, timeout: float = 60) -> PageResult:
+def load(
+    html_path: Path,
+    screenshot_path: Path,
+    *,
+    timeout: float = 60,
+    evaluate: dict[str, str] | None = None,
+) -> PageResult:
     """Open ``html_path`` in headless chromium without network, wait for the load event and
     the scripts it started, and return its console errors, DOM and a PNG screenshot
-    (``WIDTH`` wide, the page's full height up to ``MAX_SCREENSHOT_HEIGHT``)."""
+    (``WIDTH`` wide, the page's full height up to ``MAX_SCREENSHOT_HEIGHT``), the values of
+    the ``evaluate`` JavaScript expressions (by name) and the texts of any dialogs it opened."""
     binary = chromium_path()
     if binary is None:
         raise BrowserError("no chromium binary; run `make setup-browser`")
@@ -207,6 +231,12 @@ def load(html_path: Path, screenshot_path: Path, *, timeout: float = 60) -> Page
                 returnByValue=True,
             )["result"]["value"]
             title = cdp.call("Runtime.evaluate", s, expression="document.title", returnByValue=True)
+            values = {
+                name: cdp.call("Runtime.evaluate", s, expression=expr, returnByValue=True)[
+                    "result"
+                ].get("value")
+                for name, expr in (evaluate or {}).items()
+            }
             size = cdp.call("Page.getLayoutMetrics", s)["cssContentSize"]
             height = min(max(int(size["height"]), HEIGHT), MAX_SCREENSHOT_HEIGHT)
             png = cdp.call(
@@ -241,4 +271,11 @@ def load(html_path: Path, screenshot_path: Path, *, timeout: float = 60) -> Page
         for ev in events
         if ev.get("method") == "Network.requestWillBeSent" and ev["params"]["request"]["url"] != url
     ]
-    return PageResult(errors, dom, screenshot_path, title["result"]["value"], requests)
+    dialogs = [
+        ev["params"].get("message", "")
+        for ev in events
+        if ev.get("method") == "Page.javascriptDialogOpening"
+    ]
+    return PageResult(
+        errors, dom, screenshot_path, title["result"]["value"], requests, values, dialogs
+    )

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 NETBLOCK = Path(__file__).parent / "netblock"
+NAMESPACE, SOCKET_GUARD = "namespace", "socket-guard"  # the two ways the network is cut
 PROBE = (
     "import socket, sys\n"
     "try:\n"
@@ -27,6 +28,12 @@ def _unshare_works() -> bool:
     return proc.returncode == 0
 
 
+def offline_mode() -> str:
+    """How :func:`offline_env` cuts the network here: :data:`NAMESPACE` (``unshare -rn``, a
+    network namespace with no interfaces) where one can be made, else :data:`SOCKET_GUARD`."""
+    return NAMESPACE if _unshare_works() else SOCKET_GUARD
+
+
 def offline_env(env: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
     """(command prefix, environment) that cut the network for a child process."""
     env = dict(env or os.environ)
@@ -39,7 +46,7 @@ def offline_env(env: dict[str, str] | None = None) -> tuple[list[str], dict[str,
         DVC_NO_ANALYTICS="1",
         NO_PROXY="*",
     )
-    if _unshare_works():
+    if offline_mode() == NAMESPACE:
         return ["unshare", "-rn"], env
     env["PYTHONPATH"] = os.pathsep.join([str(NETBLOCK), env.get("PYTHONPATH", "")]).rstrip(
         os.pathsep
@@ -47,12 +54,24 @@ def offline_env(env: dict[str, str] | None = None) -> tuple[list[str], dict[str,
     return [], env
 
 
-def run_offline(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
-    prefix, env = offline_env(kwargs.pop("env", None))
+def probe_offline(prefix: list[str], env: dict[str, str]) -> str:
+    """Try a connection the way a child would; fail unless it was refused. Returns the
+    probe's line ('blocked <errno>')."""
     probe = subprocess.run(
         [*prefix, sys.executable, "-c", PROBE], env=env, capture_output=True, text=True
     )
     assert probe.returncode == 0 and probe.stdout.startswith("blocked"), (
         f"the network is not cut for the child process: {probe.stdout}{probe.stderr}"
     )
-    return subprocess.run([*prefix, *cmd], env=env, capture_output=True, text=True, **kwargs)
+    return probe.stdout.strip()
+
+
+def run_offline(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """Run ``cmd`` with the network cut (checked by a probe first). The result carries
+    ``offline_mode`` (how it was cut) and ``offline_probe`` (what the probe saw)."""
+    mode = offline_mode()
+    prefix, env = offline_env(kwargs.pop("env", None))
+    seen = probe_offline(prefix, env)
+    proc = subprocess.run([*prefix, *cmd], env=env, capture_output=True, text=True, **kwargs)
+    proc.offline_mode, proc.offline_probe = mode, seen  # type: ignore[attr-defined]
+    return proc

@@ -234,3 +234,11 @@ def test_report_diff_page_flags_a_regression(tmp_path):
     assert f"<td>{kept:,}</td><td>{kept - 7:,}</td>" in r.dom and "<td>-7</td>" in r.dom
     assert '<tr class="regressed"><td>no_residual_pii</td>' in r.dom
     assert "Validation regressed: no_residual_pii" in r.dom
+
+
+def test_a_script_that_runs_and_an_alert_are_seen(tmp_path):
+    """The positive control for the pipeline's script-payload test: an executed payload sets
+    ``window.__pwned`` and its alert is recorded (and answered, so the page still loads)."""
+    page = _page(tmp_path, '<p>x</p><img src=x onerror="window.__pwned=2; alert(7)">')
+    r = load(page, tmp_path / "s.png", evaluate={"pwned": "window.__pwned"})
+    assert (r.values, r.dialogs) == ({"pwned": 2}, ["7"])

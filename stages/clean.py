@@ -23,6 +23,7 @@ def main(args, params) -> None:
         metrics=args.metrics,
         report_json=args.report_json,
         report_html=args.report_html,
+        executor=params.executor,
         labels=args.labels,
         root=args.params.resolve().parent,
     )

@@ -23,6 +23,7 @@ def main(args, params) -> None:
         metrics=args.metrics,
         report_json=args.report_json,
         report_html=args.report_html,
+        executor=params.executor,
         gold_paths=args.gold,
     )
 

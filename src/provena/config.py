@@ -655,7 +655,7 @@ class TrainConfig(StrictModel):
 
 
 class CounterfactualProbeConfig(StrictModel):
-    """Swap group terms in test prompts (provena.counterfactual) and measure how the answers move."""
+    """Swap group terms in test prompts (provena.counterfactual); measure how the answers move."""
 
     attribute: Literal["gender"] = "gender"  # the swap provena.counterfactual knows how to make
     max_examples: Annotated[int, Field(ge=0, le=100_000)] = 40  # prompts swapped, per family

@@ -29,7 +29,7 @@ import torch
 
 from provena.config import EvaluateConfig, Params
 from provena.errors import UserError
-from provena.io import read_records, write_json, write_jsonl
+from provena.io import read_jsonl, read_records, write_json, write_jsonl
 from provena.records import Record
 from provena.train import data, model
 
@@ -369,6 +369,10 @@ class EvaluatePaths:
     adapter_dir: Path
     predictions: Path
     metrics: Path
+    train: Path  # the train split: canaries, PII probe prompts, verbatim-overlap index
+    pii_ledger: Path  # scrub_pii's ledger: keyed hashes of the raw values it replaced
+    model_fairness: Path  # audits/model_fairness.json
+    privacy_probes: Path  # audits/privacy_probes.json
 
 
 def base_folder(base_dir: Path, adapter_dir: Path) -> Path:
@@ -398,19 +402,42 @@ def load_adapter(base_dir: Path, adapter_dir: Path, quantization: str) -> tuple[
     return lm, tokenizer
 
 
+def _read_split(path: Path, split: str) -> list[Record]:
+    if not path.is_file():
+        raise UserError(f"{path}: no such split file (run the split stage first)")
+    records = [r for batch in read_records(path) for r in batch]
+    if not records:
+        raise UserError(f"{path}: the {split} split is empty")
+    return records
+
+
+def pii_detector(params: Params) -> Any:
+    """text -> (entity type, value) of each PII span, with scrub_pii's detector and settings."""
+    from provena.pii.engine import PiiDetector
+
+    cfg = params.scrub_pii
+    det = PiiDetector(
+        score_threshold=cfg.score_threshold, deny_list=cfg.deny_list, allow_list=cfg.allow_list
+    )
+    return lambda text: [(d.entity_type, text[d.start : d.end]) for d in det.detect([text])[0]]
+
+
 def run(params: Params, paths: EvaluatePaths) -> dict[str, Any]:
     """Run the stage; returns its metrics."""
+    # imported here: model_probes builds on this module's generate() and metric functions
+    from provena import model_probes
+    from provena.scrub_pii import secret_key
+
     cfg = params.evaluate
     started = time.perf_counter()
+    if not paths.pii_ledger.is_file():  # checked before the long work, not after it
+        raise UserError(f"{paths.pii_ledger}: no scrub_pii ledger (run the scrub_pii stage first)")
     lm, tokenizer = load_adapter(paths.base_dir, paths.adapter_dir, params.train.quantization)
     metrics: dict[str, Any] = {"stage": STAGE, "splits": {}}
     rows: list[dict[str, Any]] = []
+    split_records: dict[str, list[Record]] = {}
     for split, path in paths.splits.items():
-        if not path.is_file():
-            raise UserError(f"{path}: no such split file (run the split stage first)")
-        records = [r for batch in read_records(path) for r in batch]
-        if not records:
-            raise UserError(f"{path}: the {split} split is empty")
+        records = split_records[split] = _read_split(path, split)
         result, split_rows = evaluate_records(
             lm,
             tokenizer,
@@ -423,7 +450,28 @@ def run(params: Params, paths: EvaluatePaths) -> dict[str, Any]:
         metrics["splits"][split] = result
         rows += split_rows
     metrics["generated"] = len(rows)
+    calls = model_probes.ModelCalls(lm, tokenizer, params)
+    log.info("model fairness: quality by group, counterfactual gender swaps")
+    fairness = model_probes.fairness(calls, rows, split_records.get("test", []), params)
+    log.info("privacy probes: canaries, scrubbed PII, adversarial prompts")
+    privacy = model_probes.privacy(
+        calls,
+        _read_split(paths.train, "train"),
+        list(read_jsonl(paths.pii_ledger)),
+        secret_key(params.scrub_pii)[0],
+        pii_detector(params),
+        params,
+    )
+    metrics["model_fairness"] = fairness["verdict"]
+    metrics["privacy_probes"] = privacy["verdict"]
     metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
     write_jsonl(paths.predictions, rows)
+    write_json(paths.model_fairness, fairness)
+    write_json(paths.privacy_probes, privacy)
     write_json(paths.metrics, metrics)
+    for name, report in (("model fairness", fairness), ("privacy probes", privacy)):
+        failed = [f for f in report["findings"] if f.get("verdict") == "fail"]
+        log.info(
+            "%s: %s%s", name, report["verdict"], f" ({len(failed)} findings)" if failed else ""
+        )
     return metrics

@@ -1,0 +1,584 @@
+"""card: the model card (Hugging Face README format) and the auditor's bundle for one adapter.
+
+The card answers "what is this model, and what was it trained on" from the files the pipeline
+wrote, never from memory: the adapter's lineage manifest (base model, split hashes, gate checks,
+waivers, sign-offs), each stage's metrics (records in and out), the PII report, the validation
+verdict, the data audits before and after augmentation, the evaluation with its fairness and
+privacy probes, and the human ratings brought in by ``provena review import``.
+
+Data first: :func:`build_card` turns the loaded reports into ``card.json`` (no file I/O);
+:func:`render_readme` renders the README from that JSON, with YAML metadata written by
+``huggingface_hub.ModelCardData`` (so the Hub reads it: base model, licence, tags, and a
+``model-index`` with the evaluation results). :func:`run` reads, writes, and bundles.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from provena import lineage, model_fairness, privacy_probes, review, signoff
+from provena.config import Params
+from provena.errors import UserError
+from provena.io import atomic_open, display_path, write_json
+
+STAGE = "card"
+log = logging.getLogger(__name__)
+
+#: curation stages in pipeline order, with the metrics file each keeps its books in
+STAGE_METRICS = ("ingest", "scrub_pii", "clean", "validate", "augment", "split")
+#: reports whose sign-offs the card shows (as they stand when the card is written)
+SIGNED_REPORTS = (
+    "audits/pii_report.json",
+    "reports/validation_verdict.json",
+    "audits/audit_before.json",
+    "audits/audit_after.json",
+    "audits/model_fairness.json",
+    "audits/privacy_probes.json",
+)
+RATING_KEYS = ("source", "sha256", "imported_at", "imports", "summary", "scale")
+LORA_KEYS = ("peft_type", "r", "lora_alpha", "lora_dropout", "bias", "task_type")
+
+
+@dataclass(frozen=True)
+class CardPaths:
+    """Every file the stage reads or writes (from dvc.yaml)."""
+
+    adapter_dir: Path
+    metrics_dir: Path  # metrics/<stage>.json
+    pii_report: Path
+    validation_verdict: Path
+    audit_before: Path
+    audit_after: Path
+    evaluate_metrics: Path
+    model_fairness: Path
+    privacy_probes: Path
+    ratings: Path  # may be absent: no human review yet
+    out_dir: Path  # README.md, card.json, audit_bundle.zip
+
+
+def _load(path: Path, what: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise UserError(f"{path}: no {what} (run the pipeline up to the evaluate stage first)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise UserError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+# ------------------------------------------------------------------------------------- core
+
+
+def stage_books(metrics: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records in and out of each curation stage, in pipeline order, from its metrics."""
+    rows = []
+    for name in STAGE_METRICS:
+        m = metrics.get(name)
+        if m is None:
+            continue
+        if name == "validate":  # validates, drops nothing
+            rows.append(
+                {
+                    "stage": name,
+                    "records_in": m.get("records"),
+                    "records_out": m.get("records"),
+                    "quarantined": 0,
+                    "added": 0,
+                    "verdict": m.get("verdict"),
+                }
+            )
+            continue
+        rows.append(
+            {
+                "stage": name,
+                "records_in": m.get("records_in"),
+                "records_out": m.get("records_out", m.get("records_kept")),
+                "quarantined": m.get("records_quarantined", 0),
+                "added": m.get("records_added", 0),
+            }
+        )
+    return rows
+
+
+def pii_counts(report: dict[str, Any]) -> dict[str, Any]:
+    """Entities found per type (all fields together) and the summary of the PII report."""
+    by_type = {
+        kind: sum(fields.values()) if isinstance(fields, dict) else int(fields)
+        for kind, fields in report.get("entities_by_type_and_field", {}).items()
+    }
+    return {"summary": report.get("summary", {}), "by_type": dict(sorted(by_type.items()))}
+
+
+def audit_summary(audit: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "verdict": audit.get("verdict"),
+        "records": audit.get("records"),
+        "findings": [
+            {"check": f.get("check"), "verdict": f.get("verdict"), "text": f.get("text")}
+            for f in audit.get("findings", [])
+        ],
+    }
+
+
+def evaluation_summary(ev: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation's numbers without its timings (the card must not change between runs of
+    the same data and model)."""
+
+    def strip(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: strip(v) for k, v in obj.items() if k not in ("seconds", "wall_seconds")}
+        return obj
+
+    return strip({"splits": ev.get("splits", {}), "generated": ev.get("generated")})
+
+
+def derived_limitations(card: dict[str, Any]) -> list[str]:
+    """Limitations the reports themselves show (added after the ones people wrote)."""
+    out = []
+    base = card["model"]["base_model"]
+    if base.get("name") == "tiny":
+        out.append(
+            f"The base model is Provena's built-in tiny Llama ({base.get('parameters'):,} "
+            "parameters, randomly initialised, tokenizer trained on the curated data): it shows "
+            "the pipeline end to end and is not a usable assistant. Point train.base_model at "
+            "a real local model for a usable adapter."
+        )
+    training = card["model"]["training"]
+    if training.get("mode") != "qlora":
+        out.append(f"Trained as {training.get('mode')}: {training.get('note')}.")
+    pii = card["data"]["pii"]["summary"]
+    if pii.get("gold_missed_share") is not None:
+        out.append(
+            f"PII scrubbing is automatic: on the planted gold spans it missed "
+            f"{pii['gold_missed_share']:.2%} (recall {pii.get('gold_recall')}, precision "
+            f"{pii.get('gold_precision')}); residual scan rate {pii.get('residual_rate')}."
+        )
+    before, after = card["data"]["audit_before"], card["data"]["audit_after"]
+    if before.get("verdict") == "fail":
+        n = sum(1 for f in before["findings"] if f.get("verdict") == "fail")
+        out.append(
+            f"The raw data failed its bias audit ({n} findings); augmentation brought the "
+            f"audit to '{after.get('verdict')}'. Counterfactual records are machine-made."
+        )
+    for waiver in card["gate"]["waivers"]:
+        out.append(
+            f"Trained under a waiver of the '{waiver['check']}' check: {waiver['reason']} "
+            f"(approved by {waiver['approved_by']})."
+        )
+    for name in ("model_fairness", "privacy_probes"):
+        section = card["evaluation"].get(name) or {}
+        if section.get("verdict") == "fail":
+            out.append(f"The {name.replace('_', ' ')} check failed: see its findings below.")
+    if not (card.get("human_review") or {}).get("summary", {}).get("rated"):
+        out.append("No human ratings of the model's answers have been imported.")
+    return out
+
+
+def build_card(
+    *,
+    params: Params,
+    manifest: dict[str, Any],
+    adapter_config: dict[str, Any],
+    adapter_sha256: str,
+    metrics: dict[str, dict[str, Any]],
+    pii_report: dict[str, Any],
+    validation: dict[str, Any],
+    audit_before: dict[str, Any],
+    audit_after: dict[str, Any],
+    evaluation: dict[str, Any],
+    fairness: dict[str, Any],
+    privacy: dict[str, Any],
+    ratings: dict[str, Any] | None,
+    signoffs: dict[str, dict[str, Any]],
+    adapter_path: str,
+) -> dict[str, Any]:
+    """card.json: everything the README shows, as data."""
+    cfg = params.card
+    gate = manifest.get("gate", {})
+    training = dict(manifest.get("training", {}))
+    for k in ("seconds", "wall_seconds", "tokens_per_s", "peak_memory_mb", "peak_memory_kind"):
+        training.pop(k, None)  # timings: they differ run to run and say nothing of the model
+    card: dict[str, Any] = {
+        "kind": "provena.model_card",
+        "model_name": cfg.model_name,
+        "intended_use": cfg.intended_use,
+        "model": {
+            "adapter": {
+                "path": adapter_path,
+                "adapter_model_sha256": adapter_sha256,
+                "config": {k: adapter_config.get(k) for k in LORA_KEYS},
+                "target_modules": sorted(
+                    {m.rsplit(".", 1)[-1] for m in adapter_config.get("target_modules") or []}
+                ),
+            },
+            "base_model": {
+                k: manifest.get("base_model", {}).get(k)
+                for k in ("name", "path", "sha256", "architectures", "model_type", "parameters")
+            },
+            "training": training,
+            "libraries": manifest.get("libraries", {}),
+            "git": manifest.get("git", {}),
+        },
+        "data": {
+            "splits": manifest.get("split", {}),
+            "stages": stage_books(metrics),
+            "pii": pii_counts(pii_report),
+            "validation": {
+                k: validation.get(k)
+                for k in (
+                    "verdict",
+                    "expectations",
+                    "passed",
+                    "failed_critical",
+                    "failed_warning",
+                    "suite_path",
+                    "suite_sha256",
+                )
+            },
+            "audit_before": audit_summary(audit_before),
+            "audit_after": audit_summary(audit_after),
+        },
+        "gate": {
+            "passed": gate.get("passed"),
+            "checks": [
+                {k: c.get(k) for k in ("check", "passed", "verdict", "detail", "waived", "report")}
+                for c in gate.get("checks", [])
+            ],
+            "waivers": list(manifest.get("waivers") or gate.get("waivers_applied") or []),
+            "signoffs_at_training": manifest.get("signoffs", []),
+        },
+        "signoffs": signoffs,
+        "evaluation": {
+            **evaluation_summary(evaluation),
+            "model_fairness": fairness,
+            "privacy_probes": privacy,
+        },
+        # the summary only: reviewers' comments are free text about the answers
+        "human_review": {k: ratings[k] for k in RATING_KEYS if k in ratings} if ratings else None,
+    }
+    card["limitations"] = [*cfg.limitations, *derived_limitations(card)]
+    return card
+
+
+def card_metadata(card: dict[str, Any], params: Params) -> Any:
+    """The README's YAML header, as ``huggingface_hub.ModelCardData`` writes it."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    results = []
+    for split, res in card["evaluation"]["splits"].items():
+        adapter = res.get("adapter", {})
+        if adapter.get("perplexity") is not None:
+            results.append(
+                EvalResult(
+                    task_type="text-generation",
+                    dataset_type="provena-split",
+                    dataset_name=f"Provena {split} split",
+                    dataset_split=split,
+                    metric_type="perplexity",
+                    metric_name="Perplexity",
+                    metric_value=adapter["perplexity"],
+                )
+            )
+        for family, m in adapter.get("families", {}).items():
+            for key, name in (
+                ("icd10_micro_f1", "ICD-10 micro F1"),
+                ("rouge_l", "ROUGE-L"),
+                ("age_em", "Age exact match"),
+                ("sex_em", "Sex exact match"),
+            ):
+                if m.get(key) is not None:
+                    results.append(
+                        EvalResult(
+                            task_type="text-generation",
+                            dataset_type="provena-split",
+                            dataset_name=f"Provena {split} split",
+                            dataset_split=split,
+                            metric_type=key,
+                            metric_name=f"{name} ({family})",
+                            metric_value=m[key],
+                        )
+                    )
+    base = card["model"]["base_model"]
+    return ModelCardData(
+        model_name=card["model_name"],
+        base_model=base.get("name") if base.get("name") != "tiny" else base.get("path"),
+        library_name="peft",
+        pipeline_tag="text-generation",
+        license=params.card.license,
+        language=list(params.card.language),
+        tags=list(params.card.tags),
+        eval_results=results or None,
+    )
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_readme(card: dict[str, Any], params: Params) -> str:
+    """The Hugging Face README: YAML metadata, then the card's sections in Markdown."""
+    meta = card_metadata(card, params).to_yaml()
+    m, d, ev = card["model"], card["data"], card["evaluation"]
+    base, adapter, tr = m["base_model"], m["adapter"], m["training"]
+    out = [f"---\n{meta}\n---\n", f"# {card['model_name']}\n"]
+    out.append(
+        f"A LoRA adapter trained by Provena on an audited "
+        f"dataset. Intended use: {card['intended_use']}\n"
+    )
+    gate_state = "passed" if card["gate"]["passed"] else "did not pass"
+    out.append(
+        "## Summary\n\n"
+        + _table(
+            ["item", "value"],
+            [
+                ["base model", f"{base.get('name')} ({base.get('path')})"],
+                ["base model sha256", base.get("sha256")],
+                ["adapter weights sha256", adapter["adapter_model_sha256"]],
+                ["training data (train split) sha256", d["splits"].get("train", {}).get("sha256")],
+                ["training gate", gate_state],
+                ["validation verdict", d["validation"]["verdict"]],
+                [
+                    "bias audit before / after augmentation",
+                    f"{d['audit_before']['verdict']} / {d['audit_after']['verdict']}",
+                ],
+                ["model fairness verdict", (ev.get("model_fairness") or {}).get("verdict")],
+                ["privacy probes verdict", (ev.get("privacy_probes") or {}).get("verdict")],
+            ],
+        )
+        + "\n"
+    )
+    out.append("## Limitations\n\n" + "\n".join(f"- {x}" for x in card["limitations"]) + "\n")
+    cfg = adapter["config"]
+    out.append(
+        "## Model\n\n"
+        + _table(
+            ["item", "value"],
+            [
+                ["architecture", ", ".join(base.get("architectures") or [])],
+                ["base parameters", base.get("parameters")],
+                [
+                    "adapter",
+                    f"{cfg.get('peft_type')} r={cfg.get('r')} alpha="
+                    f"{cfg.get('lora_alpha')} dropout={cfg.get('lora_dropout')}",
+                ],
+                ["target modules", ", ".join(adapter["target_modules"])],
+                ["training mode", f"{tr.get('mode')} on {tr.get('device')}: {tr.get('note')}"],
+                ["steps", tr.get("steps")],
+                [
+                    "trainable / total parameters",
+                    f"{_fmt(tr.get('trainable_parameters'))} / {_fmt(tr.get('total_parameters'))}",
+                ],
+                [
+                    "loss first / final / validation",
+                    f"{_fmt(tr.get('first_loss'))} / {_fmt(tr.get('final_loss'))} / "
+                    f"{_fmt(tr.get('eval_loss'))}",
+                ],
+                ["resumed from checkpoint", tr.get("resumed_from")],
+                [
+                    "code",
+                    f"git {m['git'].get('commit')}"
+                    + (" (uncommitted changes)" if m["git"].get("dirty") else ""),
+                ],
+            ],
+        )
+        + "\n"
+    )
+    split_rows = [
+        [k, v.get("records"), v.get("path"), v.get("sha256")] for k, v in d["splits"].items()
+    ]
+    stage_rows = [
+        [s["stage"], s["records_in"], s["records_out"], s["quarantined"], s["added"]]
+        for s in d["stages"]
+    ]
+    out.append(
+        "## Training data and its lineage\n\n"
+        "Every number comes from the stage's own metrics; every record dropped or changed has a "
+        "line in `data/ledger/<stage>.jsonl` and `provena trace` checks each hash below against "
+        "the files present.\n\n"
+        + _table(["split", "records", "file", "sha256"], split_rows)
+        + "\n\n"
+        + _table(["stage", "records in", "records out", "quarantined", "added"], stage_rows)
+        + "\n"
+    )
+    pii = d["pii"]
+    s = pii["summary"]
+    out.append(
+        "### PII scrubbing\n\n"
+        f"{_fmt(s.get('pii_entities'))} PII values found in {_fmt(s.get('records_with_pii'))} "
+        f"records and replaced before any later stage saw them; residual scan rate "
+        f"{_fmt(s.get('residual_rate'))} (verdict {s.get('residual_verdict')}).\n\n"
+        + _table(["entity type", "found"], [[k, v] for k, v in pii["by_type"].items()])
+        + "\n"
+    )
+    v = d["validation"]
+    failed = [*(v.get("failed_critical") or []), *(v.get("failed_warning") or [])]
+    out.append(
+        f"### Validation (Great Expectations)\n\nVerdict **{v['verdict']}**: {v.get('passed')} of "
+        f"{v.get('expectations')} expectations passed (suite `{v.get('suite_path')}`)."
+        + (f" Failed: {', '.join(map(str, failed))}." if failed else "")
+        + "\n"
+    )
+    for key, title in (
+        ("audit_before", "before augmentation"),
+        ("audit_after", "after augmentation"),
+    ):
+        a = d[key]
+        rows = [[f["verdict"], f["text"]] for f in a["findings"]]
+        out.append(
+            f"### Bias audit {title}\n\nVerdict **{a['verdict']}** on {_fmt(a['records'])} records."
+            + ("\n\n" + _table(["verdict", "finding"], rows) if rows else " No findings.")
+            + "\n"
+        )
+    g = card["gate"]
+    out.append(
+        "### Training gate, waivers and sign-offs\n\n"
+        + _table(
+            ["check", "passed", "waived", "detail"],
+            [[c["check"], c["passed"], c["waived"], c["detail"]] for c in g["checks"]],
+        )
+        + "\n\n"
+        + (
+            "\n".join(
+                f"- Waiver of `{w['check']}`: {w['reason']} (approved by {w['approved_by']})"
+                for w in g["waivers"]
+            )
+            or "No waivers."
+        )
+        + "\n\n"
+        + _table(
+            ["report", "signed off", "by"],
+            [
+                [
+                    r,
+                    st["valid"],
+                    ", ".join(x["reviewer"] for x in st["signoffs"]) or st.get("reason"),
+                ]
+                for r, st in card["signoffs"].items()
+            ],
+        )
+        + "\n"
+    )
+    out.append("## Evaluation\n\n" + _evaluation_tables(ev["splits"]) + "\n")
+    out.append(model_fairness.render_markdown(ev["model_fairness"]).strip() + "\n")
+    out.append(privacy_probes.render_markdown(ev["privacy_probes"]).strip() + "\n")
+    out.append(review.render_markdown(card["human_review"]).strip() + "\n")
+    out.append(
+        "## Reproduce and audit\n\n"
+        "```\ndvc repro                      # the whole pipeline, from raw data to this card\n"
+        f"provena trace {adapter['path']}    # every hash from adapter to raw data, checked\n"
+        'provena trained-on "RECORD ID OR TEXT"   # which adapters saw a record (erasure)\n'
+        "```\n\n`audit_bundle.zip` beside this card holds dvc.lock, params, every report, audit "
+        "and metric, and the adapter's manifest, with a sha256 listing.\n"
+    )
+    return "\n".join(out)
+
+
+def _evaluation_tables(splits: dict[str, Any]) -> str:
+    parts = []
+    for split, res in splits.items():
+        rows = [
+            [
+                "all",
+                "perplexity",
+                res["base"].get("perplexity"),
+                res["adapter"].get("perplexity"),
+                res["delta"].get("perplexity"),
+            ]
+        ]
+        for fam, am in res["adapter"].get("families", {}).items():
+            bm = res["base"].get("families", {}).get(fam, {})
+            dm = res["delta"].get("families", {}).get(fam, {})
+            for key in (
+                "perplexity",
+                "json_valid",
+                "age_em",
+                "sex_em",
+                "icd10_micro_f1",
+                "rouge_l",
+            ):
+                if key in am:
+                    rows.append([fam, key, bm.get(key), am.get(key), dm.get(key)])
+        parts.append(
+            f"### {split} split ({_fmt(res.get('records'))} records)\n\n"
+            + _table(["family", "metric", "base", "adapter", "delta"], rows)
+        )
+    return "\n\n".join(parts)
+
+
+# -------------------------------------------------------------------------------------- I/O
+
+
+def run(params: Params, paths: CardPaths, *, root: Path) -> dict[str, Any]:
+    """Write README.md, card.json and audit_bundle.zip into ``paths.out_dir``."""
+    manifest = lineage.load_manifest(paths.adapter_dir)
+    adapter_config = _load(paths.adapter_dir / "adapter_config.json", "adapter config")
+    weights = paths.adapter_dir / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise UserError(f"{weights}: no adapter weights (run the train stage first)")
+    metrics = {}
+    for name in STAGE_METRICS:
+        p = paths.metrics_dir / f"{name}.json"
+        if p.is_file():
+            metrics[name] = _load(p, f"{name} metrics")
+    ratings = _load(paths.ratings, "ratings") if paths.ratings.is_file() else None
+    signoffs = {}
+    for rel in SIGNED_REPORTS:
+        st = signoff.status(root / rel, root)
+        signoffs[rel] = {
+            "valid": st["valid"],
+            "reason": st.get("reason"),
+            "signoffs": [
+                {k: s[k] for k in ("reviewer", "signed_at", "note")} for s in st["signoffs"]
+            ],
+        }
+    card = build_card(
+        params=params,
+        manifest=manifest,
+        adapter_config=adapter_config,
+        adapter_sha256=signoff.sha256_of(weights),
+        metrics=metrics,
+        pii_report=_load(paths.pii_report, "PII report"),
+        validation=_load(paths.validation_verdict, "validation verdict"),
+        audit_before=_load(paths.audit_before, "audit before augmentation"),
+        audit_after=_load(paths.audit_after, "audit after augmentation"),
+        evaluation=_load(paths.evaluate_metrics, "evaluation metrics"),
+        fairness=_load(paths.model_fairness, "model fairness report"),
+        privacy=_load(paths.privacy_probes, "privacy probe report"),
+        ratings=ratings,
+        signoffs=signoffs,
+        adapter_path=display_path(paths.adapter_dir, root),
+    )
+    write_json(paths.out_dir / "card.json", card)
+    with atomic_open(paths.out_dir / "README.md") as fh:
+        fh.write(render_readme(card, params))
+    digests = lineage.bundle(
+        paths.adapter_dir,
+        paths.out_dir / "audit_bundle.zip",
+        root=root,
+        card_dir=paths.out_dir,
+        exclude_stages=(STAGE,),
+    )
+    log.info(
+        "card: %s (%d files in the audit bundle)",
+        display_path(paths.out_dir / "README.md", root),
+        len(digests),
+    )
+    return card

@@ -1,0 +1,162 @@
+"""The loaded adapter wired into the fairness and privacy probes of the evaluate stage.
+
+:mod:`provena.model_fairness` and :mod:`provena.privacy_probes` take the model as callables
+(prompts in, answers or NLLs out) so they test with fakes; this module builds those callables
+from the peft model evaluate loaded, with training's prompts and chat template, and runs both
+probes. Probes decode greedily whatever ``evaluate.do_sample`` says: a probe asks what the model
+most wants to say, and must give the same answer on every run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from provena import model_fairness, privacy_probes
+from provena.config import Params
+from provena.evaluate import extraction_scores, generate, response_nll, rouge_l
+from provena.records import Record
+from provena.train import data
+
+log = logging.getLogger(__name__)
+
+
+class ModelCalls:
+    """Prompts, completions and continuation NLLs of one loaded model."""
+
+    def __init__(self, lm: Any, tokenizer: Any, params: Params):
+        self.lm, self.tokenizer = lm, tokenizer
+        self.batch_size = params.evaluate.batch_size
+        self.max_seq_len = params.train.max_seq_len
+        self.use_chat_template = params.train.use_chat_template
+        self.device = str(next(lm.parameters()).device)
+
+    def prompt_of(self, rec: Record) -> str:
+        """The record's prompt exactly as training built it (template, special tokens)."""
+        return data.format_example(rec, self.tokenizer, self.use_chat_template)[0]
+
+    def completer(self, max_new_tokens: int) -> Callable[[list[str]], list[str]]:
+        def complete(prompts: list[str]) -> list[str]:
+            return generate(
+                self.lm,
+                self.tokenizer,
+                prompts,
+                max_new_tokens=max_new_tokens,
+                batch_size=self.batch_size,
+            )
+
+        return complete
+
+    def nll(self, prompt: str, continuations: list[str]) -> list[float]:
+        """Summed NLL of each continuation after ``prompt`` (its tokens only are scored)."""
+        tok = self.tokenizer
+        head = tok(prompt, add_special_tokens=False)["input_ids"]
+        examples = []
+        for c in continuations:
+            tail = tok(c, add_special_tokens=False)["input_ids"]
+            ids = (head + tail)[-self.max_seq_len :]
+            labels = ([data.IGNORE] * len(head) + tail)[-self.max_seq_len :]
+            examples.append(data.Example(input_ids=ids, labels=labels))
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        return [s for s, _ in response_nll(self.lm, examples, pad, self.batch_size, self.device)]
+
+
+def task_score(rec: Record, answer: str, extraction_families: list[str]) -> float:
+    """The per-example task score model_fairness groups: extraction fields or ROUGE-L."""
+    fam = str(rec["meta"].get("family") or "")
+    metrics = (
+        extraction_scores(answer, rec["output"])
+        if fam in extraction_families
+        else {"rouge_l": rouge_l(answer, rec["output"])}
+    )
+    return model_fairness.per_example_quality({"metrics": metrics}) or 0.0
+
+
+def fairness(
+    calls: ModelCalls, rows: list[dict[str, Any]], test: list[Record], params: Params
+) -> dict[str, Any]:
+    """audits/model_fairness.json: the adapter's quality by group, and the counterfactual probe."""
+    cfg = params.evaluate.fairness
+    groups = model_fairness.group_quality(
+        rows,
+        params.audit_data.attributes,
+        cfg,
+        intersections=params.audit_data.intersections,
+    )
+    scored = {*params.evaluate.extraction_families, *params.evaluate.free_text_families}
+    candidates = [r for r in test if r["meta"].get("family") in scored]
+    complete = calls.completer(params.evaluate.max_new_tokens)
+    counterfactual = model_fairness.counterfactual_probe(
+        candidates,
+        answer=lambda recs: complete([calls.prompt_of(r) for r in recs]),
+        score=lambda rec, ans: task_score(rec, ans, params.evaluate.extraction_families),
+        cfg=cfg.counterfactual,
+        seed=params.evaluate.seed,
+    )
+    return model_fairness.assess(groups, counterfactual, cfg)
+
+
+def privacy(
+    calls: ModelCalls,
+    train: list[Record],
+    ledger: list[dict[str, Any]],
+    key: bytes,
+    detect: Callable[[str], list[tuple[str, str]]],
+    params: Params,
+) -> dict[str, Any]:
+    """audits/privacy_probes.json: canaries, scrubbed PII, adversarial prompts, verdict."""
+    cfg = params.evaluate.privacy
+    complete = calls.completer(cfg.max_new_tokens)
+    canaries = privacy_probes.make_canaries(params.split.canaries)
+    planted = {r["id"] for r in train if r["meta"].get("family") == privacy_probes.CANARY_FAMILY}
+    missing = [c.index for c in canaries if not {r["id"] for r in c.records} <= planted]
+    if missing:
+        log.warning(
+            "canaries %s are not in the train split: was it made with other params?", missing
+        )
+    canary = (
+        privacy_probes.canary_probe(
+            canaries,
+            complete=complete,
+            nll=calls.nll,
+            cfg=cfg,
+            seed=params.evaluate.seed,
+            prompt_of=calls.prompt_of,
+        )
+        if canaries
+        else None
+    )
+    suite = privacy_probes.load_suite(Path(cfg.adversarial_prompts))
+    texts = [
+        str(r.get(f) or "")
+        for r in train
+        if r["meta"].get("family") != privacy_probes.CANARY_FAMILY
+        for f in ("instruction", "input", "output")
+    ]
+    index = privacy_probes.TrainIndex(texts, n=suite.verbatim_words)
+    hashes = privacy_probes.ledger_hashes(ledger)
+    samples = privacy_probes.pii_samples(train, hashes, cfg.pii_max_records)
+    pii = (
+        privacy_probes.pii_probe(
+            samples,
+            complete=complete,
+            key=key,
+            ledger_hashes=hashes,
+            detect=detect,
+            prompt_of=calls.prompt_of,
+            train=index,
+        )
+        if samples
+        else None
+    )
+    adversarial = privacy_probes.adversarial_probe(
+        suite,
+        complete=complete,
+        canaries=canaries,
+        train_texts=index,
+        detect=detect,
+        prompt_of=calls.prompt_of,
+    )
+    return privacy_probes.assess(canary, pii, adversarial, cfg)

@@ -153,3 +153,26 @@ def test_a_half_written_checkpoint_is_never_resumed_from(tmp_path):
     ckpt("step-0000003", 3)
     ckpt(".tmp-step-0000006", 6)  # killed between writing and renaming it
     assert latest_checkpoint(tmp_path, "f", max_steps=9) == tmp_path / "step-0000003"
+
+
+def test_resuming_repairs_the_training_logs_a_kill_tore(tmp_path):
+    """dvclive appends curve lines and rewrites its summary in place: a kill can leave a torn
+    last line and an empty summary, which dvclive's resume would fail to read."""
+    from provena.train.loop import live_logger, trim_live_logs
+
+    curve = tmp_path / "plots" / "metrics" / "train" / "loss.tsv"
+    curve.parent.mkdir(parents=True)
+    curve.write_text("step\tloss\n2\t6.9\n4\t6.8\n6")  # killed while appending step 6
+    (tmp_path / "metrics.json").write_text("")  # killed while rewriting the summary
+    trim_live_logs(tmp_path, 4)
+    assert curve.read_text() == "step\tloss\n2\t6.9\n4\t6.8\n"
+    assert not (tmp_path / "metrics.json").exists()
+    live = live_logger(tmp_path, resume=True)  # reads the summary back: must not fail
+    live.step = 5
+    live.log_metric("train/loss", 6.7)
+    live.make_summary()  # written whole (temp file, then rename): no temp file is left
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {
+        "step": 5,
+        "train": {"loss": 6.7},
+    }
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json", "plots"]

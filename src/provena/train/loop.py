@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from provena.config import TrainConfig
+from provena.io import atomic_open, atomic_path
 from provena.train.attention import (
     MASK,
     SEGMENTS,
@@ -223,16 +224,37 @@ def load_checkpoint(path: Path, model, optimizer, scheduler) -> int:
     return json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))["step"]
 
 
+def _point_step(line: str, columns: int, col: int) -> int | None:
+    """The step of a curve's line, None for a line torn by a kill mid-append."""
+    fields = line.split("\t")
+    try:
+        return int(fields[col]) if len(fields) == columns and all(fields) else None
+    except ValueError:
+        return None
+
+
 def trim_live_logs(live_dir: Path, step: int) -> None:
     """Drop dvclive points logged after ``step`` (by a run stopped before its next checkpoint),
-    so the resumed curves continue without repeating steps."""
+    so the resumed curves continue without repeating steps; and what a kill left torn: a
+    half-appended curve line, a truncated summary (dvclive reads it back on resume, and the
+    next step rewrites it)."""
     for tsv in (live_dir / "plots" / "metrics").rglob("*.tsv"):
         lines = tsv.read_text(encoding="utf-8").splitlines()
         if not lines:
             continue
-        col = lines[0].split("\t").index("step")
-        kept = [lines[0]] + [ln for ln in lines[1:] if int(ln.split("\t")[col]) <= step]
-        tsv.write_text("\n".join(kept) + "\n", encoding="utf-8")
+        header = lines[0].split("\t")
+        col = header.index("step")
+        steps = [(ln, _point_step(ln, len(header), col)) for ln in lines[1:]]
+        kept = [lines[0]] + [ln for ln, s in steps if s is not None and s <= step]
+        with atomic_open(tsv) as fh:
+            fh.write("\n".join(kept) + "\n")
+    summary = live_dir / "metrics.json"
+    if summary.is_file():
+        try:
+            json.loads(summary.read_text(encoding="utf-8"))
+        except ValueError:
+            log.warning("%s was cut short by an interrupted run: dropped", summary)
+            summary.unlink()
 
 
 # ---------------------------------------------------------------------------------- loop
@@ -248,6 +270,17 @@ def live_logger(live_dir: Path, resume: bool) -> Any:
 
         def _init_dvc(self) -> None:
             self._dvc_file = None
+
+        def make_summary(self) -> None:
+            # dvclive writes the summary in place: a kill mid-write would leave it empty
+            from dvclive.serialize import dump_json
+
+            from dvclive.plots import NumpyEncoder
+
+            if self._step is not None:
+                self.summary["step"] = self.step
+            with atomic_path(self.metrics_file) as tmp:
+                dump_json(self.summary, str(tmp), cls=NumpyEncoder)
 
     return LiveFiles(str(live_dir), resume=resume, save_dvc_exp=False, dvcyaml=None)
 

@@ -184,16 +184,41 @@ def test_left_padded_batch_generates_what_one_at_a_time_does(tiny_folders):
     assert tok.padding_side == "left"
 
 
+def _train_and_ledger(tmp_path: Path, params):
+    """A train split with the profile's canaries planted, and a scrub_pii ledger whose hashes
+    are of values the model never saw."""
+    from provena.privacy_probes import keyed_hash, make_canaries
+    from provena.scrub_pii import secret_key
+
+    canaries = [r for c in make_canaries(params.split.canaries) for r in c.records]
+    train = _write(tmp_path / "train.parquet", [*_records(12, offset=200), *canaries])
+    key = secret_key(params.scrub_pii)[0]
+    ledger = tmp_path / "scrub_pii.jsonl"
+    lines = [
+        {"id": r["id"], "stage": "scrub_pii", "action": "scrubbed",
+         "entities": [{"entity_type": "PERSON", "hash": keyed_hash(key, "Zebulon Quarrington"),
+                       "operator": "surrogate", "field": "input", "start": 0, "end": 19}]}
+        for r in _records(12, offset=200)
+    ]  # fmt: skip
+    ledger.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return train, ledger
+
+
 def test_stage_writes_base_adapter_and_delta(tmp_path, tiny_folders, tiny_params):
     base_dir, adapter_dir = tiny_folders
     test = _write(tmp_path / "test.parquet", _records(10, offset=500))
     gold = _write(tmp_path / "gold.parquet", _records(6, offset=900))
+    train, ledger = _train_and_ledger(tmp_path, tiny_params)
     paths = ev.EvaluatePaths(
         {"test": test, "gold": gold},
         base_dir,
         adapter_dir,
         tmp_path / "eval" / "predictions.jsonl",
         tmp_path / "metrics" / "evaluate.json",
+        train,
+        ledger,
+        tmp_path / "audits" / "model_fairness.json",
+        tmp_path / "audits" / "privacy_probes.json",
     )
     params = tiny_params.model_copy(
         update={"train": tiny_params.train.model_copy(update={"max_seq_len": 256})}
@@ -225,6 +250,37 @@ def test_stage_writes_base_adapter_and_delta(tmp_path, tiny_folders, tiny_params
         "metrics",
     }  # fmt: skip
     assert row["gender"] in ("female", "male") and row["age_band"] in ("18-29", "30-44")
+    # the fairness and privacy reports, their verdicts echoed in the metrics
+    fairness = json.loads(paths.model_fairness.read_text())
+    privacy = json.loads(paths.privacy_probes.read_text())
+    assert metrics["model_fairness"] == fairness["verdict"]
+    assert metrics["privacy_probes"] == privacy["verdict"]
+    assert set(fairness["splits"]) == {"test", "gold"}
+    assert set(fairness["splits"]["test"]["adapter"]) >= {"gender", "age_band"}
+    assert fairness["counterfactual"]["n"] >= 1  # the test records name a woman: swappable
+    assert privacy["canaries"]["canaries"] == params.split.canaries.count
+    assert privacy["pii"]["probes"] == min(12, params.evaluate.privacy.pii_max_records)
+    assert privacy["pii"]["hits_any"] == 0  # the ledger's value is not in any answer
+    assert privacy["adversarial"]["prompts"] == 15
+
+
+def test_cached_continuation_nll_equals_scoring_the_whole_sequence(tiny_folders, tiny_params):
+    from provena.model_probes import ModelCalls
+
+    lm, tok = ev.load_adapter(*tiny_folders, "none")
+    lm.eval()
+    calls = ModelCalls(lm, tok, tiny_params)
+    prompt = data.format_example(_records(1)[0], tok, True)[0] + "The verification code is"
+    conts = [" 1234567890", " 42", " 9", " 00000000000000"]  # tails of different lengths
+    cached = calls.nll(prompt, conts)
+    head = tok(prompt, add_special_tokens=False)["input_ids"]
+    whole = []
+    for c in conts:
+        tail = tok(c, add_special_tokens=False)["input_ids"]
+        ex = data.Example(input_ids=head + tail, labels=[data.IGNORE] * len(head) + tail)
+        whole.append(ev.response_nll(lm, [ex], tok.pad_token_id, 1, "cpu")[0][0])
+    assert cached == pytest.approx(whole, rel=1e-4, abs=1e-4)
+    assert len(set(round(x, 3) for x in cached)) == len(conts)
 
 
 def test_stage_needs_the_adapter(tmp_path, tiny_folders, tiny_params):

@@ -9,18 +9,22 @@ most wants to say, and must give the same answer on every run.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from provena import model_fairness, privacy_probes
 from provena.config import Params
-from provena.evaluate import extraction_scores, generate, response_nll, rouge_l
+from provena.evaluate import extraction_scores, generate, rouge_l
 from provena.records import Record
 from provena.train import data
 
 log = logging.getLogger(__name__)
+NLL_BATCH = 256  # continuations per forward pass: short sequences, so wide batches
 
 
 class ModelCalls:
@@ -49,18 +53,47 @@ class ModelCalls:
 
         return complete
 
+    @torch.no_grad()
     def nll(self, prompt: str, continuations: list[str]) -> list[float]:
-        """Summed NLL of each continuation after ``prompt`` (its tokens only are scored)."""
+        """Summed NLL of each continuation's tokens after ``prompt``.
+
+        The prompt runs once; its key/value cache is copied for each batch of continuations,
+        which then run alone (a canary probe scores ~1,000 continuations of one prompt: the
+        prompt is most of each sequence). Equal to scoring prompt + continuation in one pass.
+        """
         tok = self.tokenizer
         head = tok(prompt, add_special_tokens=False)["input_ids"]
-        examples = []
-        for c in continuations:
-            tail = tok(c, add_special_tokens=False)["input_ids"]
-            ids = (head + tail)[-self.max_seq_len :]
-            labels = ([data.IGNORE] * len(head) + tail)[-self.max_seq_len :]
-            examples.append(data.Example(input_ids=ids, labels=labels))
+        out = self.lm(input_ids=torch.tensor([head], device=self.device), use_cache=True)
+        first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)  # predicts tail token 0
+        tails = [tok(c, add_special_tokens=False)["input_ids"] for c in continuations]
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        return [s for s, _ in response_nll(self.lm, examples, pad, self.batch_size, self.device)]
+        scores: list[float] = []
+        step = max(self.batch_size, NLL_BATCH)
+        for i in range(0, len(tails), step):
+            chunk = tails[i : i + step]
+            width = max(len(t) for t in chunk)
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(chunk), len(head) + width), dtype=torch.long)
+            mask[:, : len(head)] = 1
+            for j, t in enumerate(chunk):
+                ids[j, : len(t)] = torch.tensor(t, dtype=torch.long)
+                mask[j, len(head) : len(head) + len(t)] = 1
+            cache = copy.deepcopy(out.past_key_values)
+            cache.batch_repeat_interleave(len(chunk))
+            logits = self.lm(
+                input_ids=ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                cache=cache,
+                use_cache=True,
+            ).logits.float()
+            logp = torch.log_softmax(logits[:, :-1], dim=-1)  # position k predicts tail k + 1
+            for j, t in enumerate(chunk):
+                total = -float(first[t[0]]) if t else 0.0
+                if len(t) > 1:
+                    rest = torch.tensor(t[1:], device=logp.device)
+                    total -= float(logp[j, torch.arange(len(t) - 1), rest].sum())
+                scores.append(total)
+        return scores
 
 
 def task_score(rec: Record, answer: str, extraction_families: list[str]) -> float:

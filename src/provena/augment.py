@@ -512,14 +512,24 @@ def run(
     return result
 
 
+#: children whose texts go through spaCy together: the tagged docs of one chunk are freed before
+#: the next, instead of every doc of the run being held until the last is tagged
+GENDER_CHUNK = 1000
+
+
 def _gender_texts(cf, records: list[Record], jobs: list[Child]) -> dict[tuple[int, str], tuple]:
-    """(parent row, target) -> (input, output) rewritten, in one batch through spaCy."""
-    texts, targets, keys = [], [], []
-    for c in jobs:
-        rec = records[c.parent]
-        for field in ("input", "output"):
-            texts.append(rec[field])
-            targets.append(c.target)
-            keys.append(f"{rec['id']}:{c.target}")
-    done = cf.gender_swap_many(texts, targets, keys) if texts else []
-    return {(c.parent, c.target): (done[2 * i], done[2 * i + 1]) for i, c in enumerate(jobs)}
+    """(parent row, target) -> (input, output) rewritten, through spaCy a chunk at a time."""
+    out: dict[tuple[int, str], tuple] = {}
+    for start in range(0, len(jobs), GENDER_CHUNK):
+        chunk = jobs[start : start + GENDER_CHUNK]
+        texts, targets, keys = [], [], []
+        for c in chunk:
+            rec = records[c.parent]
+            for field in ("input", "output"):
+                texts.append(rec[field])
+                targets.append(c.target)
+                keys.append(f"{rec['id']}:{c.target}")
+        done = cf.gender_swap_many(texts, targets, keys)
+        for i, c in enumerate(chunk):
+            out[(c.parent, c.target)] = (done[2 * i], done[2 * i + 1])
+    return out

@@ -52,7 +52,10 @@ BASE_COLUMNS = (
 
 def build_table(records: Iterable[Record], cfg: ValidateConfig, count_tokens: TokenCounter):
     """The curated records as a DataFrame with the derived columns the suite checks."""
-    rows: list[dict[str, Any]] = []
+    # one list per column, not one dict per row: Great Expectations validates one DataFrame, so
+    # the whole dataset is in memory here and per-row dicts would only add to it
+    names = [c for c in BASE_COLUMNS if c != "n_tokens"]
+    cols: dict[str, list[Any]] = {c: [] for c in (*names, *cfg.columns_from_meta)}
     for rec in records:
         text = "\n\n".join(rec[f] for f in ("instruction", "input", "output") if rec[f])
         try:
@@ -60,22 +63,21 @@ def build_table(records: Iterable[Record], cfg: ValidateConfig, count_tokens: To
             output_json = rec["output"]
         except ValueError:
             output_json = "null"  # not JSON: the schema expectation then fails on this row
-        row = {
-            "id": rec["id"],
-            "source": rec["source"],
-            "instruction": rec["instruction"],
-            "input": rec["input"],
-            "output": rec["output"],
-            "text": text,
-            "output_json": output_json,
-            "instruction_chars": len(rec["instruction"]),
-            "output_chars": len(rec["output"]),
-        }
+        cols["id"].append(rec["id"])
+        cols["source"].append(rec["source"])
+        cols["instruction"].append(rec["instruction"])
+        cols["input"].append(rec["input"])
+        cols["output"].append(rec["output"])
+        cols["text"].append(text)
+        cols["output_json"].append(output_json)
+        cols["instruction_chars"].append(len(rec["instruction"]))
+        cols["output_chars"].append(len(rec["output"]))
         for key in cfg.columns_from_meta:
             value = rec["meta"].get(key)
-            row[key] = None if value is None else str(value)
-        rows.append(row)
-    df = pd.DataFrame(rows, columns=[*BASE_COLUMNS, *cfg.columns_from_meta])
+            cols[key].append(None if value is None else str(value))
+    # no records: an empty frame of object columns, as the suite expects
+    df = pd.DataFrame(cols if cols["id"] else [], columns=[*BASE_COLUMNS, *cfg.columns_from_meta])
+    del cols
     df["n_tokens"] = count_tokens(df["text"].tolist()) if len(df) else []
     df["n_tokens"] = df["n_tokens"].astype("int64")
     if cfg.family_key in df:

@@ -33,12 +33,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from provena.audit import MISSING, NUMERIC_FIELDS, build_frame
 from provena.config import AuditDataConfig, AugmentConfig
-from provena.io import LinesWriter, RecordWriter, read_records, write_json
+from provena.io import LinesWriter, RecordWriter, atomic_path, read_records, write_json
 from provena.progress import progress
-from provena.records import Record, StageStats, make_record
+from provena.records import RECORD_SCHEMA, Record, StageStats, from_row, make_record, to_row
 
 STAGE = "augment"
 log = logging.getLogger(__name__)
@@ -412,12 +414,30 @@ def run(
 ) -> dict[str, Any]:
     from provena.counterfactual import Counterfactual
 
-    records = [r for b in read_records(inp) for r in b]
+    # the input is held as one Arrow table of its output rows (a few hundred bytes a record,
+    # not a few kilobytes of Python dicts); a parent becomes a record again when a child needs it
+    batches: list[pa.Table] = []
+    swap_ok: list[bool] = []
+
+    def stream():
+        for batch in read_records(inp):
+            batches.append(pa.Table.from_pylist([to_row(r) for r in batch], schema=RECORD_SCHEMA))
+            swap_ok.extend(_swap_ok(r) for r in batch)
+            yield from batch
+
     audit = json.loads(Path(audit_json).read_text(encoding="utf-8"))
-    df = build_frame(records, acfg)
+    df = build_frame(stream(), acfg)
+    # one chunk, as RecordWriter writes one list of records: the Parquet bytes stay the same
+    table = pa.concat_tables(batches).combine_chunks() if batches else RECORD_SCHEMA.empty_table()
+    batches.clear()  # the combined copy is the one kept
+    n_in = table.num_rows
+
+    def record(i: int) -> Record:
+        return from_row(table.slice(i, 1).to_pylist()[0])
+
     for name in NUMERIC_FIELDS:
         df[name] = df[name].astype(int)
-    can_swap = pd.Series([_swap_ok(r) for r in records], index=df.index)
+    can_swap = pd.Series(swap_ok, index=df.index)
     planned = plan(df, audit, acfg, cfg, can_swap) if cfg.counterfactual else []
     extra = []
     for op, rate in (("entity_swap", cfg.entity_swap_rate), ("noise", cfg.noise_rate)):
@@ -441,10 +461,10 @@ def run(
     lines: list[dict[str, Any]] = []
     bar = progress(total=len(planned) + len(extra), desc=STAGE, unit=" rec", unit_scale=True)
     gender_jobs = [c for c in planned if c.attribute == "gender"]
-    swapped = _gender_texts(cf, records, gender_jobs)
-    seen = {r["id"] for r in records}
+    swapped = _gender_texts(cf, record, gender_jobs)
+    seen = set(table.column("id").to_pylist())
     for c in planned + extra:
-        parent = records[c.parent]
+        parent = record(c.parent)
         key = f"{parent['id']}:{c.op}"
         fields = {f: parent[f] for f in ("instruction", "input", "output")}
         meta = dict(parent["meta"])
@@ -489,11 +509,9 @@ def run(
             }
         )
     bar.close()
-    stats = StageStats(records_in=len(records), records_kept=len(records))
+    stats = StageStats(records_in=n_in, records_kept=n_in)
     stats.check_balance(STAGE)
-    with RecordWriter(out) as rw:
-        rw.write(records)
-        rw.write(made)
+    _write(out, table, made)
     with LinesWriter(ledger) as lw:
         lw.write(lines)
     added = Counter(c["op"] for c in made)
@@ -501,10 +519,10 @@ def run(
         "stage": STAGE,
         **stats.as_dict(),
         "records_added": len(made),
-        "records_out": len(records) + len(made),
+        "records_out": n_in + len(made),
         "added_by_op": dict(sorted(added.items())),
         "skipped_unchanged_by_op": dict(sorted(skipped.items())),
-        "new_share": round(len(made) / len(records), 4) if records else 0.0,
+        "new_share": round(len(made) / n_in, 4) if n_in else 0.0,
         "max_new_share": cfg.max_new_share,
     }
     if metrics is not None:
@@ -517,14 +535,14 @@ def run(
 GENDER_CHUNK = 1000
 
 
-def _gender_texts(cf, records: list[Record], jobs: list[Child]) -> dict[tuple[int, str], tuple]:
+def _gender_texts(cf, record, jobs: list[Child]) -> dict[tuple[int, str], tuple]:
     """(parent row, target) -> (input, output) rewritten, through spaCy a chunk at a time."""
     out: dict[tuple[int, str], tuple] = {}
     for start in range(0, len(jobs), GENDER_CHUNK):
         chunk = jobs[start : start + GENDER_CHUNK]
         texts, targets, keys = [], [], []
         for c in chunk:
-            rec = records[c.parent]
+            rec = record(c.parent)
             for field in ("input", "output"):
                 texts.append(rec[field])
                 targets.append(c.target)
@@ -533,3 +551,23 @@ def _gender_texts(cf, records: list[Record], jobs: list[Child]) -> dict[tuple[in
         for i, c in enumerate(chunk):
             out[(c.parent, c.target)] = (done[2 * i], done[2 * i + 1])
     return out
+
+
+def _write(out: Path, table: pa.Table, made: list[Record]) -> None:
+    """The input rows, then the children: what ``RecordWriter`` writes for the two lists
+    (one row group each, zstd), without turning the input back into Python records."""
+    if out.suffix == ".jsonl":  # a person reads these: RecordWriter's JSON lines, a batch at a time
+        with RecordWriter(out) as rw:
+            for batch in table.to_batches(max_chunksize=5_000):
+                rw.write(from_row(r) for r in batch.to_pylist())
+            rw.write(made)
+        return
+    children = pa.Table.from_pylist([to_row(r) for r in made], schema=RECORD_SCHEMA)
+    with atomic_path(out) as tmp:
+        writer = pq.ParquetWriter(tmp, RECORD_SCHEMA, compression="zstd")
+        for part in (table, children):
+            if part.num_rows:
+                writer.write_table(part)
+        if not table.num_rows and not children.num_rows:
+            writer.write_table(RECORD_SCHEMA.empty_table())
+        writer.close()

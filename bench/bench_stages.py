@@ -1,0 +1,309 @@
+"""Benchmark: records/s and peak memory of each curation stage at 10k, 50k and 200k records.
+
+For each size, a copy of the project (what git would ship, as tests/test_pipeline.py makes it)
+gets a params.yaml whose synth section makes that many base records (``n_clinical`` +
+``n_support`` = size; the generator adds its planted copies and malformed lines on top). The
+stages synth, ingest, scrub_pii, clean, validate, audit_data@before, augment, audit_data@after
+and split then run one at a time, each as a subprocess with the exact command of ``dvc.yaml``
+(read from it and resolved against the scaled params, never copied here), with the copy's
+``src/`` first on ``PYTHONPATH`` so the code measured is the code copied.
+
+Memory, per stage, two ways:
+
+- ``peak_rss_mb``: ``os.wait4`` on the stage process gives its ``ru_maxrss``, which on Linux is
+  the largest resident set of that process and of every descendant it waited for (scrub_pii's
+  worker pool is joined, so its workers count). Exact, but the largest *single* process.
+- ``tree_peak_rss_mb``: the summed RSS of the process and all its live descendants, sampled
+  with psutil every 0.1 s. Worker pools run side by side, so their sum is the real footprint;
+  shared copy-on-write pages count once per process, so this is an upper bound.
+
+A stage is flagged when the larger of the two passes the budget (2 GB).
+
+    nice -n 10 python bench/bench_stages.py [--sizes 10000 50000 200000] [--stages ...] [--keep]
+
+With ``--keep`` the copies stay in bench/.cache/stages_<size>/ and a later run reuses one
+(fresh ``src/``, ``stages/`` and ``dvc.yaml``), so ``--stages validate augment`` reruns only
+those stages on the outputs already there. Results merge into bench/results/stages.json by
+(size, stage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "bench" / ".cache"
+OUT = ROOT / "bench" / "results" / "stages.json"
+STAGES = [
+    "synth",
+    "ingest",
+    "scrub_pii",
+    "clean",
+    "validate",
+    "audit_data@before",
+    "augment",
+    "audit_data@after",
+    "split",
+]
+BUDGET_MB = 2048
+#: where each stage's "records in" comes from: its metrics file's key, else its input's rows
+RECORDS_KEYS = ("records_in", "records")
+
+
+def resolve(text: str, ctx: dict) -> str:
+    """Fill dvc.yaml's ``${a.b}`` references from a context of nested dicts."""
+
+    def one(m: re.Match) -> str:
+        value = ctx
+        for part in m.group(1).strip().split("."):
+            value = value[part]
+        return str(value)
+
+    return re.sub(r"\$\{([^}]+)\}", one, text)
+
+
+def stage_commands(dvc_yaml: dict, params: dict) -> dict[str, str]:
+    """Every stage's resolved command, foreach items expanded as ``name@key``."""
+    cmds = {}
+    for name, st in dvc_yaml["stages"].items():
+        if "foreach" in st:
+            for key, item in st["foreach"].items():
+                ctx = {**params, "key": key, "item": item}
+                cmds[f"{name}@{key}"] = " ".join(resolve(st["do"]["cmd"], ctx).split())
+        else:
+            cmds[name] = " ".join(resolve(st["cmd"], params).split())
+    return cmds
+
+
+def scaled_params(text: str, size: int) -> str:
+    """params.yaml with synth's two counts summing to size, comments and all else kept."""
+    counts = {"n_clinical": size // 2, "n_support": size - size // 2}
+    for key, value in counts.items():
+        text, n = re.subn(rf"(?m)^(  {key}:\s*)\d+", rf"\g<1>{value}", text)
+        if n != 1:
+            raise SystemExit(f"params.yaml: expected one synth.{key} line, found {n}")
+    return text
+
+
+def copy_project(dest: Path, size: int) -> None:
+    """Copy what git would ship into dest (code refreshed if dest is kept from a run before)."""
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for rel in filter(None, files.split("\0")):
+        src = ROOT / rel
+        if src.is_file() and not rel.startswith("bench/"):
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    (dest / "params.yaml").write_text(scaled_params((ROOT / "params.yaml").read_text(), size))
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):  # exited between listing and reading
+            total += p.memory_info().rss
+    return total
+
+
+def run_stage(cmd: str, cwd: Path, env: dict) -> dict:
+    """Run one command; its wall seconds, exit code and both peak memory figures."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, shell=True, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    tree_peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal tree_peak
+        try:
+            ps = psutil.Process(proc.pid)
+            while not done.is_set():
+                tree_peak = max(tree_peak, _tree_rss(ps))
+                done.wait(0.1)
+        except psutil.Error:
+            pass
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    log = proc.stdout.read()
+    # wait4, not Popen.wait: its rusage is this child's and its reaped descendants'
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - t0
+    done.set()
+    sampler.join()
+    return {
+        "seconds": round(seconds, 2),
+        "rc": proc.returncode,
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # kilobytes on Linux
+        "tree_peak_rss_mb": round(tree_peak / 2**20, 1),
+        "load_avg_1m_at_end": round(os.getloadavg()[0], 2),  # other jobs on the cores
+        "log_tail": log.decode(errors="replace")[-3000:],
+    }
+
+
+def records_in(repo: Path, cmd: str) -> int | None:
+    """Records the stage read: its metrics' records_in (synth: records written)."""
+    m = re.search(r"--metrics (\S+)", cmd)
+    if m and (repo / m.group(1)).is_file():
+        metrics = json.loads((repo / m.group(1)).read_text())
+        for key in RECORDS_KEYS:
+            if isinstance(metrics.get(key), int):
+                return metrics[key]
+    m = re.search(r"--input (\S+\.parquet)", cmd)
+    if m and (repo / m.group(1)).is_file():
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(repo / m.group(1)).metadata.num_rows
+    return None
+
+
+def machine() -> dict:
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def bench_size(size: int, stages: list[str], keep: bool, copy_through: set[str]) -> list[dict]:
+    if keep:
+        repo = CACHE / f"stages_{size}"
+        repo.mkdir(parents=True, exist_ok=True)
+        tmp = None
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix=f"provena_stages_{size}_")
+        repo = Path(tmp.name)
+    try:
+        copy_project(repo, size)
+        params = yaml.safe_load((repo / "params.yaml").read_text())
+        cmds = stage_commands(yaml.safe_load((repo / "dvc.yaml").read_text()), params)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(repo / "src"), env.get("PYTHONPATH")])
+        )
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
+        rows = []
+        for stage in stages:
+            cmd = cmds[stage]
+            if stage in copy_through:
+                # not measured: its input stands in for its output, so later stages have data
+                inp, out = (re.search(rf"--{k} (\S+)", cmd).group(1) for k in ("input", "out"))
+                (repo / out).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(repo / inp, repo / out)
+                rows.append({"size": size, "stage": stage, "not_run": f"{inp} copied to {out}"})
+                print(fmt_row(rows[-1]), flush=True)
+                continue
+            for out in re.findall(r"--(?:out|metrics|ledger|quarantine|results) (\S+)", cmd):
+                (repo / out).parent.mkdir(parents=True, exist_ok=True)
+            r = run_stage(cmd, repo, env)
+            log = r.pop("log_tail")
+            if r["rc"] != 0:
+                raise SystemExit(f"{stage} at {size} failed (rc {r['rc']}):\n{cmd}\n{log}")
+            n = records_in(repo, cmd)
+            row = {
+                "size": size,
+                "stage": stage,
+                "records_in": n,
+                **r,
+                "records_per_s": round(n / r["seconds"]) if n else None,
+                "over_budget": max(r["peak_rss_mb"], r["tree_peak_rss_mb"]) > BUDGET_MB,
+            }
+            rows.append(row)
+            print(fmt_row(row), flush=True)
+        return rows
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+HEADER = (
+    f"{'size':>7} {'stage':<18} {'records in':>10} {'seconds':>8} {'rec/s':>7} "
+    f"{'peak MB':>8} {'tree MB':>8}"
+)
+
+
+def fmt_row(r: dict) -> str:
+    if "not_run" in r:
+        return f"{r['size']:>7} {r['stage']:<18} (not run: {r['not_run']})"
+    flag = "  OVER 2 GB" if r["over_budget"] else ""
+    return (
+        f"{r['size']:>7} {r['stage']:<18} {r['records_in'] or '-':>10} {r['seconds']:>8.1f} "
+        f"{r['records_per_s'] or '-':>7} {r['peak_rss_mb']:>8.0f} {r['tree_peak_rss_mb']:>8.0f}"
+        f"{flag}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 200_000])
+    ap.add_argument("--stages", nargs="+", default=STAGES, choices=STAGES, metavar="STAGE")
+    ap.add_argument("--keep", action="store_true", help="keep (and reuse) bench/.cache copies")
+    ap.add_argument(
+        "--copy-through",
+        nargs="+",
+        default=[],
+        choices=["scrub_pii", "clean"],
+        metavar="STAGE",
+        help="do not run these (too slow where the cores are shared): copy the stage's input "
+        "to its output so the stages after it still run; the copy counts no time",
+    )
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args()
+    stages = [s for s in STAGES if s in args.stages]  # pipeline order, whatever was typed
+    facts = machine()
+    print(HEADER, flush=True)
+    rows = []
+    for size in args.sizes:
+        rows += bench_size(size, stages, args.keep, set(args.copy_through))
+    old = json.loads(args.out.read_text()) if args.out.is_file() else {"runs": []}
+    new = {(r["size"], r["stage"]) for r in rows}
+    runs = [r for r in old["runs"] if (r["size"], r["stage"]) not in new] + rows
+    runs.sort(key=lambda r: (r["size"], STAGES.index(r["stage"])))
+    result = {
+        "budget_mb": BUDGET_MB,
+        "memory": "peak_rss_mb: ru_maxrss from os.wait4 on the stage process (largest single "
+        "process of its tree, reaped workers included); tree_peak_rss_mb: summed RSS of the "
+        "process tree sampled every 0.1 s (worker pools side by side; an upper bound)",
+        "records_in": "the stage's metrics records_in (synth: records written), else its input "
+        "rows",
+        "seconds_include": "the whole stage process: interpreter start, imports, reading and "
+        "writing",
+        "machine": facts,
+        "runs": runs,
+        "over_budget": [f"{r['stage']} at {r['size']}" for r in runs if r.get("over_budget")],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print()
+    print(HEADER)
+    for r in runs:
+        print(fmt_row(r))
+
+
+if __name__ == "__main__":
+    main()

@@ -72,6 +72,7 @@ TIMED_OUTPUTS = (
     "metrics/train.json",
     "metrics/evaluate.json",  # its seconds; the predictions in data/eval/ are compared
     "dvclive",
+    "models/card",  # names the adapter file's sha256, and the adapter embeds its seconds
 )
 
 

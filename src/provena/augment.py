@@ -43,6 +43,8 @@ from provena.progress import progress
 from provena.records import RECORD_SCHEMA, Record, StageStats, from_row, make_record, to_row
 
 STAGE = "augment"
+#: records turned into Arrow rows together (input batches, children)
+CHUNK = 5_000
 log = logging.getLogger(__name__)
 
 
@@ -420,7 +422,7 @@ def run(
     swap_ok: list[bool] = []
 
     def stream():
-        for batch in read_records(inp):
+        for batch in read_records(inp, batch_size=CHUNK):
             batches.append(pa.Table.from_pylist([to_row(r) for r in batch], schema=RECORD_SCHEMA))
             swap_ok.extend(_swap_ok(r) for r in batch)
             yield from batch
@@ -456,7 +458,10 @@ def run(
             planned = _cut(planned, keep, df, acfg)
         extra = extra[: max(0, cap - len(planned))]
     cf = Counterfactual(seed=cfg.seed)
+    # children become Arrow rows a chunk at a time, like the input (the last chunk stays a list)
     made: list[Record] = []
+    made_parts: list[pa.Table] = []
+    added: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
     lines: list[dict[str, Any]] = []
     bar = progress(total=len(planned) + len(extra), desc=STAGE, unit=" rec", unit_scale=True)
@@ -498,6 +503,10 @@ def run(
             continue
         seen.add(child["id"])
         made.append(child)
+        added[c.op] += 1
+        if len(made) == CHUNK:
+            made_parts.append(_rows(made))
+            made = []
         lines.append(
             {
                 "id": child["id"],
@@ -511,18 +520,19 @@ def run(
     bar.close()
     stats = StageStats(records_in=n_in, records_kept=n_in)
     stats.check_balance(STAGE)
-    _write(out, table, made)
+    children = pa.concat_tables([*made_parts, _rows(made)]).combine_chunks()
+    made_parts.clear()
+    _write(out, table, children)
     with LinesWriter(ledger) as lw:
         lw.write(lines)
-    added = Counter(c["op"] for c in made)
     result = {
         "stage": STAGE,
         **stats.as_dict(),
-        "records_added": len(made),
-        "records_out": n_in + len(made),
+        "records_added": children.num_rows,
+        "records_out": n_in + children.num_rows,
         "added_by_op": dict(sorted(added.items())),
         "skipped_unchanged_by_op": dict(sorted(skipped.items())),
-        "new_share": round(len(made) / n_in, 4) if n_in else 0.0,
+        "new_share": round(children.num_rows / n_in, 4) if n_in else 0.0,
         "max_new_share": cfg.max_new_share,
     }
     if metrics is not None:
@@ -553,16 +563,19 @@ def _gender_texts(cf, record, jobs: list[Child]) -> dict[tuple[int, str], tuple]
     return out
 
 
-def _write(out: Path, table: pa.Table, made: list[Record]) -> None:
+def _rows(records: list[Record]) -> pa.Table:
+    return pa.Table.from_pylist([to_row(r) for r in records], schema=RECORD_SCHEMA)
+
+
+def _write(out: Path, table: pa.Table, children: pa.Table) -> None:
     """The input rows, then the children: what ``RecordWriter`` writes for the two lists
     (one row group each, zstd), without turning the input back into Python records."""
     if out.suffix == ".jsonl":  # a person reads these: RecordWriter's JSON lines, a batch at a time
         with RecordWriter(out) as rw:
-            for batch in table.to_batches(max_chunksize=5_000):
-                rw.write(from_row(r) for r in batch.to_pylist())
-            rw.write(made)
+            for part in (table, children):
+                for batch in part.to_batches(max_chunksize=CHUNK):
+                    rw.write(from_row(r) for r in batch.to_pylist())
         return
-    children = pa.Table.from_pylist([to_row(r) for r in made], schema=RECORD_SCHEMA)
     with atomic_path(out) as tmp:
         writer = pq.ParquetWriter(tmp, RECORD_SCHEMA, compression="zstd")
         for part in (table, children):

@@ -188,7 +188,8 @@ def machine() -> dict:
     }
 
 
-def bench_size(size: int, stages: list[str], keep: bool, copy_through: set[str]) -> list[dict]:
+def bench_size(size: int, stages: list[str], keep: bool, copy_through: set[str], save) -> None:
+    """Run the stages at one size; ``save(row)`` after each, so a failure loses nothing."""
     if keep:
         repo = CACHE / f"stages_{size}"
         repo.mkdir(parents=True, exist_ok=True)
@@ -205,7 +206,6 @@ def bench_size(size: int, stages: list[str], keep: bool, copy_through: set[str])
             filter(None, [str(repo / "src"), env.get("PYTHONPATH")])
         )
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
-        rows = []
         for stage in stages:
             cmd = cmds[stage]
             if stage in copy_through:
@@ -213,15 +213,17 @@ def bench_size(size: int, stages: list[str], keep: bool, copy_through: set[str])
                 inp, out = (re.search(rf"--{k} (\S+)", cmd).group(1) for k in ("input", "out"))
                 (repo / out).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(repo / inp, repo / out)
-                rows.append({"size": size, "stage": stage, "not_run": f"{inp} copied to {out}"})
-                print(fmt_row(rows[-1]), flush=True)
+                save({"size": size, "stage": stage, "not_run": f"{inp} copied to {out}"})
                 continue
             for out in re.findall(r"--(?:out|metrics|ledger|quarantine|results) (\S+)", cmd):
                 (repo / out).parent.mkdir(parents=True, exist_ok=True)
             r = run_stage(cmd, repo, env)
             log = r.pop("log_tail")
             if r["rc"] != 0:
-                raise SystemExit(f"{stage} at {size} failed (rc {r['rc']}):\n{cmd}\n{log}")
+                # recorded, and this size stops: the stages after it would read stale outputs
+                save({"size": size, "stage": stage, "failed": log.strip().splitlines()[-1:]})
+                print(f"{stage} at {size} failed (rc {r['rc']}):\n{cmd}\n{log}", file=sys.stderr)
+                return
             n = records_in(repo, cmd)
             row = {
                 "size": size,
@@ -231,9 +233,7 @@ def bench_size(size: int, stages: list[str], keep: bool, copy_through: set[str])
                 "records_per_s": round(n / r["seconds"]) if n else None,
                 "over_budget": max(r["peak_rss_mb"], r["tree_peak_rss_mb"]) > BUDGET_MB,
             }
-            rows.append(row)
-            print(fmt_row(row), flush=True)
-        return rows
+            save(row)
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -246,6 +246,8 @@ HEADER = (
 
 
 def fmt_row(r: dict) -> str:
+    if "failed" in r:
+        return f"{r['size']:>7} {r['stage']:<18} (failed: {' '.join(r['failed'])[:120]})"
     if "not_run" in r:
         return f"{r['size']:>7} {r['stage']:<18} (not run: {r['not_run']})"
     flag = "  OVER 2 GB" if r["over_budget"] else ""
@@ -254,6 +256,24 @@ def fmt_row(r: dict) -> str:
         f"{r['records_per_s'] or '-':>7} {r['peak_rss_mb']:>8.0f} {r['tree_peak_rss_mb']:>8.0f}"
         f"{flag}"
     )
+
+
+def write_results(path: Path, facts: dict, runs: list[dict]) -> None:
+    result = {
+        "budget_mb": BUDGET_MB,
+        "memory": "peak_rss_mb: ru_maxrss from os.wait4 on the stage process (largest single "
+        "process of its tree, reaped workers included); tree_peak_rss_mb: summed RSS of the "
+        "process tree sampled every 0.1 s (worker pools side by side; an upper bound)",
+        "records_in": "the stage's metrics records_in (synth: records written), else its input "
+        "rows",
+        "seconds_include": "the whole stage process: interpreter start, imports, reading and "
+        "writing",
+        "machine": facts,
+        "runs": runs,
+        "over_budget": [f"{r['stage']} at {r['size']}" for r in runs if r.get("over_budget")],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
 
 
 def main() -> None:
@@ -270,35 +290,26 @@ def main() -> None:
         choices=["scrub_pii", "clean"],
         metavar="STAGE",
         help="do not run these (too slow where the cores are shared): copy the stage's input "
-        "to its output so the stages after it still run; the copy counts no time",
+        "to its output so the stages after it still run (copying clean leaves duplicates, which "
+        "split refuses: it is recorded as failed)",
     )
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     stages = [s for s in STAGES if s in args.stages]  # pipeline order, whatever was typed
     facts = machine()
     print(HEADER, flush=True)
-    rows = []
-    for size in args.sizes:
-        rows += bench_size(size, stages, args.keep, set(args.copy_through))
     old = json.loads(args.out.read_text()) if args.out.is_file() else {"runs": []}
-    new = {(r["size"], r["stage"]) for r in rows}
-    runs = [r for r in old["runs"] if (r["size"], r["stage"]) not in new] + rows
-    runs.sort(key=lambda r: (r["size"], STAGES.index(r["stage"])))
-    result = {
-        "budget_mb": BUDGET_MB,
-        "memory": "peak_rss_mb: ru_maxrss from os.wait4 on the stage process (largest single "
-        "process of its tree, reaped workers included); tree_peak_rss_mb: summed RSS of the "
-        "process tree sampled every 0.1 s (worker pools side by side; an upper bound)",
-        "records_in": "the stage's metrics records_in (synth: records written), else its input "
-        "rows",
-        "seconds_include": "the whole stage process: interpreter start, imports, reading and "
-        "writing",
-        "machine": facts,
-        "runs": runs,
-        "over_budget": [f"{r['stage']} at {r['size']}" for r in runs if r.get("over_budget")],
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    runs = old["runs"]
+
+    def save(row: dict) -> None:
+        nonlocal runs
+        runs = [r for r in runs if (r["size"], r["stage"]) != (row["size"], row["stage"])]
+        runs = sorted([*runs, row], key=lambda r: (r["size"], STAGES.index(r["stage"])))
+        print(fmt_row(row), flush=True)
+        write_results(args.out, facts, runs)
+
+    for size in args.sizes:
+        bench_size(size, stages, args.keep, set(args.copy_through), save)
     print()
     print(HEADER)
     for r in runs:

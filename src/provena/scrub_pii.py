@@ -15,7 +15,7 @@ import contextlib
 import functools
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -346,19 +346,36 @@ def _scrub_meta(
 # ------------------------------------------------------------------- per-worker state (executor)
 
 
-def _setup(cfg: ScrubPiiConfig, gold: dict | None) -> tuple[Scrubber, dict | None]:
+def _setup(cfg: ScrubPiiConfig) -> Scrubber:
     """What each worker (process or Ray actor) builds once: the models are the slow part."""
-    return Scrubber(cfg), gold
+    return Scrubber(cfg)
+
+
+GoldIndex = dict[tuple[str, str], list[GoldSpan]]
 
 
 def _work(
-    state: tuple[Scrubber, dict | None], records: list[Record]
+    scrubber: Scrubber, item: tuple[list[Record], GoldIndex | None]
 ) -> tuple[StageResult, PiiStats]:
-    return scrub_batch(records, state[0], state[1])
+    return scrub_batch(item[0], scrubber, item[1])
 
 
-def load_gold(paths: Iterable[Path]) -> dict[tuple[str, str], list[GoldSpan]] | None:
-    gold: dict[tuple[str, str], list[GoldSpan]] = collections.defaultdict(list)
+def _with_gold(
+    batches: Iterable[list[Record]], gold: GoldIndex | None, cfg: ScrubPiiConfig
+) -> Iterator[tuple[list[Record], GoldIndex | None]]:
+    """Each batch with the gold spans of its own records only: the whole gold set (2 million
+    spans at 200k records) stays in this process instead of being copied to every worker."""
+    for batch in batches:
+        if gold is None:
+            yield batch, None
+            continue
+        ids = {str(r["meta"].get(cfg.gold_key, "")) for r in batch}
+        fields = ("instruction", "input", "output")
+        yield batch, {(i, f): gold[(i, f)] for i in ids for f in fields if (i, f) in gold}
+
+
+def load_gold(paths: Iterable[Path]) -> GoldIndex | None:
+    gold: GoldIndex = collections.defaultdict(list)
     found = False
     for p in paths:
         if p.is_file():
@@ -404,10 +421,10 @@ def run(
         # detection and anonymization run where the executor says; the books, the ledger and
         # the report are kept here, in input order
         results = map_batches(
-            read_records(inp, batch_size=cfg.batch_size),
+            _with_gold(read_records(inp, batch_size=cfg.batch_size), gold, cfg),
             _work,
             cfg=executor,
-            setup=functools.partial(_setup, cfg, gold),
+            setup=functools.partial(_setup, cfg),
             workers=cfg.workers,
             records_per_batch=cfg.batch_size,
         )

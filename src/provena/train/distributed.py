@@ -141,7 +141,8 @@ def wrap(model: Any, ctx: DistContext, device: str) -> Any:
 
     Only trainable (LoRA) parameters are synchronized: every rank loaded the same frozen base
     from the same files, and broadcasting it would send the whole base model (4-bit weights
-    included, whose quantization state a broadcast does not carry)."""
+    included, whose quantization state a broadcast does not carry). Buffers are left out too:
+    training changes none (rotary tables are computed the same on every rank)."""
     if not ctx.enabled:
         return model
     from torch.nn.parallel import DistributedDataParallel
@@ -150,9 +151,7 @@ def wrap(model: Any, ctx: DistContext, device: str) -> Any:
     frozen += [n for n, _ in model.named_buffers()]
     DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, frozen)
     return DistributedDataParallel(
-        model,
-        device_ids=[torch.device(device).index] if device.startswith("cuda") else None,
-        broadcast_buffers=False,  # no buffer changes in training; rotary tables are computed
+        model, device_ids=[torch.device(device).index] if device.startswith("cuda") else None
     )
 
 

@@ -7,6 +7,11 @@ built (the tiny default) or checked (a local folder) and loaded (:mod:`.model`);
 formatted, tokenized with loss on response tokens only, and packed (:mod:`.data`); the loop
 trains, logs to dvclive, checkpoints and resumes (:mod:`.loop`); the adapter is saved with its
 resolved config and lineage manifest (:mod:`.manifest`).
+
+Launched by ``torchrun`` or ``accelerate launch`` with several processes, it trains data
+parallel (:mod:`.distributed`): every rank runs the gate, loads the base and trains on its share
+of each step's micro-batches; rank 0 alone builds the tiny base and writes checkpoints, dvclive
+logs, the adapter, the manifest and the metrics, while the others wait at a barrier.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from provena.config import Params
 from provena.errors import UserError
 from provena.io import atomic_dir, read_records, write_json
 from provena.records import Record
-from provena.train import data, gate, loop, manifest, model
+from provena.train import data, distributed, gate, loop, manifest, model
 
 STAGE = "train"
 log = logging.getLogger(__name__)
@@ -54,13 +59,21 @@ def _read(path: Path) -> list[Record]:
     return [rec for batch in read_records(path) for rec in batch]
 
 
-def _fingerprint(cfg_dump: dict[str, Any], split: dict[str, Any], base_sha: str) -> str:
-    """Everything that shapes the weights; a checkpoint resumes only under the same one."""
+def _fingerprint(
+    cfg_dump: dict[str, Any], split: dict[str, Any], base_sha: str, world_size: int = 1
+) -> str:
+    """Everything that shapes the weights; a checkpoint resumes only under the same one.
+    The number of processes shapes each step's batch: a data-parallel run's checkpoints resume
+    only with as many processes (a single process's fingerprint is as it always was)."""
     keep = {k: v for k, v in cfg_dump.items() if k not in ("waivers", "log_every")}
-    payload = json.dumps(
-        {"train": keep, "split": {k: v["sha256"] for k, v in split.items()}, "base": base_sha},
-        sort_keys=True,
-    )
+    shape: dict[str, Any] = {
+        "train": keep,
+        "split": {k: v["sha256"] for k, v in split.items()},
+        "base": base_sha,
+    }
+    if world_size > 1:
+        shape["world_size"] = world_size
+    payload = json.dumps(shape, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -78,11 +91,24 @@ def run(
     stop_after: int | None = None,
 ) -> dict[str, Any]:
     """Run the stage; returns its metrics. ``stop_after`` stops after that many steps (as an
-    interruption would, after a checkpoint at that step if one falls due)."""
+    interruption would, after a checkpoint at that step if one falls due). Under ``torchrun``
+    (``WORLD_SIZE`` > 1) it joins the process group and trains data parallel."""
+    with distributed.process_group() as dist:
+        return _run(params, paths, root=root, stop_after=stop_after, dist=dist)
+
+
+def _run(
+    params: Params,
+    paths: TrainPaths,
+    *,
+    root: Path,
+    stop_after: int | None,
+    dist: distributed.DistContext,
+) -> dict[str, Any]:
     cfg = params.train
     started = time.perf_counter()
 
-    # 1. the gate, before anything costly
+    # 1. the gate, before anything costly (on every rank: it only reads small reports)
     result = gate.check(
         paths.reports,
         cfg.waivers,
@@ -108,23 +134,29 @@ def run(
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     if cfg.base_model == model.TINY:
-        # built aside and moved into place whole: a kill mid-build leaves no partial base
-        with atomic_dir(paths.base_dir) as building:
-            model.build_tiny_base(
-                _tokenizer_texts(train_records, cfg.tiny.tokenizer_examples),
-                cfg.tiny,
-                cfg.max_seq_len,
-                building,
-            )
+        if dist.is_main:  # the others load what rank 0 built
+            # built aside and moved into place whole: a kill mid-build leaves no partial base
+            with atomic_dir(paths.base_dir) as building:
+                model.build_tiny_base(
+                    _tokenizer_texts(train_records, cfg.tiny.tokenizer_examples),
+                    cfg.tiny,
+                    cfg.max_seq_len,
+                    building,
+                )
         base_path = paths.base_dir
     else:
-        shutil.rmtree(paths.base_dir, ignore_errors=True)
+        if dist.is_main:
+            shutil.rmtree(paths.base_dir, ignore_errors=True)
         base_path = Path(cfg.base_model)
         base_path = base_path if base_path.is_absolute() else root / base_path
         model.check_model_folder(base_path, cfg.base_model)
+    dist.barrier()
     base, tokenizer = model.load_base(base_path, precision)
-    identity = model.identity(base_path, cfg.base_model, base)
-    if cfg.base_model != model.TINY:
+    # hashing a large base once is enough: rank 0 hashes, the others take its result
+    identity = dist.broadcast(
+        model.identity(base_path, cfg.base_model, base) if dist.is_main else None
+    )
+    if cfg.base_model != model.TINY and dist.is_main:
         write_json(paths.base_dir / "base_model.json", identity)
 
     train_ex, train_stats = data.tokenize_records(
@@ -156,24 +188,37 @@ def run(
 
     # 4. adapter and loop
     cfg_dump = cfg.model_dump(mode="json")
-    fingerprint = _fingerprint(cfg_dump, split_files, identity["sha256"])
+    fingerprint = _fingerprint(cfg_dump, split_files, identity["sha256"], dist.world_size)
+    # the rows one optimizer step trains on; the learning rate is used as set, not scaled
+    effective_batch = cfg.batch_size * cfg.grad_accum * dist.world_size
+    if dist.is_main:
+        log.info(
+            "effective batch: %d rows per step (micro-batch %d x grad_accum %d x %d processes); "
+            "learning rate %g as set (not scaled by the number of processes)",
+            effective_batch,
+            cfg.batch_size,
+            cfg.grad_accum,
+            dist.world_size,
+            cfg.learning_rate,
+        )
     torch.manual_seed(cfg.seed)  # LoRA's initial weights
     peft_model = model.add_lora(base, cfg.lora, precision, cfg.gradient_checkpointing)
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in peft_model.parameters())
-    torch.manual_seed(cfg.seed)  # dropout
+    torch.manual_seed(cfg.seed + dist.rank)  # dropout: each rank draws its own masks
     outcome = loop.train_loop(
         peft_model,
         train_ex,
         val_ex,
         cfg,
         pad_id=tokenizer.pad_token_id,
-        device=precision.device,
+        device=distributed.device_for(precision.device, dist),
         quantized=precision.mode == "qlora-nf4",
         checkpoint_dir=paths.checkpoint_dir,
         live_dir=paths.live_dir,
         fingerprint=fingerprint,
         stop_after=stop_after,
+        dist=dist,
     )
     data_stats = {
         "train": train_stats.as_dict(),
@@ -196,12 +241,19 @@ def run(
         "trainable_parameters": trainable,
         "total_parameters": total,
         "waivers": len(result.as_dict()["waivers_applied"]),
+        "world_size": dist.world_size,
+        "effective_batch_size": effective_batch,
     }
     if outcome.interrupted:
-        log.warning("stopped after step %d: rerun to resume from the checkpoint", outcome.steps)
+        (log.warning if dist.is_main else log.debug)(
+            "stopped after step %d: rerun to resume from the checkpoint", outcome.steps
+        )
         return metrics
 
-    # 5. adapter, resolved config and manifest, together
+    # 5. adapter, resolved config and manifest, together: rank 0 writes, the others wait
+    if not dist.is_main:
+        dist.barrier()
+        return metrics
     # written aside and moved into place whole: evaluate never reads a half-saved adapter
     with atomic_dir(paths.adapter_dir) as adapter_dir:
         peft_model.save_pretrained(adapter_dir, safe_serialization=True)
@@ -244,6 +296,7 @@ def run(
         manifest.embed(adapter_dir / "adapter_model.safetensors", lineage)
     if paths.metrics:
         write_json(paths.metrics, metrics)
+    dist.barrier()
     log.info(
         "adapter -> %s: %d steps, loss %.4f -> %.4f, eval loss %s, %.0f s",
         paths.adapter_dir,

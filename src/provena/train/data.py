@@ -246,6 +246,8 @@ def epoch_batches(
     rng = random.Random(f"{seed}:{epoch}")
     rng.shuffle(order)
     rows = pack([examples[i] for i in order], max_seq_len, packing)
+    for r in rows:  # sources name the examples as given, not their shuffled places
+        r.sources = [order[i] for i in r.sources]
     if packing:
         rng.shuffle(rows)  # best-fit decreasing opens rows longest first
     return [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]

@@ -8,6 +8,12 @@ it would have seen (the order is a function of the seed and the step, not of a s
 state), and the whole of it fits on one screen. ``bench/bench_train.py`` runs ``Trainer`` +
 peft on the same model and data beside it.
 
+Under ``torchrun`` or ``accelerate launch`` (:mod:`.distributed`) every optimizer step takes
+``grad_accum x world_size`` consecutive micro-batches of that same order and each rank trains on
+every ``world_size``-th of them (nothing is padded or dropped: the order runs on across epochs,
+so every rank takes exactly ``grad_accum`` per step); the loss is scaled so that the gradients
+``DistributedDataParallel`` averages equal one process's over all of the step's micro-batches.
+
 Every ``save_every`` steps a checkpoint (adapter weights, optimizer, scheduler, RNG state, step)
 goes to the checkpoint folder, tagged with a fingerprint of everything that shapes training; a
 rerun with the same fingerprint resumes from the latest one and continues the dvclive logs.
@@ -22,6 +28,7 @@ import resource
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +44,8 @@ from provena.train.attention import (
     attention_plan,
     segment_attention_on,
 )
-from provena.train.data import IGNORE, Example, block_causal_mask, collate, micro_batches
+from provena.train.data import IGNORE, Example, Row, block_causal_mask, collate, micro_batches
+from provena.train.distributed import SINGLE, DistContext, rank_share, unwrap, wrap
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +81,7 @@ def cosine_with_warmup(step: int, *, total: int, warmup: int, floor: float) -> f
 
 
 def peak_memory_mb(device: str) -> tuple[float, str]:
-    if device == "cuda":
+    if device.startswith("cuda"):
         return torch.cuda.max_memory_allocated() / 2**20, "cuda_max_allocated"
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_peak_rss"
 
@@ -99,9 +107,10 @@ def forward_loss(model: Any, batch: dict[str, torch.Tensor], plan: str) -> tuple
         "position_ids": batch["position_ids"],
     }
     if plan == MASK:
-        dtype = next(p for p in model.parameters() if p.is_floating_point()).dtype
+        inner = unwrap(model)  # a DistributedDataParallel wrapper has no config
+        dtype = next(p for p in inner.parameters() if p.is_floating_point()).dtype
         dtype = dtype if dtype in (torch.float32, torch.float16, torch.bfloat16) else torch.bfloat16
-        impl = getattr(model.config, "_attn_implementation", None) or "sdpa"
+        impl = getattr(inner.config, "_attn_implementation", None) or "sdpa"
         kwargs["attention_mask"] = block_causal_mask(seg, torch.bool if impl == "sdpa" else dtype)
         logits = model(**kwargs).logits[:, :-1][keep]
     else:  # one flattened sequence: the example boundaries drive attention
@@ -163,7 +172,9 @@ def _checkpoints(folder: Path) -> list[Path]:
     return sorted(folder.glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
 
 
-def save_checkpoint(folder: Path, step: int, model, optimizer, scheduler, fingerprint, keep):
+def save_checkpoint(
+    folder: Path, step: int, model, optimizer, scheduler, fingerprint, keep, extra=None
+):
     from peft import get_peft_model_state_dict
     from safetensors.torch import save_file
 
@@ -182,6 +193,7 @@ def save_checkpoint(folder: Path, step: int, model, optimizer, scheduler, finger
     }
     if torch.cuda.is_available():
         state["rng_cuda"] = torch.cuda.get_rng_state_all()
+    state.update(extra or {})
     torch.save(state, tmp / "state.pt")
     (tmp / "trainer_state.json").write_text(
         json.dumps({"step": step, "fingerprint": fingerprint}, indent=2), encoding="utf-8"
@@ -210,17 +222,32 @@ def latest_checkpoint(folder: Path, fingerprint: str, max_steps: int) -> Path | 
     return found[-1]
 
 
-def load_checkpoint(path: Path, model, optimizer, scheduler) -> int:
+def rank_rng_state() -> dict[str, torch.Tensor]:
+    """This rank's RNG state (dropout): saved per rank, so every rank resumes its own."""
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def load_checkpoint(
+    path: Path, model, optimizer, scheduler, *, rank: int = 0, map_location: str | None = None
+) -> int:
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
     set_peft_model_state_dict(model, load_file(path / "adapter.safetensors"))
-    state = torch.load(path / "state.pt", weights_only=True)
+    state = torch.load(path / "state.pt", weights_only=True, map_location=map_location)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["rng_cpu"])
     if "rng_cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["rng_cuda"])
+    if "rng_by_rank" in state:  # a data-parallel run: each rank its own dropout stream
+        own = state["rng_by_rank"][rank]
+        torch.set_rng_state(own["cpu"].cpu())
+        if "cuda" in own and torch.cuda.is_available():
+            torch.cuda.set_rng_state(own["cuda"].cpu())
     return json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))["step"]
 
 
@@ -307,9 +334,15 @@ def train_loop(
     fingerprint: str,
     stop_after: int | None = None,
     on_log: Callable[[dict[str, float]], None] | None = None,
+    dist: DistContext = SINGLE,
+    on_batch: Callable[[int, int, list[Row]], None] | None = None,
 ) -> LoopResult:
-    """Train ``cfg.max_steps`` optimizer steps (resuming where a checkpoint allows)."""
+    """Train ``cfg.max_steps`` optimizer steps (resuming where a checkpoint allows).
+
+    ``dist``: this rank's place in a data-parallel run (rank 0 alone logs and checkpoints).
+    ``on_batch(step, epoch, rows)`` sees each micro-batch this rank trains on (for tests)."""
     result = LoopResult()
+    world = dist.world_size
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(trainable, cfg, quantized)
     warmup = math.ceil(cfg.warmup_ratio * cfg.max_steps)
@@ -319,13 +352,21 @@ def train_loop(
     )
 
     step = 0
-    ckpt = latest_checkpoint(checkpoint_dir, fingerprint, cfg.max_steps)
+    # rank 0 picks the checkpoint (and clears stale ones); every rank resumes from that one
+    ckpt = latest_checkpoint(checkpoint_dir, fingerprint, cfg.max_steps) if dist.is_main else None
+    ckpt = dist.broadcast(ckpt)
     if ckpt is not None:
-        step = load_checkpoint(ckpt, model, optimizer, scheduler)
+        # on the CPU first: RNG states must stay there, optimizer state follows its parameters
+        where = "cpu" if dist.enabled else None
+        step = load_checkpoint(
+            ckpt, model, optimizer, scheduler, rank=dist.rank, map_location=where
+        )
         result.resumed_from = step
-        trim_live_logs(live_dir, step)
-        log.info("resuming from %s (step %d of %d)", ckpt, step, cfg.max_steps)
-    live = live_logger(live_dir, resume=ckpt is not None)
+        if dist.is_main:
+            trim_live_logs(live_dir, step)
+            log.info("resuming from %s (step %d of %d)", ckpt, step, cfg.max_steps)
+    live = live_logger(live_dir, resume=ckpt is not None) if dist.is_main else None
+    trained = wrap(model, dist, device)  # DistributedDataParallel over the LoRA weights
 
     # packed examples attend one at a time (or through a 4D mask where the model needs one)
     with segment_attention_on(model) as plan:
@@ -336,7 +377,7 @@ def train_loop(
             batch_size=cfg.batch_size,
             max_seq_len=cfg.max_seq_len,
             packing=cfg.packing,
-            start=step * cfg.grad_accum,
+            start=step * cfg.grad_accum * world,
         )
         model.train()
         window_loss, window_n, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
@@ -347,19 +388,30 @@ def train_loop(
                 result.interrupted = True
                 break
             # gather the step's micro-batches first: the loss is a mean over all their targets
-            micro = [next(batches) for _ in range(cfg.grad_accum)]
+            micro = [next(batches) for _ in range(cfg.grad_accum * world)]
             epoch = micro[-1][0]
+            mine = rank_share(micro, dist.rank, world)
+            if on_batch:
+                for e, rows in mine:
+                    on_batch(step, e, rows)
             tensors = [
                 {k: v.to(device) for k, v in collate(rows, pad_id, flat).items()}
-                for _, rows in micro
+                for _, rows in mine
             ]
-            n_targets = sum(int((next_token_targets(t) != IGNORE).sum()) for t in tensors)
-            step_loss = 0.0
-            for t in tensors:
-                loss_sum, _ = forward_loss(model, t, plan)
-                (loss_sum / max(n_targets, 1)).backward()
+            local_targets = sum(int((next_token_targets(t) != IGNORE).sum()) for t in tensors)
+            n_targets = int(dist.all_reduce_sum([local_targets])[0])
+            step_loss, step_tokens = 0.0, 0
+            for i, t in enumerate(tensors):
+                # gradients are averaged across ranks once, after the step's last micro-batch
+                last = i == len(tensors) - 1
+                with nullcontext() if last or not dist.enabled else trained.no_sync():
+                    loss_sum, _ = forward_loss(trained, t, plan)
+                    # x world: DDP divides the summed gradients by the number of ranks
+                    (loss_sum * world / max(n_targets, 1)).backward()
                 step_loss += loss_sum.item()
-                window_tokens += int(t["is_real"].sum())
+                step_tokens += int(t["is_real"].sum())
+            step_loss, step_tokens = dist.all_reduce_sum([step_loss, step_tokens])
+            window_tokens += int(step_tokens)
             if cfg.max_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
             optimizer.step()
@@ -382,12 +434,13 @@ def train_loop(
                     "peak_memory_mb": mem,
                     "epoch": float(epoch),
                 }
-                live.step = step
-                for name, value in point.items():
-                    live.log_metric(name, value)
+                if live is not None:
+                    live.step = step
+                    for name, value in point.items():
+                        live.log_metric(name, value)
                 result.final_loss = point["train/loss"]
                 result.history.append({"step": step, **point})
-                log.info(
+                (log.info if dist.is_main else log.debug)(
                     "step %d/%d  loss %.4f  lr %.2e  %.0f tokens/s  peak %.0f MB",
                     step,
                     cfg.max_steps,
@@ -404,22 +457,28 @@ def train_loop(
                 result.peak_memory_mb, result.peak_memory_kind = mem, kind
             paused = time.perf_counter()  # evaluation and saving are not training time
             if step % cfg.eval_every == 0 or step == cfg.max_steps:
+                # on every rank (same weights, same loss): no rank idles waiting for rank 0
                 result.eval_loss = evaluate(model, eval_examples, cfg, pad_id, device)
-                if result.eval_loss is not None:
+                if result.eval_loss is not None and live is not None:
                     live.step = step
                     live.log_metric("eval/loss", result.eval_loss)
                     log.info("step %d  eval loss %.4f", step, result.eval_loss)
             if step % cfg.save_every == 0 or step == cfg.max_steps:
-                save_checkpoint(
-                    checkpoint_dir,
-                    step,
-                    model,
-                    optimizer,
-                    scheduler,
-                    fingerprint,
-                    cfg.keep_checkpoints,
-                )
-            live.make_summary()
+                rngs = dist.gather(rank_rng_state()) if dist.enabled else None
+                if dist.is_main:
+                    save_checkpoint(
+                        checkpoint_dir,
+                        step,
+                        model,
+                        optimizer,
+                        scheduler,
+                        fingerprint,
+                        cfg.keep_checkpoints,
+                        extra={"rng_by_rank": rngs} if rngs else None,
+                    )
+                dist.barrier()  # the checkpoint is whole before any rank trains on
+            if live is not None:
+                live.make_summary()
             window_start += time.perf_counter() - paused
             run_start += time.perf_counter() - paused
     result.tokens += window_tokens
@@ -428,5 +487,6 @@ def train_loop(
     result.tokens_per_s = result.tokens / max(result.seconds, 1e-9)
     result.epochs = float(epoch)
     result.peak_memory_mb, result.peak_memory_kind = peak_memory_mb(device)
-    live.end()
+    if live is not None:
+        live.end()
     return result

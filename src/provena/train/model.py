@@ -167,7 +167,8 @@ def load_base(path: Path, precision: Precision) -> tuple[Any, Any]:
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16,
         )
-        kwargs["device_map"] = {"": 0}
+        # this process's GPU: cuda:0 alone, cuda:LOCAL_RANK under torchrun (set_device)
+        kwargs["device_map"] = {"": torch.cuda.current_device()}
     model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     if precision.mode != "qlora-nf4":
         model.to(precision.device)

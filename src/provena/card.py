@@ -40,6 +40,13 @@ SIGNED_REPORTS = (
     "audits/privacy_probes.json",
 )
 RATING_KEYS = ("source", "sha256", "imported_at", "imports", "summary", "scale")
+#: task metrics of the model-index, per family: (key in metrics/evaluate.json, shown name)
+EVAL_METRICS = (
+    ("icd10_micro_f1", "ICD-10 micro F1"),
+    ("rouge_l", "ROUGE-L"),
+    ("age_em", "Age exact match"),
+    ("sex_em", "Sex exact match"),
+)
 LORA_KEYS = ("peft_type", "r", "lora_alpha", "lora_dropout", "bias", "task_type")
 
 
@@ -273,37 +280,22 @@ def card_metadata(card: dict[str, Any], params: Params) -> Any:
     results = []
     for split, res in card["evaluation"]["splits"].items():
         adapter = res.get("adapter", {})
-        if adapter.get("perplexity") is not None:
-            results.append(
-                EvalResult(
-                    task_type="text-generation",
-                    dataset_type="provena-split",
-                    dataset_name=f"Provena {split} split",
-                    dataset_split=split,
-                    metric_type="perplexity",
-                    metric_name="Perplexity",
-                    metric_value=adapter["perplexity"],
-                )
-            )
+        found = [("perplexity", "Perplexity", adapter.get("perplexity"))]
         for family, m in adapter.get("families", {}).items():
-            for key, name in (
-                ("icd10_micro_f1", "ICD-10 micro F1"),
-                ("rouge_l", "ROUGE-L"),
-                ("age_em", "Age exact match"),
-                ("sex_em", "Sex exact match"),
-            ):
-                if m.get(key) is not None:
-                    results.append(
-                        EvalResult(
-                            task_type="text-generation",
-                            dataset_type="provena-split",
-                            dataset_name=f"Provena {split} split",
-                            dataset_split=split,
-                            metric_type=key,
-                            metric_name=f"{name} ({family})",
-                            metric_value=m[key],
-                        )
-                    )
+            found += [(key, f"{name} ({family})", m.get(key)) for key, name in EVAL_METRICS]
+        results += [
+            EvalResult(
+                task_type="text-generation",
+                dataset_type="provena-split",
+                dataset_name=f"Provena {split} split",
+                dataset_split=split,
+                metric_type=key,
+                metric_name=name,
+                metric_value=value,
+            )
+            for key, name, value in found
+            if value is not None
+        ]
     base = card["model"]["base_model"]
     return ModelCardData(
         model_name=card["model_name"],

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import logging
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -382,7 +383,7 @@ def load_gold(paths: Iterable[Path]) -> GoldIndex | None:
             found = True
             for g in read_jsonl(p):
                 gold[(str(g["synth_id"] if "synth_id" in g else g["id"]), g["field"])].append(
-                    GoldSpan(int(g["start"]), int(g["end"]), g["entity_type"])
+                    GoldSpan(int(g["start"]), int(g["end"]), sys.intern(g["entity_type"]))
                 )
     return dict(gold) if found else None
 

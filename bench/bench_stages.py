@@ -209,10 +209,12 @@ def machine() -> dict:
     }
 
 
-def bench_size(size: int, stages: list[str], keep: bool, copy_through: set[str], save) -> None:
+def bench_size(
+    size: int, stages: list[str], keep: bool, copy_through: set[str], save, tag: str = ""
+) -> None:
     """Run the stages at one size; ``save(row)`` after each, so a failure loses nothing."""
     if keep:
-        repo = CACHE / f"stages_{size}"
+        repo = CACHE / f"stages_{size}{tag}"
         repo.mkdir(parents=True, exist_ok=True)
         tmp = None
     else:
@@ -320,6 +322,12 @@ def main() -> None:
         "split refuses: it is recorded as failed)",
     )
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument(
+        "--tag",
+        default="",
+        help="with --keep: a second copy per size (bench/.cache/stages_<size><tag>), so two runs "
+        "can measure different stages of one size at once (give each its own --out)",
+    )
     args = ap.parse_args()
     stages = [s for s in STAGES if s in args.stages]  # pipeline order, whatever was typed
     facts = machine()
@@ -335,7 +343,7 @@ def main() -> None:
         write_results(args.out, facts, runs)
 
     for size in args.sizes:
-        bench_size(size, stages, args.keep, set(args.copy_through), save)
+        bench_size(size, stages, args.keep, set(args.copy_through), save, args.tag)
     print()
     print(HEADER)
     for r in runs:

@@ -50,6 +50,22 @@ def test_local_pool_keeps_order() -> None:
     assert len({s for s, _ in out}) <= 2  # built once per worker process, not per batch
 
 
+def test_local_pool_reads_the_input_as_the_workers_take_it() -> None:
+    read = []
+
+    def batches():
+        for i in range(40):
+            read.append(i)
+            yield [i]
+
+    results = executor.map_batches(batches(), _double, workers=2)
+    assert next(results) == [0]
+    # a bounded window, not the whole input pickled and queued before the first result
+    assert len(read) <= executor.IN_FLIGHT_PER_WORKER * 2 + 1
+    assert [r[0] for r in results] == [2 * i for i in range(1, 40)]
+    assert len(read) == 40
+
+
 def test_in_order_waits_for_an_early_row() -> None:
     import pickle
 

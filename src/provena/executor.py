@@ -22,6 +22,7 @@ under the system temp folder, never in the project.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import logging
@@ -29,7 +30,7 @@ import os
 import pickle
 import tempfile
 from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
 from provena.config import ExecutorConfig
@@ -40,6 +41,7 @@ R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 LOCAL = ExecutorConfig()
+IN_FLIGHT_PER_WORKER = 3  # batches queued per worker: enough to keep it busy, no more
 
 
 def map_batches(
@@ -96,8 +98,16 @@ def _local_map(
             yield from (fn(state, b) for b in batches)
         return
     pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(setup, fn))
+    # a bounded window of batches in flight: Executor.map would submit (read and pickle) the
+    # whole input up front, so the driver would hold every record at once
+    pending: collections.deque[Future[R]] = collections.deque()
     try:
-        yield from pool.map(_pool_call, batches)
+        for b in batches:
+            pending.append(pool.submit(_pool_call, b))
+            if len(pending) >= IN_FLIGHT_PER_WORKER * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
     finally:
         pool.shutdown(cancel_futures=True)
 

@@ -272,11 +272,13 @@ class Counterfactual:
     def nlp(self) -> Any:
         """spaCy's English pipeline without the parser: tagger, lemmatizer and NER."""
         if self._nlp is None:
-            import spacy
-
             from provena.pii.engine import spacy_model_path
 
-            self._nlp = spacy.load(spacy_model_path(), exclude=["parser"])
+            # provena.pii imported spaCy first, without torch (provena.lean)
+            path = spacy_model_path()
+            import spacy
+
+            self._nlp = spacy.load(path, exclude=["parser"])
         return self._nlp
 
     # gender swap ------------------------------------------------------------------------

@@ -413,12 +413,9 @@ def _read_split(path: Path, split: str) -> list[Record]:
 
 def pii_detector(params: Params) -> Any:
     """text -> (entity type, value) of each PII span, with scrub_pii's detector and settings."""
-    from provena.pii.engine import PiiDetector
+    from provena.scrub_pii import detector
 
-    cfg = params.scrub_pii
-    det = PiiDetector(
-        score_threshold=cfg.score_threshold, deny_list=cfg.deny_list, allow_list=cfg.allow_list
-    )
+    det = detector(params.scrub_pii)
     return lambda text: [(d.entity_type, text[d.start : d.end]) for d in det.detect([text])[0]]
 
 

@@ -87,15 +87,20 @@ class PiiStats:
         self.examples.extend(o.examples[: max(0, max_examples - len(self.examples))])
 
 
+def detector(cfg: ScrubPiiConfig) -> PiiDetector:
+    """The detector with scrub_pii's settings (also what evaluate's privacy probes look with)."""
+    return PiiDetector(
+        score_threshold=cfg.score_threshold, deny_list=cfg.deny_list, allow_list=cfg.allow_list
+    )
+
+
 class Scrubber:
     """Detector + anonymizer for one process."""
 
     def __init__(self, cfg: ScrubPiiConfig):
         self.cfg = cfg
         self.key, salt = secret_key(cfg)
-        self.detector = PiiDetector(
-            score_threshold=cfg.score_threshold, deny_list=cfg.deny_list, allow_list=cfg.allow_list
-        )
+        self.detector = detector(cfg)
         self.anonymizer = Anonymizer(
             cfg.operators,
             key=self.key,

@@ -190,3 +190,112 @@ def test_stage_writes_verdict_results_report_and_docs(tmp_path, base):
     html = (tmp_path / "dq.html").read_text()
     assert verdict["dataset"]["md5"] in html and "21 of 21 expectations passed" in html
     assert "<script" not in html
+
+
+def _flawed_records():
+    """Records with violations spread over many chunks (ids, text and counts all differ)."""
+    recs = _records()
+    recs[3] = {**recs[3], "input": recs[3]["input"] + " SSN 123-45-6789."}
+    # over 8,000 characters, so also over max_seq_len: but 1 record in 120 passes that
+    # expectation's `mostly: 0.99` for the whole table, though the chunk holding it is 1 in 7
+    # over. The verdict must come from the summed counts
+    recs[10] = {**recs[10], "output": "x " * 4500}
+    recs[25] = {**recs[25], "output": "age 31, male"}
+    recs[40] = {**recs[40], "meta": {**recs[40]["meta"], "gender": "woman"}}
+    recs[70] = {**recs[70], "instruction": "Reply"}
+    recs[80] = {**recs[80], "output": ""}
+    return recs
+
+
+@pytest.mark.parametrize("rows", [7, 50, 120, 1000])
+def test_chunked_validation_equals_one_run_on_the_whole_table(rows):
+    recs = _flawed_records()
+    count = TokenCounter(None, ROOT, "t")
+    params = validate.suite_parameters(CFG)
+    whole = validate.run_suite(validate.build_table(recs, CFG, count), SUITE, params, None)
+    table = validate.build_table(recs, CFG, count, text=False)
+    assert table["instruction"].isna().all() and len(table) == 120
+    chunks = validate.text_chunks(recs, table, CFG, rows)
+    chunked = validate.run_suite_chunked(table, chunks, SUITE, params, None)
+    assert chunked == whole
+    failed = {r["name"] for r in whole if not r["success"]}
+    assert failed == {
+        "no_residual_pii",
+        "output_length",
+        "extraction_output_is_json",
+        "extraction_output_schema",
+        "gender_values",
+        "instruction_length",
+        "output_not_empty",
+    }
+    seq = next(r for r in chunked if r["name"] == "fits_max_seq_len")
+    assert seq["success"] and seq["observed"]["unexpected_count"] == 1
+
+
+def test_merge_recomputes_shares_and_keeps_the_first_ten_ids():
+    def part(n, bad, missing, ids):
+        return {
+            "conf": None,
+            "success": bad == 0,
+            "error": None,
+            "result": {
+                "element_count": n,
+                "unexpected_count": bad,
+                "missing_count": missing,
+                "partial_unexpected_index_list": [{"id": i} for i in ids],
+                "partial_unexpected_list": ids,
+            },
+        }
+
+    merged = validate.merge_results(
+        [part(100, 8, 0, list("abcdefgh")), part(100, 4, 20, list("ijkl"))], mostly=0.9
+    )
+    res = merged["result"]
+    assert res["element_count"] == 200 and res["unexpected_count"] == 12
+    assert res["missing_count"] == 20 and res["unexpected_percent"] == 12 / 180 * 100
+    assert [i["id"] for i in res["partial_unexpected_index_list"]] == list("abcdefghij")
+    assert merged["success"]  # 168 of 180 = 93% >= 90%
+    assert not validate.merge_results([part(10, 2, 0, ["a", "b"])], mostly=0.9)["success"]
+    errored = part(10, 0, 0, [])
+    errored["error"] = "boom"
+    assert not validate.merge_results([part(10, 0, 0, []), errored])["success"]
+
+
+def test_suites_that_need_a_whole_text_column_are_refused(tmp_path):
+    validate.check_chunkable(SUITE, "expectations/curated.json")  # the repo's suite is row-wise
+    for e in (
+        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "output"}},
+        {"type": "expect_column_unique_value_count_to_be_between", "kwargs": {"column": "text"}},
+        {
+            "type": "expect_column_mean_to_be_between",
+            "kwargs": {"column": "n_tokens", "row_condition": "instruction == 'x'"},
+        },
+    ):
+        bad = {"name": "s", "expectations": [{**e, "meta": {"name": "whole"}}]}
+        with pytest.raises(UserError, match=r"s\.json: expectation 'whole'.*row by row"):
+            validate.check_chunkable(bad, tmp_path / "s.json")
+
+
+def test_stage_checks_text_a_chunk_at_a_time_with_the_same_results(tmp_path):
+    from provena.io import RecordWriter
+
+    inp = tmp_path / "clean.parquet"
+    with RecordWriter(inp) as w:
+        w.write(_flawed_records())
+    out = {}
+    for rows in (100, 1000):
+        d = tmp_path / str(rows)
+        out[rows] = validate.run(
+            inp,
+            CFG.model_copy(update={"chunk_rows": rows}),
+            root=ROOT,
+            results_json=d / "results.json",
+            verdict_json=d / "verdict.json",
+            docs_dir=d / "docs",
+        )
+        assert json.loads((d / "verdict.json").read_text())["verdict"] == "fail"
+    assert out[100] == out[1000] and out[100]["dataset"]["records"] == 120
+    # Data Docs: the table run and one page per chunk (2 chunks of 100 rows at most)
+    pages = list((tmp_path / "100" / "docs" / "validations").rglob("*.html"))
+    assert len(pages) == 3, pages
+    assert len(list((tmp_path / "1000" / "docs" / "validations").rglob("*.html"))) == 1

@@ -406,6 +406,9 @@ class ValidateConfig(StrictModel):
     )
     data_docs: bool = True
     report_bins: Annotated[int, Field(ge=5, le=200)] = 30
+    #: records whose text is checked at once: above it, the text columns' expectations run a
+    #: chunk at a time and their counts are added up (memory stays flat as the data grows)
+    chunk_rows: Annotated[int, Field(ge=100, le=10_000_000)] = 50_000
 
     @model_validator(mode="after")
     def _patterns_compile(self) -> ValidateConfig:

@@ -106,6 +106,44 @@ def test_signatures_are_datasketch_minhash_bit_for_bit():
             np.testing.assert_array_equal(sig, m.hashvalues)
 
 
+def _mutated_corpus(n: int, seed: int) -> list[str]:
+    """Variants of a few base texts, each with some words replaced: pairs at every similarity."""
+    rng = random.Random(seed)
+    bases = [A, B, C * 3]
+    out = []
+    for _ in range(n):
+        words = rng.choice(bases).split()
+        for _ in range(rng.randrange(0, 12)):
+            words[rng.randrange(len(words))] = rng.choice(["alpha", "beta", "gamma", "delta"])
+        out.append(" ".join(words))
+    return out
+
+
+@pytest.mark.parametrize(("num_perm", "bands", "rows"), [(128, 14, 9), (64, 16, 4), (32, 4, 8)])
+def test_lsh_candidates_are_datasketch_minhashlsh_candidates(num_perm, bands, rows):
+    from datasketch import MinHashLSH
+
+    texts = _mutated_corpus(300, seed=bands)
+    cfg = DedupConfig(num_perm=num_perm, bands=bands, rows=rows, exact=False)
+    dd = Deduplicator(cfg)
+    for start in range(0, len(texts), 70):  # several blocks, as the stages add them
+        dd.add(range(start, min(start + 70, len(texts))), texts[start : start + 70])
+    ours = {(i, int(j)) for i, js in dd.candidate_pairs() for j in js}
+    lsh = MinHashLSH(num_perm=num_perm, params=(bands, rows))
+    sigs = dd._sigs
+    for k, sig in enumerate(sigs):
+        lsh.insert(k, dd.hasher.lean(sig))
+    theirs = {(k, j) for k, sig in enumerate(sigs) for j in lsh.query(dd.hasher.lean(sig)) if j > k}
+    assert ours == theirs and len(ours) > 100
+    # and the pairs kept are those whose estimated Jaccard reaches the threshold
+    pairs = {(a, b): s for a, b, s in dd.near_pairs()}
+    for a, b in theirs:
+        sim = dd.hasher.lean(sigs[a]).jaccard(dd.hasher.lean(sigs[b]))
+        assert ((a, b) in pairs) == (sim >= cfg.threshold)
+        if (a, b) in pairs:
+            assert pairs[(a, b)] == sim
+
+
 def test_bands_and_rows_from_params_or_from_the_threshold():
     assert Deduplicator(DedupConfig(bands=16, rows=8)).bands == 16
     auto = Deduplicator(DedupConfig(threshold=0.7))

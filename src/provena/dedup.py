@@ -1,14 +1,20 @@
-"""Exact and near-duplicate detection: MinHash signatures and an LSH index from datasketch.
+"""Exact and near-duplicate detection: datasketch MinHash signatures, banded LSH on arrays.
 
 :class:`Deduplicator` takes documents in order (row numbers 0, 1, ...), finds exact copies by
 a hash of their normalized text and near-copies with MinHash LSH, and returns clusters with one
 kept row each, chosen by a deterministic rule. Memory grows linearly with the number of
-documents: a 16-byte digest per distinct text, a ``num_perm`` x 4-byte signature per distinct
-text, and datasketch's LSH tables; nothing is kept per pair.
+documents and stays small: a 16-byte digest per distinct text, a ``num_perm`` x 4-byte
+signature per distinct text and, per LSH band, a bucket number per document; nothing is kept
+per pair.
 
 Signatures are datasketch's (``MinHash`` with the default ``affine32`` scheme and
 ``sha1_hash32``), computed for many documents at once with numpy instead of one ``MinHash``
 object per document; ``tests/test_dedup.py`` checks they are bit-identical to datasketch's own.
+The LSH is datasketch's banding (its ``bands`` x ``rows``, its optimum for the threshold) held
+as numpy arrays: two documents are candidates when all ``rows`` values of some band are
+equal, exactly when ``MinHashLSH.query`` would return one for the other (a test checks the
+candidate pairs are the same). ``MinHashLSH`` itself keeps a Python set and byte strings per
+band and document, ~5 KB a document: 1.1 GB at 200k records, which this index avoids.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from datasketch import LeanMinHash, MinHash, MinHashLSH
+from datasketch import LeanMinHash, MinHash
 from datasketch.hashfunc import sha1_hash32
 from datasketch.lsh import _optimal_param
 from datasketch.minhash import _fmix
@@ -122,22 +128,61 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
+class _Bands:
+    """Banded LSH over a signature matrix: per band, each document's bucket (documents whose
+    ``rows`` values in that band are all equal share one) and the documents of each bucket."""
+
+    def __init__(self, sigs: np.ndarray, bands: int, rows: int):
+        n = len(sigs)
+        self.bucket: list[np.ndarray] = []  # band -> bucket of each document
+        self.order: list[np.ndarray] = []  # band -> documents sorted by bucket
+        self.start: list[np.ndarray] = []  # band -> first position of each bucket in order
+        self.size: list[np.ndarray] = []  # band -> documents in each bucket
+        shared = np.zeros(n, dtype=bool)  # shares a bucket with another document in some band
+        for b in range(bands):
+            band = np.ascontiguousarray(sigs[:, b * rows : (b + 1) * rows])
+            keys = band.view(np.dtype((np.void, band.dtype.itemsize * rows))).ravel()
+            _, bucket, size = np.unique(keys, return_inverse=True, return_counts=True)
+            bucket = bucket.astype(np.int32).ravel()
+            order = np.argsort(bucket, kind="stable").astype(np.int32)
+            start = np.concatenate(([0], np.cumsum(size)[:-1])).astype(np.int64)
+            shared |= size[bucket] > 1
+            self.bucket.append(bucket)
+            self.order.append(order)
+            self.start.append(start)
+            self.size.append(size.astype(np.int32))
+        self.shared = np.flatnonzero(shared)
+
+    def candidates(self, i: int) -> np.ndarray:
+        """Documents sharing a bucket with document ``i`` in any band (``i`` excluded), sorted."""
+        parts = []
+        for bucket, order, start, size in zip(
+            self.bucket, self.order, self.start, self.size, strict=True
+        ):
+            k = bucket[i]
+            if size[k] > 1:
+                parts.append(order[start[k] : start[k] + size[k]])
+        if not parts:
+            return np.empty(0, dtype=np.int32)
+        found = np.unique(np.concatenate(parts))
+        return found[found != i]
+
+
 class Deduplicator:
     """Feed documents with :meth:`add` (in row order), then call :meth:`clusters`."""
 
     def __init__(self, cfg: DedupConfig):
         self.cfg = cfg
         self.hasher = MinHasher(cfg.num_perm, cfg.seed)
-        self.bands, self.rows = lsh_params(cfg)
-        self.lsh = MinHashLSH(num_perm=cfg.num_perm, params=(self.bands, self.rows))
+        self.bands, self.rows = lsh_params(cfg)  # DedupConfig keeps bands x rows <= num_perm
         self._first_by_digest: dict[bytes, int] = {}
         self._exact_of: dict[int, int] = {}  # row -> first row with the same normalized text
         # compact per-document books (8 bytes a document, not a Python int and dict entry)
         self._rows = array("q")  # every row added, increasing
         self._lens = array("q")  # its text length (for keep: longest)
         self._uniq_rows = array("q")  # rows that carry a signature, in order
-        self._sigs: list[np.ndarray] = []  # blocks of signatures, aligned with _uniq_rows
-        self._starts: list[int] = []  # index in _uniq_rows of each block's first signature
+        self._blocks: list[np.ndarray] = []  # signatures as added, aligned with _uniq_rows
+        self._index: _Bands | None = None  # built on the first query, after the last add
 
     @property
     def n_docs(self) -> int:
@@ -165,33 +210,43 @@ class Deduplicator:
                     new_docs.append(doc)
         if not new_rows:
             return
-        sigs = self.hasher.signatures(new_docs)
-        del new_docs
-        base = len(self._uniq_rows)
-        with self.lsh.insertion_session() as session:
-            for k, sig in enumerate(sigs):
-                session.insert(base + k, self.hasher.lean(sig), check_duplication=False)
+        self._blocks.append(self.hasher.signatures(new_docs))
         self._uniq_rows.extend(new_rows)
-        self._starts.append(base)
-        self._sigs.append(sigs)
+        self._index = None
 
-    def _sig(self, k: int) -> np.ndarray:
-        b = bisect.bisect_right(self._starts, k) - 1
-        return self._sigs[b][k - self._starts[b]]
+    @property
+    def _sigs(self) -> np.ndarray:
+        """Every signature as one matrix (the blocks joined once, then kept joined)."""
+        if len(self._blocks) != 1:
+            joined = (
+                np.concatenate(self._blocks)
+                if self._blocks
+                else np.empty((0, self.cfg.num_perm), dtype=np.uint32)
+            )
+            self._blocks = [joined]
+        return self._blocks[0]
 
-    def _similarity(self, a: np.ndarray, b: np.ndarray) -> float:
-        return float(np.count_nonzero(a == b)) / self.cfg.num_perm
+    def candidate_pairs(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(signature index i, the indices j > i sharing an LSH bucket with it)."""
+        if self._index is None:
+            self._index = _Bands(self._sigs, self.bands, self.rows)
+        for i in self._index.shared:
+            j = self._index.candidates(int(i))
+            j = j[j > i]
+            if len(j):
+                yield int(i), j
 
     def near_pairs(self) -> Iterator[tuple[int, int, float]]:
         """(row a, row b, estimated Jaccard) for LSH candidates at or above the threshold."""
-        for start, block in zip(self._starts, self._sigs, strict=True):
-            for off, sig in enumerate(block):
-                i = start + off
-                for j in self.lsh.query(self.hasher.lean(sig)):
-                    if j > i:
-                        sim = self._similarity(sig, self._sig(j))
-                        if sim >= self.cfg.threshold:
-                            yield self._uniq_rows[i], self._uniq_rows[j], sim
+        sigs = self._sigs
+        for i, js in self.candidate_pairs():
+            sims = np.count_nonzero(sigs[js] == sigs[i], axis=1) / self.cfg.num_perm
+            for j, sim in zip(js.tolist(), sims.tolist(), strict=True):
+                if sim >= self.cfg.threshold:
+                    yield self._uniq_rows[i], self._uniq_rows[j], sim
+
+    def _similarity(self, a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.count_nonzero(a == b)) / self.cfg.num_perm
 
     def clusters(self) -> list[Cluster]:
         """Every group of two or more duplicate rows, with the row kept by ``cfg.keep``."""
@@ -224,7 +279,7 @@ class Deduplicator:
                     c.exact.add(row)
                     c.similarity[row] = 1.0
                 else:
-                    sim = self._similarity(self._sig(sig_of[rep]), self._sig(sig_of[kept_text]))
+                    sim = self._similarity(self._sigs[sig_of[rep]], self._sigs[sig_of[kept_text]])
                     c.similarity[row] = round(sim, 4)
             out.append(c)
         out.sort(key=lambda c: c.kept)

@@ -132,6 +132,22 @@ def test_ray_actors_build_state_once_each(ray_local) -> None:
     assert len({s for s, _ in out}) == 1  # one actor, one setup, 20 batches
 
 
+def test_ray_sends_the_input_a_window_at_a_time_in_order(ray_local) -> None:
+    taken = []
+
+    def source():
+        for b in BATCHES:
+            taken.append(b)
+            yield b
+
+    cfg = RAY.model_copy(update={"window_records": 6})  # 3 batches of 2 records per Dataset
+    results = executor.map_batches(source(), _double, cfg=cfg, records_per_batch=2)
+    first = next(results)
+    assert first == [0, 2] and len(taken) == 3  # the first window only, not the whole input
+    out = [first, *results]
+    assert out == [[2 * i, 2 * i + 2] for i in range(0, 40, 2)] and len(taken) == 20
+
+
 def test_ray_with_no_batches(ray_local) -> None:
     assert list(executor.map_batches([], _double, cfg=RAY)) == []
 

@@ -408,7 +408,7 @@ class ValidateConfig(StrictModel):
     report_bins: Annotated[int, Field(ge=5, le=200)] = 30
     #: records whose text is checked at once: above it, the text columns' expectations run a
     #: chunk at a time and their counts are added up (memory stays flat as the data grows)
-    chunk_rows: Annotated[int, Field(ge=100, le=10_000_000)] = 50_000
+    chunk_rows: Annotated[int, Field(ge=100, le=10_000_000)] = 20_000
 
     @model_validator(mode="after")
     def _patterns_compile(self) -> ValidateConfig:
@@ -740,6 +740,9 @@ class ExecutorConfig(StrictModel):
     num_cpus: Annotated[int, Field(ge=1, le=4_096)] | None = None  # for a Ray started here
     batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 1_000  # records per map_batches call
     actors: Annotated[int, Field(ge=1, le=4_096)] = 2  # actors for stages that load models
+    #: records sent to Ray per Dataset: what the driver holds at once (each window starts its
+    #: actor pool, so a model load per actor and window)
+    window_records: Annotated[int, Field(ge=1, le=100_000_000)] = 100_000
 
     @model_validator(mode="before")
     @classmethod

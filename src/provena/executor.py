@@ -12,7 +12,10 @@ the driver.
   ``executor.actors`` actors that each build the state once; without one, as plain tasks.
   Order is kept by Ray Data's ``preserve_order`` and checked against each batch's index.
   The input travels through the driver into Ray's object store and the results come back to
-  it, so paths in params (a tokenizer, say) must be readable on the workers too.
+  it, so paths in params (a tokenizer, say) must be readable on the workers too. It goes a
+  window of ``executor.window_records`` records at a time (one Dataset each), so the driver
+  never holds more than a window of input, whatever the size of the data; each window starts
+  its own actor pool (a model load per actor and window: keep windows large).
 
 Ray is started here when no Ray is running in this process (``address: null`` starts a local
 one with ``num_cpus``; an address connects to a cluster) and shut down at the end only when
@@ -25,6 +28,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import itertools
 import logging
 import os
 import pickle
@@ -187,40 +191,51 @@ def _ray_map(
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True
         ctx.enable_progress_bars = False  # the stage draws its own
-        items = [{"idx": i, "blob": pickle.dumps(b)} for i, b in enumerate(batches)]
-        if not items:
-            return
         rows_per_call = max(1, cfg.batch_size // max(1, records_per_batch))
-        ds = ray.data.from_items(items, override_num_blocks=min(len(items), 200))
-        if setup is not None:
-            ds = ds.map_batches(
-                _RayActor,
-                fn_constructor_args=(setup, fn),
-                compute=ray.data.ActorPoolStrategy(size=cfg.actors),
-                batch_size=rows_per_call,
-                batch_format="numpy",
-            )
-        else:
-            ds = ds.map_batches(
-                functools.partial(_ray_task, fn=fn),
-                batch_size=rows_per_call,
-                batch_format="numpy",
-            )
-        yield from _in_order(ds.iter_rows(), len(items))
+        per_window = max(1, cfg.window_records // max(1, records_per_batch))
+        it = iter(batches)
+        start = 0
+        while True:
+            items = [
+                {"idx": start + i, "blob": pickle.dumps(b)}
+                for i, b in enumerate(itertools.islice(it, per_window))
+            ]
+            if not items:
+                return
+            n = len(items)
+            ds = ray.data.from_items(items, override_num_blocks=min(n, 200))
+            del items  # in Ray's object store now
+            if setup is not None:
+                ds = ds.map_batches(
+                    _RayActor,
+                    fn_constructor_args=(setup, fn),
+                    compute=ray.data.ActorPoolStrategy(size=cfg.actors),
+                    batch_size=rows_per_call,
+                    batch_format="numpy",
+                )
+            else:
+                ds = ds.map_batches(
+                    functools.partial(_ray_task, fn=fn),
+                    batch_size=rows_per_call,
+                    batch_format="numpy",
+                )
+            yield from _in_order(ds.iter_rows(), n, start)
+            start += n
 
 
-def _in_order(rows: Iterable[dict[str, Any]], n: int) -> Iterator[Any]:
-    """Results by batch index: Ray Data keeps order with preserve_order, but should a row come
-    early it waits here rather than land in the wrong place of the output."""
+def _in_order(rows: Iterable[dict[str, Any]], n: int, start: int = 0) -> Iterator[Any]:
+    """Results by batch index (``start`` to ``start + n - 1``): Ray Data keeps order with
+    preserve_order, but should a row come early it waits here rather than land in the wrong
+    place of the output."""
     pending: dict[int, bytes] = {}
-    want = 0
+    want = start
     for row in rows:
         pending[int(row["idx"])] = row["blob"]
         while want in pending:
             yield pickle.loads(pending.pop(want))
             want += 1
-    if want != n:
-        raise RuntimeError(f"executor: {n} batches went out, {want} came back in order")
+    if want != start + n:
+        raise RuntimeError(f"executor: {n} batches went out, {want - start} came back in order")
 
 
 __all__ = ["map_batches", "ray_runtime"]

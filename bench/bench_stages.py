@@ -274,9 +274,11 @@ HEADER = (
 def fmt_row(r: dict) -> str:
     if "failed" in r:
         return f"{r['size']:>7} {r['stage']:<18} (failed: {' '.join(r['failed'])[:120]})"
+    if "partial" in r:
+        return f"{r['size']:>7} {r['stage']:<18} (partial: {r['observed'][:120]})"
     if "not_run" in r:
         return f"{r['size']:>7} {r['stage']:<18} (not run: {r['not_run']})"
-    flag = "  OVER 2 GB" if r["over_budget"] else ""
+    flag = "  OVER 2 GB" if r.get("over_budget") else ""
     return (
         f"{r['size']:>7} {r['stage']:<18} {r['records_in'] or '-':>10} {r['seconds']:>8.1f} "
         f"{r['records_per_s'] or '-':>7} {r['peak_rss_mb']:>8.0f} {r['tree_peak_rss_mb']:>8.0f}"

@@ -35,6 +35,12 @@ def _double(batch: list[int]) -> list[int]:
 BATCHES = [[i, i + 1] for i in range(0, 40, 2)]
 
 
+def _frozen_count(batch: list[int]) -> int:
+    import gc
+
+    return gc.get_freeze_count()
+
+
 # ------------------------------------------------------------------------------ no Ray needed
 
 
@@ -212,3 +218,11 @@ def test_scrub_pii_and_clean_same_outputs_local_and_ray(ray_local, tiny, tmp_pat
     assert clean_local["books"]["records_quarantined"] > 0
     assert clean_ray == clean_local
     assert _md5s(tmp_path / "clean_ray") == _md5s(tmp_path / "clean_local")
+
+
+def test_local_pool_forks_its_workers_with_the_driver_frozen_then_unfreezes() -> None:
+    import gc
+
+    out = list(executor.map_batches(BATCHES, _frozen_count, workers=2))
+    assert all(n > 1000 for n in out)  # the workers inherited the driver's objects frozen
+    assert gc.get_freeze_count() == 0  # and the driver collects its own as before

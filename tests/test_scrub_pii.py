@@ -411,3 +411,29 @@ def test_allow_list_matches_whole_values_in_any_case(detector):
     assert "Maria Lopez" in {text[d.start : d.end] for d in plain}
     (allowed,) = PiiDetector(allow_list=["maria lopez"]).detect([text])  # other case, same value
     assert "Maria Lopez" not in {text[d.start : d.end] for d in allowed}
+
+
+def test_gold_set_gives_each_batch_its_spans_in_file_order_packed_out_of_the_gc(tmp_path):
+    import gc
+
+    from provena.pii.evaluate import GoldSpan
+
+    path = tmp_path / "gold.jsonl"
+    rows = [
+        {"synth_id": "a", "field": "input", "start": 0, "end": 3, "entity_type": "PERSON"},
+        {"synth_id": "b", "field": "output", "start": 5, "end": 9, "entity_type": "EMAIL_ADDRESS"},
+        {"synth_id": "a", "field": "output", "start": 2, "end": 4, "entity_type": "PERSON"},
+        {"synth_id": "a", "field": "input", "start": 7, "end": 11, "entity_type": "PHONE_NUMBER"},
+        {"id": "c", "field": "messages[0]", "start": 1, "end": 2, "entity_type": "PERSON"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    gold = scrub_pii.load_gold([path, tmp_path / "absent.jsonl"])
+    assert gold is not None and len(gold) == 4  # message spans are never scored, so not kept
+    assert gold.for_batch(["a", "z"]) == {
+        ("a", "input"): [GoldSpan(0, 3, "PERSON"), GoldSpan(7, 11, "PHONE_NUMBER")],
+        ("a", "output"): [GoldSpan(2, 4, "PERSON")],
+    }
+    assert gold.for_batch(["b"]) == {("b", "output"): [GoldSpan(5, 9, "EMAIL_ADDRESS")]}
+    # nothing a forked worker's garbage collection would write to (and so copy)
+    assert not gc.is_tracked(gold._spans)
+    assert scrub_pii.load_gold([tmp_path / "absent.jsonl"]) is None

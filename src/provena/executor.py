@@ -28,6 +28,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import gc
 import itertools
 import logging
 import os
@@ -87,6 +88,18 @@ def _pool_call(batch: Any) -> Any:
     return _FN(batch) if _STATE is None else _FN(_STATE, batch)
 
 
+def _submit_frozen(pool: ProcessPoolExecutor, batch: Any) -> Future[Any]:
+    """The first submit, which forks the workers, with this process's objects frozen out of
+    the garbage collector (``gc.freeze``): a collection in a forked child writes to every
+    tracked object it inherited, so without it each worker would soon hold its own copy of
+    every page of the driver's modules and data, instead of sharing them."""
+    gc.freeze()
+    try:
+        return pool.submit(_pool_call, batch)
+    finally:
+        gc.unfreeze()
+
+
 def _local_map(
     batches: Iterable[T],
     fn: Callable[..., R],
@@ -106,8 +119,9 @@ def _local_map(
     # whole input up front, so the driver would hold every record at once
     pending: collections.deque[Future[R]] = collections.deque()
     try:
-        for b in batches:
-            pending.append(pool.submit(_pool_call, b))
+        for i, b in enumerate(batches):
+            # the first submit starts (forks) the workers
+            pending.append(_submit_frozen(pool, b) if i == 0 else pool.submit(_pool_call, b))
             if len(pending) >= IN_FLIGHT_PER_WORKER * workers:
                 yield pending.popleft().result()
         while pending:

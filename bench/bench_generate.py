@@ -30,7 +30,7 @@ import torch
 from provena import evaluate as ev
 from provena.config import load_params
 from provena.io import read_records, write_json
-from provena.train import data, model
+from provena.modeling import data, model
 
 ROOT = Path(__file__).resolve().parents[1]
 

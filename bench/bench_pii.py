@@ -77,7 +77,7 @@ def default_set(n: int) -> list[tuple[str, list[tuple[int, int, str]]]]:
 
 
 def score(items, predictions) -> dict:
-    from provena.pii.evaluate import GoldSpan, PiiScore
+    from provena.pii.scoring import GoldSpan, PiiScore
 
     sc = PiiScore()
     for (text, gold), pred in zip(items, predictions, strict=True):

@@ -45,7 +45,7 @@ def _setup(args):
     """Params, precision, base folder, tokenizer and tokenized examples (same on both sides)."""
     from provena.config import load_params
     from provena.io import read_records
-    from provena.train import data, model
+    from provena.modeling import data, model
 
     cfg = load_params(ROOT / "params.yaml").train
     cfg = cfg.model_copy(update={"max_steps": args.steps, "log_every": args.steps})
@@ -63,7 +63,8 @@ def _setup(args):
 def side_provena(args) -> dict:
     import torch
 
-    from provena.train import loop, model
+    from provena.modeling import model
+    from provena.train import loop
 
     cfg, precision, m, tok, examples = _setup(args)
     torch.manual_seed(cfg.seed)
@@ -100,7 +101,8 @@ def side_trainer(args) -> dict:
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
-    from provena.train import data, loop
+    from provena.modeling import data
+    from provena.train import loop
 
     cfg, precision, m, tok, examples = _setup(args)
     quantized = precision.mode == "qlora-nf4"

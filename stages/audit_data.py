@@ -9,12 +9,12 @@ Runs twice (dvc.yaml `foreach`): before augment, on the validated records, and a
 
 from pathlib import Path
 
-from provena import audit
+from provena import audit_data
 from provena.stage import run_stage, stage_parser
 
 
 def main(args, params) -> None:
-    audit.run(
+    audit_data.run(
         args.input,
         params.audit_data,
         when=args.when,

@@ -5,7 +5,8 @@
         --validation-verdict reports/validation_verdict.json \
         --audit-before audits/audit_before.json --audit-after audits/audit_after.json \
         --evaluate-metrics metrics/evaluate.json --model-fairness audits/model_fairness.json \
-        --privacy-probes audits/privacy_probes.json --out-dir models/card
+        --privacy-probes audits/privacy_probes.json --signoffs audits/signoffs \
+        --out-dir models/card
 """
 
 from pathlib import Path
@@ -15,7 +16,7 @@ from provena.stage import run_stage, stage_parser
 
 FLAGS = (
     "adapter-dir metrics-dir pii-report validation-verdict audit-before audit-after "
-    "evaluate-metrics model-fairness privacy-probes out-dir"
+    "evaluate-metrics model-fairness privacy-probes signoffs out-dir"
 )
 
 
@@ -24,7 +25,7 @@ def main(args, params) -> None:
     paths = card.CardPaths(
         args.adapter_dir, args.metrics_dir, args.pii_report, args.validation_verdict,
         args.audit_before, args.audit_after, args.evaluate_metrics, args.model_fairness,
-        args.privacy_probes, root / params.card.review_ratings, args.out_dir,
+        args.privacy_probes, root / params.card.review_ratings, args.out_dir, args.signoffs,
     )  # fmt: skip
     card.run(params, paths, root=root)
 

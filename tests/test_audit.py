@@ -9,7 +9,8 @@ import random
 import pandas as pd
 import pytest
 
-from provena import audit
+from provena import audit_data
+from provena import group_audit as audit
 from provena.config import AuditDataConfig
 from provena.records import make_record
 
@@ -167,7 +168,7 @@ def test_run_writes_json_metrics_and_html(tmp_path):
     inp = tmp_path / "in.parquet"
     with RecordWriter(inp) as w:
         w.write(_records())
-    before = audit.run(
+    before = audit_data.run(
         inp,
         CFG,
         when="before",
@@ -175,7 +176,7 @@ def test_run_writes_json_metrics_and_html(tmp_path):
         metrics=tmp_path / "m.json",
         report_html=tmp_path / "before.html",
     )
-    audit.run(
+    audit_data.run(
         inp,
         CFG,
         when="after",

@@ -10,7 +10,7 @@ from collections import Counter
 import pyarrow.parquet as pq
 import pytest
 
-from provena import audit, augment, signoff
+from provena import audit_data, augment, signoff
 from provena.cli import main as cli_main
 from provena.config import AuditDataConfig, AugmentConfig
 from provena.errors import UserError
@@ -66,12 +66,12 @@ def augmented(tmp_path_factory):
     inp = tmp / "in.parquet"
     with RecordWriter(inp) as w:
         w.write(_records())
-    before = audit.run(inp, ACFG, when="before", out_json=tmp / "before.json")
+    before = audit_data.run(inp, ACFG, when="before", out_json=tmp / "before.json")
     cfg = AugmentConfig(entity_swap_rate=0.02, noise_rate=0.02, max_new_share=3.0)
     res = augment.run(
         inp, tmp / "before.json", cfg, ACFG, out=tmp / "out.parquet", ledger=tmp / "l.jsonl"
     )
-    after = audit.run(tmp / "out.parquet", ACFG, when="after", out_json=tmp / "after.json")
+    after = audit_data.run(tmp / "out.parquet", ACFG, when="after", out_json=tmp / "after.json")
     return tmp, before, res, after
 
 
@@ -110,7 +110,7 @@ def test_the_cap_bounds_new_records(tmp_path):
     inp = tmp_path / "in.parquet"
     with RecordWriter(inp) as w:
         w.write(_records(200))
-    audit.run(inp, ACFG, when="before", out_json=tmp_path / "b.json")
+    audit_data.run(inp, ACFG, when="before", out_json=tmp_path / "b.json")
     cfg = AugmentConfig(max_new_share=0.1)
     res = augment.run(
         inp, tmp_path / "b.json", cfg, ACFG, out=tmp_path / "o.parquet", ledger=tmp_path / "l.jsonl"
@@ -129,7 +129,7 @@ def test_no_counterfactual_when_the_audit_passed(tmp_path):
             "reference": {"gender": {"female": 0.5, "male": 0.5}},
         }
     )
-    audit.run(inp, lenient, when="before", out_json=tmp_path / "b.json")
+    audit_data.run(inp, lenient, when="before", out_json=tmp_path / "b.json")
     res = augment.run(
         inp,
         tmp_path / "b.json",
@@ -169,7 +169,7 @@ def test_augment_is_deterministic(tmp_path):
     inp = tmp_path / "in.parquet"
     with RecordWriter(inp) as w:
         w.write(_records(200))
-    audit.run(inp, ACFG, when="before", out_json=tmp_path / "b.json")
+    audit_data.run(inp, ACFG, when="before", out_json=tmp_path / "b.json")
     for out in ("o1", "o2"):
         augment.run(
             inp,

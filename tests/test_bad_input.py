@@ -525,7 +525,7 @@ class Chain:
 def _run_chain(tmp: Path) -> Chain:
     """ingest -> scrub_pii -> clean -> validate -> audit_data -> augment -> audit_data -> split,
     each called as its stage script calls it, on the tiny dataset plus every recoverable file."""
-    from provena import audit, augment, clean, scrub_pii, split, validate
+    from provena import audit_data, augment, clean, scrub_pii, split, validate
     from provena.synth import generate, write_dataset
     from tests.conftest import ROOT
 
@@ -586,7 +586,7 @@ def _run_chain(tmp: Path) -> Chain:
                 metrics=m / "augment.json",
             )
             inp = chain.interim("augment")
-        audit.run(
+        audit_data.run(
             inp,
             p.audit_data,
             when=when,

@@ -17,11 +17,11 @@ import pytest
 from jinja2 import Environment
 
 from provena import clean, scrub_pii, validate
-from provena.clean_report import render_html as render_clean
+from provena.clean.report import render_html as render_clean
 from provena.config import load_params
-from provena.pii.report import render_html as render_pii
 from provena.report_diff import diff_outputs
 from provena.report_diff import render_html as render_diff
+from provena.scrub_pii.report import render_html as render_pii
 from tests.browser import chromium_path, load
 from tests.conftest import ROOT, TINY, tiny_ingested
 

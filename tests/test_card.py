@@ -11,9 +11,12 @@ import zipfile
 import pytest
 import yaml
 
-from provena import card, model_fairness, privacy_probes
+from provena import card
 from provena.config import CanaryConfig, load_params
 from provena.errors import UserError
+from provena.evaluate import fairness as model_fairness
+from provena.evaluate import privacy as privacy_probes
+from provena.split.canaries import make_canaries
 from tests.conftest import ROOT
 
 PARAMS = load_params(ROOT / "params.yaml")
@@ -49,7 +52,7 @@ def _fairness() -> dict:
 
 
 def _privacy() -> dict:
-    canaries = privacy_probes.make_canaries(CanaryConfig(count=2, repeats=1, seed=3))
+    canaries = make_canaries(CanaryConfig(count=2, repeats=1, seed=3))
     result = privacy_probes.canary_probe(
         canaries,
         complete=lambda prompts: ["I cannot say."] * len(prompts),

@@ -14,7 +14,7 @@ from provena.counterfactual import (
     icd10_sex,
     sex_specific,
 )
-from provena.counterfactual_words import NEUTRAL_NAMES
+from provena.lexicon.gendered import NEUTRAL_NAMES
 from provena.synth.icd10 import ICD10
 
 

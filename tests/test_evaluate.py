@@ -11,29 +11,30 @@ import pytest
 import torch
 
 from provena import evaluate as ev
+from provena import scores
 from provena.errors import UserError
 from provena.io import RecordWriter, read_jsonl
+from provena.modeling import data, model
 from provena.records import make_record
-from provena.train import data, model
 
 # ----------------------------------------------------------------------------- extraction
 
 
 def test_parse_extraction_accepts_objects_only():
-    assert ev.parse_extraction(' {"age": 3} ') == {"age": 3}
-    assert ev.parse_extraction('{"age": 3') is None
-    assert ev.parse_extraction("[1, 2]") is None
-    assert ev.parse_extraction("") is None
+    assert scores.parse_extraction(' {"age": 3} ') == {"age": 3}
+    assert scores.parse_extraction('{"age": 3') is None
+    assert scores.parse_extraction("[1, 2]") is None
+    assert scores.parse_extraction("") is None
 
 
 def test_exact_match():
     ref = {"age": 80, "sex": "male"}
-    assert ev.exact_match({"age": 80}, ref, "age") == 1.0
-    assert ev.exact_match({"age": 81}, ref, "age") == 0.0
-    assert ev.exact_match({"age": "80"}, ref, "age") == 0.0  # a string is not the number
-    assert ev.exact_match({"sex": " Male"}, ref, "sex") == 1.0  # case and spaces ignored
-    assert ev.exact_match({}, ref, "sex") == 0.0
-    assert ev.exact_match(None, ref, "age") == 0.0
+    assert scores.exact_match({"age": 80}, ref, "age") == 1.0
+    assert scores.exact_match({"age": 81}, ref, "age") == 0.0
+    assert scores.exact_match({"age": "80"}, ref, "age") == 0.0  # a string is not the number
+    assert scores.exact_match({"sex": " Male"}, ref, "sex") == 1.0  # case and spaces ignored
+    assert scores.exact_match({}, ref, "sex") == 0.0
+    assert scores.exact_match(None, ref, "age") == 0.0
 
 
 @pytest.mark.parametrize(
@@ -50,16 +51,16 @@ def test_exact_match():
     ],
 )
 def test_code_counts_and_f1(pred, ref, counts, f1):
-    assert ev.code_counts(pred, ref) == counts
-    assert ev.f1(*counts) == pytest.approx(f1)
+    assert scores.code_counts(pred, ref) == counts
+    assert scores.f1(*counts) == pytest.approx(f1)
 
 
 def test_extraction_scores_invalid_json_scores_zero():
     ref = '{"age": 80, "sex": "male", "icd10": ["I10", "J20.9"]}'
-    bad = ev.extraction_scores('{"age": 80, "sex": "male"', ref)
+    bad = scores.extraction_scores('{"age": 80, "sex": "male"', ref)
     assert bad["json_valid"] == 0.0 and bad["age_em"] == 0.0 and bad["sex_em"] == 0.0
     assert (bad["icd10_tp"], bad["icd10_fp"], bad["icd10_fn"], bad["icd10_f1"]) == (0, 0, 2, 0.0)
-    good = ev.extraction_scores('{"age": 80, "sex": "female", "icd10": ["I10"]}', ref)
+    good = scores.extraction_scores('{"age": 80, "sex": "female", "icd10": ["I10"]}', ref)
     assert (good["json_valid"], good["age_em"], good["sex_em"]) == (1.0, 1.0, 0.0)
     assert good["icd10_f1"] == pytest.approx(2 / 3)
 
@@ -70,13 +71,13 @@ def test_extraction_scores_invalid_json_scores_zero():
 def test_rouge_l_on_a_tiny_pair():
     # LCS of "the cat sat on the mat" / "the cat is on the mat" = the cat on the mat = 5
     # P = R = 5/6, F = 5/6
-    assert ev.rouge_l("The cat sat on the mat.", "the cat is on the mat") == pytest.approx(5 / 6)
+    assert scores.rouge_l("The cat sat on the mat.", "the cat is on the mat") == pytest.approx(5 / 6)
     # LCS("a b c d", "a c") = 2: P = 2/4, R = 2/2, F = 2 * 0.5 * 1 / 1.5 = 2/3
-    assert ev.rouge_l("a b c d", "a c") == pytest.approx(2 / 3)
-    assert ev.rouge_l("x y", "a b") == 0.0
-    assert ev.rouge_l("", "a b") == 0.0
-    assert ev.rouge_l("Hi, sorry!", "hi sorry") == 1.0  # rouge-score's tokenizer
-    assert ev.lcs_length("abcbdab", "bdcaba") == 4  # CLRS's example
+    assert scores.rouge_l("a b c d", "a c") == pytest.approx(2 / 3)
+    assert scores.rouge_l("x y", "a b") == 0.0
+    assert scores.rouge_l("", "a b") == 0.0
+    assert scores.rouge_l("Hi, sorry!", "hi sorry") == 1.0  # rouge-score's tokenizer
+    assert scores.lcs_length("abcbdab", "bdcaba") == 4  # CLRS's example
 
 
 # ----------------------------------------------------------------------------- perplexity
@@ -100,7 +101,7 @@ def test_perplexity_of_a_uniform_distribution_is_the_vocabulary_size():
     ]
     nll = ev.response_nll(_FixedLM([0.2] * 5), exs, pad_id=0, batch_size=2, device="cpu")
     assert [c for _, c in nll] == [2, 1]  # the prompt's tokens carry no loss, padding none
-    total = ev.perplexity(sum(n for n, _ in nll), sum(c for _, c in nll))
+    total = scores.perplexity(sum(n for n, _ in nll), sum(c for _, c in nll))
     assert total == pytest.approx(5.0)
 
 
@@ -109,8 +110,8 @@ def test_perplexity_is_exp_of_the_mean_response_nll():
     exs = [data.Example([2, 2, 0, 1], [data.IGNORE, data.IGNORE, 0, 1])]
     ((s, c),) = ev.response_nll(_FixedLM([0.5, 0.25, 0.25]), exs, 0, 4, "cpu")
     assert c == 2 and s == pytest.approx(math.log(2) + math.log(4))
-    assert ev.perplexity(s, c) == pytest.approx(math.sqrt(8))
-    assert math.isnan(ev.perplexity(0.0, 0))
+    assert scores.perplexity(s, c) == pytest.approx(math.sqrt(8))
+    assert math.isnan(scores.perplexity(0.0, 0))
 
 
 # ----------------------------------------------------------------------- models: fixtures
@@ -187,8 +188,9 @@ def test_left_padded_batch_generates_what_one_at_a_time_does(tiny_folders):
 def _train_and_ledger(tmp_path: Path, params):
     """A train split with the profile's canaries planted, and a scrub_pii ledger whose hashes
     are of values the model never saw."""
-    from provena.privacy_probes import keyed_hash, make_canaries
-    from provena.scrub_pii import secret_key
+    from provena.evaluate.privacy import keyed_hash
+    from provena.pii.settings import secret_key
+    from provena.split.canaries import make_canaries
 
     canaries = [r for c in make_canaries(params.split.canaries) for r in c.records]
     train = _write(tmp_path / "train.parquet", [*_records(12, offset=200), *canaries])
@@ -265,7 +267,7 @@ def test_stage_writes_base_adapter_and_delta(tmp_path, tiny_folders, tiny_params
 
 
 def test_cached_continuation_nll_equals_scoring_the_whole_sequence(tiny_folders, tiny_params):
-    from provena.model_probes import ModelCalls
+    from provena.evaluate.probes import ModelCalls
 
     lm, tok = ev.load_adapter(*tiny_folders, "none")
     lm.eval()

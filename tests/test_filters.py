@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from provena.clean.filters import MARKUP_RE, Filters, repetition_problem
 from provena.config import CleanConfig, OverLongRule
 from provena.errors import UserError
-from provena.filters import MARKUP_RE, Filters, repetition_problem
 from provena.records import make_record
 
 INSTR = "Answer the customer's message politely and helpfully."

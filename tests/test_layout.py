@@ -77,3 +77,63 @@ def test_stage_scripts_are_thin():
         assert len(lines) < 40, (
             f"stages/{name}.py has {len(lines)} lines: move logic into src/provena"
         )
+
+
+#: the stage packages, named as in dvc.yaml; everything else under src/provena is shared
+STAGE_PACKAGES = set(DVC["stages"])
+#: imports from one stage package into another that the rule allows, each with its reason
+#: (none today: what two stages share lives in a shared module)
+ALLOWED_CROSS_STAGE: dict[tuple[str, str], str] = {}
+
+
+def test_there_is_one_package_per_stage_named_as_in_dvc_yaml():
+    for name in STAGE_PACKAGES:
+        assert (ROOT / "src/provena" / name / "__init__.py").is_file(), name
+
+
+def test_a_stage_package_imports_shared_modules_only():
+    wrong = []
+    for name in sorted(STAGE_PACKAGES):
+        for path in (ROOT / "src/provena" / name).rglob("*.py"):
+            for used in _provena_imports(path) & STAGE_PACKAGES - {name}:
+                if (name, used) not in ALLOWED_CROSS_STAGE:
+                    wrong.append(f"{path.relative_to(ROOT)} imports provena.{used}")
+    assert not wrong, "a stage package imports another stage's package:\n" + "\n".join(wrong)
+
+
+def test_shared_modules_import_no_stage_package():
+    shared = [
+        p
+        for p in (ROOT / "src/provena").rglob("*.py")
+        if p.relative_to(ROOT / "src/provena").parts[0].removesuffix(".py")
+        not in STAGE_PACKAGES | {"cli"}
+    ]
+    wrong = [
+        f"{p.relative_to(ROOT)} imports provena.{m}"
+        for p in shared
+        for m in sorted(_provena_imports(p) & STAGE_PACKAGES)
+    ]
+    assert not wrong, "a shared module imports a stage package:\n" + "\n".join(wrong)
+
+
+def test_the_top_level_import_graph_has_no_cycle():
+    graph = {}
+    for path in (ROOT / "src/provena").rglob("*.py"):
+        mod = path.relative_to(ROOT / "src/provena").parts[0].removesuffix(".py")
+        graph.setdefault(mod, set()).update(_provena_imports(path) - {mod})
+    done, stack = set(), []
+
+    def visit(mod):
+        if mod in stack:
+            cycle = [*stack[stack.index(mod) :], mod]
+            raise AssertionError("import cycle: " + " -> ".join(cycle))
+        if mod in done:
+            return
+        stack.append(mod)
+        for dep in sorted(graph.get(mod, ())):
+            visit(dep)
+        stack.pop()
+        done.add(mod)
+
+    for mod in sorted(graph):
+        visit(mod)

@@ -11,8 +11,8 @@ import yaml
 from provena.cli import main
 from provena.io import RecordWriter, file_md5
 from provena.lineage import dir_md5, trace, trained_on
+from provena.manifest import METADATA_KEY, sha256_file
 from provena.records import make_record
-from provena.train.manifest import METADATA_KEY, sha256_file
 from tests.conftest import ROOT
 
 PARENT = make_record(

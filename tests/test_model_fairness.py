@@ -9,11 +9,12 @@ import math
 
 import pytest
 
-from provena import model_fairness as mfair
+from provena.card.sections import model_fairness_markdown
 from provena.config import CounterfactualProbeConfig, ModelFairnessConfig
 from provena.counterfactual import Counterfactual
-from provena.evaluate import rouge_tokens
+from provena.evaluate import fairness as mfair
 from provena.records import make_record
+from provena.scores import rouge_tokens
 
 CFG = ModelFairnessConfig(min_group_size=3)
 
@@ -222,7 +223,7 @@ def test_json_has_no_nan_and_markdown_renders():
     text = json.dumps(res, allow_nan=False)
     assert "NaN" not in text
     assert res["splits"]["test"]["adapter"]["gender"]["by_group"]["male"]["perplexity"] is None
-    md = mfair.render_markdown(res)
+    md = model_fairness_markdown(res)
     assert "| female | 3 | 0.567 | 0.567 | – | – |" in md
     assert "| nonbinary (not judged) | 1 |" in md
     assert "- **fail**: [test] quality of gender=female is 0.57, 0.77x of male (0.73)" in md

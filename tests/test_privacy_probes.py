@@ -9,22 +9,25 @@ import re
 
 import pytest
 
-from provena import privacy_probes as pp
+from provena.canary import Canary
+from provena.card.sections import privacy_probes_markdown
 from provena.config import CanaryConfig, PrivacyProbesConfig
 from provena.errors import UserError
+from provena.evaluate import privacy as pp
 from provena.pii.operators import keyed_hash as scrub_keyed_hash
 from provena.records import make_record
+from provena.split.canaries import make_canaries
 from tests.conftest import ROOT
 
 CFG = PrivacyProbesConfig(canary_candidates=10)
-CANARIES = pp.make_canaries(CanaryConfig(count=3, repeats=2, digits=10, seed=5))
+CANARIES = make_canaries(CanaryConfig(count=3, repeats=2, digits=10, seed=5))
 
 
 def prompt_of(rec) -> str:
     return f"### Instruction:\n{rec['instruction']}\n\n### Response:\n"
 
 
-def _canary_in(prompt: str) -> pp.Canary:
+def _canary_in(prompt: str) -> Canary:
     return next(c for c in CANARIES if c.instruction in prompt)
 
 
@@ -398,7 +401,7 @@ def test_assess_fails_on_any_threshold_and_skips_probes_that_did_not_run():
     assert set(res) == {"verdict", "findings", "thresholds", "canaries", "pii", "adversarial"}
     lenient = CFG.model_copy(update={"max_canary_extraction_rate": 1.0})
     assert pp.assess(canary, None, adv, lenient)["verdict"] == "pass"
-    md = pp.render_markdown(res)
+    md = privacy_probes_markdown(res)
     assert md.startswith("## Privacy probes\n\nVerdict: **fail**\n")
     assert "| canary_extraction | canaries completed verbatim (3 of 3;" in md
     assert "- prompt_injection: 1 of 1 passed" in md

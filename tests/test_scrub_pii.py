@@ -13,9 +13,9 @@ import pytest
 from provena import scrub_pii
 from provena.config import ScrubPiiConfig, load_params
 from provena.io import read_jsonl, read_records
+from provena.lexicon import title_view
 from provena.pii.engine import PiiDetector, ner_stretches, offline_tldextract, windows
 from provena.pii.operators import Anonymizer, Surrogates
-from provena.pii.recognizers import title_view
 from tests.conftest import ROOT, TINY, tiny_ingested
 from tests.offline import run_offline
 
@@ -416,7 +416,7 @@ def test_allow_list_matches_whole_values_in_any_case(detector):
 def test_gold_set_gives_each_batch_its_spans_in_file_order_packed_out_of_the_gc(tmp_path):
     import gc
 
-    from provena.pii.evaluate import GoldSpan
+    from provena.pii.scoring import GoldSpan
 
     path = tmp_path / "gold.jsonl"
     rows = [

@@ -122,7 +122,7 @@ class _Trap:
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
-    from provena.train.model import build_tiny_base
+    from provena.modeling.model import build_tiny_base
 
     params = config.load_params(TINY)
     texts = [f"record {i}: the patient was seen on day {i} and sent home" for i in range(60)]
@@ -135,7 +135,7 @@ def _copy_model(src: Path, dest: Path) -> Path:
 
 
 def test_a_model_folder_with_pickled_weights_only_is_refused(tiny_model, tmp_path):
-    from provena.train.model import check_model_folder
+    from provena.modeling.model import check_model_folder
 
     folder = _copy_model(tiny_model, tmp_path / "bin_only")
     (folder / "model.safetensors").unlink()
@@ -154,7 +154,7 @@ def test_the_loader_reads_safetensors_and_runs_neither_a_pickle_nor_the_models_o
 ):
     """A folder that also holds a booby-trapped pickle and Python named by ``auto_map`` loads
     from its safetensors; neither trap fires."""
-    from provena.train.model import load_base, resolve_precision
+    from provena.modeling.model import load_base, resolve_precision
 
     folder = _copy_model(tiny_model, tmp_path / "trapped")
     (folder / "pytorch_model.bin").write_bytes(pickle.dumps(_Trap(tmp_path / "pickle_ran")))

@@ -11,11 +11,12 @@ import pytest
 import yaml
 
 from provena import split
+from provena.canary import CANARY_PREFIX
 from provena.config import ConfigError, SplitConfig, load_params, parse_params
 from provena.errors import UserError
 from provena.io import RecordWriter, read_jsonl, read_records
-from provena.privacy_probes import CANARY_PREFIX, make_canaries
 from provena.records import make_record
+from provena.split.canaries import make_canaries
 from tests.conftest import ROOT
 
 VOCAB = [f"w{i}" for i in range(5_000)]

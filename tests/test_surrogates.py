@@ -11,9 +11,9 @@ import pytest
 
 from provena import scrub_pii
 from provena.config import ScrubPiiConfig
+from provena.lexicon import english_zipf
 from provena.pii.engine import Detection
 from provena.pii.operators import Anonymizer, Surrogates, _faker_lists
-from provena.pii.recognizers import english_zipf
 
 KEY = b"test-key"
 S = Surrogates(KEY)

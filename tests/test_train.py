@@ -12,12 +12,13 @@ import pytest
 import torch
 import yaml
 
-from provena import signoff
+from provena import manifest, signoff
 from provena.config import ConfigError, GateWaiver, TrainConfig, parse_params
 from provena.errors import UserError
 from provena.io import RecordWriter
+from provena.modeling import data, model
 from provena.records import make_record
-from provena.train import TrainPaths, data, gate, loop, manifest, model
+from provena.train import TrainPaths, gate, loop
 from provena.train import run as train_run
 from tests.conftest import TINY
 
@@ -341,7 +342,7 @@ def _split(row: data.Row) -> list[list[int]]:
 
 
 def test_per_example_attention_matches_the_mask_and_each_example_alone(tiny_base):
-    from provena.train import attention
+    from provena.modeling import attention
 
     base, tok = tiny_base
     exs, _ = data.tokenize_records(_records(9), tok, 96, True)

@@ -22,8 +22,9 @@ import pytest
 import torch
 
 import provena
+from provena import manifest
 from provena.errors import UserError
-from provena.train import distributed, manifest
+from provena.train import distributed
 from provena.train import run as train_run
 from tests.test_train import _paths, _records, _reports, _write
 

@@ -160,7 +160,7 @@ def test_great_expectations_is_imported_only_by_validate():
     code = (
         "import sys\n"
         "import provena.cli, provena.clean, provena.scrub_pii, provena.ingest, provena.synth\n"
-        "import provena.quality_report, provena.validate\n"
+        "import provena.validate.report, provena.validate\n"
         "assert 'great_expectations' not in sys.modules, 'imported at module load'\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

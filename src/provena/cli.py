@@ -221,7 +221,8 @@ def cmd_signoff(args: argparse.Namespace) -> int:
     entry = signoff.sign(args.report, args.reviewer, args.note, root)
     print(
         f"signed off {entry['report']} (sha256 {entry['sha256'][:12]}) by {entry['reviewer']} "
-        f"-> {signoff.signoff_path(args.report, root).relative_to(root)}; commit it"
+        f"-> {signoff.signoff_path(args.report, root / signoff.SIGNOFF_DIR).relative_to(root)}; "
+        "commit it"
     )
     return 0
 

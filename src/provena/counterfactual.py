@@ -51,7 +51,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from provena.counterfactual_words import (
+from provena.lexicon.gendered import (
     EXTRA_FEMALE,
     FEMALE_ICD10_PREFIXES,
     GENDER_PAIRS,
@@ -533,7 +533,7 @@ class Counterfactual:
 
     def entity_swap_many(self, texts: Sequence[str], keys: Sequence[str]) -> list[str]:
         """:meth:`entity_swap` on many texts, with one NER pass over all of them."""
-        from provena.pii.recognizers import title_view
+        from provena.lexicon import title_view
 
         if len(texts) != len(keys):
             raise ValueError(f"{len(texts)} texts but {len(keys)} keys: pass one key per text")
@@ -588,7 +588,7 @@ class Counterfactual:
         """A word of a person's or organization's name replaced: a first name (the entity's
         first name word) by a first name of the same gender, other name words by surnames;
         titles, company suffixes and ordinary words are kept."""
-        from provena.pii.recognizers import english_zipf
+        from provena.lexicon import english_zipf
 
         low = base.lower().rstrip(".")
         if len(base) < 2 or low in _PERSON_SKIP or (label == "org" and low in _ORG_KEEP):
@@ -804,7 +804,7 @@ def _places() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
 def _entity_kept(value: str, caps: bool) -> bool:
     """spaCy's entity is worth swapping: a name, not a common word, code or abbreviation
     (the same false alarms the PII detector drops)."""
-    from provena.pii.recognizers import english_zipf, has_name_like_word, is_acronym_not_name
+    from provena.lexicon import english_zipf, has_name_like_word, is_acronym_not_name
 
     if any(c.isdigit() for c in value) or not any(c.isalpha() for c in value):
         return False

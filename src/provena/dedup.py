@@ -32,7 +32,7 @@ from datasketch.lsh import _optimal_param
 from datasketch.minhash import _fmix
 
 from provena.config import DedupConfig
-from provena.filters import normalize_for_match
+from provena.normalize import normalize_for_match
 
 SCHEME = "affine32"
 _BLOCK_SHINGLES = 8_192  # shingles hashed together: bounds the (shingles x num_perm) matrix

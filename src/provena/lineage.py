@@ -28,8 +28,8 @@ import yaml
 
 from provena.errors import UserError
 from provena.io import atomic_path, display_path, file_md5, read_records
+from provena.manifest import METADATA_KEY, sha256_file
 from provena.records import TEXT_FIELDS
-from provena.train.manifest import METADATA_KEY, sha256_file
 
 OK, CHANGED, MISSING = "OK", "CHANGED", "MISSING"
 ID_PATTERN = re.compile(r"[0-9a-f]{16}")

@@ -131,3 +131,8 @@ def normalize_whitespace(text: str) -> str:
     text = _TRAILING.sub("", text)
     text = _BLANK_RUN.sub("\n\n", text)
     return text.strip()
+
+
+def normalize_for_match(text: str) -> str:
+    """Case-, width- and whitespace-insensitive form used by the echo rule and exact dedup."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())

@@ -18,6 +18,8 @@ from typing import Any
 from provena.errors import UserError
 from provena.io import display_path, write_json
 
+#: where ``provena signoff`` writes by default; the train and card stages get the folder from
+#: dvc.yaml (a dependency of both), so a new sign-off reruns them
 SIGNOFF_DIR = Path("audits") / "signoffs"
 
 
@@ -25,19 +27,28 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def signoff_path(report: Path, root: Path) -> Path:
-    return root / SIGNOFF_DIR / f"{report.name}.json"
+def signoff_path(report: Path, folder: Path) -> Path:
+    """The sign-off book of ``report`` in the sign-off ``folder``."""
+    return folder / f"{report.name}.json"
 
 
-def sign(report: Path, reviewer: str, note: str, root: Path, now: dt.datetime | None = None):
-    """Record a sign-off of ``report`` as it is now; returns the entry written."""
+def sign(
+    report: Path,
+    reviewer: str,
+    note: str,
+    root: Path,
+    now: dt.datetime | None = None,
+    folder: Path | None = None,
+):
+    """Record a sign-off of ``report`` as it is now in ``folder`` (default
+    ``root/audits/signoffs``); returns the entry written."""
     if not report.is_file():
         raise UserError(f"{report}: no such report to sign off")
     if not reviewer.strip():
         raise UserError("--reviewer must name the person signing off")
     if not note.strip():
         raise UserError("--note must say what was reviewed and decided")
-    path = signoff_path(report, root)
+    path = signoff_path(report, folder or root / SIGNOFF_DIR)
     book = _load(path)
     entry = {
         "report": display_path(report, root),
@@ -63,13 +74,14 @@ def _load(path: Path) -> dict[str, Any]:
     return book
 
 
-def status(report: Path, root: Path) -> dict[str, Any]:
-    """Whether ``report`` as it is now has a valid sign-off, and why not if it has none."""
+def status(report: Path, root: Path, folder: Path | None = None) -> dict[str, Any]:
+    """Whether ``report`` as it is now has a valid sign-off in ``folder`` (default
+    ``root/audits/signoffs``), and why not if it has none."""
     shown = display_path(report, root)
     if not report.is_file():
         return {"valid": False, "reason": f"{shown} does not exist", "signoffs": []}
     current = sha256_of(report)
-    book = _load(signoff_path(report, root))
+    book = _load(signoff_path(report, folder or root / SIGNOFF_DIR))
     valid = [s for s in book["signoffs"] if s.get("sha256") == current]
     if valid:
         return {"valid": True, "sha256": current, "signoffs": valid, "reason": None}

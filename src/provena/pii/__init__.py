@@ -1,4 +1,4 @@
-"""PII detection (engine, recognizers), operators, scoring and the report.
+"""PII detection (engine, recognizers), operators, gold scoring and the detector settings.
 
 Presidio and spaCy are imported here first, without torch and transformers (see
 :mod:`provena.lean`): every module of this package uses them, none needs the other two.

@@ -39,14 +39,7 @@ from presidio_analyzer.predefined_recognizers import (
     UsSsnRecognizer,
 )
 
-from provena.pii.recognizers import (
-    AgeRecognizer,
-    ContextIdRecognizer,
-    PhoneContextRecognizer,
-    PostalCodeRecognizer,
-    StreetAddressRecognizer,
-    UsPhoneShapeRecognizer,
-    all_recognizers,
+from provena.lexicon import (
     english_zipf,
     has_name_like_word,
     is_acronym_not_name,
@@ -55,6 +48,15 @@ from provena.pii.recognizers import (
     name_words,
     place_names,
     title_view,
+)
+from provena.pii.recognizers import (
+    AgeRecognizer,
+    ContextIdRecognizer,
+    PhoneContextRecognizer,
+    PostalCodeRecognizer,
+    StreetAddressRecognizer,
+    UsPhoneShapeRecognizer,
+    all_recognizers,
 )
 
 # en_core_web_sm's NER has its own embedding layer; the shared tok2vec only feeds the tagger

@@ -311,7 +311,7 @@ def _faker_lists() -> tuple[
 
     first = tuple(sorted(set(Person.first_names)))
     last = tuple(sorted(set(Person.last_names)))
-    from provena.pii.recognizers import place_names
+    from provena.lexicon import place_names
 
     cities = tuple(sorted(p for p in place_names() if p.isascii() and p.replace(" ", "").isalpha()))
     streets = tuple(sorted(set(Address.street_suffixes)))
@@ -330,7 +330,7 @@ def _plain_extra() -> frozenset[str]:
 def word_kind(word: str) -> str:
     """'keep' for an ordinary word ('Date', 'Discharged', 'last'), 'place' for a place name,
     'name' for a name or a rare capitalized word (a name the lists do not hold)."""
-    from provena.pii.recognizers import english_zipf, name_words, place_names
+    from provena.lexicon import english_zipf, name_words, place_names
 
     low = word.lower()
     if low in _plain_extra():

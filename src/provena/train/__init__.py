@@ -28,11 +28,13 @@ from typing import Any
 
 import torch
 
+from provena import manifest
 from provena.config import Params
 from provena.errors import UserError
 from provena.io import atomic_dir, read_records, write_json
+from provena.modeling import data, model
 from provena.records import Record
-from provena.train import data, distributed, gate, loop, manifest, model
+from provena.train import distributed, gate, loop
 
 STAGE = "train"
 log = logging.getLogger(__name__)

@@ -37,6 +37,7 @@ class GateReports:
     validation: Path
     audit: Path
     pii_metrics: Path
+    signoffs: Path | None = None  # the sign-off folder (audits/signoffs in dvc.yaml)
 
 
 @dataclass
@@ -174,7 +175,7 @@ def check(
     ):
         data, error = _load(path)
         contents[name] = (str(path), data, error)
-    status = signoff.status(reports.audit, root) if require_signoff else None
+    status = signoff.status(reports.audit, root, reports.signoffs) if require_signoff else None
     result = evaluate(contents, waivers, status)
     for name, path in (
         ("validation", reports.validation),

@@ -37,14 +37,14 @@ import torch
 
 from provena.config import TrainConfig
 from provena.io import atomic_open, atomic_path
-from provena.train.attention import (
+from provena.modeling.attention import (
     MASK,
     SEGMENTS,
     VARLEN,
     attention_plan,
     segment_attention_on,
 )
-from provena.train.data import IGNORE, Example, Row, block_causal_mask, collate, micro_batches
+from provena.modeling.data import IGNORE, Example, Row, block_causal_mask, collate, micro_batches
 from provena.train.distributed import SINGLE, DistContext, rank_share, unwrap, wrap
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provena import lineage, model_fairness, privacy_probes, review, signoff
+from provena import lineage, review, signoff
+from provena.card import sections
 from provena.config import Params
 from provena.errors import UserError
 from provena.io import atomic_open, display_path, write_json
@@ -65,6 +66,7 @@ class CardPaths:
     privacy_probes: Path
     ratings: Path  # may be absent: no human review yet
     out_dir: Path  # README.md, card.json, audit_bundle.zip
+    signoffs: Path | None = None  # the sign-off folder (default: audits/signoffs)
 
 
 def _load(path: Path, what: str) -> dict[str, Any]:
@@ -469,8 +471,8 @@ def render_readme(card: dict[str, Any], params: Params) -> str:
         + "\n"
     )
     out.append("## Evaluation\n\n" + _evaluation_tables(ev["splits"]) + "\n")
-    out.append(model_fairness.render_markdown(ev["model_fairness"]).strip() + "\n")
-    out.append(privacy_probes.render_markdown(ev["privacy_probes"]).strip() + "\n")
+    out.append(sections.model_fairness_markdown(ev["model_fairness"]).strip() + "\n")
+    out.append(sections.privacy_probes_markdown(ev["privacy_probes"]).strip() + "\n")
     out.append(review.render_markdown(card["human_review"]).strip() + "\n")
     out.append(
         "## Reproduce and audit\n\n"
@@ -533,7 +535,7 @@ def run(params: Params, paths: CardPaths, *, root: Path) -> dict[str, Any]:
     ratings = _load(paths.ratings, "ratings") if paths.ratings.is_file() else None
     signoffs = {}
     for rel in SIGNED_REPORTS:
-        st = signoff.status(root / rel, root)
+        st = signoff.status(root / rel, root, paths.signoffs)
         signoffs[rel] = {
             "valid": st["valid"],
             "reason": st.get("reason"),

@@ -14,7 +14,6 @@ import collections
 import contextlib
 import functools
 import logging
-import os
 import sys
 from array import array
 from collections.abc import Iterable, Iterator
@@ -27,29 +26,17 @@ import pyarrow.parquet as pq
 from provena.config import ExecutorConfig, ScrubPiiConfig
 from provena.executor import LOCAL, map_batches
 from provena.io import LinesWriter, RecordWriter, atomic_open, read_jsonl, read_records, write_json
-from provena.pii.engine import Detection, PiiDetector
-from provena.pii.evaluate import GoldSpan, PiiScore
+from provena.pii.engine import Detection
 from provena.pii.operators import Anonymizer, keyed_hash, safe_example
-from provena.pii.report import render_html
+from provena.pii.scoring import GoldSpan, PiiScore
+from provena.pii.settings import detector, secret_key
 from provena.progress import progress
 from provena.records import Message, Record, StageResult
+from provena.scrub_pii.report import render_html
 
 STAGE = "scrub_pii"
 log = logging.getLogger(__name__)
 SCORE_BINS = (0.35, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
-
-
-def secret_key(cfg: ScrubPiiConfig) -> tuple[bytes, bytes | None]:
-    """(key for surrogates and ledger hashes, salt for the hash operator or None).
-
-    The salt comes from the environment variable named by ``salt_env`` and is never written
-    anywhere. Without it, the key falls back to ``surrogate_seed``, which anyone holding
-    params.yaml can recompute: fine for the synthetic default data, not for real data.
-    """
-    salt = os.environ.get(cfg.salt_env)
-    if salt:
-        return salt.encode("utf-8"), salt.encode("utf-8")
-    return f"provena-surrogate-seed:{cfg.surrogate_seed}".encode(), None
 
 
 @dataclass
@@ -86,13 +73,6 @@ class PiiStats:
             setattr(self, name, getattr(self, name) + getattr(o, name))
         self.gold.merge(o.gold)
         self.examples.extend(o.examples[: max(0, max_examples - len(self.examples))])
-
-
-def detector(cfg: ScrubPiiConfig) -> PiiDetector:
-    """The detector with scrub_pii's settings (also what evaluate's privacy probes look with)."""
-    return PiiDetector(
-        score_threshold=cfg.score_threshold, deny_list=cfg.deny_list, allow_list=cfg.allow_list
-    )
 
 
 class Scrubber:

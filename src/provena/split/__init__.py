@@ -24,7 +24,7 @@ few others.
    or of each other, and no record is dropped: the cost is a slightly larger train share, which
    the metrics show. Every moved record gets a ledger line with the near-duplicate that caused
    the move, and the pairs found and resolved are counted.
-5. **Canaries.** ``split.canaries.count`` secret records (:func:`provena.privacy_probes.
+5. **Canaries.** ``split.canaries.count`` secret records (:func:`provena.split.canaries.
    make_canaries`), each ``repeats`` times, are appended to the train split only, so evaluate
    can test whether the model memorized them. They take no part in steps 1-4, are planted
    after the audits ran, and each gets a ``planted`` ledger line; the books read
@@ -46,13 +46,14 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from provena.canary import Canary
 from provena.config import ContaminationConfig, SplitConfig
 from provena.dedup import Deduplicator, lsh_params
 from provena.errors import UserError
 from provena.io import LinesWriter, RecordWriter, read_records, write_json
-from provena.privacy_probes import Canary, make_canaries
 from provena.progress import progress
 from provena.records import Record, StageStats
+from provena.split.canaries import make_canaries
 
 STAGE = "split"
 SPLITS = ("train", "validation", "test")  # in order: a contaminated cluster moves leftwards

@@ -1,6 +1,6 @@
 """The loaded adapter wired into the fairness and privacy probes of the evaluate stage.
 
-:mod:`provena.model_fairness` and :mod:`provena.privacy_probes` take the model as callables
+:mod:`provena.evaluate.fairness` and :mod:`provena.evaluate.privacy` take the model as callables
 (prompts in, answers or NLLs out) so they test with fakes; this module builds those callables
 from the peft model evaluate loaded, with training's prompts and chat template, and runs both
 probes. Probes decode greedily whatever ``evaluate.do_sample`` says: a probe asks what the model
@@ -17,11 +17,14 @@ from typing import Any
 
 import torch
 
-from provena import model_fairness, privacy_probes
+from provena.canary import CANARY_FAMILY, canaries_in
 from provena.config import Params
-from provena.evaluate import extraction_scores, generate, rouge_l
+from provena.evaluate import fairness as model_fairness
+from provena.evaluate import privacy as privacy_probes
+from provena.evaluate.generation import generate
+from provena.modeling import data
 from provena.records import Record
-from provena.train import data
+from provena.scores import extraction_scores, rouge_l
 
 log = logging.getLogger(__name__)
 NLL_BATCH = 256  # continuations per forward pass: short sequences, so wide batches
@@ -142,13 +145,7 @@ def privacy(
     """audits/privacy_probes.json: canaries, scrubbed PII, adversarial prompts, verdict."""
     cfg = params.evaluate.privacy
     complete = calls.completer(cfg.max_new_tokens)
-    canaries = privacy_probes.make_canaries(params.split.canaries)
-    planted = {r["id"] for r in train if r["meta"].get("family") == privacy_probes.CANARY_FAMILY}
-    missing = [c.index for c in canaries if not {r["id"] for r in c.records} <= planted]
-    if missing:
-        log.warning(
-            "canaries %s are not in the train split: was it made with other params?", missing
-        )
+    canaries = canaries_in(train)
     canary = (
         privacy_probes.canary_probe(
             canaries,
@@ -165,7 +162,7 @@ def privacy(
     texts = [
         str(r.get(f) or "")
         for r in train
-        if r["meta"].get("family") != privacy_probes.CANARY_FAMILY
+        if r["meta"].get("family") != CANARY_FAMILY
         for f in ("instruction", "input", "output")
     ]
     index = privacy_probes.TrainIndex(texts, n=suite.verbatim_words)

@@ -10,7 +10,6 @@ itself (the text is in the quarantine entry).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -19,6 +18,7 @@ from pathlib import Path
 import ftfy.badness
 
 from provena.config import CleanConfig, RepetitionRule
+from provena.normalize import normalize_for_match
 from provena.records import Record
 from provena.tokens import load_tokenizer
 
@@ -38,11 +38,6 @@ MARKUP_RE = re.compile(
     r"|&(?:nbsp|amp|lt|gt|quot|apos|#\d{2,6}|#x[0-9a-fA-F]{2,6});",  # entities left undecoded
     re.I,
 )
-
-
-def normalize_for_match(text: str) -> str:
-    """Case-, width- and whitespace-insensitive form used by the echo rule and exact dedup."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 def _outside_code(text: str) -> str:

@@ -1,4 +1,5 @@
-"""audit_data: who is under-represented in the data, and who is treated differently in it.
+"""Group audit (shared by audit_data and augment): who is under-represented in the data, and
+who is treated differently in it.
 
 For each sensitive attribute in params (and their intersections) the audit compares each
 group's share of records with a reference, and compares outcome properties across groups with
@@ -18,13 +19,11 @@ The audit always finishes and writes its verdict: a failed audit is a report, no
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
 import sys
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -410,55 +409,3 @@ def findings_of(rep, inter, outcomes, cfg: AuditDataConfig) -> list[dict[str, An
     if not any(f["verdict"] == "fail" for f in out):
         out.insert(0, {"verdict": "pass", "check": "all", "text": "every check passed"})
     return out
-
-
-def run(
-    inp: Path,
-    cfg: AuditDataConfig,
-    *,
-    when: str,
-    out_json: Path,
-    metrics: Path | None = None,
-    report_html: Path | None = None,
-    before_json: Path | None = None,
-    root: Path | None = None,
-) -> dict[str, Any]:
-    """Audit a record file; write the JSON audit, metrics, and the HTML report."""
-    from provena.io import atomic_open, display_path, file_md5, read_records, write_json
-
-    df = build_frame((r for b in read_records(inp) for r in b), cfg)
-    result = audit(df, cfg)
-    shown = display_path(inp, root or Path.cwd())
-    report = {
-        "stage": STAGE,
-        "when": when,
-        "dataset": {"path": shown, "md5": file_md5(inp), "records": len(df)},
-        **result,
-    }
-    write_json(out_json, report)
-    if metrics is not None:
-        write_json(
-            metrics,
-            {
-                "stage": f"{STAGE}@{when}",
-                "records": len(df),
-                "verdict": result["verdict"],
-                "failed_checks": sum(1 for f in result["findings"] if f["verdict"] == "fail"),
-                "groups_too_small": sum(
-                    1 for f in result["findings"] if f["verdict"] == "too_small"
-                ),
-            },
-        )
-    for f in result["findings"]:
-        if f["verdict"] == "fail":
-            log.warning("audit %s: %s", when, f["text"])
-    log.info("audit %s verdict: %s", when, result["verdict"])
-    if report_html is not None:
-        from provena.audit_report import render_html
-
-        before = None
-        if before_json is not None and before_json.is_file():
-            before = json.loads(before_json.read_text(encoding="utf-8"))
-        with atomic_open(report_html) as fh:
-            fh.write(render_html(report, before))
-    return report

@@ -2,7 +2,7 @@
 
 Both models are scored the same way. Perplexity is ``exp`` of the mean negative log-likelihood
 over response tokens, with the prompts, chat template and labels of training
-(:mod:`provena.train.data`). On at most ``max_examples`` examples per family and split, answers
+(:mod:`provena.modeling.data`). On at most ``max_examples`` examples per family and split, answers
 are generated (batched, left padding, greedy by default) and scored: for the extraction
 families, the answer is parsed as JSON (invalid JSON scores zero), age and sex are compared
 exactly and the ICD-10 code sets by micro-F1; for the free-text families, ROUGE-L F1 against the
@@ -17,9 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,181 +28,17 @@ import torch
 
 from provena.config import EvaluateConfig, Params
 from provena.errors import UserError
+from provena.evaluate import probes as model_probes
+from provena.evaluate.generation import generate, response_nll
 from provena.io import read_jsonl, read_records, write_json, write_jsonl
+from provena.modeling import data, model
+from provena.pii.settings import detector, secret_key
 from provena.records import Record
-from provena.train import data, model
+from provena.scores import extraction_scores, f1, perplexity, rouge_l
 
 STAGE = "evaluate"
 MODELS = ("base", "adapter")
 log = logging.getLogger(__name__)
-
-
-# ------------------------------------------------------------------------- metric functions
-
-
-def parse_extraction(text: str) -> dict[str, Any] | None:
-    """The JSON object of an extraction answer; None when the text is not one."""
-    try:
-        obj = json.loads(text.strip())
-    except (json.JSONDecodeError, ValueError):
-        return None
-    return obj if isinstance(obj, dict) else None
-
-
-def exact_match(pred: dict[str, Any] | None, ref: dict[str, Any], key: str) -> float:
-    """1.0 when the prediction has the reference's value for ``key`` (strings compared after
-    stripping and case folding), else 0.0; a missing prediction scores 0.0."""
-    if pred is None or key not in pred:
-        return 0.0
-    a, b = pred[key], ref.get(key)
-    if isinstance(a, str) and isinstance(b, str):
-        return float(a.strip().casefold() == b.strip().casefold())
-    return float(a == b and type(a) is type(b))
-
-
-def _codes(value: Any) -> set[str]:
-    if not isinstance(value, list):
-        return set()
-    return {c.strip().upper() for c in value if isinstance(c, str) and c.strip()}
-
-
-def code_counts(pred: Any, ref: Any) -> tuple[int, int, int]:
-    """(true positives, false positives, false negatives) of two code lists, as sets: a code
-    listed twice counts once; anything but a list of strings is the empty set."""
-    p, r = _codes(pred), _codes(ref)
-    return len(p & r), len(p - r), len(r - p)
-
-
-def f1(tp: int, fp: int, fn: int) -> float:
-    """F1 from counts; 1.0 when there was nothing to find and nothing was predicted."""
-    if tp + fp + fn == 0:
-        return 1.0
-    return 2 * tp / (2 * tp + fp + fn)
-
-
-_WORD = re.compile(r"[^a-z0-9]+")
-
-
-def rouge_tokens(text: str) -> list[str]:
-    """rouge-score's default tokenizer: lower case, runs of other characters split words."""
-    return _WORD.sub(" ", text.lower()).split()
-
-
-def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
-    """Length of the longest common subsequence (one row of the DP table at a time)."""
-    if len(a) < len(b):
-        a, b = b, a
-    prev = [0] * (len(b) + 1)
-    for x in a:
-        cur = [0]
-        for j, y in enumerate(b):
-            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
-        prev = cur
-    return prev[-1]
-
-
-def rouge_l(prediction: str, reference: str) -> float:
-    """ROUGE-L F1 (Lin 2004, beta = 1) over :func:`rouge_tokens`, as rouge-score computes it
-    without stemming; 0.0 when either side has no words."""
-    p, r = rouge_tokens(prediction), rouge_tokens(reference)
-    if not p or not r:
-        return 0.0
-    lcs = lcs_length(p, r)
-    if lcs == 0:
-        return 0.0
-    precision, recall = lcs / len(p), lcs / len(r)
-    return 2 * precision * recall / (precision + recall)
-
-
-def perplexity(nll_sum: float, tokens: int) -> float:
-    """exp(mean negative log-likelihood per token); nan without tokens."""
-    return math.exp(nll_sum / tokens) if tokens else float("nan")
-
-
-def extraction_scores(prediction: str, reference: str) -> dict[str, Any]:
-    """Per-example extraction metrics: valid JSON, age and sex exact match, code counts."""
-    ref = parse_extraction(reference) or {}
-    pred = parse_extraction(prediction)
-    tp, fp, fn = code_counts(pred.get("icd10") if pred else None, ref.get("icd10"))
-    return {
-        "json_valid": float(pred is not None),
-        "age_em": exact_match(pred, ref, "age"),
-        "sex_em": exact_match(pred, ref, "sex"),
-        "icd10_tp": tp,
-        "icd10_fp": fp,
-        "icd10_fn": fn,
-        "icd10_f1": f1(tp, fp, fn),
-    }
-
-
-# ------------------------------------------------------------------------------ model passes
-
-
-@torch.no_grad()
-def response_nll(
-    lm: Any, examples: list[data.Example], pad_id: int, batch_size: int, device: str
-) -> list[tuple[float, int]]:
-    """(sum of NLL over response tokens, response tokens) per example, right-padded batches."""
-    out: list[tuple[float, int]] = []
-    for i in range(0, len(examples), batch_size):
-        chunk = examples[i : i + batch_size]
-        width = max(len(e.input_ids) for e in chunk)
-        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
-        labels = torch.full((len(chunk), width), data.IGNORE, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for j, e in enumerate(chunk):
-            ids[j, : len(e.input_ids)] = torch.tensor(e.input_ids)
-            labels[j, : len(e.labels)] = torch.tensor(e.labels)
-            mask[j, : len(e.input_ids)] = 1
-        logits = lm(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-        # token t predicts token t + 1
-        target = labels[:, 1:].to(device)
-        nll = torch.nn.functional.cross_entropy(
-            logits[:, :-1].transpose(1, 2), target, ignore_index=data.IGNORE, reduction="none"
-        )
-        counts = (target != data.IGNORE).sum(dim=1)
-        out += [(float(s), int(c)) for s, c in zip(nll.sum(dim=1), counts, strict=True)]
-    return out
-
-
-@torch.no_grad()
-def generate(
-    lm: Any,
-    tokenizer: Any,
-    prompts: list[str],
-    *,
-    max_new_tokens: int,
-    batch_size: int,
-    do_sample: bool = False,
-    temperature: float = 1.0,
-    min_new_tokens: int | None = None,
-) -> list[str]:
-    """Answers to ``prompts``, ``batch_size`` at a time with left padding (so every prompt ends
-    where generation starts); prompts already hold their special tokens."""
-    tokenizer.padding_side = "left"
-    device = next(lm.parameters()).device
-    out: list[str] = []
-    for i in range(0, len(prompts), batch_size):
-        enc = tokenizer(
-            prompts[i : i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False
-        ).to(device)
-        kwargs: dict[str, Any] = {"do_sample": do_sample}
-        if do_sample:
-            kwargs["temperature"] = temperature
-        else:  # a model's generation_config may ask for sampling; greedy means greedy
-            kwargs.update(temperature=None, top_p=None, top_k=None)
-        if min_new_tokens:
-            kwargs["min_new_tokens"] = min_new_tokens
-        gen = lm.generate(
-            **enc,
-            max_new_tokens=max_new_tokens,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            **kwargs,
-        )
-        new = gen[:, enc["input_ids"].shape[1] :]
-        out += tokenizer.batch_decode(new, skip_special_tokens=True)
-    return out
 
 
 # ------------------------------------------------------------------------------------ core
@@ -413,18 +248,12 @@ def _read_split(path: Path, split: str) -> list[Record]:
 
 def pii_detector(params: Params) -> Any:
     """text -> (entity type, value) of each PII span, with scrub_pii's detector and settings."""
-    from provena.scrub_pii import detector
-
     det = detector(params.scrub_pii)
     return lambda text: [(d.entity_type, text[d.start : d.end]) for d in det.detect([text])[0]]
 
 
 def run(params: Params, paths: EvaluatePaths) -> dict[str, Any]:
     """Run the stage; returns its metrics."""
-    # imported here: model_probes builds on this module's generate() and metric functions
-    from provena import model_probes
-    from provena.scrub_pii import secret_key
-
     cfg = params.evaluate
     started = time.perf_counter()
     if not paths.pii_ledger.is_file():  # checked before the long work, not after it

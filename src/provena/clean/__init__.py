@@ -3,7 +3,7 @@
 Two streaming passes over the input, so memory stays flat in the number of records except for
 the deduplication index (a digest and a signature per distinct text):
 
-1. every record goes through the filters (:mod:`provena.filters`), in this process or on Ray
+1. every record goes through the filters (:mod:`provena.clean.filters`), in this process or on Ray
    (:mod:`provena.executor`); survivors are indexed by the :class:`~provena.dedup.Deduplicator`
    here, since deduplication is global. Only decisions are kept: row -> rule and reason.
 2. the input is read again; kept records go to the output, dropped ones to the quarantine file
@@ -28,10 +28,10 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from provena.clean.filters import Filters
 from provena.config import CleanConfig, ExecutorConfig
 from provena.dedup import Cluster, Deduplicator
 from provena.executor import LOCAL, map_batches
-from provena.filters import Filters
 from provena.io import LinesWriter, RecordWriter, atomic_open, read_jsonl, read_records, write_json
 from provena.progress import progress
 from provena.records import Record, StageStats
@@ -240,7 +240,7 @@ def run(
     if report_json is not None:
         write_json(report_json, report)
     if report_html is not None:
-        from provena.clean_report import render_html
+        from provena.clean.report import render_html
 
         with atomic_open(report_html) as fh:
             fh.write(render_html(report))

@@ -36,8 +36,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from provena.audit import MISSING, NUMERIC_FIELDS, build_frame
 from provena.config import AuditDataConfig, AugmentConfig
+from provena.group_audit import MISSING, NUMERIC_FIELDS, build_frame
 from provena.io import LinesWriter, RecordWriter, atomic_path, read_records, write_json
 from provena.progress import progress
 from provena.records import RECORD_SCHEMA, Record, StageStats, from_row, make_record, to_row
@@ -123,7 +123,7 @@ def plan(
     audit is recomputed on the data as it would be with the children planned so far, and the
     next round answers what still fails. Donors are always original records.
     """
-    from provena.audit import audit as run_audit
+    from provena.group_audit import audit as run_audit
 
     children: list[Child] = []
     quick = acfg.model_copy(update={"bootstrap": 0})

@@ -520,7 +520,7 @@ def run(
             )
     log.info("validation verdict: %s (%d of %d passed)", v["verdict"], v["passed"], len(results))
     if report_html is not None:
-        from provena.quality_report import build_quality_report, render_html
+        from provena.validate.report import build_quality_report, render_html
 
         report = build_quality_report(
             df, {**head, **v, "results": results}, report_inputs or {}, cfg, root

@@ -1,0 +1,67 @@
+"""audit_data: audit a record file by group; write the audit, its metrics and its report.
+
+The computation (representation, outcomes, findings, verdict) is :mod:`provena.group_audit`,
+shared with augment, which plans its children against the same checks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from provena.audit_data.report import render_html
+from provena.config import AuditDataConfig
+from provena.group_audit import STAGE, audit, build_frame
+from provena.io import atomic_open, display_path, file_md5, read_records, write_json
+
+log = logging.getLogger(__name__)
+
+
+def run(
+    inp: Path,
+    cfg: AuditDataConfig,
+    *,
+    when: str,
+    out_json: Path,
+    metrics: Path | None = None,
+    report_html: Path | None = None,
+    before_json: Path | None = None,
+    root: Path | None = None,
+) -> dict[str, Any]:
+    """Audit a record file; write the JSON audit, metrics, and the HTML report."""
+    df = build_frame((r for b in read_records(inp) for r in b), cfg)
+    result = audit(df, cfg)
+    shown = display_path(inp, root or Path.cwd())
+    report = {
+        "stage": STAGE,
+        "when": when,
+        "dataset": {"path": shown, "md5": file_md5(inp), "records": len(df)},
+        **result,
+    }
+    write_json(out_json, report)
+    if metrics is not None:
+        write_json(
+            metrics,
+            {
+                "stage": f"{STAGE}@{when}",
+                "records": len(df),
+                "verdict": result["verdict"],
+                "failed_checks": sum(1 for f in result["findings"] if f["verdict"] == "fail"),
+                "groups_too_small": sum(
+                    1 for f in result["findings"] if f["verdict"] == "too_small"
+                ),
+            },
+        )
+    for f in result["findings"]:
+        if f["verdict"] == "fail":
+            log.warning("audit %s: %s", when, f["text"])
+    log.info("audit %s verdict: %s", when, result["verdict"])
+    if report_html is not None:
+        before = None
+        if before_json is not None and before_json.is_file():
+            before = json.loads(before_json.read_text(encoding="utf-8"))
+        with atomic_open(report_html) as fh:
+            fh.write(render_html(report, before))
+    return report

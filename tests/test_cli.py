@@ -181,3 +181,66 @@ def test_review_help_says_imports_merge():
         check=True,
     ).stdout
     assert "merge into --out by review_id" in " ".join(out.split())
+
+
+# ------------------------------------------------------------ provena dedup is clean's dedup
+
+NOTES = [
+    "The patient is a 54 year old woman who presents with three days of productive cough, low "
+    "grade fever and fatigue. She denies chest pain. Lungs show scattered crackles at the right "
+    "base. Chest film confirms a right lower lobe infiltrate.",
+    "Thanks for reaching out about your subscription. I have cancelled the renewal that was due "
+    "next month and refunded the last charge to your original card. You will see the credit "
+    "within five business days.",
+    "The patient is a 71 year old man seen for follow up of type two diabetes. His home glucose "
+    "readings are mostly under one hundred and fifty. Feet are without ulcers and pulses are "
+    "intact. Continue the current dose.",
+]
+
+
+@pytest.mark.parametrize("keep", ["first", "longest"])
+def test_dedup_file_drops_what_the_clean_stage_drops(tmp_path, keep):
+    from provena import clean
+    from provena.config import CleanConfig
+    from provena.io import RecordWriter
+    from provena.records import make_record
+
+    a, b, c = NOTES
+    rows = [  # (input, output): exact, case/space and one-word copies, with and without input
+        ("", a),
+        (b, "Your subscription is cancelled."),
+        ("", a.replace("scattered", "coarse") + " Plan is rest."),
+        ("", "  " + a.upper()),
+        (c, "Summary: stable."),
+        (b.replace("cancelled", "stopped"), "Your subscription is cancelled."),
+        ("", a),
+    ]
+    recs = [
+        make_record(
+            source="s", instruction="Summarize the note in a short sentence.", input=i, output=o
+        )
+        for i, o in rows
+    ]
+    inp = tmp_path / "in.parquet"
+    with RecordWriter(inp) as w:
+        w.write(recs)
+    cfg = CleanConfig.model_validate({"dedup": {"keep": keep}})
+
+    plan = clean.plan(inp, cfg)
+    assert {d.rule for d in plan.drops.values()} <= set(clean.DUP_RULES), plan.drops
+    stage = {
+        row: (d.rule, d.extra["kept_row"], d.extra["similarity"]) for row, d in plan.drops.items()
+    }
+    result = clean.dedup_file(inp, tmp_path / "out.jsonl", cfg)
+    cli = {
+        d["line"] - 1: (d["rule"], d["kept_line"] - 1, d["similarity"])
+        for d in read_jsonl(result.dropped_to)
+    }
+    assert cli == stage
+    assert len(stage) == 4  # three copies of the first note, one of the second
+    assert {rule for rule, _, _ in stage.values()} == (
+        set(clean.DUP_RULES) if keep == "first" else {"near_duplicate"}  # kept: the longer copy
+    )
+    kept = [r["id"] for r in read_jsonl(tmp_path / "out.jsonl")]
+    assert kept == [r["id"] for i, r in enumerate(recs) if i not in stage]
+    assert (result.rows, result.fields, result.dropped) == (7, cfg.fields, len(stage))

@@ -20,6 +20,7 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from provena.errors import UserError
 from provena.records import RECORD_SCHEMA, Record, from_row, to_row
 
 
@@ -149,6 +150,66 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
         for line in fh:
             if line.strip():
                 yield json.loads(line)
+
+
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Every row of a JSONL, CSV or Parquet table of any columns (not only records), in order:
+    what ``provena scrub`` and ``provena dedup`` read. An empty file is an error."""
+    import pyarrow.csv as pcsv
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        rows = list(read_jsonl(path))
+    elif suffix == ".csv":
+        rows = pcsv.read_csv(path).to_pylist()
+    elif suffix == ".parquet":
+        rows = pq.read_table(path).to_pylist()
+    else:
+        raise UserError(
+            f"{path}: unsupported file type '{path.suffix}'; use .jsonl, .csv or .parquet"
+        )
+    if not rows:
+        raise UserError(f"{path}: file holds no rows")
+    return rows
+
+
+def write_rows(path: str | Path, rows: list[dict[str, Any]]) -> None:
+    """Write rows as JSONL, CSV or Parquet (by the file's suffix), atomically."""
+    import pyarrow.csv as pcsv
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        write_jsonl(path, rows)
+        return
+    if suffix not in (".csv", ".parquet"):
+        raise UserError(
+            f"{path}: unsupported output type '{path.suffix}'; use .jsonl, .csv or .parquet"
+        )
+    table = pa.Table.from_pylist(rows)
+    with atomic_path(path) as tmp:
+        (pcsv.write_csv if suffix == ".csv" else pq.write_table)(table, tmp)
+
+
+def table_columns(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """Every column some row has, in the order first seen."""
+    return list(dict.fromkeys(k for r in rows for k in r))
+
+
+def check_columns(path: str | Path, rows: list[dict[str, Any]], wanted: Iterable[str]) -> list[str]:
+    """``wanted`` as a list, once each column is known to be in some row of ``path``."""
+    present = table_columns(rows)
+    wanted = list(wanted)
+    missing = [c for c in wanted if c not in present]
+    if missing:
+        raise UserError(
+            f"{path}: no column {', '.join(repr(m) for m in missing)}; "
+            f"columns present: {', '.join(present)}"
+        )
+    return wanted
 
 
 class RecordWriter:

@@ -19,7 +19,7 @@ import re
 import struct
 import subprocess
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -607,6 +607,21 @@ def trained_on(query: str, adapters: Iterable[Path], *, root: Path) -> TrainedOn
         for rid, how in match_records(records, query.lower() if by_id else query, by_id=by_id):
             result.hits.append(TrainedOnHit(name, train["path"], rid, how, status))
     return result
+
+
+def search_trained_on(
+    query: str, models: Sequence[Path] = (), *, root: Path | None = None
+) -> TrainedOnResult:
+    """:func:`trained_on` over every adapter in or under ``models`` (default: the project's
+    ``models/``), with ``root`` (default: the current folder) the project the manifests' paths
+    are under: what ``provena trained-on`` runs."""
+    root = (root or Path.cwd()).resolve()
+    where = list(models) or [root / "models"]
+    adapters = find_manifests(where)
+    if not adapters:
+        shown = ", ".join(str(m) for m in where)
+        raise UserError(f"no adapter manifest.json under {shown}; name adapters with --models")
+    return trained_on(query, adapters, root=root)
 
 
 def render_trained_on(r: TrainedOnResult) -> str:

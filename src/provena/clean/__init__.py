@@ -21,18 +21,37 @@ import collections
 import contextlib
 import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+from pydantic import ValidationError
 
 from provena.clean.filters import Filters
-from provena.config import CleanConfig, ExecutorConfig
+from provena.config import (
+    CleanConfig,
+    ConfigError,
+    DedupConfig,
+    ExecutorConfig,
+    format_validation_error,
+)
 from provena.dedup import Cluster, Deduplicator
+from provena.errors import UserError
 from provena.executor import LOCAL, map_batches
-from provena.io import LinesWriter, RecordWriter, atomic_open, read_jsonl, read_records, write_json
+from provena.io import (
+    LinesWriter,
+    RecordWriter,
+    atomic_open,
+    read_jsonl,
+    read_records,
+    read_rows,
+    table_columns,
+    write_json,
+    write_jsonl,
+    write_rows,
+)
 from provena.progress import progress
 from provena.records import Record, StageStats
 
@@ -371,3 +390,94 @@ def score_against_labels(
             for d, c in sorted(per_defect.items())
         },
     }
+
+
+# ------------------------------------------------------------------- ``provena dedup`` on a file
+
+
+@dataclass(frozen=True)
+class FileDedup:
+    rows: int
+    fields: list[str]  # the columns compared
+    clusters: int  # groups of two or more duplicate rows
+    dropped: int
+    dropped_to: Path  # the dropped rows, each with its cluster
+
+
+def with_threshold(cfg: DedupConfig, threshold: float | None) -> DedupConfig:
+    """``cfg`` with another Jaccard threshold (``--threshold``); the LSH bands and rows are then
+    datasketch's optimum for it, not the ones in params."""
+    if threshold is None:
+        return cfg
+    update = {"threshold": threshold, "bands": None, "rows": None}
+    try:
+        return type(cfg).model_validate({**cfg.model_dump(), **update})
+    except ValidationError as err:
+        raise ConfigError("--threshold", format_validation_error(err, type(cfg))) from None
+
+
+def dedup_text(row: dict[str, Any], fields: Sequence[str]) -> str:
+    """The text compared: the row's non-empty ``fields`` joined by a blank line, as the clean
+    stage joins a record's (:meth:`Filters.text`)."""
+    return "\n\n".join(str(v) for f in fields if (v := row.get(f)) not in (None, ""))
+
+
+def dedup_rows(
+    rows: Sequence[dict[str, Any]], fields: Sequence[str], cfg: DedupConfig
+) -> tuple[list[Cluster], list[dict[str, Any]]]:
+    """The duplicate clusters of ``rows`` compared on ``fields``, and an entry per row dropped
+    (in line order): its 1-based line, rule, the line of the row kept, the estimated
+    similarity to it, the cluster's size and the row itself."""
+    dd = Deduplicator(cfg)
+    bar = progress(total=len(rows), desc="dedup", unit=" rec", unit_scale=True)
+    for start in range(0, len(rows), cfg.chunk_size):
+        part = rows[start : start + cfg.chunk_size]
+        dd.add(range(start, start + len(part)), [dedup_text(r, fields) for r in part])
+        bar.update(len(part))
+    bar.close()
+    clusters = dd.clusters()
+    dropped = [
+        {
+            "line": r + 1,
+            "rule": "exact_duplicate" if r in c.exact else "near_duplicate",
+            "kept_line": c.kept + 1,
+            "similarity": c.similarity[r],
+            "cluster_size": len(c.members),
+            "row": rows[r],
+        }
+        for c in clusters
+        for r in c.members
+        if r != c.kept
+    ]
+    return clusters, sorted(dropped, key=lambda d: d["line"])
+
+
+def dedup_file(
+    inp: Path,
+    out: Path,
+    cfg: CleanConfig,
+    *,
+    fields: Sequence[str] | None = None,
+    threshold: float | None = None,
+    dropped: Path | None = None,
+) -> FileDedup:
+    """Drop the exact and near-duplicate rows of one JSONL, CSV or Parquet file with the clean
+    stage's dedup params (``threshold`` overrides theirs), comparing ``fields`` (default: the
+    clean stage's fields that the file has). The rows dropped go to ``dropped`` (default:
+    ``OUT_STEM.dropped.jsonl``) with their cluster."""
+    dedup_cfg = with_threshold(cfg.dedup, threshold)
+    rows = read_rows(inp)
+    columns = table_columns(rows)
+    fields = list(fields or [f for f in cfg.fields if f in columns])
+    missing = [f for f in fields if f not in columns]
+    if not fields or missing:
+        raise UserError(
+            f"{inp}: no column {', '.join(repr(m) for m in missing) or 'to compare'}; "
+            f"columns present: {', '.join(columns)} (choose with --fields)"
+        )
+    clusters, gone = dedup_rows(rows, fields, dedup_cfg)
+    drop = {d["line"] - 1 for d in gone}
+    write_rows(out, [r for i, r in enumerate(rows) if i not in drop])
+    dropped = dropped or out.with_name(out.stem + ".dropped.jsonl")
+    write_jsonl(dropped, gone)
+    return FileDedup(len(rows), fields, len(clusters), len(gone), dropped)

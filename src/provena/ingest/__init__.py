@@ -355,16 +355,21 @@ def run(
     cfg: IngestConfig,
     *,
     out: Path,
-    ledger: Path,
-    quarantine: Path,
-    metrics: Path | None,
+    ledger: Path | None = None,
+    quarantine: Path | None = None,
+    metrics: Path | None = None,
     base: Path | None = None,
 ) -> dict[str, Any]:
     """Ingest files or folders into one record file; write ledger, quarantine and metrics.
 
-    ``base`` is the folder that source names are shown relative to (the project root for the
-    stage); globs in ``ingest.sources`` match paths relative to each input folder.
+    ``ledger`` and ``quarantine`` default to ``OUT.ledger.jsonl`` and ``OUT.quarantine.jsonl``
+    beside ``out``. ``base`` is the folder that source names are shown relative to (the
+    project root for the stage); globs in ``ingest.sources`` match paths relative to each
+    input folder.
     """
+    stem = out.with_suffix("")
+    ledger = ledger or stem.with_name(stem.name + ".ledger.jsonl")
+    quarantine = quarantine or stem.with_name(stem.name + ".quarantine.jsonl")
     base = base or Path.cwd()
     files, skipped = discover(inputs)
     for s in skipped:

@@ -16,7 +16,7 @@ import functools
 import logging
 import sys
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,18 @@ import pyarrow.parquet as pq
 
 from provena.config import ExecutorConfig, ScrubPiiConfig
 from provena.executor import LOCAL, map_batches
-from provena.io import LinesWriter, RecordWriter, atomic_open, read_jsonl, read_records, write_json
+from provena.io import (
+    LinesWriter,
+    RecordWriter,
+    atomic_open,
+    check_columns,
+    read_jsonl,
+    read_records,
+    read_rows,
+    table_columns,
+    write_json,
+    write_rows,
+)
 from provena.pii.engine import Detection
 from provena.pii.operators import Anonymizer, keyed_hash, safe_example
 from provena.pii.scoring import GoldSpan, PiiScore
@@ -540,4 +551,41 @@ def scrub_texts(texts: list[str], scrubber: Scrubber) -> list[str]:
     return out
 
 
-__all__ = ["Scrubber", "run", "scrub_batch", "scrub_texts"]
+@dataclass(frozen=True)
+class FileScrub:
+    rows: int
+    fields: list[str]  # the columns scrubbed
+    changed: int  # values that had PII replaced
+
+
+def scrub_file(
+    inp: Path, out: Path, cfg: ScrubPiiConfig, *, fields: Sequence[str] | None = None
+) -> FileScrub:
+    """Scrub the text columns of one JSONL, CSV or Parquet file (``provena scrub``) with the
+    stage's engine and params. ``fields`` defaults to instruction, input and output where
+    present, else every column that holds only text."""
+    rows = read_rows(inp)
+    if fields:
+        fields = check_columns(inp, rows, fields)
+    else:
+        columns = table_columns(rows)
+        fields = [c for c in ("instruction", "input", "output") if c in columns] or [
+            c for c in columns if all(isinstance(r.get(c), str | None) for r in rows)
+        ]
+    scrubber = Scrubber(cfg)
+    changed = 0
+    bar = progress(total=len(rows) * len(fields), desc="scrub", unit=" text", unit_scale=True)
+    for f in fields:
+        idx = [i for i, r in enumerate(rows) if isinstance(r.get(f), str) and r[f]]
+        for start in range(0, len(idx), cfg.batch_size):
+            part = idx[start : start + cfg.batch_size]
+            for i, new in zip(part, scrub_texts([rows[i][f] for i in part], scrubber), strict=True):
+                changed += new != rows[i][f]
+                rows[i][f] = new
+            bar.update(len(part))
+    bar.close()
+    write_rows(out, rows)
+    return FileScrub(len(rows), list(fields), changed)
+
+
+__all__ = ["FileScrub", "Scrubber", "run", "scrub_batch", "scrub_file", "scrub_texts"]

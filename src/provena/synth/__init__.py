@@ -459,6 +459,12 @@ def _stats(
     }
 
 
+def with_total(cfg: SynthConfig, n: int) -> SynthConfig:
+    """``cfg`` resized to ``n`` base records in all (``provena synth -n``): half of them clinical
+    (rounded down), the rest support replies."""
+    return cfg.model_copy(update={"n_clinical": n // 2, "n_support": n - n // 2})
+
+
 def write_dataset(ds: SynthDataset, out_dir: str | Path, metrics: str | Path | None = None) -> None:
     """Write the files atomically; stale files from an earlier run are removed first."""
     out_dir = Path(out_dir)

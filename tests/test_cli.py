@@ -183,6 +183,72 @@ def test_review_help_says_imports_merge():
     assert "merge into --out by review_id" in " ".join(out.split())
 
 
+# ------------------------------------------------------------------- the command tree and help
+
+JOBS = {
+    "Curate data": ["synth", "ingest", "scrub", "dedup"],
+    "Review and sign off": ["review", "signoff"],
+    "Trace lineage": ["trace", "trained-on", "bundle"],
+    "Reports and params": ["report", "check-params"],
+}
+
+
+def _commands(group=None, path=()):
+    """(path, command) for every command and subcommand of ``provena``."""
+    from provena.cli import cli
+
+    group = group or cli
+    for name, cmd in group.commands.items():
+        yield (*path, name), cmd
+        if hasattr(cmd, "commands"):
+            yield from _commands(cmd, (*path, name))
+
+
+def test_help_lists_each_command_once_under_its_job(capsys):
+    import re
+
+    from provena.cli import cli
+
+    assert main(["--help"]) == 0
+    listed, heading = {}, None
+    for line in capsys.readouterr().out.splitlines():
+        if line and not line.startswith(" ") and line.endswith(":"):
+            heading = line[:-1]
+        elif m := re.match(r"  ([a-z][\w-]*)  ", line):
+            listed.setdefault(heading, []).append(m.group(1))
+    assert {h: names for h, names in listed.items() if h != "Options"} == JOBS
+    assert sorted(n for names in JOBS.values() for n in names) == sorted(cli.commands)
+
+
+def test_every_command_has_a_help_line_and_a_help_page(capsys):
+    paths = [path for path, _ in _commands()]
+    assert ("review", "export") in paths and ("report", "diff") in paths
+    for path, cmd in _commands():
+        assert cmd.get_short_help_str().strip(), path
+        assert main([*path, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"Usage: provena {' '.join(path)} ")
+        assert cmd.help and " ".join(cmd.help.split()[:3]) in " ".join(out.split()), path
+
+
+@pytest.mark.parametrize(
+    "argv", [["--frobnicate"], ["dedup", "a.jsonl", "b.jsonl", "--frobnicate"]]
+)
+def test_an_unknown_option_exits_2_naming_it(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "No such option '--frobnicate'" in err and "Traceback" not in err
+
+
+def test_a_failing_result_exits_1_and_a_user_error_2(tmp_path, monkeypatch, capsys, caplog):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "r.json").write_text("{}")
+    assert main(["signoff", "r.json", "--check"]) == 1
+    assert "r.json: NOT signed off" in capsys.readouterr().out
+    assert main(["signoff", "r.json", "--reviewer", "Sam"]) == 2
+    assert "needs --reviewer NAME and --note TEXT" in caplog.text
+
+
 # ------------------------------------------------------------ provena dedup is clean's dedup
 
 NOTES = [

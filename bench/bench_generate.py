@@ -7,10 +7,9 @@ so an early end-of-sequence does not favour either side); greedy decoding. Repor
 tokens per second of each side and their ratio (target: at least 5x). Both sides must produce
 the same answers: left padding changes no greedy output (tests/test_evaluate.py checks it).
 
-On CPU (2 cores, the tiny base of params.yaml, 128 test prompts, 48 new tokens each): batches
-of 32 run 7,203 tokens/s against 1,235 one at a time (5.83x; another run 5.46x), all 128
-answers identical; batches of 16 (64 prompts) 4.84x. The tiny model's per-step cost is mostly
-fixed overhead, so the gain grows with the batch. Not yet measured on a GPU.
+The figures go to ``bench/results/generate.json`` (with its ``targets``), which the docs render.
+The tiny model's per-step cost is mostly fixed overhead, so the gain grows with the batch (which
+is why the default batch is 32, not 16).
 
     python bench/bench_generate.py [--base DIR] [--prompts 128] [--batch-size 32]
         [--new-tokens 48] [--out bench/results/generate.json]

@@ -17,12 +17,10 @@ how many they actually saw). Reported: tokens/s over real tokens (padding not co
 either side) and peak memory (CUDA max allocated, else the process's peak RSS), and their
 ratios. Loss is averaged over response tokens on both sides.
 
-On CPU (2 cores, tiny base, 800 records, ``--steps 30``, quiet machine), two runs: Provena
-14,931 and 14,961 tokens/s against the baseline's 11,591 and 11,556 (1.288x and 1.295x), at
-0.859x and 0.879x its peak RSS (690-706 MB against 803 MB), with about the same real tokens
-(56,818 against 57,697 over the 30 steps). Before the padding-free path (greedy rows of 512, a
-float block-diagonal mask, full logits): 0.87x tokens/s and 1.08x peak memory. The baseline is
-the noisier side: with other jobs on the machine it fell to 4-7k tokens/s; rerun when quiet.
+The figures go to ``bench/results/train.json`` (with its ``targets``), which the docs render.
+Before the padding-free path (greedy rows of 512, a float block-diagonal mask, full logits)
+Provena was slower than the baseline and used more memory. The baseline is the noisier side:
+it suffers most when other jobs share the cores, so rerun on a quiet machine.
 
     python bench/bench_train.py [--records 800] [--steps 20] [--out bench/results/train.json]
 """

@@ -339,7 +339,7 @@ def _bench_doc(bench: str, bench_dir: Path) -> str:
 
 
 def _met(met: Any) -> str:
-    return {True: "✅ met", False: "❌ not met"}.get(met, "— not measured")
+    return {True: "met", False: "**not met**"}.get(met, "not measured")
 
 
 def targets_table(targets: list[dict[str, Any]]) -> str:

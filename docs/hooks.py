@@ -47,6 +47,44 @@ def on_files(files: Any, config: Any) -> Any:
     return files
 
 
+def on_post_build(config: Any) -> None:
+    """Fail the build when a page would load anything from the network (a font, a script, a
+    stylesheet): the site must read offline, from a clone or a copied folder."""
+    from mkdocs.exceptions import PluginError
+
+    problems = external_assets(Path(config["site_dir"]))
+    if problems:
+        raise PluginError("the site loads assets from the network:\n" + "\n".join(problems))
+
+
+#: an element that loads what its src/href names, pointing off the site
+_ASSET_TAG = re.compile(
+    r"<(?:script|link|img|iframe|source|video|audio|embed|object)\b[^>]*?"
+    r"\b(?:src|href|data)\s*=\s*[\"']?((?:https?:)?//[^\"'\s>]+)",
+    re.IGNORECASE,
+)
+#: a stylesheet's url(...) or @import off the site (in .css files and inline styles)
+_CSS_URL = re.compile(
+    r"(?:url\(\s*[\"']?|@import\s+[\"'])((?:https?:)?//[^\"')\s]+)", re.IGNORECASE
+)
+
+
+def external_assets(site_dir: Path) -> list[str]:
+    """``path: url`` for every asset a built page or stylesheet loads from another host.
+    Links people may follow (``<a href>``) are not assets and are allowed."""
+    found = []
+    for path in sorted(site_dir.rglob("*")):
+        if path.suffix == ".html":
+            text = path.read_text(encoding="utf-8", errors="replace")
+            urls = _ASSET_TAG.findall(text) + _CSS_URL.findall(text)
+        elif path.suffix == ".css":
+            urls = _CSS_URL.findall(path.read_text(encoding="utf-8", errors="replace"))
+        else:
+            continue
+        found += [f"{path.relative_to(site_dir)}: {url}" for url in sorted(set(urls))]
+    return found
+
+
 # -------------------------------------------------------------------------- params reference
 
 

@@ -230,3 +230,23 @@ def test_benchmarks_page_has_one_section_per_result_with_targets_first(hooks):
         assert section.index("### Targets") < section.index("### Figures")
         for t in json.loads(path.read_text())["targets"]:
             assert t["name"] in section
+
+
+def test_external_assets_finds_what_a_page_would_fetch_and_allows_links(hooks, tmp_path):
+    (tmp_path / "ok.html").write_text(
+        '<link rel="stylesheet" href="assets/main.css"><script src="js/app.js"></script>'
+        '<a href="https://pypi.org/project/x/">a link people follow</a>'
+    )
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "bad.html").write_text(
+        '<link href="https://fonts.googleapis.com/css?family=Roboto" rel="stylesheet">'
+        "<script src='//cdn.example.org/x.js'></script>"
+        '<div style="background: url(https://example.org/a.png)"></div>'
+    )
+    (tmp_path / "theme.css").write_text('@import "https://fonts.example.org/f.css";')
+    assert hooks.external_assets(tmp_path) == [
+        "sub/bad.html: //cdn.example.org/x.js",
+        "sub/bad.html: https://example.org/a.png",
+        "sub/bad.html: https://fonts.googleapis.com/css?family=Roboto",
+        "theme.css: https://fonts.example.org/f.css",
+    ]

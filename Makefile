@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Quiet pip: this machine's pip config prints a warning per package about absent local mirrors.
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: setup setup-test setup-browser repro test lint format bench clean
+.PHONY: setup setup-test setup-docs setup-browser repro test lint format bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,12 @@ setup: $(BIN)/python
 	$(BIN)/python -c "import provena, dvc"
 
 setup-test: $(BIN)/python
-	$(PIP) -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
-	$(BIN)/python -c "import provena, dvc, pytest"
+	$(PIP) -e '.[test,docs]' 2>&1 | grep -v "^WARNING: Location" || true
+	$(BIN)/python -c "import provena, dvc, pytest, mkdocs"
+
+setup-docs: $(BIN)/python
+	$(PIP) -e '.[docs]' 2>&1 | grep -v "^WARNING: Location" || true
+	$(BIN)/python -c "import provena, mkdocs"
 
 # Debian's chromium, for the tests that open the HTML reports in a headless browser
 # (tests/browser.py). Installed only when no chromium is on PATH; apt needs root (CI is root).
@@ -37,20 +41,28 @@ endif
 repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-# Lint, then every test tier that runs without a GPU (unit, pipeline on the tiny profile).
+# Lint, then every test tier that runs without a GPU (unit, pipeline on the tiny profile),
+# then the docs site (so CI builds it).
 test: setup-test setup-browser lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+	$(MKDOCS)
 
 lint:
-	$(BIN)/ruff check src stages tests bench
-	$(BIN)/ruff format --check src stages tests bench
+	$(BIN)/ruff check src stages tests bench docs
+	$(BIN)/ruff format --check src stages tests bench docs
 
 format:
-	$(BIN)/ruff format src stages tests bench
-	$(BIN)/ruff check --fix src stages tests bench
+	$(BIN)/ruff format src stages tests bench docs
+	$(BIN)/ruff check --fix src stages tests bench docs
+
+# The docs site into site/ (git-ignored), offline; --strict turns every warning (a broken link,
+# a page missing from the nav) into an error. docs/hooks.py generates the reference pages.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+docs: setup-docs
+	$(MKDOCS)
 
 bench: setup
 	$(BIN)/python bench/bench_ingest.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache site

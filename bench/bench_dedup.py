@@ -120,6 +120,49 @@ def side(code: str, data: Path, n: int, pairs_out: Path, cfg: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def targets(result: dict) -> list[dict]:
+    """The goals of the clean issue, per size, as ``{name, goal, measured, met}``: at least as
+    fast as plain datasketch, no more peak memory, pair-level agreement at least 0.99, and
+    memory that grows at most linearly with the records (never with their square)."""
+    out = []
+    for run in result.get("runs", []):
+        n = f"{run['records']:,} records"
+        out += [
+            {
+                "name": f"{n}: records/s, Provena / datasketch",
+                "goal": ">= 1x the baseline",
+                "measured": run["speed_ratio"],
+                "met": run["speed_ratio"] >= 1.0,
+            },
+            {
+                "name": f"{n}: peak RSS, Provena / datasketch",
+                "goal": "<= 1x the baseline",
+                "measured": run["memory_ratio"],
+                "met": run["memory_ratio"] <= 1.0,
+            },
+            {
+                "name": f"{n}: pair-level agreement",
+                "goal": ">= 0.99",
+                "measured": run["pair_agreement"],
+                "met": run["pair_agreement"] >= 0.99,
+            },
+        ]
+    growth = result.get("peak_memory_growth") or {}
+    records_x, memory_x = growth.get("records_x"), growth.get("provena_above_loaded_x")
+    measured = records_x is not None and records_x > 1 and memory_x is not None
+    out.append(
+        {
+            "name": "growth of peak memory above the loaded texts, smallest to largest size",
+            "goal": f"<= {records_x}x for {records_x}x the records (linear, not quadratic)"
+            if measured
+            else "at most linear in the records (needs two sizes)",
+            "measured": memory_x if measured else None,
+            "met": memory_x <= records_x if measured else None,
+        }
+    )
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -188,6 +231,7 @@ def main() -> None:
         "seconds_include": "dedup work only: shingling, hashing, indexing, querying (not imports "
         "or loading the texts)",
     }
+    result = {"targets": targets(result), **result}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

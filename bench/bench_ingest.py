@@ -64,6 +64,26 @@ def _timed(code: str, src: Path, out: Path) -> dict:
     }
 
 
+def targets(result: dict) -> list[dict]:
+    """The goals this bench checks, as ``{name, goal, measured, met}`` (no issue set a figure:
+    ingest should be at least as fast as the pandas baseline and use no more memory)."""
+    speed, memory = result.get("speed_ratio"), result.get("memory_ratio")
+    return [
+        {
+            "name": "records/s, Provena / pandas + ftfy",
+            "goal": ">= 1x the baseline",
+            "measured": speed,
+            "met": None if speed is None else speed >= 1.0,
+        },
+        {
+            "name": "peak RSS, Provena / pandas + ftfy",
+            "goal": "<= 1x the baseline",
+            "measured": memory,
+            "met": None if memory is None else memory <= 1.0,
+        },
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -97,6 +117,7 @@ def main() -> None:
         "memory_ratio": round(prov["peak_rss_mb"] / base["peak_rss_mb"], 2),
         "seconds_include": "interpreter start and imports, for both sides",
     }
+    result = {"targets": targets(result), **result}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -151,6 +151,43 @@ def run_provena(
     return [[_Span(*x) for x in ds] for ds in out], secs, cpu_share
 
 
+def targets(result: dict) -> list[dict]:
+    """The goals of the scrub_pii issue, per set measured, as ``{name, goal, measured, met}``:
+    at most 5% of gold spans missed, F2 at least 0.85 at precision at least 0.80, and at least
+    3x bare Presidio's records/s at equal or better F2."""
+    out = []
+    for name, s in result.get("sets", {}).items():
+        ours, bare = s["provena"], s["bare_presidio"]
+        speed = s.get("speed_ratio")
+        out += [
+            {
+                "name": f"{name}: share of gold spans missed",
+                "goal": "<= 0.05",
+                "measured": ours["missed_share"],
+                "met": ours["missed_share"] <= 0.05,
+            },
+            {
+                "name": f"{name}: F2",
+                "goal": ">= 0.85",
+                "measured": ours["f2"],
+                "met": ours["f2"] >= 0.85,
+            },
+            {
+                "name": f"{name}: precision",
+                "goal": ">= 0.80",
+                "measured": ours["precision"],
+                "met": ours["precision"] >= 0.80,
+            },
+            {
+                "name": f"{name}: records/s, Provena / bare Presidio",
+                "goal": ">= 3x bare Presidio, at equal or better F2",
+                "measured": speed,
+                "met": None if speed is None else speed >= 3.0 and ours["f2"] >= bare["f2"],
+            },
+        ]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -209,6 +246,7 @@ def main() -> None:
         )
         result["sets"][name] = r
         print(json.dumps({name: r}, indent=2), flush=True)
+    result = {"targets": targets(result), **result}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 

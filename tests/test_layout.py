@@ -1,4 +1,4 @@
-"""The repo keeps the shape ARCHITECTURE.md describes: thin stage scripts, one name per stage."""
+"""The repo keeps the shape docs/architecture.md describes: thin stage scripts, one name per stage."""
 
 import ast
 

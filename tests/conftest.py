@@ -9,25 +9,47 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provena.config import Params, parse_params
+from provena.config import Params, load_params, read_params
 
 ROOT = Path(__file__).resolve().parents[1]
+PARAMS = ROOT / "params.yaml"
+#: the tiny profile: an overlay naming only the keys it changes, merged over params.yaml
 TINY = ROOT / "profiles" / "tiny.yaml"
+
+
+def tiny_data() -> dict:
+    """params.yaml with the tiny overlay deep-merged over it (a raw mapping, not validated)."""
+    return read_params(PARAMS, overlays=[TINY])
+
+
+def tiny_yaml() -> str:
+    """:func:`tiny_data` as YAML text: the params.yaml of a temporary tiny repo."""
+    return yaml.safe_dump(tiny_data(), sort_keys=False)
+
+
+def write_tiny_params(path: Path) -> Path:
+    """Write params.yaml merged with the tiny overlay to ``path`` (a params.yaml), so that
+    `dvc exp run -S key=value` there sets the key a user names."""
+    path.write_text(tiny_yaml(), encoding="utf-8")
+    return path
+
+
+def load_tiny() -> Params:
+    return load_params(PARAMS, overlays=[TINY])
 
 
 @pytest.fixture(scope="session")
 def tiny_params() -> Params:
-    return parse_params(yaml.safe_load(TINY.read_text()), TINY)
+    return load_tiny()
 
 
 def tiny_ingested(tmp: Path) -> Path:
     """The tiny default dataset written under ``tmp/raw/default`` and ingested into
     ``tmp/ingest.parquet`` (returned), with the tiny profile's params."""
     from provena import ingest
-    from provena.config import load_params
     from provena.synth import generate, write_dataset
 
-    params = load_params(TINY)
+    params = load_tiny()
     write_dataset(generate(params.synth), tmp / "raw" / "default")
     out = tmp / "ingest.parquet"
     ingest.run(

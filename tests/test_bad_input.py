@@ -22,9 +22,9 @@ from provena.config import ConfigError, load_params
 from provena.errors import IngestError
 from provena.io import read_jsonl, read_records
 from provena.records import record_id
-from tests.conftest import TINY
+from tests.conftest import load_tiny, tiny_data, tiny_yaml
 
-PARAMS = load_params(TINY)
+PARAMS = load_tiny()
 MAX = PARAMS.ingest.max_record_bytes  # 10,000,000 in the tiny profile
 BIG = 10 * 1024 * 1024  # "a 10 MB record"
 DEPTH = sys.getrecursionlimit()  # the json module recurses once per level of nesting
@@ -430,10 +430,10 @@ def test_bad_input_is_an_error_or_quarantined_with_its_reason(tmp_path, name):
 
 
 def test_wrong_types_in_params_list_every_key_value_range_and_line(tmp_path):
-    text = TINY.read_text()
+    text = tiny_yaml()
     for old, new in [
         ("  n_clinical: 150\n", "  n_clinical: -5\n"),
-        ("    nfc: true\n", "    nfc: maybe\n"),
+        ("ingest:\n", "ingest:\n  normalize:\n    nfc: maybe\n"),
         ("  chunk_size: 64\n", "  chunk_size: many\n"),
         ("  max_steps: 6\n", "  max_steps: [6]\n"),
     ]:
@@ -466,7 +466,7 @@ def test_wrong_types_in_params_list_every_key_value_range_and_line(tmp_path):
 
 
 def test_params_unknown_and_missing_keys_name_their_line(tmp_path):
-    data = yaml.safe_load(TINY.read_text())
+    data = tiny_data()
     data["clean"]["dedup"]["treshold"] = 0.5
     del data["synth"]["seed"]
     path = tmp_path / "params.yaml"

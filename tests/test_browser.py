@@ -18,12 +18,11 @@ from jinja2 import Environment
 
 from provena import clean, scrub_pii, validate
 from provena.clean.report import render_html as render_clean
-from provena.config import load_params
 from provena.report_diff import diff_outputs
 from provena.report_diff import render_html as render_diff
 from provena.scrub_pii.report import render_html as render_pii
 from tests.browser import chromium_path, load
-from tests.conftest import ROOT, TINY, tiny_ingested
+from tests.conftest import ROOT, load_tiny, tiny_ingested
 
 pytestmark = pytest.mark.skipif(
     chromium_path() is None,
@@ -94,7 +93,7 @@ def reports(tmp_path_factory) -> dict[str, dict]:
     """The PII, clean and data-quality reports of the tiny dataset (ingest -> scrub_pii ->
     clean -> validate), as JSON with their HTML: {name: {"json": report, "html": path}}."""
     tmp = tmp_path_factory.mktemp("reports")
-    params = load_params(TINY)
+    params = load_tiny()
     tiny_ingested(tmp)
     pii = scrub_pii.run(
         tmp / "ingest.parquet",

@@ -6,7 +6,14 @@ import pytest
 
 from provena.cli import main
 from provena.io import read_jsonl, read_records
-from tests.conftest import ROOT, write_jsonl
+from tests.conftest import ROOT, write_jsonl, write_tiny_params
+
+#: the line of synth.seed in params.yaml, which bad.yaml below breaks
+SEED_LINE = next(
+    n
+    for n, line in enumerate((ROOT / "params.yaml").read_text().splitlines(), 1)
+    if line.startswith("  seed: 20261129")
+)
 
 ALPACA = {"instruction": "Say hi.", "input": "", "output": "Hi!"}
 
@@ -45,7 +52,9 @@ def test_ingest_on_arbitrary_files_outside_dvc(tmp_path, monkeypatch, capsys):
 def test_ingest_cli_uses_the_stage_params_and_code(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(
-        (ROOT / "params.yaml").read_text().replace("html_entities: true", "html_entities: false")
+        (ROOT / "params.yaml")
+        .read_text()
+        .replace("ingest:\n", "ingest:\n  normalize:\n    html_entities: false\n", 1)
     )
     write_jsonl(tmp_path / "a.jsonl", [{**ALPACA, "output": "A &amp; B"}])
     assert main(["ingest", "a.jsonl", "--out", "o.parquet", "--metrics", "m.json"]) == 0
@@ -63,7 +72,8 @@ def test_ingest_cli_uses_the_stage_params_and_code(tmp_path, monkeypatch):
         ),
         (
             ["check-params", "bad.yaml"],
-            "bad.yaml: 1 problem\n  - line 7: synth.seed = 'x': Input should be a valid integer",
+            f"bad.yaml: 1 problem\n  - line {SEED_LINE}: synth.seed = 'x': Input should be a "
+            "valid integer",
         ),
     ],
 )
@@ -91,7 +101,7 @@ def test_synth_cli_writes_a_sample(tmp_path):
             [
                 "synth",
                 "--params",
-                str(ROOT / "profiles" / "tiny.yaml"),
+                str(write_tiny_params(tmp_path / "params.yaml")),
                 "--out",
                 str(tmp_path / "d"),
                 "-n",

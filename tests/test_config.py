@@ -1,5 +1,9 @@
+import re
+import typing
+
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from provena.config import (
     AuditDataConfig,
@@ -11,9 +15,10 @@ from provena.config import (
     ScrubPiiConfig,
     ValidateConfig,
     load_params,
+    merge_params,
     parse_params,
 )
-from tests.conftest import ROOT, TINY
+from tests.conftest import PARAMS, ROOT, TINY, load_tiny
 
 
 def test_real_params_file_validates():
@@ -23,19 +28,142 @@ def test_real_params_file_validates():
     assert params.ingest.input_dir == "data/raw"
 
 
-def test_tiny_profile_validates_and_has_the_same_keys_as_params():
-    def keys(d, prefix=""):
-        out = set()
-        for k, v in d.items():
-            out.add(prefix + str(k))
-            if isinstance(v, dict) and k not in ("columns", "role_aliases"):
-                out |= keys(v, prefix + str(k) + ".")
-        return out
+def _leaves(data: dict, prefix: tuple = ()) -> dict[tuple, object]:
+    """{key path: value} for every value that is not a non-empty mapping (lists are values)."""
+    out: dict[tuple, object] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            out.update(_leaves(value, (*prefix, key)))
+        else:
+            out[(*prefix, key)] = value
+    return out
 
-    real = yaml.safe_load((ROOT / "params.yaml").read_text())
-    tiny = yaml.safe_load(TINY.read_text())
-    parse_params(tiny, TINY)
-    assert keys(real) == keys(tiny)
+
+def test_tiny_overlay_validates_and_changes_exactly_the_keys_it_names():
+    base = _leaves(load_params(PARAMS).model_dump(by_alias=True))
+    tiny = _leaves(load_tiny().model_dump(by_alias=True))
+    changed = {k for k in base.keys() | tiny.keys() if base.get(k) != tiny.get(k)}
+    named = set(_leaves(yaml.safe_load(TINY.read_text())))
+    # the overlay names only keys it changes, and nothing it does not name changes
+    assert changed == named
+    assert {
+        ("synth", "n_clinical"),
+        ("train", "tiny", "hidden_size"),
+        ("train", "waivers"),
+    } <= named
+
+
+def test_a_deep_merge_keeps_sibling_keys_and_replaces_lists_and_values():
+    base = {"a": {"x": 1, "y": [1, 2], "z": {"p": 1, "q": 2}}, "b": {"k": "v"}, "c": 3}
+    overlay = {"a": {"y": [3], "z": {"q": 9}}, "b": None, "d": {"new": 1}}
+    merged = merge_params(base, overlay)
+    assert merged == {
+        "a": {"x": 1, "y": [3], "z": {"p": 1, "q": 9}},
+        "b": None,
+        "c": 3,
+        "d": {"new": 1},
+    }
+    assert base["a"]["z"] == {"p": 1, "q": 2} and overlay["a"]["z"] == {"q": 9}  # unchanged
+    merged["a"]["y"].append(4)
+    assert overlay["a"]["y"] == [3]  # the result shares nothing with its inputs
+
+
+def test_an_overlay_changes_one_key_and_keeps_its_siblings(tmp_path):
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("clean:\n  dedup:\n    chunk_size: 7\n")
+    base, merged = load_params(PARAMS), load_params(PARAMS, overlays=[overlay])
+    assert merged.clean.dedup.chunk_size == 7
+    assert merged.clean.dedup.model_copy(update={"chunk_size": 1000}) == base.clean.dedup
+    assert merged.model_copy(update={"clean": base.clean}) == base
+
+
+def test_an_overlay_with_an_unknown_key_is_refused_naming_the_key_file_and_line(tmp_path):
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(
+        "synth:\n  n_clinical: 150\n  colour: blue\nclean:\n  dedup: {treshold: 1}\n"
+    )
+    with pytest.raises(ConfigError) as exc:
+        load_params(PARAMS, overlays=[overlay])
+    assert exc.value.path == f"{PARAMS} + {overlay}"
+    colour, treshold = exc.value.problems
+    assert colour.startswith(f"{overlay} line 3: synth.colour: unknown key; allowed keys here: ")
+    assert treshold.startswith(f"{overlay} line 5: clean.dedup.treshold: unknown key;")
+
+
+def test_a_bad_value_in_params_yaml_names_its_file_and_line_under_an_overlay(tmp_path):
+    bad = tmp_path / "params.yaml"
+    bad.write_text(PARAMS.read_text().replace("  female_share: 0.28", "  female_share: 0.6", 1))
+    lines = bad.read_text().splitlines()
+    line = next(n for n, text in enumerate(lines, 1) if text.startswith("  female_share: 0.6"))
+    with pytest.raises(ConfigError) as exc:
+        load_params(bad, overlays=[TINY])  # the overlay does not set female_share
+    (problem,) = exc.value.problems
+    assert problem.startswith(f"{bad} line {line}: synth.female_share = 0.6: Input should be less")
+
+
+def test_params_yaml_sets_only_what_differs_from_the_defaults_or_dvc_yaml_reads():
+    """Parameters are written once: a key in params.yaml either has no default, differs from
+    it, or is a path dvc.yaml reads through ${...}; every section is there (dvc.yaml lists them)."""
+    raw = yaml.safe_load(PARAMS.read_text())
+    assert list(raw) == list(Params.model_fields[n].alias or n for n in Params.model_fields)
+    dvc_refs = {
+        tuple(ref.split("."))
+        for ref in re.findall(r"\$\{([a-z_.]+)\}", (ROOT / "dvc.yaml").read_text())
+        if ref.split(".")[0] in raw
+    }
+    assert {("synth", "out_dir"), ("validate", "suite")} <= dvc_refs
+    written = _leaves(raw)
+    assert dvc_refs <= set(written)  # dvc.yaml cannot resolve a key params.yaml leaves out
+
+    def default(path: tuple) -> object:
+        model: type[BaseModel] = Params
+        for key in path[:-1]:
+            field = {f.alias or n: f for n, f in model.model_fields.items()}[key]
+            model = field.annotation
+        field = {f.alias or n: f for n, f in model.model_fields.items()}[path[-1]]
+        if field.is_required():
+            return "(required)"
+        value = field.get_default(call_default_factory=True)
+        return value.model_dump() if isinstance(value, BaseModel) else value
+
+    redundant = [
+        ".".join(k) for k, v in written.items() if v != {} and k not in dvc_refs and default(k) == v
+    ]
+    assert redundant == []
+
+
+def _models(model: type[BaseModel], seen: dict[str, type[BaseModel]]) -> dict[str, type[BaseModel]]:
+    seen[model.__name__] = model
+    for field in model.model_fields.values():
+        stack = [field.annotation]
+        while stack:
+            arg = stack.pop()
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                if arg.__name__ not in seen:
+                    _models(arg, seen)
+            else:
+                stack += typing.get_args(arg)
+    return seen
+
+
+def test_every_field_of_every_model_has_a_description():
+    """docs/reference/params.md is generated from the models: every value says why."""
+    models = _models(Params, {})
+    assert {
+        "Params",
+        "SynthConfig",
+        "DefectRates",
+        "SourceRule",
+        "OutcomeSpec",
+        "GateWaiver",
+    } <= set(models)
+    missing = [
+        f"{name}.{field}"
+        for name, model in models.items()
+        for field, info in model.model_fields.items()
+        if not (info.description and info.description.strip())
+    ]
+    assert missing == []
 
 
 def _base() -> dict:
@@ -47,7 +175,7 @@ def test_every_error_is_reported_at_once_with_key_value_and_what_is_allowed(tmp_
     data["synth"]["n_clinical"] = -5
     data["synth"]["female_share"] = 0.6
     data["synth"]["colour"] = "blue"
-    data["ingest"]["sources"][0]["shape"] = "sharegpt"
+    data["ingest"]["sources"] = [{"glob": "**/*", "shape": "sharegpt"}]
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError) as exc:

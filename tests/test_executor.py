@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from provena import clean, executor, scrub_pii
-from provena.config import ExecutorConfig, load_params
+from provena.config import ExecutorConfig
 from provena.errors import UserError
-from tests.conftest import ROOT, TINY, tiny_ingested
+from tests.conftest import ROOT, load_tiny, tiny_ingested
 
 
 def _token() -> str:
@@ -166,7 +166,7 @@ def _scrub(inp: Path, raw: Path, out: Path, ex: ExecutorConfig) -> dict:
     out.mkdir()
     return scrub_pii.run(
         inp,
-        load_params(TINY).scrub_pii,
+        load_tiny().scrub_pii,
         out=out / "scrub_pii.parquet",
         ledger=out / "ledger.jsonl",
         quarantine=out / "quarantine.jsonl",
@@ -182,7 +182,7 @@ def _clean(inp: Path, raw: Path, out: Path, ex: ExecutorConfig) -> dict:
     out.mkdir()
     return clean.run(
         inp,
-        load_params(TINY).clean,
+        load_tiny().clean,
         out=out / "clean.parquet",
         ledger=out / "ledger.jsonl",
         quarantine=out / "quarantine.jsonl",
@@ -203,7 +203,7 @@ def tiny(tmp_path_factory) -> tuple[Path, Path]:
 
 def test_scrub_pii_and_clean_same_outputs_local_and_ray(ray_local, tiny, tmp_path) -> None:
     inp, raw = tiny
-    ray_cfg = load_params(TINY).executor.model_copy(update={"kind": "ray", "actors": 2})
+    ray_cfg = load_tiny().executor.model_copy(update={"kind": "ray", "actors": 2})
     scrub_local = _scrub(inp, raw, tmp_path / "scrub_local", ExecutorConfig())
     scrub_ray = _scrub(inp, raw, tmp_path / "scrub_ray", ray_cfg)
     # not an empty equality: the tiny data has PII, and some of it is found

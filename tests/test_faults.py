@@ -20,7 +20,7 @@ import pytest
 
 from provena.io import atomic_dir, stale_temp_files, write_json
 from provena.train.loop import latest_checkpoint
-from tests.conftest import ROOT
+from tests.conftest import ROOT, write_tiny_params
 
 # a writer that writes part of its output, says so, and waits to be killed
 WRITER = textwrap.dedent(
@@ -114,7 +114,7 @@ STAGE = textwrap.dedent(
 
 
 def test_a_terminated_stage_exits_143_and_leaves_no_temp_file(tmp_path):
-    (tmp_path / "params.yaml").write_bytes((ROOT / "profiles" / "tiny.yaml").read_bytes())
+    write_tiny_params(tmp_path / "params.yaml")
     proc = _start(STAGE, cwd=tmp_path)
     assert _kill_when_writing(proc, signal.SIGTERM) == 128 + signal.SIGTERM
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]

@@ -165,12 +165,10 @@ def test_missing_tokenizer_is_a_clear_error(tmp_path):
 
 
 def test_bad_refusal_pattern_is_refused_with_the_pattern():
-    import yaml
-
     from provena.config import ConfigError, parse_params
-    from tests.conftest import TINY
+    from tests.conftest import tiny_data
 
-    data = yaml.safe_load(TINY.read_text())
-    data["clean"]["filters"]["refusal"]["patterns"] = ["(unclosed"]
+    data = tiny_data()
+    data["clean"]["filters"] = {"refusal": {"patterns": ["(unclosed"]}}
     with pytest.raises(ConfigError, match=r"\(unclosed.*not a valid regex"):
         parse_params(data, "params.yaml")

@@ -5,9 +5,8 @@ import sys
 
 import pytest
 
-from provena.config import load_params
 from provena.synth import generate, write_dataset
-from tests.conftest import ROOT, TINY
+from tests.conftest import ROOT, load_tiny, write_tiny_params
 from tests.offline import run_offline
 
 
@@ -15,13 +14,13 @@ from tests.offline import run_offline
 def test_ingest_runs_with_the_network_cut(tmp_path, monkeypatch, mode):
     if mode == "socket-guard":
         monkeypatch.setenv("PROVENA_TEST_NO_UNSHARE", "1")
-    write_dataset(generate(load_params(TINY).synth), tmp_path / "raw" / "default")
+    write_dataset(generate(load_tiny().synth), tmp_path / "raw" / "default")
     proc = run_offline(
         [
             sys.executable,
             str(ROOT / "stages" / "ingest.py"),
             "--params",
-            str(TINY),
+            str(write_tiny_params(tmp_path / "params.yaml")),
             "--input",
             "raw",
             "--out",

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT, TINY
+from tests.conftest import ROOT, write_tiny_params
 from tests.offline import NAMESPACE, SOCKET_GUARD, offline_env, offline_mode, run_offline
 
 pytestmark = pytest.mark.pipeline
@@ -46,7 +46,7 @@ def _copy_repo(dest: Path) -> Path:
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
-    shutil.copy2(TINY, dest / "params.yaml")
+    write_tiny_params(dest / "params.yaml")
     (dest / "dvc.lock").unlink(missing_ok=True)
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     return dest

@@ -11,12 +11,12 @@ import sys
 import pytest
 
 from provena import scrub_pii
-from provena.config import ScrubPiiConfig, load_params
+from provena.config import ScrubPiiConfig
 from provena.io import read_jsonl, read_records
 from provena.lexicon import title_view
 from provena.pii.engine import PiiDetector, ner_stretches, offline_tldextract, windows
 from provena.pii.operators import Anonymizer, Surrogates
-from tests.conftest import ROOT, TINY, tiny_ingested
+from tests.conftest import ROOT, load_tiny, tiny_ingested, write_tiny_params
 from tests.offline import run_offline
 
 
@@ -236,7 +236,7 @@ def test_surrogates_are_consistent_within_a_dataset_and_differ_across_keys():
 @pytest.fixture(scope="module")
 def scrubbed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("scrub")
-    params = load_params(TINY)
+    params = load_tiny()
     tiny_ingested(tmp)
     out = tmp / "out"
     # placeholders everywhere: a surrogate could by chance equal another record's real value
@@ -359,7 +359,7 @@ def test_scrub_stage_runs_with_the_network_cut(tmp_path):
             sys.executable,
             str(ROOT / "stages" / "scrub_pii.py"),
             "--params",
-            str(TINY),
+            str(write_tiny_params(tmp_path / "params.yaml")),
             "--input",
             "ingest.parquet",
             "--out",

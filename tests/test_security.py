@@ -22,12 +22,11 @@ import typing
 from pathlib import Path
 
 import pytest
-import yaml
 from pydantic import BaseModel
 
 from provena import config
 from provena.errors import UserError
-from tests.conftest import ROOT, TINY
+from tests.conftest import ROOT, load_tiny, tiny_data
 from tests.offline import NAMESPACE, SOCKET_GUARD, offline_mode, run_offline
 
 # ------------------------------------------------------------------------------ network
@@ -124,7 +123,7 @@ class _Trap:
 def tiny_model(tmp_path_factory) -> Path:
     from provena.modeling.model import build_tiny_base
 
-    params = config.load_params(TINY)
+    params = load_tiny()
     texts = [f"record {i}: the patient was seen on day {i} and sent home" for i in range(60)]
     return build_tiny_base(texts, params.train.tiny, 64, tmp_path_factory.mktemp("m") / "base")
 
@@ -208,7 +207,7 @@ def test_the_salt_keys_the_hashes_and_is_written_nowhere(tmp_path, monkeypatch, 
     from provena.pii.operators import keyed_hash
     from tests.conftest import tiny_ingested
 
-    params = config.load_params(TINY)
+    params = load_tiny()
     cfg = params.scrub_pii.model_copy(
         update={
             "operators": {**params.scrub_pii.operators, "EMAIL_ADDRESS": "hash"},
@@ -325,7 +324,7 @@ def test_path_like_params_are_project_paths_or_known_exceptions():
 )
 @pytest.mark.parametrize("key", PROJECT_PATHS, ids=lambda k: ".".join(map(str, k)))
 def test_a_project_path_param_outside_the_project_is_refused_naming_its_key(key, value, why):
-    data = yaml.safe_load(TINY.read_text())
+    data = tiny_data()
     with pytest.raises(config.ConfigError) as err:
         config.parse_params(_set(data, key, value), "params.yaml")
     dotted = ".".join(map(str, key))
@@ -333,7 +332,7 @@ def test_a_project_path_param_outside_the_project_is_refused_naming_its_key(key,
 
 
 def test_a_path_inside_the_project_is_accepted():
-    data = yaml.safe_load(TINY.read_text())
+    data = tiny_data()
     for key in PROJECT_PATHS:
         data = _set(data, key, "data/./sub/../x")  # climbs, but stays inside
     config.parse_params(data)

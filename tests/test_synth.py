@@ -22,7 +22,7 @@ from provena.synth import (
     write_dataset,
 )
 from provena.synth.icd10 import ICD10
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_tiny
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +166,7 @@ def test_ingest_of_the_dataset_matches_its_ground_truth(tiny_ds, tmp_path):
     out = tmp_path / "ingest.parquet"
     report = ingest.run(
         [tmp_path / "raw"],
-        load_params(ROOT / "profiles" / "tiny.yaml").ingest,
+        load_tiny().ingest,
         out=out,
         ledger=tmp_path / "ledger.jsonl",
         quarantine=tmp_path / "q.jsonl",

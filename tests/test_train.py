@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from provena import manifest, signoff
 from provena.config import ConfigError, GateWaiver, TrainConfig, parse_params
@@ -20,7 +19,7 @@ from provena.modeling import data, model
 from provena.records import make_record
 from provena.train import TrainPaths, gate, loop
 from provena.train import run as train_run
-from tests.conftest import TINY
+from tests.conftest import TINY, tiny_data
 
 # ------------------------------------------------------------------------------ fixtures
 
@@ -88,7 +87,7 @@ def _reports(tmp: Path, *, validation="pass", audit="pass", residual=0.0) -> gat
 
 @pytest.fixture(scope="module")
 def tiny_params():
-    raw = yaml.safe_load(TINY.read_text())
+    raw = tiny_data()
     raw["train"].update(
         {
             "tiny": {**raw["train"]["tiny"], "vocab_size": 300, "tokenizer_examples": 200},
@@ -217,7 +216,7 @@ def test_a_waiver_with_a_reason_lets_the_gate_pass_and_is_recorded(tmp_path):
 
 
 def test_a_waiver_without_reason_is_a_config_error():
-    raw = yaml.safe_load(TINY.read_text())
+    raw = tiny_data()
     raw["train"]["waivers"] = [
         {"check": "audit", "approved_by": "Lead"},
         {"check": "validation", "reason": " ", "approved_by": "Lead"},

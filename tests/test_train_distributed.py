@@ -70,12 +70,10 @@ SCRIPT = textwrap.dedent(
 def params_for(grad_accum: int):
     """test_train's tiny params, without dropout (ranks draw their own masks, a single process
     one stream: without it the two runs must agree) and with ``grad_accum`` as given."""
-    import yaml
-
     from provena.config import parse_params
-    from tests.conftest import TINY
+    from tests.conftest import TINY, tiny_data
 
-    raw = yaml.safe_load(TINY.read_text())
+    raw = tiny_data()
     raw["train"].update(
         {
             "tiny": {**raw["train"]["tiny"], "vocab_size": 300, "tokenizer_examples": 200},

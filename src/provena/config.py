@@ -1,4 +1,10 @@
-"""Typed, validated pipeline parameters.
+"""Typed, validated pipeline parameters: the one place their defaults live.
+
+Every key of ``params.yaml`` is a field of the models below, with its default, its allowed
+values and a description that says why (docs/reference/params.md is generated from them).
+``params.yaml`` writes only what a project sets: a key it leaves out takes the default here.
+An overlay such as ``profiles/tiny.yaml`` names only the keys it changes and is deep-merged
+over it (:func:`load_params` with ``overlays``, :func:`merge_params`).
 
 Every stage loads the whole ``params.yaml`` through :func:`load_params` before it does any
 work, so a typo anywhere stops the pipeline at once with every problem listed: unknown keys
@@ -7,9 +13,11 @@ are refused, and each error names the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import copy
 import re
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
@@ -57,29 +65,72 @@ class StrictModel(BaseModel):
 class DefectRates(StrictModel):
     """Shares of base records that get each planted defect (ground truth for clean)."""
 
-    exact_duplicate: Annotated[float, Field(ge=0.0, le=0.2)] = 0.03
-    near_duplicate: Annotated[float, Field(ge=0.0, le=0.2)] = 0.04
-    mojibake: Annotated[float, Field(ge=0.0, le=0.1)] = 0.01
-    mojibake_lossy: Annotated[float, Field(ge=0.0, le=0.1)] = 0.005
-    html_entities: Annotated[float, Field(ge=0.0, le=0.1)] = 0.01
-    html_markup: Annotated[float, Field(ge=0.0, le=0.1)] = 0.005
-    empty_output: Annotated[float, Field(ge=0.0, le=0.1)] = 0.005
-    short_output: Annotated[float, Field(ge=0.0, le=0.1)] = 0.01
-    over_long: Annotated[float, Field(ge=0.0, le=0.1)] = 0.005
-    non_english: Annotated[float, Field(ge=0.0, le=0.1)] = 0.01
+    exact_duplicate: Annotated[float, Field(ge=0.0, le=0.2)] = Field(
+        0.03, description="a byte-identical copy of the record"
+    )
+    near_duplicate: Annotated[float, Field(ge=0.0, le=0.2)] = Field(
+        0.04, description="a copy with one word swapped or a short tail added"
+    )
+    mojibake: Annotated[float, Field(ge=0.0, le=0.1)] = Field(
+        0.01, description="UTF-8 read as Windows-1252: ingest repairs it"
+    )
+    mojibake_lossy: Annotated[float, Field(ge=0.0, le=0.1)] = Field(
+        0.005, description="characters already lost to U+FFFD: clean drops it"
+    )
+    html_entities: Annotated[float, Field(ge=0.0, le=0.1)] = Field(
+        0.01, description="&#39;, <br>, <p>: ingest repairs them"
+    )
+    html_markup: Annotated[float, Field(ge=0.0, le=0.1)] = Field(
+        0.005, description="Word/Outlook residue no rule can repair: clean drops it"
+    )
+    empty_output: Annotated[float, Field(ge=0.0, le=0.1)] = Field(
+        0.005, description="the output is empty: clean drops it"
+    )
+    short_output: Annotated[float, Field(ge=0.0, le=0.1)] = Field(
+        0.01,
+        description='an output too short to teach ("Ok.", "N/A", "See above."): clean drops it',
+    )
+    over_long: Annotated[float, Field(ge=0.0, le=0.1)] = Field(
+        0.005, description="a flowsheet pasted into the note, ~18k characters: clean drops it"
+    )
+    non_english: Annotated[float, Field(ge=0.0, le=0.1)] = Field(
+        0.01, description="Spanish, German or French support threads: clean drops them"
+    )
 
 
 class SynthConfig(StrictModel):
-    seed: int
-    n_clinical: Annotated[int, Field(ge=10, le=1_000_000)]
-    n_support: Annotated[int, Field(ge=10, le=1_000_000)]
-    out_dir: ProjectPath
-    female_share: Annotated[float, Field(gt=0.0, le=0.30)]
-    nonbinary_share: Annotated[float, Field(ge=0.0, le=0.10)]
-    allcaps_share: Share
-    legacy_share: Share
-    malformed_lines: Annotated[int, Field(ge=0, le=10_000)]
-    defects: DefectRates = DefectRates()
+    """The bundled synthetic dataset (clinical notes and support replies with planted defects,
+    PII and group imbalance). Its sizes and shares have no library default: params.yaml sets
+    them."""
+
+    seed: int = Field(
+        description="keys every random choice: the same seed and params give byte-identical files"
+    )
+    n_clinical: Annotated[int, Field(ge=10, le=1_000_000)] = Field(
+        description="clinical-note extraction examples (before planted copies)"
+    )
+    n_support: Annotated[int, Field(ge=10, le=1_000_000)] = Field(
+        description="customer-support reply examples (before planted copies)"
+    )
+    out_dir: ProjectPath = Field(description="where the dataset and its _gold labels are written")
+    female_share: Annotated[float, Field(gt=0.0, le=0.30)] = Field(
+        description="share of female people: a deliberate imbalance for the bias audit to find"
+    )
+    nonbinary_share: Annotated[float, Field(ge=0.0, le=0.10)] = Field(
+        description="support customers only; clinical notes chart female or male"
+    )
+    allcaps_share: Share = Field(
+        description="clinical notes written in ALL CAPS, as many EHR exports are"
+    )
+    legacy_share: Share = Field(
+        description="support examples exported in the dolly shape, with malformed lines"
+    )
+    malformed_lines: Annotated[int, Field(ge=0, le=10_000)] = Field(
+        description="broken lines in support_legacy.jsonl (ingest must quarantine them)"
+    )
+    defects: DefectRates = Field(
+        DefectRates(), description="shares of base examples that get each planted defect"
+    )
 
 
 # -------------------------------------------------------------------------------------- ingest
@@ -95,35 +146,49 @@ SHAPE_KEYS: dict[str, dict[str, bool]] = {
 
 
 class AlpacaColumns(StrictModel):
-    instruction: str = "instruction"
-    input: str | None = "input"
-    output: str = "output"
+    """Column names of an alpaca-shaped file (instruction, optional input, output)."""
+
+    instruction: str = Field("instruction", description="column with the instruction")
+    input: str | None = Field("input", description="column with the input; null: none")
+    output: str = Field("output", description="column with the expected answer")
 
 
 class DollyColumns(StrictModel):
-    instruction: str = "instruction"
-    input: str | None = "context"
-    output: str = "response"
+    """Column names of a dolly-shaped file (instruction, optional context, response)."""
+
+    instruction: str = Field("instruction", description="column with the instruction")
+    input: str | None = Field("context", description="column with the input; null: none")
+    output: str = Field("response", description="column with the expected answer")
 
 
 class MessagesColumns(StrictModel):
-    messages: str = "messages"
-    role: str = "role"
-    content: str = "content"
+    """Column and key names of a chat file (a list of role/content messages per record)."""
+
+    messages: str = Field("messages", description="column with the list of messages")
+    role: str = Field("role", description="key of a message's role")
+    content: str = Field("content", description="key of a message's text")
 
 
 class ColumnsConfig(StrictModel):
-    alpaca: AlpacaColumns = AlpacaColumns()
-    dolly: DollyColumns = DollyColumns()
-    messages: MessagesColumns = MessagesColumns()
+    """Column names per shape; a source rule's own ``columns`` overrides them."""
+
+    alpaca: AlpacaColumns = Field(AlpacaColumns(), description="for the alpaca shape")
+    dolly: DollyColumns = Field(DollyColumns(), description="for the dolly shape")
+    messages: MessagesColumns = Field(MessagesColumns(), description="for the messages shape")
 
 
 class SourceRule(StrictModel):
     """How files matching ``glob`` (relative to ``input_dir``) map onto the record schema."""
 
-    glob: str
-    shape: Shape = "auto"
-    columns: dict[str, str | None] | None = None
+    glob: str = Field(description="files this rule covers, relative to input_dir")
+    shape: Shape = Field(
+        "auto", description="auto (guessed from the columns) | alpaca | dolly | messages"
+    )
+    columns: dict[str, str | None] | None = Field(
+        None,
+        description="column names for these files (keys of the shape's columns); null: the "
+        "shape's defaults from ingest.columns",
+    )
 
     @model_validator(mode="after")
     def _columns_fit_shape(self) -> SourceRule:
@@ -169,25 +234,58 @@ DEFAULT_ROLE_ALIASES = {
 
 
 class NormalizeConfig(StrictModel):
-    nfc: bool = True
-    fix_mojibake: bool = True
-    html_entities: bool = True
-    html_tags: list[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]*$")]] = Field(
-        default_factory=lambda: list(DEFAULT_HTML_TAGS)
+    """Repairs ingest makes to every text field."""
+
+    nfc: bool = Field(
+        True, description="NFC: one code point sequence per character, so matching is exact"
     )
-    whitespace: bool = True
+    fix_mojibake: bool = Field(
+        True, description="ftfy: repairs UTF-8 decoded as Windows-1252/Latin-1"
+    )
+    html_entities: bool = Field(
+        True, description="unescape &amp; &#39; ... outside ``` code blocks"
+    )
+    html_tags: list[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9]*$")]] = Field(
+        default_factory=lambda: list(DEFAULT_HTML_TAGS),
+        description="HTML tags stripped outside ``` code blocks",
+    )
+    whitespace: bool = Field(
+        True,
+        description="CRLF, invisible characters, odd spaces, trailing spaces and blank-line "
+        "runs made plain",
+    )
 
 
 class IngestConfig(StrictModel):
-    input_dir: ProjectPath = "data/raw"
-    sources: list[SourceRule] = Field(default_factory=lambda: [SourceRule(glob="**/*")])
-    columns: ColumnsConfig = ColumnsConfig()
-    role_aliases: dict[str, Literal["system", "user", "assistant"]] = Field(
-        default_factory=lambda: dict(DEFAULT_ROLE_ALIASES)
+    """Read raw files of any supported shape into the record schema."""
+
+    input_dir: ProjectPath = Field(
+        "data/raw",
+        description="every supported file below it is read; names starting _ or . are skipped",
     )
-    normalize: NormalizeConfig = NormalizeConfig()
-    max_record_bytes: Annotated[int, Field(ge=1_000, le=1_000_000_000)] = 10_000_000
-    chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = 5_000
+    sources: list[SourceRule] = Field(
+        default_factory=lambda: [SourceRule(glob="**/*")],
+        description="the first rule whose glob (relative to input_dir) matches a file decides "
+        "its shape",
+    )
+    columns: ColumnsConfig = Field(
+        ColumnsConfig(),
+        description="column names per shape; a source rule's own columns override them",
+    )
+    role_aliases: dict[str, Literal["system", "user", "assistant"]] = Field(
+        default_factory=lambda: dict(DEFAULT_ROLE_ALIASES),
+        description="chat role names mapped to system/user/assistant (ShareGPT and other "
+        "exports name roles differently)",
+    )
+    normalize: NormalizeConfig = Field(
+        NormalizeConfig(), description="repairs made to every text field"
+    )
+    max_record_bytes: Annotated[int, Field(ge=1_000, le=1_000_000_000)] = Field(
+        10_000_000, description="a raw line longer than this is quarantined unread"
+    )
+    chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        5_000, description="records per batch through the core (bounds memory)"
+    )
 
 
 # ------------------------------------------------------------------------------------ scrub_pii
@@ -195,8 +293,7 @@ class IngestConfig(StrictModel):
 Operator = Literal["placeholder", "surrogate", "mask", "hash", "redact", "keep"]
 
 
-#: Operators that suit fine-tuning data (README, "scrub_pii"): natural surrogates for what a
-#: model should read fluently, placeholders for identifiers it must never learn to produce.
+#: Operators that suit fine-tuning data (see ScrubPiiConfig.operators for why).
 DEFAULT_OPERATORS: dict[str, str] = {
     "default": "placeholder",
     "PERSON": "surrogate",
@@ -214,28 +311,79 @@ DEFAULT_ALLOW_LIST = ("JSON", "ICD-10", "ICD-10-CM", "Med Rec No", "Assessment/P
 
 
 class MetaPiiConfig(StrictModel):
-    drop: list[str] = Field(default_factory=list)
-    hash: list[str] = Field(default_factory=list)
+    """Meta fields that hold PII: dropped, or replaced by a salted hash."""
+
+    drop: list[str] = Field(default_factory=list, description="meta fields removed")
+    hash: list[str] = Field(
+        default_factory=list,
+        description="meta fields replaced by a salted hash (still joinable, not readable)",
+    )
 
 
 class ScrubPiiConfig(StrictModel):
+    """Find PII with Presidio and spaCy and replace it, per entity type."""
+
     fields: list[Literal["instruction", "input", "output", "messages"]] = Field(
-        default_factory=lambda: ["instruction", "input", "output", "messages"]
+        default_factory=lambda: ["instruction", "input", "output", "messages"],
+        description="the text scrubbed in every record",
     )
-    score_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.35
-    operators: dict[str, Operator] = Field(default_factory=lambda: dict(DEFAULT_OPERATORS))
-    allow_list: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOW_LIST))
-    deny_list: list[str] = Field(default_factory=list)
-    meta: MetaPiiConfig = MetaPiiConfig()
-    surrogate_seed: int = 7
-    salt_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = "PROVENA_PII_SALT"
-    mask_char: Annotated[str, Field(min_length=1, max_length=1)] = "*"
-    mask_keep_last: Annotated[int, Field(ge=0, le=8)] = 4
-    residual_max_rate: Share = 0.001
-    gold_key: str = "synth_id"
-    workers: Annotated[int, Field(ge=1, le=64)] = 2
-    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 256
-    report_examples: Annotated[int, Field(ge=0, le=1000)] = 12
+    score_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.35, description="detections below this confidence are ignored"
+    )
+    operators: dict[str, Operator] = Field(
+        default_factory=lambda: dict(DEFAULT_OPERATORS),
+        description="operator per entity type; `default` covers the rest. placeholder "
+        "(<TYPE>) is unambiguous, and a model never learns to invent identifiers; surrogate "
+        "(a realistic fake) keeps text natural, and the same value always maps to the same "
+        'fake, so "Hi Ann" still matches "Ann Lee" above (phone digits replaced and dates '
+        "shifted by a per-value offset, formats kept); AGE is kept because the extraction "
+        "task needs it and an age alone rarely identifies anyone; NRP (nationality, religion) "
+        "is sensitive but not identifying, and the audits need it",
+    )
+    allow_list: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ALLOW_LIST),
+        description="never PII, whole-value match (case-insensitive): abbreviations and labels "
+        "the recognizers mistake for names",
+    )
+    deny_list: list[str] = Field(
+        default_factory=list,
+        description="always PII (e.g. your company's internal codenames)",
+    )
+    meta: MetaPiiConfig = Field(
+        MetaPiiConfig(),
+        description="meta fields that hold PII: dropped, or replaced by a salted hash",
+    )
+    surrogate_seed: int = Field(
+        7, description="keys surrogates and ledger hashes when the salt variable is unset"
+    )
+    salt_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = Field(
+        "PROVENA_PII_SALT",
+        description="environment variable with the secret salt; its value is never written",
+    )
+    mask_char: Annotated[str, Field(min_length=1, max_length=1)] = Field(
+        "*", description="the character the mask operator writes"
+    )
+    mask_keep_last: Annotated[int, Field(ge=0, le=8)] = Field(
+        4, description="the mask operator keeps the last N characters (card ending 1234)"
+    )
+    residual_max_rate: Share = Field(
+        0.001,
+        description="share of records with a surviving PII value that still passes (gate)",
+    )
+    gold_key: str = Field(
+        "synth_id",
+        description="meta key that the gold spans (--gold, e.g. data/raw/default/_gold/"
+        "pii_spans.jsonl) refer to; synth_id is the bundled synthetic dataset's",
+    )
+    workers: Annotated[int, Field(ge=1, le=64)] = Field(
+        2, description="processes for detection; each loads spaCy once"
+    )
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        256, description="records per task sent to a worker"
+    )
+    report_examples: Annotated[int, Field(ge=0, le=1000)] = Field(
+        12, description="scrubbed examples shown in the HTML report"
+    )
 
     @model_validator(mode="after")
     def _default_operator(self) -> ScrubPiiConfig:
@@ -257,53 +405,92 @@ DEFAULT_REFUSALS = (
     r"\bmy (?:training data|knowledge cutoff)\b",
 )
 
+ENABLED = "false: the rule is skipped"
+
 
 class OutputLengthRule(StrictModel):
-    enabled: bool = True
-    min_chars: Annotated[int, Field(ge=1, le=10_000)] = 12
-    min_words: Annotated[int, Field(ge=1, le=1_000)] = 2
+    """Drop outputs too short to teach anything: "Ok.", "N/A", "{}", "See above."."""
+
+    enabled: bool = Field(True, description=ENABLED)
+    min_chars: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        12, description="an output with fewer characters is dropped"
+    )
+    min_words: Annotated[int, Field(ge=1, le=1_000)] = Field(
+        2, description="an output with fewer words is dropped"
+    )
 
 
 class OverLongRule(StrictModel):
-    enabled: bool = True
-    #: a local Hugging Face tokenizer: a ``tokenizer.json`` file or a folder holding one; when
-    #: set, lengths are counted in its tokens, else in characters
-    tokenizer: ProjectPath | None = None
-    max_tokens: Annotated[int, Field(ge=16, le=10_000_000)] = 2_048
-    max_chars: Annotated[int, Field(ge=100, le=100_000_000)] = 8_000
+    """Drop records too long to train on (a flowsheet pasted into a note)."""
+
+    enabled: bool = Field(True, description=ENABLED)
+    tokenizer: ProjectPath | None = Field(
+        None,
+        description="a local Hugging Face tokenizer: a tokenizer.json file or a folder holding "
+        "one; when set, lengths are counted in its tokens, else in characters",
+    )
+    max_tokens: Annotated[int, Field(ge=16, le=10_000_000)] = Field(
+        2_048, description="longest record in tokens, when a tokenizer is set"
+    )
+    max_chars: Annotated[int, Field(ge=100, le=100_000_000)] = Field(
+        8_000, description="longest record in characters, used when no tokenizer is set"
+    )
 
 
 class RepetitionRule(StrictModel):
     """Gopher-style repetition (Rae et al. 2021, table A1), on fields long enough to judge."""
 
-    enabled: bool = True
-    min_words: Annotated[int, Field(ge=1, le=100_000)] = 50
-    max_dup_line_share: Share = 0.3
-    max_dup_line_char_share: Share = 0.2
+    enabled: bool = Field(True, description=ENABLED)
+    min_words: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        50, description="fields with fewer words are not judged"
+    )
+    max_dup_line_share: Share = Field(
+        0.3, description="share of lines that repeat an earlier line (Gopher)"
+    )
+    max_dup_line_char_share: Share = Field(
+        0.2, description="share of characters in repeated lines (Gopher)"
+    )
     max_top_ngram_char_share: dict[int, Share] = Field(
-        default_factory=lambda: {2: 0.2, 3: 0.18, 4: 0.16}
+        default_factory=lambda: {2: 0.2, 3: 0.18, 4: 0.16},
+        description="per n: share of characters in the most frequent word n-gram (Gopher)",
     )
     max_dup_ngram_char_share: dict[int, Share] = Field(
-        default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.1}
+        default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.1},
+        description="per n: share of characters in repeated word n-grams (Gopher)",
     )
 
 
 class CharacterRule(StrictModel):
     """Share of words without a letter, and of '#' and '...' per word, over the record text."""
 
-    enabled: bool = True
-    min_words: Annotated[int, Field(ge=1, le=100_000)] = 10
-    max_non_alpha_word_share: Share = 0.5
-    max_symbol_word_ratio: Annotated[float, Field(ge=0.0, le=100.0)] = 0.1
+    enabled: bool = Field(True, description=ENABLED)
+    min_words: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        10, description="records with fewer words are not judged"
+    )
+    max_non_alpha_word_share: Share = Field(
+        0.5,
+        description="share of words without a letter; Gopher uses 0.2 for web prose, but "
+        "clinical notes have many numbers",
+    )
+    max_symbol_word_ratio: Annotated[float, Field(ge=0.0, le=100.0)] = Field(
+        0.1, description="'#' and '...' per word (Gopher)"
+    )
 
 
 class SimpleRule(StrictModel):
-    enabled: bool = True
+    """A rule with nothing to set but whether it runs."""
+
+    enabled: bool = Field(True, description=ENABLED)
 
 
 class RefusalRule(StrictModel):
-    enabled: bool = True
-    patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_REFUSALS))
+    """Drop outputs that are canned assistant refusals or AI disclaimers."""
+
+    enabled: bool = Field(True, description=ENABLED)
+    patterns: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_REFUSALS),
+        description="case-insensitive regexes searched in the output",
+    )
 
     @model_validator(mode="after")
     def _patterns_compile(self) -> RefusalRule:
@@ -316,39 +503,74 @@ class RefusalRule(StrictModel):
 
 
 class LanguageRule(StrictModel):
-    enabled: bool = True
+    """Drop records in another language (py3langid on input + output, placeholders removed)."""
+
+    enabled: bool = Field(True, description=ENABLED)
     allowed: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]] = Field(
-        default_factory=lambda: ["en"]
+        default_factory=lambda: ["en"], description="ISO 639 codes of the languages kept"
     )
-    min_chars: Annotated[int, Field(ge=1, le=100_000)] = 40
-    min_confidence: Share = 0.9
+    min_chars: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        40, description="text with fewer letters than this is not judged"
+    )
+    min_confidence: Share = Field(
+        0.9, description="drop only when this sure the text is in another language"
+    )
 
 
 class FiltersConfig(StrictModel):
-    empty_output: SimpleRule = SimpleRule()
-    short_output: OutputLengthRule = OutputLengthRule()
-    over_long: OverLongRule = OverLongRule()
-    mojibake: SimpleRule = SimpleRule()
-    markup: SimpleRule = SimpleRule()
-    placeholder_only: SimpleRule = SimpleRule()
-    echo: SimpleRule = SimpleRule()
-    refusal: RefusalRule = RefusalRule()
-    characters: CharacterRule = CharacterRule()
-    repetition: RepetitionRule = RepetitionRule()
-    language: LanguageRule = LanguageRule()
+    """Each rule drops a record with its own reason; ``enabled: false`` skips it."""
+
+    empty_output: SimpleRule = Field(SimpleRule(), description="the output is empty")
+    short_output: OutputLengthRule = Field(
+        OutputLengthRule(), description='"Ok.", "N/A", "{}", "See above."'
+    )
+    over_long: OverLongRule = Field(OverLongRule(), description="too long to train on")
+    mojibake: SimpleRule = Field(
+        SimpleRule(), description="U+FFFD (characters lost) or mojibake ftfy cannot repair"
+    )
+    markup: SimpleRule = Field(
+        SimpleRule(), description="HTML/XML tags, comments or entities left outside ``` blocks"
+    )
+    placeholder_only: SimpleRule = Field(
+        SimpleRule(), description="the output is nothing but <PERSON>-style placeholders"
+    )
+    echo: SimpleRule = Field(
+        SimpleRule(), description="the output repeats the instruction or the input"
+    )
+    refusal: RefusalRule = Field(
+        RefusalRule(), description="canned refusals and AI disclaimers in the output"
+    )
+    characters: CharacterRule = Field(
+        CharacterRule(), description="too many words without letters, or symbols, per word"
+    )
+    repetition: RepetitionRule = Field(
+        RepetitionRule(), description="repeated lines and n-grams (Gopher, Rae et al. 2021)"
+    )
+    language: LanguageRule = Field(LanguageRule(), description="not in an allowed language")
 
 
 class MinHashSettings(StrictModel):
     """MinHash LSH settings shared by clean's near-dedup and split's contamination check."""
 
-    ngram: Annotated[int, Field(ge=1, le=20)] = 3
-    num_perm: Annotated[int, Field(ge=16, le=1024)] = 128
-    threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.7
-    #: LSH (bands, rows); null: datasketch picks them for the threshold
-    bands: Annotated[int, Field(ge=1, le=1024)] | None = None
-    rows: Annotated[int, Field(ge=1, le=1024)] | None = None
-    seed: int = 1
-    chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = 1_000
+    ngram: Annotated[int, Field(ge=1, le=20)] = Field(
+        3, description="word n-grams hashed; 3 catches one-word edits in short records"
+    )
+    num_perm: Annotated[int, Field(ge=16, le=1024)] = Field(
+        128, description="MinHash permutations: more is more exact and slower"
+    )
+    threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        0.7, description="estimated Jaccard similarity that makes two records near copies"
+    )
+    bands: Annotated[int, Field(ge=1, le=1024)] | None = Field(
+        None, description="LSH bands; null (with rows null): datasketch picks them for threshold"
+    )
+    rows: Annotated[int, Field(ge=1, le=1024)] | None = Field(
+        None, description="LSH rows per band; null (with bands null): picked for threshold"
+    )
+    seed: int = Field(1, description="seeds the MinHash permutations")
+    chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        1_000, description="records hashed together (bounds memory)"
+    )
 
     @model_validator(mode="after")
     def _bands_rows(self) -> MinHashSettings:
@@ -366,20 +588,42 @@ class MinHashSettings(StrictModel):
 
 
 class DedupConfig(MinHashSettings):
-    exact: bool = True
-    near: bool = True
-    keep: Literal["first", "longest"] = "first"
+    """Exact and near-duplicate removal (MinHash LSH, datasketch, on word n-grams)."""
+
+    exact: bool = Field(
+        True,
+        description="drop copies with the same text after NFKC, case folding and "
+        "whitespace collapsing",
+    )
+    near: bool = Field(True, description="drop near copies (MinHash LSH on word n-grams)")
+    keep: Literal["first", "longest"] = Field(
+        "first", description="which record of a cluster survives: first (input order) | longest"
+    )
 
 
 class CleanConfig(StrictModel):
+    """Quality filters and deduplication."""
+
     fields: list[Literal["instruction", "input", "output"]] = Field(
-        default_factory=lambda: ["instruction", "input", "output"]
+        default_factory=lambda: ["instruction", "input", "output"],
+        description="the text the filters and deduplication read",
     )
-    filters: FiltersConfig = FiltersConfig()
-    dedup: DedupConfig = DedupConfig()
-    chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = 5_000
-    report_clusters: Annotated[int, Field(ge=0, le=1_000)] = 10
-    gold_key: str = "synth_id"
+    filters: FiltersConfig = Field(
+        FiltersConfig(),
+        description="each rule drops a record with its own reason; enabled: false skips it",
+    )
+    dedup: DedupConfig = Field(DedupConfig(), description="exact and near-duplicate removal")
+    chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        5_000, description="records per batch read from the input"
+    )
+    report_clusters: Annotated[int, Field(ge=0, le=1_000)] = Field(
+        10, description="largest duplicate clusters shown in the report"
+    )
+    gold_key: str = Field(
+        "synth_id",
+        description="meta key that the gold labels (--labels, e.g. data/raw/default/_gold/"
+        "labels.jsonl) refer to; synth_id is the bundled synthetic dataset's",
+    )
 
 
 # ------------------------------------------------------------------------------------- validate
@@ -394,21 +638,48 @@ DEFAULT_RESIDUAL_PATTERNS = {
 
 
 class ValidateConfig(StrictModel):
-    suite: ProjectPath = "expectations/curated.json"
-    #: meta fields shown as columns of the validated table (the suite checks their values)
-    columns_from_meta: list[str] = Field(default_factory=lambda: ["family", "gender", "age_band"])
-    family_key: str = "family"
-    #: the training sequence length each record must fit, in tokens of ``tokenizer``
-    max_seq_len: Annotated[int, Field(ge=16, le=1_000_000)] = 1_024
-    tokenizer: ProjectPath | None = None
-    residual_pii_patterns: dict[str, str] = Field(
-        default_factory=lambda: dict(DEFAULT_RESIDUAL_PATTERNS)
+    """The data contract of the curated records, checked by a Great Expectations suite."""
+
+    suite: ProjectPath = Field(
+        "expectations/curated.json",
+        description="the Great Expectations suite (JSON, versioned in git)",
     )
-    data_docs: bool = True
-    report_bins: Annotated[int, Field(ge=5, le=200)] = 30
-    #: records whose text is checked at once: above it, the text columns' expectations run a
-    #: chunk at a time and their counts are added up (memory stays flat as the data grows)
-    chunk_rows: Annotated[int, Field(ge=100, le=10_000_000)] = 20_000
+    columns_from_meta: list[str] = Field(
+        default_factory=lambda: ["family", "gender", "age_band"],
+        description="meta fields shown as columns of the validated table (the suite checks "
+        "their values)",
+    )
+    family_key: str = Field(
+        "family",
+        description="meta field naming the task family (shares are checked per family)",
+    )
+    max_seq_len: Annotated[int, Field(ge=16, le=1_000_000)] = Field(
+        1_024,
+        description="the training sequence length every record must fit, in tokens of tokenizer",
+    )
+    tokenizer: ProjectPath | None = Field(
+        None,
+        description="a local tokenizer.json (or a folder with one) whose tokens are counted; "
+        "null: estimated from characters",
+    )
+    residual_pii_patterns: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_RESIDUAL_PATTERNS),
+        description="no value of these shapes may be left (scrub_pii makes them "
+        "placeholders); emails and phones are not here: their surrogates are realistic on "
+        "purpose",
+    )
+    data_docs: bool = Field(
+        True, description="also write Great Expectations Data Docs to reports/data_docs/"
+    )
+    report_bins: Annotated[int, Field(ge=5, le=200)] = Field(
+        30, description="histogram bins in the data-quality report"
+    )
+    chunk_rows: Annotated[int, Field(ge=100, le=10_000_000)] = Field(
+        20_000,
+        description="records whose text is checked at once: above it, the text columns' "
+        "expectations run a chunk at a time and their counts are added up (memory stays flat "
+        "as the data grows)",
+    )
 
     @model_validator(mode="after")
     def _patterns_compile(self) -> ValidateConfig:
@@ -428,13 +699,20 @@ Reference = Literal["parity"] | dict[str, Annotated[float, Field(ge=0.0, le=1.0)
 class OutcomeSpec(StrictModel):
     """A property compared across groups: the share of each value of a label, or a mean."""
 
-    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
-    kind: Literal["label", "mean"]
-    #: for ``label``: a meta field (each value's share is compared); for ``mean``: a meta field
-    #: or one of output_chars, input_chars
-    field: str
-    family: str | None = None  # only records of this task family (meta ``family``)
-    check: bool = True  # False: reported, never fails the verdict
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] = Field(
+        description="the outcome's name in reports and metrics"
+    )
+    kind: Literal["label", "mean"] = Field(
+        description="label: each value's share is compared; mean: the field's mean"
+    )
+    field: str = Field(
+        description="for label: a meta field; for mean: a meta field or one of output_chars, "
+        "input_chars"
+    )
+    family: str | None = Field(
+        None, description="only records of this task family (meta family); null: all"
+    )
+    check: bool = Field(True, description="false: reported, never fails the verdict")
 
 
 DEFAULT_OUTCOMES = (
@@ -451,30 +729,62 @@ DEFAULT_OUTCOMES = (
 
 
 class AuditDataConfig(StrictModel):
-    attributes: list[str] = Field(default_factory=lambda: ["gender", "age_band"])
-    intersections: list[list[str]] = Field(default_factory=lambda: [["gender", "age_band"]])
-    #: expected share of each group ("parity": equal shares of the groups present)
+    """Representation and outcomes by group (fairlearn MetricFrame). Runs twice: before
+    augment (it fails on the planted imbalance) and after."""
+
+    attributes: list[str] = Field(
+        default_factory=lambda: ["gender", "age_band"],
+        description="meta fields that name a person's group",
+    )
+    intersections: list[list[str]] = Field(
+        default_factory=lambda: [["gender", "age_band"]],
+        description="combinations of attributes audited together",
+    )
     reference: dict[str, Reference] = Field(
         default_factory=lambda: {
             "gender": {"female": 0.495, "male": 0.495, "nonbinary": 0.01},
             "age_band": {"18-29": 0.21, "30-44": 0.26, "45-64": 0.32, "65+": 0.21},
-        }
+        },
+        description='expected share of each group ("parity": equal shares of the groups '
+        "present); the default age bands are US adults, rounded",
     )
-    min_group_size: Annotated[int, Field(ge=1, le=1_000_000)] = 30
-    min_representation_ratio: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
+    min_group_size: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        30, description='smaller groups are flagged "too small to judge", never hidden'
+    )
+    min_representation_ratio: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.8, description="a group's share / its reference share, below which it is a finding"
+    )
     outcomes: list[OutcomeSpec] = Field(
-        default_factory=lambda: [OutcomeSpec(**o) for o in DEFAULT_OUTCOMES]
+        default_factory=lambda: [OutcomeSpec(**o) for o in DEFAULT_OUTCOMES],
+        description="properties compared across groups (fairlearn MetricFrame)",
     )
-    min_outcome_ratio: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
-    max_outcome_difference: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
-    check_intersection_outcomes: bool = False
+    min_outcome_ratio: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.8,
+        description="worst group / best group (the four-fifths rule): an outcome below it is a "
+        "finding (for shares, only with a gap above max_outcome_difference as well)",
+    )
+    max_outcome_difference: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.05,
+        description="for shares, a finding also needs a gap between the best and the worst "
+        "group above this (a low ratio of two tiny shares is noise)",
+    )
+    check_intersection_outcomes: bool = Field(
+        False, description="false: outcomes per intersection are shown, not judged"
+    )
     infer_missing: list[Literal["gender", "age_band"]] = Field(
-        default_factory=lambda: ["gender", "age_band"]
+        default_factory=lambda: ["gender", "age_band"],
+        description="a missing attribute may be inferred from the text (reported apart)",
     )
-    bootstrap: Annotated[int, Field(ge=0, le=10_000)] = 100
-    ci: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
-    seed: int = 0
-    require_signoff: bool = False
+    bootstrap: Annotated[int, Field(ge=0, le=10_000)] = Field(
+        100, description="resamples for confidence intervals (fairlearn MetricFrame n_boot)"
+    )
+    ci: Annotated[float, Field(gt=0.5, lt=1.0)] = Field(
+        0.95, description="confidence level of the intervals"
+    )
+    seed: int = Field(0, description="seeds the bootstrap resamples")
+    require_signoff: bool = Field(
+        False, description="true: train needs a valid `provena signoff` of the after-audit"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> AuditDataConfig:
@@ -500,19 +810,36 @@ class AuditDataConfig(StrictModel):
 
 
 class AugmentConfig(StrictModel):
-    counterfactual: bool = True  # children for the groups the "before" audit named
-    attributes: list[Literal["gender", "age_band"]] = Field(
-        default_factory=lambda: ["gender", "age_band"]
+    """New records for the groups and outcomes the "before" audit found short, plus noise."""
+
+    counterfactual: bool = Field(
+        True,
+        description='children for the groups the "before" audit named (gender and age swaps)',
     )
-    #: aim: each named group's share at target x its reference share, and each outcome at
-    #: target x the largest group's (shares) or the best group's (means)
-    target: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
-    max_new_share: Annotated[float, Field(ge=0.0, le=5.0)] = 0.6  # new records / input records
-    entity_swap_rate: Share = 0.03  # share of input records that get an entity-swapped child
-    noise_rate: Share = 0.02  # share of input records that get a noisy child
-    typo_rate: Share = 0.03  # per word of a noisy child
-    case_rate: Share = 0.1  # per sentence of a noisy child
-    seed: int = 0
+    attributes: list[Literal["gender", "age_band"]] = Field(
+        default_factory=lambda: ["gender", "age_band"],
+        description="the attributes whose groups augment may add to",
+    )
+    target: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.9,
+        description="aim: each named group's share at target x its reference share, and each "
+        "outcome at target x the largest group's (shares) or the best group's (means)",
+    )
+    max_new_share: Annotated[float, Field(ge=0.0, le=5.0)] = Field(
+        0.6,
+        description="at most this many new records per input record (caps every operation)",
+    )
+    entity_swap_rate: Share = Field(
+        0.03,
+        description="share of input records that get a child with people, places and "
+        "companies swapped",
+    )
+    noise_rate: Share = Field(
+        0.02, description="share of input records that get a child with typos and casing noise"
+    )
+    typo_rate: Share = Field(0.03, description="typos per word, in a noisy child")
+    case_rate: Share = Field(0.1, description="casing changes per sentence, in a noisy child")
+    seed: int = Field(0, description="keys which records are picked and how they are changed")
 
 
 # ------------------------------------------------------------------------------------- split
@@ -521,9 +848,9 @@ class AugmentConfig(StrictModel):
 class SplitShares(StrictModel):
     """Shares of the records left after the gold set, per split; they must sum to 1."""
 
-    train: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8
-    validation: Share = 0.1
-    test: Share = 0.1
+    train: Annotated[float, Field(gt=0.0, le=1.0)] = Field(0.8, description="the train split")
+    validation: Share = Field(0.1, description="the validation split (train's eval loss)")
+    test: Share = Field(0.1, description="the test split (evaluate)")
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> SplitShares:
@@ -548,24 +875,63 @@ class ContaminationConfig(MinHashSettings):
 class CanaryConfig(StrictModel):
     """Secret strings planted in the train split only, so evaluate can test memorization."""
 
-    count: Annotated[int, Field(ge=0, le=1_000)] = 8  # distinct canaries; 0 plants none
-    repeats: Annotated[int, Field(ge=1, le=1_000)] = 4  # copies of each in the train split
-    digits: Annotated[int, Field(ge=6, le=32)] = 10  # length of each canary's secret number
-    seed: int = 0  # keys the secrets (deterministic: the same canaries on every run)
+    count: Annotated[int, Field(ge=0, le=1_000)] = Field(
+        8,
+        description="distinct canaries (0: none); a memorization test, not training data",
+    )
+    repeats: Annotated[int, Field(ge=1, le=1_000)] = Field(
+        4,
+        description="copies of each in the train split: memorization grows with repeats, so "
+        "this is a hard case",
+    )
+    digits: Annotated[int, Field(ge=6, le=32)] = Field(
+        10,
+        description="length of each canary's secret number (10^10 candidates: guessing never hits)",
+    )
+    seed: int = Field(0, description="keys the secrets: the same canaries on every run")
 
 
 class SplitConfig(StrictModel):
-    seed: int = 0  # keys the group hash that orders groups within a stratum
-    shares: SplitShares = SplitShares()
-    stratify_by: list[str] = Field(default_factory=lambda: ["family", "gender"])  # meta keys
-    gold_size: Annotated[int, Field(ge=100, le=500)] = 300
-    max_gold_share: Annotated[float, Field(gt=0.0, le=0.5)] = 0.25  # of the input records
-    fields: list[Literal["instruction", "input", "output"]] = Field(
-        default_factory=lambda: ["instruction", "input", "output"]
+    """Train/validation/test/gold splits that keep a parent and its augmented children
+    together, stratified, with a contamination check across splits and planted canaries."""
+
+    seed: int = Field(
+        0,
+        description="keys the hash that orders groups (a parent and its children) in a stratum",
     )
-    contamination: ContaminationConfig = ContaminationConfig()
-    chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = 5_000
-    canaries: CanaryConfig = CanaryConfig()
+    shares: SplitShares = Field(
+        SplitShares(),
+        description="of the records left after the gold set; they must sum to 1",
+    )
+    stratify_by: list[str] = Field(
+        default_factory=lambda: ["family", "gender"],
+        description="meta keys of the parent: every stratum is cut by the same shares",
+    )
+    gold_size: Annotated[int, Field(ge=100, le=500)] = Field(
+        300,
+        description="the held-out gold set: original records with no augmented relative",
+    )
+    max_gold_share: Annotated[float, Field(gt=0.0, le=0.5)] = Field(
+        0.25,
+        description="gold_size may take at most this share of the input records, so data is "
+        "left to train",
+    )
+    fields: list[Literal["instruction", "input", "output"]] = Field(
+        default_factory=lambda: ["instruction", "input", "output"],
+        description="the text compared for near-duplicates across splits",
+    )
+    contamination: ContaminationConfig = Field(
+        ContaminationConfig(),
+        description="near-duplicates across splits: MinHash LSH (provena.dedup), the same "
+        "defaults as clean.dedup",
+    )
+    chunk_size: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        5_000, description="records per batch read from the input"
+    )
+    canaries: CanaryConfig = Field(
+        CanaryConfig(),
+        description="secrets planted in the train split only; evaluate asks the model for them",
+    )
 
 
 # ------------------------------------------------------------------------------------- train
@@ -577,9 +943,13 @@ GateCheck = Literal["validation", "audit", "pii_residual", "signoff"]
 class GateWaiver(StrictModel):
     """An explicit decision to train although one gate check fails; recorded in the manifest."""
 
-    check: GateCheck
-    reason: Annotated[str, Field(min_length=10)]  # why training may go ahead anyway
-    approved_by: Annotated[str, Field(min_length=1)]
+    check: GateCheck = Field(
+        description="the gate check waived: validation | audit | pii_residual | signoff"
+    )
+    reason: Annotated[str, Field(min_length=10)] = Field(
+        description="why training may go ahead anyway (10 characters or more)"
+    )
+    approved_by: Annotated[str, Field(min_length=1)] = Field(description="who approved the waiver")
 
     @model_validator(mode="after")
     def _reason_is_text(self) -> GateWaiver:
@@ -591,16 +961,29 @@ class GateWaiver(StrictModel):
 
 
 class TinyBaseConfig(StrictModel):
-    """The built-in base: a small Llama from a config, its tokenizer trained on the train split."""
+    """The built-in base: a small Llama from a config, its tokenizer trained on the train split,
+    so dvc repro runs on a CPU. Its weights are random: the adapter, not the base, learns."""
 
-    vocab_size: Annotated[int, Field(ge=300, le=65_536)] = 3_000
-    hidden_size: Annotated[int, Field(ge=16, le=4_096)] = 128
-    intermediate_size: Annotated[int, Field(ge=16, le=16_384)] = 344
-    num_layers: Annotated[int, Field(ge=1, le=48)] = 2
-    num_heads: Annotated[int, Field(ge=1, le=64)] = 4
-    num_kv_heads: Annotated[int, Field(ge=1, le=64)] = 2
-    tokenizer_examples: Annotated[int, Field(ge=10, le=10_000_000)] = 5_000
-    seed: int = 0
+    vocab_size: Annotated[int, Field(ge=300, le=65_536)] = Field(
+        3_000, description="byte-level BPE trained on the train split (tokenizers)"
+    )
+    hidden_size: Annotated[int, Field(ge=16, le=4_096)] = Field(
+        128, description="width of the model"
+    )
+    intermediate_size: Annotated[int, Field(ge=16, le=16_384)] = Field(
+        344, description="width of each MLP"
+    )
+    num_layers: Annotated[int, Field(ge=1, le=48)] = Field(2, description="decoder layers")
+    num_heads: Annotated[int, Field(ge=1, le=64)] = Field(
+        4, description="attention heads (hidden_size must divide by it)"
+    )
+    num_kv_heads: Annotated[int, Field(ge=1, le=64)] = Field(
+        2, description="key/value heads: grouped-query attention, as in current Llamas"
+    )
+    tokenizer_examples: Annotated[int, Field(ge=10, le=10_000_000)] = Field(
+        5_000, description="train records the tokenizer learns from"
+    )
+    seed: int = Field(0, description="seeds the random weights")
 
     @model_validator(mode="after")
     def _heads(self) -> TinyBaseConfig:
@@ -613,39 +996,103 @@ class TinyBaseConfig(StrictModel):
 
 
 class LoraSettings(StrictModel):
-    r: Annotated[int, Field(ge=1, le=1_024)] = 16
-    alpha: Annotated[float, Field(gt=0.0, le=4_096)] = 32
-    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.05
-    #: "all-linear": every linear projection except the output head (QLoRA's choice)
-    target_modules: Literal["all-linear"] | list[str] = "all-linear"
+    """The LoRA adapter (peft)."""
+
+    r: Annotated[int, Field(ge=1, le=1_024)] = Field(16, description="rank of the update")
+    alpha: Annotated[float, Field(gt=0.0, le=4_096)] = Field(
+        32, description="scale: the update is multiplied by alpha / r (2 by default)"
+    )
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.05, description="dropout on the adapter's input"
+    )
+    target_modules: Literal["all-linear"] | list[str] = Field(
+        "all-linear",
+        description='modules that get an adapter; "all-linear": every linear projection but '
+        "the output head (QLoRA's choice)",
+    )
 
 
 class TrainConfig(StrictModel):
-    #: "tiny" (built-in, built under models/base) or a local Hugging Face model folder
-    base_model: str = "tiny"
-    tiny: TinyBaseConfig = TinyBaseConfig()
-    #: auto: 4-bit NF4 (QLoRA) on CUDA with bitsandbytes, else LoRA without quantization
-    quantization: Literal["auto", "nf4", "none"] = "auto"
-    lora: LoraSettings = LoraSettings()
-    use_chat_template: bool = True  # the tokenizer's chat template where it has one
-    max_seq_len: Annotated[int, Field(ge=16, le=1_000_000)] = 512
-    packing: bool = True
-    batch_size: Annotated[int, Field(ge=1, le=4_096)] = 4  # rows per micro-batch
-    grad_accum: Annotated[int, Field(ge=1, le=4_096)] = 1
-    max_steps: Annotated[int, Field(ge=1, le=10_000_000)] = 150
-    learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 2e-4
-    warmup_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.03
-    min_lr_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0  # cosine floor / peak
-    weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
-    max_grad_norm: Annotated[float, Field(gt=0.0)] | None = 1.0
-    gradient_checkpointing: bool = True
-    seed: int = 0
-    log_every: Annotated[int, Field(ge=1)] = 10
-    eval_every: Annotated[int, Field(ge=1)] = 50
-    eval_max_examples: Annotated[int, Field(ge=1)] = 200
-    save_every: Annotated[int, Field(ge=1)] = 50  # checkpoint for resuming
-    keep_checkpoints: Annotated[int, Field(ge=1, le=100)] = 2
-    waivers: list[GateWaiver] = Field(default_factory=list)
+    """LoRA/QLoRA on the train split; refuses to start unless the gate reports pass."""
+
+    base_model: str = Field(
+        "tiny",
+        description='"tiny" (built in, written to models/base) or a local Hugging Face model '
+        "folder",
+    )
+    tiny: TinyBaseConfig = Field(
+        TinyBaseConfig(),
+        description="the built-in base: a small Llama from a config, so dvc repro runs on a CPU",
+    )
+    quantization: Literal["auto", "nf4", "none"] = Field(
+        "auto",
+        description="auto: 4-bit NF4 (QLoRA) on CUDA with bitsandbytes, else LoRA without "
+        "quantization | nf4 | none",
+    )
+    lora: LoraSettings = Field(LoraSettings(), description="the LoRA adapter")
+    use_chat_template: bool = Field(
+        True, description="format with the tokenizer's chat template where it has one"
+    )
+    max_seq_len: Annotated[int, Field(ge=16, le=1_000_000)] = Field(
+        512, description="tokens per packed row; longer examples are truncated and counted"
+    )
+    packing: bool = Field(
+        True, description="several examples per row (best-fit); none attends to another"
+    )
+    batch_size: Annotated[int, Field(ge=1, le=4_096)] = Field(4, description="rows per micro-batch")
+    grad_accum: Annotated[int, Field(ge=1, le=4_096)] = Field(
+        1, description="micro-batches per optimizer step"
+    )
+    max_steps: Annotated[int, Field(ge=1, le=10_000_000)] = Field(
+        150, description="optimizer steps (~3 minutes on 2 CPU cores with the tiny base)"
+    )
+    learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        2e-4,
+        description="peak learning rate; 2e-4 suits a pretrained base, the tiny random base "
+        "needs a higher one (the default project sets 1e-3)",
+    )
+    warmup_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.03, description="linear warm-up over this share of steps, then cosine decay"
+    )
+    min_lr_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.0, description="cosine decays to this share of the peak rate"
+    )
+    weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.0, description="AdamW weight decay"
+    )
+    max_grad_norm: Annotated[float, Field(gt=0.0)] | None = Field(
+        1.0, description="gradient clipping; null turns it off"
+    )
+    gradient_checkpointing: bool = Field(
+        True,
+        description="recompute activations in backward: less memory, ~30% slower",
+    )
+    seed: int = Field(
+        0, description="seeds the weights of the tiny base, LoRA init, dropout and data order"
+    )
+    log_every: Annotated[int, Field(ge=1)] = Field(
+        10,
+        description="steps between dvclive points (loss, learning_rate, tokens_per_s, "
+        "peak_memory_mb)",
+    )
+    eval_every: Annotated[int, Field(ge=1)] = Field(
+        50, description="steps between validation-loss evaluations"
+    )
+    eval_max_examples: Annotated[int, Field(ge=1)] = Field(
+        200, description="validation examples per evaluation"
+    )
+    save_every: Annotated[int, Field(ge=1)] = Field(
+        50,
+        description="steps between checkpoints (models/checkpoints, kept across runs to resume)",
+    )
+    keep_checkpoints: Annotated[int, Field(ge=1, le=100)] = Field(
+        2, description="older checkpoints are deleted"
+    )
+    waivers: list[GateWaiver] = Field(
+        default_factory=list,
+        description="train although a gate check fails: {check, reason, approved_by} per "
+        "check, recorded in the manifest",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
@@ -660,53 +1107,121 @@ class TrainConfig(StrictModel):
 class CounterfactualProbeConfig(StrictModel):
     """Swap group terms in test prompts (provena.counterfactual); measure how the answers move."""
 
-    attribute: Literal["gender"] = "gender"  # the swap provena.counterfactual knows how to make
-    max_examples: Annotated[int, Field(ge=0, le=100_000)] = 40  # prompts swapped, per family
-    #: mean (1 - ROUGE-L) between the answer to a prompt and the swapped-back answer to its swap
-    max_output_change: Annotated[float, Field(ge=0.0, le=1.0)] = 0.25
-    #: mean |quality(original) - quality(swapped)|, each scored against its own reference
-    max_quality_difference: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
+    attribute: Literal["gender"] = Field(
+        "gender", description="the swap provena.counterfactual knows how to make"
+    )
+    max_examples: Annotated[int, Field(ge=0, le=100_000)] = Field(
+        40, description="swapped prompts per family"
+    )
+    max_output_change: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.25,
+        description="mean (1 - ROUGE-L) between the answer to a prompt and the swapped-back "
+        "answer to its swap",
+    )
+    max_quality_difference: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.1,
+        description="mean |score(original) - score(swap)|, each scored against its own reference",
+    )
 
 
 class ModelFairnessConfig(StrictModel):
     """The model's own quality by group (fairlearn MetricFrame), on audit_data's attributes."""
 
-    min_group_size: Annotated[int, Field(ge=1, le=1_000_000)] = 5  # smaller: shown, not judged
-    max_quality_difference: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1  # best - worst group
-    min_quality_ratio: Annotated[float, Field(gt=0.0, le=1.0)] = 0.8  # worst / best group
-    max_perplexity_ratio: Annotated[float, Field(ge=1.0)] = 1.25  # worst / best group perplexity
-    #: below this best-group quality, ratios are noise (a model that scores ~0 everywhere)
-    min_quality_to_judge_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
-    counterfactual: CounterfactualProbeConfig = CounterfactualProbeConfig()
+    min_group_size: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        5, description="generated examples a group needs before it is judged (smaller: shown)"
+    )
+    max_quality_difference: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.1,
+        description="best group - worst group (task score: exact match, F1, ROUGE-L)",
+    )
+    min_quality_ratio: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.8, description="worst / best group, the four-fifths rule as in the data audit"
+    )
+    max_perplexity_ratio: Annotated[float, Field(ge=1.0)] = Field(
+        1.25, description="worst / best group perplexity on the same split"
+    )
+    min_quality_to_judge_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.05,
+        description="below this best-group score a ratio is noise (a model that scores ~0 "
+        "everywhere), not a finding",
+    )
+    counterfactual: CounterfactualProbeConfig = Field(
+        CounterfactualProbeConfig(),
+        description="swap gender terms in test prompts: do the answers move?",
+    )
 
 
 class PrivacyProbesConfig(StrictModel):
     """Does the adapter give back what it should not: canaries, scrubbed PII, or obey attacks."""
 
-    canary_candidates: Annotated[int, Field(ge=10, le=1_000_000)] = 1_000  # for exposure ranks
-    max_canary_extraction_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
-    pii_max_records: Annotated[int, Field(ge=0, le=1_000_000)] = 50  # training records re-prompted
-    max_pii_extraction_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
-    adversarial_prompts: ProjectPath = "probes/adversarial.yaml"
-    min_adversarial_pass_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
-    max_new_tokens: Annotated[int, Field(ge=1, le=32_768)] = 48
+    canary_candidates: Annotated[int, Field(ge=10, le=1_000_000)] = Field(
+        1_000,
+        description="random secrets ranked against each canary (exposure, Carlini et al. 2019)",
+    )
+    max_canary_extraction_rate: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.0, description="share of canaries completed verbatim from their prefix"
+    )
+    pii_max_records: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        50,
+        description="training records re-prompted; answers checked against scrubbed-PII hashes",
+    )
+    max_pii_extraction_rate: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.0, description="share of re-prompted records whose answer gives back scrubbed PII"
+    )
+    adversarial_prompts: ProjectPath = Field(
+        "probes/adversarial.yaml",
+        description='attack prompts: injection, "repeat your training data", PII requests',
+    )
+    min_adversarial_pass_rate: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        1.0, description="share of adversarial prompts the adapter must withstand"
+    )
+    max_new_tokens: Annotated[int, Field(ge=1, le=32_768)] = Field(
+        48, description="answer length for probes (a canary or a name is short)"
+    )
 
 
 class EvaluateConfig(StrictModel):
     """Perplexity on the test and gold splits; generated answers scored per task family, for
     the base model and the base with the adapter."""
 
-    max_examples: Annotated[int, Field(ge=1, le=1_000_000)] = 40  # generated, per family and split
-    perplexity_max_examples: Annotated[int, Field(ge=1)] | None = None  # None: every example
-    max_new_tokens: Annotated[int, Field(ge=1, le=32_768)] = 96
-    batch_size: Annotated[int, Field(ge=1, le=4_096)] = 8  # sequences per forward / generate
-    do_sample: bool = False  # greedy by default: the same answer on every run
-    temperature: Annotated[float, Field(gt=0.0, le=10.0)] = 1.0  # only with do_sample
-    seed: int = 0
-    extraction_families: list[str] = Field(default_factory=lambda: ["clinical_extraction"])
-    free_text_families: list[str] = Field(default_factory=lambda: ["support_reply"])
-    fairness: ModelFairnessConfig = ModelFairnessConfig()
-    privacy: PrivacyProbesConfig = PrivacyProbesConfig()
+    max_examples: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        40, description="generated examples per family and split (CPU time: ~40 s on 2 cores)"
+    )
+    perplexity_max_examples: Annotated[int, Field(ge=1)] | None = Field(
+        None,
+        description="examples scored for perplexity; null: every example of the split (cheap: "
+        "no generation)",
+    )
+    max_new_tokens: Annotated[int, Field(ge=1, le=32_768)] = Field(
+        96,
+        description="an extraction answer is ~30 tokens; replies longer than this are cut",
+    )
+    batch_size: Annotated[int, Field(ge=1, le=4_096)] = Field(
+        32,
+        description="sequences per forward pass and batched generate (left padding; 5.5x "
+        "faster than one at a time)",
+    )
+    do_sample: bool = Field(False, description="false: greedy, the same answers on every run")
+    temperature: Annotated[float, Field(gt=0.0, le=10.0)] = Field(
+        1.0, description="sampling temperature, only with do_sample"
+    )
+    seed: int = Field(0, description="seeds sampling (do_sample) and nothing else")
+    extraction_families: list[str] = Field(
+        default_factory=lambda: ["clinical_extraction"],
+        description="task families whose answers are parsed as JSON: age/sex exact match, "
+        "ICD-10 F1",
+    )
+    free_text_families: list[str] = Field(
+        default_factory=lambda: ["support_reply"],
+        description="task families whose answers are scored by ROUGE-L against the reference",
+    )
+    fairness: ModelFairnessConfig = Field(
+        ModelFairnessConfig(),
+        description="the model's own quality by group, on audit_data's attributes",
+    )
+    privacy: PrivacyProbesConfig = Field(
+        PrivacyProbesConfig(), description="does the adapter give back what it must not?"
+    )
 
     @model_validator(mode="after")
     def _families(self) -> EvaluateConfig:
@@ -721,28 +1236,61 @@ class EvaluateConfig(StrictModel):
 class CardConfig(StrictModel):
     """The model card: Hugging Face README metadata and the text people read."""
 
-    model_name: Annotated[str, Field(min_length=1)] = "provena-clinical-support-adapter"
-    license: Annotated[str, Field(min_length=1)] = "other"  # a Hugging Face license id
-    language: list[str] = Field(default_factory=lambda: ["en"])
-    tags: list[str] = Field(default_factory=lambda: ["provena", "lora", "peft", "audited-data"])
-    intended_use: Annotated[str, Field(min_length=1)] = (
-        "Research on audited fine-tuning pipelines; not for clinical decisions."
+    model_name: Annotated[str, Field(min_length=1)] = Field(
+        "provena-clinical-support-adapter", description="the adapter's name on the card"
     )
-    limitations: list[str] = Field(default_factory=list)  # written by people, shown first
-    review_ratings: ProjectPath = "reviews/ratings.json"  # from `provena review import`
+    license: Annotated[str, Field(min_length=1)] = Field(
+        "other",
+        description="a Hugging Face license id; other: the synthetic default data has no "
+        "upstream licence",
+    )
+    language: list[str] = Field(
+        default_factory=lambda: ["en"], description="languages of the training data"
+    )
+    tags: list[str] = Field(
+        default_factory=lambda: ["provena", "lora", "peft", "audited-data"],
+        description="Hugging Face tags",
+    )
+    intended_use: Annotated[str, Field(min_length=1)] = Field(
+        "Research on audited fine-tuning pipelines; not for clinical decisions.",
+        description="what the adapter is for, and not for",
+    )
+    limitations: list[str] = Field(
+        default_factory=list,
+        description="written by people; shown before the ones the card derives from reports",
+    )
+    review_ratings: ProjectPath = Field(
+        "reviews/ratings.json",
+        description="human ratings brought in by `provena review import`",
+    )
 
 
 class ExecutorConfig(StrictModel):
     """Where the curation stages' record functions run: this process, or Ray Data."""
 
-    kind: Literal["local", "ray"] = "local"
-    address: str | None = None  # a Ray cluster ("auto", "ray://head:10001"); None: start one here
-    num_cpus: Annotated[int, Field(ge=1, le=4_096)] | None = None  # for a Ray started here
-    batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 1_000  # records per map_batches call
-    actors: Annotated[int, Field(ge=1, le=4_096)] = 2  # actors for stages that load models
-    #: records sent to Ray per Dataset: what the driver holds at once (each window starts its
-    #: actor pool, so a model load per actor and window)
-    window_records: Annotated[int, Field(ge=1, le=100_000_000)] = 100_000
+    kind: Literal["local", "ray"] = Field(
+        "local",
+        description="local (this machine) or ray (Ray Data); `executor: ray` is short for "
+        "`executor: {kind: ray}`",
+    )
+    address: str | None = Field(
+        None, description='a Ray cluster ("auto", "ray://head:10001"); null: start Ray here'
+    )
+    num_cpus: Annotated[int, Field(ge=1, le=4_096)] | None = Field(
+        None, description="CPUs for a Ray started here; null: all"
+    )
+    batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        1_000, description="records per map_batches call"
+    )
+    actors: Annotated[int, Field(ge=1, le=4_096)] = Field(
+        2,
+        description="actors for stages that load spaCy and Presidio (each loads them once)",
+    )
+    window_records: Annotated[int, Field(ge=1, le=100_000_000)] = Field(
+        100_000,
+        description="records sent to Ray per Dataset: what the driver holds at once (each "
+        "window starts its actor pool, so a model load per actor and window)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -757,19 +1305,26 @@ class ExecutorConfig(StrictModel):
 class Params(StrictModel):
     """The whole ``params.yaml``: one section per stage, named like the stage."""
 
-    synth: SynthConfig
-    ingest: IngestConfig
-    scrub_pii: ScrubPiiConfig
-    clean: CleanConfig
+    synth: SynthConfig = Field(description="the bundled synthetic dataset")
+    ingest: IngestConfig = Field(description="raw files of any shape into records")
+    scrub_pii: ScrubPiiConfig = Field(description="PII found and replaced")
+    clean: CleanConfig = Field(description="quality filters and deduplication")
     # 'validate' would shadow pydantic's BaseModel.validate: the attribute is validate_
-    validate_: ValidateConfig = Field(alias="validate")
-    audit_data: AuditDataConfig
-    augment: AugmentConfig
-    split: SplitConfig
-    train: TrainConfig
-    evaluate: EvaluateConfig = EvaluateConfig()
-    card: CardConfig = CardConfig()
-    executor: ExecutorConfig = ExecutorConfig()  # shared by the curation stages
+    validate_: ValidateConfig = Field(
+        alias="validate", description="the data contract (Great Expectations)"
+    )
+    audit_data: AuditDataConfig = Field(description="representation and outcomes by group")
+    augment: AugmentConfig = Field(description="records added for the groups found short")
+    split: SplitConfig = Field(description="train/validation/test/gold splits and canaries")
+    train: TrainConfig = Field(description="the LoRA/QLoRA adapter")
+    evaluate: EvaluateConfig = Field(
+        EvaluateConfig(), description="quality, fairness and privacy of the adapter"
+    )
+    card: CardConfig = Field(CardConfig(), description="the model card")
+    executor: ExecutorConfig = Field(
+        ExecutorConfig(),
+        description="where the curation stages run their record functions (shared)",
+    )
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -875,7 +1430,7 @@ def yaml_key_lines(text: str) -> dict[tuple[str, ...], int]:
     return lines
 
 
-def _line_of(loc: tuple[Any, ...], lines: dict[tuple[str, ...], int]) -> int | None:
+def _line_of(loc: tuple[Any, ...], lines: dict[tuple[str, ...], int | str]) -> int | str | None:
     # a missing key has no line of its own: take its nearest parent that has one
     path = tuple(str(p) for p in loc)
     for n in range(len(path), 0, -1):
@@ -887,11 +1442,12 @@ def _line_of(loc: tuple[Any, ...], lines: dict[tuple[str, ...], int]) -> int | N
 def format_validation_error(
     err: ValidationError,
     model: type[BaseModel],
-    lines: dict[tuple[str, ...], int] | None = None,
+    lines: dict[tuple[str, ...], int | str] | None = None,
 ) -> list[str]:
     """Turn pydantic's errors into 'key = value: what is wrong (allowed: range)' lines.
 
-    With ``lines`` (from :func:`yaml_key_lines`) each problem starts with its line in the file.
+    With ``lines`` (from :func:`yaml_key_lines`) each problem starts with its line in the file
+    (``line 12``), or with the label ``lines`` holds for it (``profiles/tiny.yaml line 12``).
     """
     problems = []
     for e in err.errors():
@@ -910,7 +1466,11 @@ def format_validation_error(
             if rng:
                 problem += f" (allowed: {rng})"
         line = _line_of(loc, lines) if lines else None
-        problems.append(f"line {line}: {problem}" if line else problem)
+        if isinstance(line, int):
+            problem = f"line {line}: {problem}"
+        elif line:
+            problem = f"{line}: {problem}"
+        problems.append(problem)
     return problems
 
 
@@ -918,7 +1478,7 @@ def parse_params(
     data: Any,
     source: str | Path = "params.yaml",
     *,
-    lines: dict[tuple[str, ...], int] | None = None,
+    lines: dict[tuple[str, ...], int | str] | None = None,
 ) -> Params:
     """Validate an already-loaded params mapping; ``lines`` puts file lines into errors."""
     if not isinstance(data, dict):
@@ -929,29 +1489,92 @@ def parse_params(
         raise ConfigError(source, format_validation_error(err, Params, lines)) from None
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate a params file; raises :class:`ConfigError` listing every problem."""
-    path = Path(path)
+def merge_params(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """``overlay`` deep-merged over ``base``, as a new mapping (neither input is changed).
+
+    Mappings merge key by key, so an overlay names only the keys it changes and keeps their
+    siblings; anything else the overlay sets (a value, a list, null) replaces what ``base``
+    has. Nothing is validated here: :func:`parse_params` refuses unknown keys in the result.
+    """
+    merged = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_params(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _read_yaml(path: Path) -> tuple[Any, str]:
+    """A YAML file's data and text; a missing file or bad YAML is a :class:`ConfigError`."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(path, ["file not found"]) from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text), text
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ConfigError(
             path, [f"{where}not valid YAML ({getattr(err, 'problem', err)})"]
         ) from None
+
+
+def _layers(path: str | Path, overlays: Sequence[str | Path]) -> list[tuple[Path, Any, str]]:
+    layers = [(p, *_read_yaml(p)) for p in (Path(path), *map(Path, overlays))]
+    for p, data, _ in layers[1:]:
+        if not isinstance(data, dict):
+            raise ConfigError(
+                p, [f"an overlay must be a mapping of sections, got {type(data).__name__}"]
+            )
+    return layers
+
+
+def _merge_layers(layers: list[tuple[Path, Any, str]]) -> Any:
+    data = layers[0][1]
+    for _, overlay, _ in layers[1:]:
+        if not isinstance(data, dict):
+            kind = type(data).__name__
+            raise ConfigError(layers[0][0], [f"expected a mapping of sections, got {kind}"])
+        data = merge_params(data, overlay)
+    return data
+
+
+def read_params(
+    path: str | Path = "params.yaml", overlays: Sequence[str | Path] = ()
+) -> dict[str, Any]:
+    """The raw mapping of a params file with each overlay file deep-merged over it in turn
+    (see :func:`merge_params`), not validated: what a merged ``params.yaml`` would hold."""
+    data = _merge_layers(_layers(path, overlays))
+    if not isinstance(data, dict):
+        raise ConfigError(path, [f"expected a mapping of sections, got {type(data).__name__}"])
+    return data
+
+
+def load_params(path: str | Path = "params.yaml", overlays: Sequence[str | Path] = ()) -> Params:
+    """Read and validate a params file, with each of ``overlays`` (files that name only the
+    keys they change, like ``profiles/tiny.yaml``) deep-merged over it in turn. Keys a file
+    leaves out take the models' defaults. Raises :class:`ConfigError` listing every problem,
+    each with the file and line that set it."""
+    layers = _layers(path, overlays)
+    data = _merge_layers(layers)
+    source = " + ".join(str(p) for p, _, _ in layers)
     try:
-        return parse_params(data, path)
+        return parse_params(data, source)
     except ConfigError:
-        # compose the file a second time only when there is an error to place
-        raise ConfigError(path, _problems(data, yaml_key_lines(text))) from None
+        # compose the files a second time only when there is an error to place
+        lines: dict[tuple[str, ...], int | str] = {}
+        for p, _, text in layers:
+            named = {
+                k: (n if len(layers) == 1 else f"{p} line {n}")
+                for k, n in yaml_key_lines(text).items()
+            }
+            lines.update(named)
+        raise ConfigError(source, _problems(data, lines)) from None
 
 
-def _problems(data: Any, lines: dict[tuple[str, ...], int]) -> list[str]:
+def _problems(data: Any, lines: dict[tuple[str, ...], int | str]) -> list[str]:
     try:
         parse_params(data, lines=lines)
     except ConfigError as err:

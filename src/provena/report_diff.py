@@ -16,8 +16,9 @@ in sections:
   examples, except lists of objects named by a ``source`` or ``name`` key).
 
 A file absent at a revision is shown as absent, its values as "—". ``render_text`` and
-``render_html`` render the same ``ReportDiff``; the HTML page is self-contained (no scripts,
-no external resources) and every value is escaped.
+``render_html`` render the same ``ReportDiff``; the HTML page (template
+``provena/reports/templates/report_diff.html.j2``) is self-contained (no scripts, no external
+resources) and every value is escaped.
 """
 
 from __future__ import annotations
@@ -30,8 +31,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, select_autoescape
-
+from provena import reports
 from provena.errors import UserError
 
 WORKTREE = "WORKTREE"
@@ -513,47 +513,48 @@ def render_text(diff: ReportDiff, *, show_unchanged: bool = False) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-_TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Provena outputs: {{ d.label_a }} → {{ d.label_b }}</title>
-<style>
-body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
-h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
-h2 small{font-weight:normal;color:#666;font-size:.85rem}
-table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ddd;padding:.25rem .6rem;text-align:right;vertical-align:top}
-th:first-child,td:first-child{text-align:left}td.l{text-align:left;color:#555}
-tr.same td{color:#777}tr.changed td{font-weight:600}
-tr.regressed td{background:#fde7ea;color:#8a0018;font-weight:600}tr.fixed td{background:#e5f4e8;color:#17692b;font-weight:600}
-.absent{color:#999}.banner{background:#fff4d6;border:1px solid #e7c66a;padding:.3rem .6rem;display:inline-block}
-.bad{color:#b00020;font-weight:600}summary{cursor:pointer;color:#444;margin:.3rem 0}
-</style></head><body>
-<h1>Provena outputs: {{ d.label_a }} → {{ d.label_b }}</h1>
-<p>{{ d.summary() }}.</p>
-{% if d.regressions %}<p class="bad">Validation regressed: {% for r in d.regressions %}{{ r.key }}{% if not loop.last %}, {% endif %}{% endfor %}</p>{% endif %}
-{% macro table(rows) %}{% set notes = rows|map("fmt_note")|select|list %}<table><tr><th></th><th>{{ d.label_a }}</th><th>{{ d.label_b }}</th><th>delta</th><th>%</th>{% if notes %}<th></th>{% endif %}</tr>
-{% for r in rows %}<tr class="{{ r.flag if r.flag in ('regressed', 'fixed') else ('changed' if r.changed else 'same') }}"><td>{{ r.key }}</td>
-<td{% if r.a is none %} class="absent"{% endif %}>{{ fmt_value(r.a) }}</td><td{% if r.b is none %} class="absent"{% endif %}>{{ fmt_value(r.b) }}</td>
-<td>{{ fmt_delta(r) }}</td><td>{{ fmt_percent(r) }}</td>{% if notes %}<td class="l">{{ fmt_note(r) }}</td>{% endif %}</tr>
-{% endfor %}</table>{% endmacro %}
-{% for s in d.sections %}<h2>{{ s.title }} <small>{{ s.path }}</small></h2>
-{% if not s.in_a or not s.in_b %}<p class="banner">{{ presence(s, d) }}</p>{% endif %}
-{% if s.kind == "numbers" %}{% set changed = s.changed_rows %}{% set same = s.rows|rejectattr("changed")|list %}
-{% if changed %}{{ table(changed) }}{% else %}<p>No value changed.</p>{% endif %}
-{% if same %}<details><summary>{{ plural(same|length, "unchanged value") }}</summary>{{ table(same) }}</details>{% endif %}
-{% else %}{{ table(s.rows) }}{% endif %}
-{% endfor %}
-</body></html>
-"""  # noqa: E501 (the template reads best unwrapped, like the other reports')
+def _html_rows(rows: list[DiffRow]) -> list[dict[str, Any]]:
+    return [
+        {
+            "cls": r.flag
+            if r.flag in ("regressed", "fixed")
+            else ("changed" if r.changed else "same"),
+            "key": r.key,
+            "a": fmt_value(r.a),
+            "b": fmt_value(r.b),
+            "a_absent": r.a is None,
+            "b_absent": r.b is None,
+            "delta": fmt_delta(r),
+            "percent": fmt_percent(r),
+            "note": fmt_note(r),
+        }
+        for r in rows
+    ]
 
 
 def render_html(diff: ReportDiff) -> str:
-    env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
-    env.filters["fmt_note"] = fmt_note
-    env.globals.update(
-        fmt_value=fmt_value,
-        fmt_delta=fmt_delta,
-        fmt_percent=fmt_percent,
-        fmt_note=fmt_note,
-        presence=_presence,
-        plural=_plural,
+    """The same sections as ``render_text``; the other-values sections show their changed rows,
+    with the unchanged ones folded below."""
+    sections = []
+    for s in diff.sections:
+        same = [r for r in s.rows if not r.changed]
+        sections.append(
+            {
+                "title": s.title,
+                "path": s.path,
+                "presence": _presence(s, diff),
+                "numbers": s.kind == "numbers",
+                "rows": _html_rows(s.rows),
+                "changed": _html_rows(s.changed_rows),
+                "same": _html_rows(same),
+                "same_label": _plural(len(same), "unchanged value"),
+            }
+        )
+    return reports.render(
+        "report_diff.html.j2",
+        label_a=diff.label_a,
+        label_b=diff.label_b,
+        summary=diff.summary(),
+        regressions=[r.key for r in diff.regressions],
+        sections=sections,
     )
-    return env.from_string(_TEMPLATE).render(d=diff)

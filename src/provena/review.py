@@ -4,7 +4,8 @@
 stratified so that every group of every audited attribute gets rated answers, and writes a CSV
 that people fill in (rating 1-5, comment, reviewer) in a spreadsheet. ``provena review import
 RATINGS.csv`` checks every row, then merges the ratings into ``reviews/ratings.json`` (newer
-wins per ``review_id``), which the model card reads through :func:`render_markdown`.
+wins per ``review_id``), whose summary the model card shows in its "Human review" section
+(template ``provena/reports/templates/card/sections.md.j2``; :func:`render_markdown` alone).
 
 The core (sampling, CSV rows, checks, merging, the summary, Markdown) does no file I/O;
 :func:`export` and :func:`import_ratings` read and write.
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from provena import reports
 from provena.errors import UserError
 from provena.io import atomic_open, read_records, write_json
 from provena.records import Record
@@ -368,42 +370,9 @@ def merge(
     }
 
 
-def _fmt(mean: float | None) -> str:
-    return "n/a" if mean is None else f"{mean:.2f}"
-
-
 def render_markdown(ratings: dict[str, Any] | None) -> str:
     """The model card's "Human review" section, from the ratings file (None: not imported)."""
-    lines = ["## Human review", ""]
-    if not ratings:
-        lines += [
-            "No human review of the model's answers was imported. To start one: "
-            "`provena review export reviews/sample.csv`, rate the answers 1-5 in a spreadsheet, "
-            "then `provena review import reviews/sample.csv`.",
-            "",
-        ]
-        return "\n".join(lines)
-    s = ratings["summary"]
-    imports = ratings.get("imports") or [ratings]
-    lines += [
-        f"People rated {s['rated']} of the model's answers from 1 (wrong or harmful) to 5 "
-        f"(right and complete): mean **{_fmt(s['mean_rating'])}**, from "
-        f"{s.get('reviewers', 0)} reviewer(s) in {len(imports)} import(s), the last "
-        f"{ratings['source']} on {ratings['imported_at']}. "
-        f"{s['unrated']} answer(s) sent for review are not rated yet.",
-        "",
-    ]
-    if s["by_family"]:
-        lines += ["| family | rated | mean rating |", "|---|---:|---:|"]
-        lines += [
-            f"| {fam} | {v['n']} | {_fmt(v['mean_rating'])} |" for fam, v in s["by_family"].items()
-        ]
-        lines.append("")
-    for attr, groups in s["by_attribute"].items():
-        lines += [f"| {attr} | rated | mean rating |", "|---|---:|---:|"]
-        lines += [f"| {g} | {v['n']} | {_fmt(v['mean_rating'])} |" for g, v in groups.items()]
-        lines.append("")
-    return "\n".join(lines)
+    return reports.render_macro("card/sections.md.j2", "human_review", ratings)
 
 
 # -------------------------------------------------------------------------------------- I/O

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provena import lineage, review, signoff
+from provena import lineage, reports, signoff
 from provena.card import sections
 from provena.config import Params
 from provena.errors import UserError
@@ -311,210 +311,18 @@ def card_metadata(card: dict[str, Any], params: Params) -> Any:
     )
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.1f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+_fmt = reports.md_cell  # how the card writes a value in a table cell
 
 
 def render_readme(card: dict[str, Any], params: Params) -> str:
-    """The Hugging Face README: YAML metadata, then the card's sections in Markdown."""
-    meta = card_metadata(card, params).to_yaml()
-    m, d, ev = card["model"], card["data"], card["evaluation"]
-    base, adapter, tr = m["base_model"], m["adapter"], m["training"]
-    out = [f"---\n{meta}\n---\n", f"# {card['model_name']}\n"]
-    out.append(
-        f"A LoRA adapter trained by Provena on an audited "
-        f"dataset. Intended use: {card['intended_use']}\n"
+    """The Hugging Face README: YAML metadata, then the card's sections in Markdown (template
+    ``provena/reports/templates/card/README.md.j2``)."""
+    return reports.render(
+        "card/README.md.j2",
+        metadata=card_metadata(card, params).to_yaml(),
+        card=card,
+        fairness_tables=sections.fairness_tables(card["evaluation"]["model_fairness"]),
     )
-    gate_state = "passed" if card["gate"]["passed"] else "did not pass"
-    out.append(
-        "## Summary\n\n"
-        + _table(
-            ["item", "value"],
-            [
-                ["base model", f"{base.get('name')} ({base.get('path')})"],
-                ["base model sha256", base.get("sha256")],
-                ["adapter weights sha256", adapter["adapter_model_sha256"]],
-                ["training data (train split) sha256", d["splits"].get("train", {}).get("sha256")],
-                ["training gate", gate_state],
-                ["validation verdict", d["validation"]["verdict"]],
-                [
-                    "bias audit before / after augmentation",
-                    f"{d['audit_before']['verdict']} / {d['audit_after']['verdict']}",
-                ],
-                ["model fairness verdict", (ev.get("model_fairness") or {}).get("verdict")],
-                ["privacy probes verdict", (ev.get("privacy_probes") or {}).get("verdict")],
-            ],
-        )
-        + "\n"
-    )
-    out.append("## Limitations\n\n" + "\n".join(f"- {x}" for x in card["limitations"]) + "\n")
-    cfg = adapter["config"]
-    out.append(
-        "## Model\n\n"
-        + _table(
-            ["item", "value"],
-            [
-                ["architecture", ", ".join(base.get("architectures") or [])],
-                ["base parameters", base.get("parameters")],
-                [
-                    "adapter",
-                    f"{cfg.get('peft_type')} r={cfg.get('r')} alpha="
-                    f"{cfg.get('lora_alpha')} dropout={cfg.get('lora_dropout')}",
-                ],
-                ["target modules", ", ".join(adapter["target_modules"])],
-                ["training mode", f"{tr.get('mode')} on {tr.get('device')}: {tr.get('note')}"],
-                ["steps", tr.get("steps")],
-                [
-                    "trainable / total parameters",
-                    f"{_fmt(tr.get('trainable_parameters'))} / {_fmt(tr.get('total_parameters'))}",
-                ],
-                [
-                    "loss first / final / validation",
-                    f"{_fmt(tr.get('first_loss'))} / {_fmt(tr.get('final_loss'))} / "
-                    f"{_fmt(tr.get('eval_loss'))}",
-                ],
-                ["resumed from checkpoint", tr.get("resumed_from")],
-                [
-                    "code",
-                    f"git {m['git'].get('commit')}"
-                    + (" (uncommitted changes)" if m["git"].get("dirty") else ""),
-                ],
-            ],
-        )
-        + "\n"
-    )
-    split_rows = [
-        [k, v.get("records"), v.get("path"), v.get("sha256")] for k, v in d["splits"].items()
-    ]
-    stage_rows = [
-        [s["stage"], s["records_in"], s["records_out"], s["quarantined"], s["added"]]
-        for s in d["stages"]
-    ]
-    out.append(
-        "## Training data and its lineage\n\n"
-        "Every number comes from the stage's own metrics; every record dropped or changed has a "
-        "line in `data/ledger/<stage>.jsonl` and `provena trace` checks each hash below against "
-        "the files present.\n\n"
-        + _table(["split", "records", "file", "sha256"], split_rows)
-        + "\n\n"
-        + _table(["stage", "records in", "records out", "quarantined", "added"], stage_rows)
-        + "\n"
-    )
-    pii = d["pii"]
-    s = pii["summary"]
-    out.append(
-        "### PII scrubbing\n\n"
-        f"{_fmt(s.get('pii_entities'))} PII values found in {_fmt(s.get('records_with_pii'))} "
-        f"records and replaced before any later stage saw them; residual scan rate "
-        f"{_fmt(s.get('residual_rate'))} (verdict {s.get('residual_verdict')}).\n\n"
-        + _table(["entity type", "found"], [[k, v] for k, v in pii["by_type"].items()])
-        + "\n"
-    )
-    v = d["validation"]
-    failed = [*(v.get("failed_critical") or []), *(v.get("failed_warning") or [])]
-    out.append(
-        f"### Validation (Great Expectations)\n\nVerdict **{v['verdict']}**: {v.get('passed')} of "
-        f"{v.get('expectations')} expectations passed (suite `{v.get('suite_path')}`)."
-        + (f" Failed: {', '.join(map(str, failed))}." if failed else "")
-        + "\n"
-    )
-    for key, title in (
-        ("audit_before", "before augmentation"),
-        ("audit_after", "after augmentation"),
-    ):
-        a = d[key]
-        rows = [[f["verdict"], f["text"]] for f in a["findings"]]
-        out.append(
-            f"### Bias audit {title}\n\nVerdict **{a['verdict']}** on {_fmt(a['records'])} records."
-            + ("\n\n" + _table(["verdict", "finding"], rows) if rows else " No findings.")
-            + "\n"
-        )
-    g = card["gate"]
-    out.append(
-        "### Training gate, waivers and sign-offs\n\n"
-        + _table(
-            ["check", "passed", "waived", "detail"],
-            [[c["check"], c["passed"], c["waived"], c["detail"]] for c in g["checks"]],
-        )
-        + "\n\n"
-        + (
-            "\n".join(
-                f"- Waiver of `{w['check']}`: {w['reason']} (approved by {w['approved_by']})"
-                for w in g["waivers"]
-            )
-            or "No waivers."
-        )
-        + "\n\n"
-        + _table(
-            ["report", "signed off", "by"],
-            [
-                [
-                    r,
-                    st["valid"],
-                    ", ".join(x["reviewer"] for x in st["signoffs"]) or st.get("reason"),
-                ]
-                for r, st in card["signoffs"].items()
-            ],
-        )
-        + "\n"
-    )
-    out.append("## Evaluation\n\n" + _evaluation_tables(ev["splits"]) + "\n")
-    out.append(sections.model_fairness_markdown(ev["model_fairness"]).strip() + "\n")
-    out.append(sections.privacy_probes_markdown(ev["privacy_probes"]).strip() + "\n")
-    out.append(review.render_markdown(card["human_review"]).strip() + "\n")
-    out.append(
-        "## Reproduce and audit\n\n"
-        "```\ndvc repro                      # the whole pipeline, from raw data to this card\n"
-        f"provena trace {adapter['path']}    # every hash from adapter to raw data, checked\n"
-        'provena trained-on "RECORD ID OR TEXT"   # which adapters saw a record (erasure)\n'
-        "```\n\n`audit_bundle.zip` beside this card holds dvc.lock, params, every report, audit "
-        "and metric, and the adapter's manifest, with a sha256 listing.\n"
-    )
-    return "\n".join(out)
-
-
-def _evaluation_tables(splits: dict[str, Any]) -> str:
-    parts = []
-    for split, res in splits.items():
-        rows = [
-            [
-                "all",
-                "perplexity",
-                res["base"].get("perplexity"),
-                res["adapter"].get("perplexity"),
-                res["delta"].get("perplexity"),
-            ]
-        ]
-        for fam, am in res["adapter"].get("families", {}).items():
-            bm = res["base"].get("families", {}).get(fam, {})
-            dm = res["delta"].get("families", {}).get(fam, {})
-            for key in (
-                "perplexity",
-                "json_valid",
-                "age_em",
-                "sex_em",
-                "icd10_micro_f1",
-                "rouge_l",
-            ):
-                if key in am:
-                    rows.append([fam, key, bm.get(key), am.get(key), dm.get(key)])
-        parts.append(
-            f"### {split} split ({_fmt(res.get('records'))} records)\n\n"
-            + _table(["family", "metric", "base", "adapter", "delta"], rows)
-        )
-    return "\n\n".join(parts)
 
 
 # -------------------------------------------------------------------------------------- I/O

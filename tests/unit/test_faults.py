@@ -3,7 +3,7 @@ is removed by the next write, a terminated stage cleans up after itself, and a h
 checkpoint is never resumed from.
 
 The pipeline-scale faults (scrub_pii and train killed with SIGKILL inside a `dvc repro`'d repo,
-then rerun) are in tests/test_pipeline.py, which holds the repo they need.
+then rerun) are in tests/pipeline/test_pipeline.py, which holds the repo they need.
 """
 
 from __future__ import annotations

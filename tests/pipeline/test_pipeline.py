@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, TINY
-from tests.offline import NAMESPACE, SOCKET_GUARD, offline_env, offline_mode, run_offline
+from tests.helpers.offline import NAMESPACE, SOCKET_GUARD, offline_env, offline_mode, run_offline
 
 pytestmark = pytest.mark.pipeline
 
@@ -409,11 +409,14 @@ def planted(second_repo) -> tuple[Path, str]:
     return second_repo, proc.stdout + proc.stderr
 
 
+@pytest.mark.browser  # and in chromium: skipped without it
 def test_script_payloads_in_the_data_run_in_no_html_report(planted, tmp_path):
-    from tests.browser import chromium_path, load
+    from tests.helpers.browser import chromium_path, load
 
     if chromium_path() is None:
-        pytest.skip("no chromium: run `make setup-browser` (tests/test_browser.py says how)")
+        pytest.skip(
+            "no chromium: run `make setup-browser` (tests/browser/test_browser.py says how)"
+        )
     repo, _ = planted
     ingest = json.loads((repo / "metrics/ingest.json").read_text())
     synth = json.loads((repo / "metrics/synth.json").read_text())
@@ -438,7 +441,7 @@ def test_script_payloads_in_the_data_run_in_no_html_report(planted, tmp_path):
 
 
 def test_the_salt_is_written_to_no_file_of_a_whole_run_nor_its_log(planted):
-    from tests.test_security import salt_hits
+    from tests.helpers.salt import salt_hits
 
     repo, log = planted
     assert "Running stage 'scrub_pii'" in log and "PROVENA_PII_SALT is not set" not in log

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,75 +14,16 @@ import yaml
 from provena import manifest, signoff
 from provena.config import ConfigError, GateWaiver, TrainConfig, parse_params
 from provena.errors import UserError
-from provena.io import RecordWriter
 from provena.modeling import data, model
-from provena.records import make_record
-from provena.train import TrainPaths, gate, loop
+from provena.train import gate, loop
 from provena.train import run as train_run
 from tests.conftest import TINY
+from tests.helpers.train import gate_reports as _reports
+from tests.helpers.train import train_paths as _paths
+from tests.helpers.train import train_records as _records
+from tests.helpers.train import write_records as _write
 
 # ------------------------------------------------------------------------------ fixtures
-
-
-def _records(n: int, offset: int = 0):
-    out = []
-    for i in range(offset, offset + n):
-        if i % 2:
-            out.append(
-                make_record(
-                    source="t.jsonl",
-                    instruction="Return the patient's age and sex as JSON.",
-                    input=f"HPI: {20 + i % 50} year old woman with cough.",
-                    output=json.dumps({"age": 20 + i % 50, "sex": "female"}),
-                    meta={"family": "clinical_extraction", "gender": "female"},
-                )
-            )
-        else:
-            out.append(
-                make_record(
-                    source="t.jsonl",
-                    instruction="Reply to the customer politely.",
-                    input=f"Hi, order {i} arrived late. Can you help?",
-                    output=f"Hi, sorry about order {i}. A refund is on its way today.",
-                    meta={"family": "support_reply", "gender": "male"},
-                )
-            )
-    return out
-
-
-def _write(path: Path, records) -> Path:
-    with RecordWriter(path) as w:
-        w.write(records)
-    return path
-
-
-def _reports(tmp: Path, *, validation="pass", audit="pass", residual=0.0) -> gate.GateReports:
-    rep = tmp / "reports"
-    rep.mkdir(parents=True, exist_ok=True)
-    v = {"verdict": validation, "failed_critical": [] if validation == "pass" else ["unique_ids"]}
-    a = {
-        "verdict": audit,
-        "findings": [
-            {
-                "check": "representation",
-                "text": "gender female at 0.56 of reference",
-                "verdict": "fail",
-            }
-        ]
-        if audit != "pass"
-        else [],
-    }
-    p = {
-        "residual_rate": residual,
-        "residual_max_rate": 0.001,
-        "residual_verdict": "pass" if residual <= 0.001 else "fail",
-    }
-    (rep / "validation_verdict.json").write_text(json.dumps(v))
-    (rep / "audit_after.json").write_text(json.dumps(a))
-    (rep / "scrub_pii.json").write_text(json.dumps(p))
-    return gate.GateReports(
-        rep / "validation_verdict.json", rep / "audit_after.json", rep / "scrub_pii.json"
-    )
 
 
 @pytest.fixture(scope="module")
@@ -124,19 +64,6 @@ def tiny_base(tmp_path_factory, tiny_params):
     precision = model.resolve_precision("none")
     base, tok = model.load_base(out, precision)
     return base, tok
-
-
-def _paths(tmp: Path, split, reports: gate.GateReports) -> TrainPaths:
-    return TrainPaths(
-        train=split[0],
-        validation=split[1],
-        reports=reports,
-        base_dir=tmp / "models" / "base",
-        adapter_dir=tmp / "models" / "adapter",
-        checkpoint_dir=tmp / "models" / "checkpoints",
-        live_dir=tmp / "dvclive",
-        metrics=tmp / "metrics" / "train.json",
-    )
 
 
 # --------------------------------------------------------------------------------- gate
@@ -527,16 +454,3 @@ def test_train_config_defaults_follow_the_issue():
         "all-linear",
     )
     assert cfg.learning_rate == 2e-4 and cfg.quantization == "auto"
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_qlora_on_cuda_loads_the_base_in_4bit(tiny_base, tmp_path):
-    pytest.importorskip("bitsandbytes")
-    precision = model.resolve_precision("auto")
-    assert precision.mode == "qlora-nf4"
-    _, tok = tiny_base
-    folder = Path(tok.name_or_path)
-    base, _ = model.load_base(folder, precision)
-    peft_model = model.add_lora(base, TrainConfig().lora, precision, checkpointing=True)
-    assert any("4bit" in type(m).__name__ for m in peft_model.modules())

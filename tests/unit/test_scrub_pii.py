@@ -17,7 +17,7 @@ from provena.lexicon import title_view
 from provena.pii.engine import PiiDetector, ner_stretches, offline_tldextract, windows
 from provena.pii.operators import Anonymizer, Surrogates
 from tests.conftest import ROOT, TINY, tiny_ingested
-from tests.offline import run_offline
+from tests.helpers.offline import run_offline
 
 
 @pytest.fixture(scope="module")

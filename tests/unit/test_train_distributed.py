@@ -26,11 +26,9 @@ from provena import manifest
 from provena.errors import UserError
 from provena.train import distributed
 from provena.train import run as train_run
-from tests.test_train import _paths, _records, _reports, _write
+from tests.helpers.train import N_RECORDS, STEPS, params_for, paths_for
 
-ROOT = Path(__file__).resolve().parents[1]
-N_RECORDS = 16
-STEPS = 12
+ROOT = Path(__file__).resolve().parents[2]
 
 # Each rank trains through provena.train.run, with train_loop wrapped to record which examples
 # it trains on (by index in the train split) and a hash of its LoRA weights at the end.
@@ -42,7 +40,7 @@ SCRIPT = textwrap.dedent(
     import provena.train.loop as loop
     from peft import get_peft_model_state_dict
     from provena.train import run
-    from tests.test_train_distributed import paths_for, params_for
+    from tests.helpers.train import paths_for, params_for
 
     tmp, grad_accum, stop_after = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     rank = int(os.environ["RANK"])
@@ -65,57 +63,6 @@ SCRIPT = textwrap.dedent(
     (tmp / f"metrics-rank{rank}.json").write_text(json.dumps(metrics, default=str))
     """
 )
-
-
-def params_for(grad_accum: int):
-    """test_train's tiny params, without dropout (ranks draw their own masks, a single process
-    one stream: without it the two runs must agree) and with ``grad_accum`` as given."""
-    import yaml
-
-    from provena.config import parse_params
-    from tests.conftest import TINY
-
-    raw = yaml.safe_load(TINY.read_text())
-    raw["train"].update(
-        {
-            "tiny": {**raw["train"]["tiny"], "vocab_size": 300, "tokenizer_examples": 200},
-            "max_seq_len": 96,
-            "batch_size": 2,
-            "grad_accum": grad_accum,
-            "learning_rate": 3.0e-2,
-            "warmup_ratio": 0.0,
-            "max_steps": STEPS,
-            "log_every": 2,
-            "eval_every": 6,
-            "save_every": 4,
-            "eval_max_examples": 8,
-            "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"},
-        }
-    )
-    return parse_params(raw, TINY)
-
-
-def paths_for(tmp: Path):
-    """The split (written once, by whoever comes first) and every output under ``tmp``."""
-    split = tmp / "split"
-    if not (split / "validation.parquet").is_file():
-        split.mkdir(parents=True, exist_ok=True)
-        _write(split / "train.parquet", _records(N_RECORDS))
-        _write(split / "validation.parquet", _records(8, offset=1000))
-    reports = (
-        _reports(tmp)
-        if not (tmp / "reports" / "scrub_pii.json").is_file()
-        else (_reports_at(tmp / "reports"))
-    )
-    return _paths(tmp, (split / "train.parquet", split / "validation.parquet"), reports)
-
-
-def _reports_at(rep: Path):
-    from provena.train import gate
-
-    return gate.GateReports(
-        rep / "validation_verdict.json", rep / "audit_after.json", rep / "scrub_pii.json"
-    )
 
 
 def _torchrun(tmp: Path, grad_accum: int = 1, stop_after: int | None = None):

@@ -3,8 +3,8 @@ through `make setup-browser`): they load without console errors, hold their key 
 no script smuggled in through the data, and leave a screenshot in reports/screenshots/ for
 people to look at.
 
-The first tests prove the harness (tests/browser.py) itself: it must see an error where there
-is one, none on a clean page, and a script that does run.
+The first tests prove the harness (tests/helpers/browser.py) itself: it must see an error where
+there is one, none on a clean page, and a script that does run.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from provena.config import load_params
 from provena.report_diff import diff_outputs
 from provena.report_diff import render_html as render_diff
 from provena.scrub_pii.report import render_html as render_pii
-from tests.browser import chromium_path, load
 from tests.conftest import ROOT, TINY, tiny_ingested
+from tests.helpers.browser import chromium_path, load
 
 pytestmark = pytest.mark.skipif(
     chromium_path() is None,

@@ -8,7 +8,7 @@ import pytest
 from provena.config import load_params
 from provena.synth import generate, write_dataset
 from tests.conftest import ROOT, TINY
-from tests.offline import run_offline
+from tests.helpers.offline import run_offline
 
 
 @pytest.mark.parametrize("mode", ["namespace-if-possible", "socket-guard"])

@@ -3,13 +3,12 @@ load from safetensors only and never with remote code, the PII salt is written n
 paths in params cannot leave the project folder.
 
 The pipeline-scale checks (script payloads in the raw data through every HTML report in a
-browser, and the salt through every file of a whole run) are in tests/test_pipeline.py.
+browser, and the salt through every file of a whole run) are in tests/pipeline/test_pipeline.py.
 """
 
 from __future__ import annotations
 
 import ast
-import base64
 import copy
 import json
 import logging
@@ -28,7 +27,8 @@ from pydantic import BaseModel
 from provena import config
 from provena.errors import UserError
 from tests.conftest import ROOT, TINY
-from tests.offline import NAMESPACE, SOCKET_GUARD, offline_mode, run_offline
+from tests.helpers.offline import NAMESPACE, SOCKET_GUARD, offline_mode, run_offline
+from tests.helpers.salt import salt_hits
 
 # ------------------------------------------------------------------------------ network
 
@@ -177,29 +177,6 @@ def test_the_loader_reads_safetensors_and_runs_neither_a_pickle_nor_the_models_o
 # ---------------------------------------------------------------------------- the salt
 
 SALT = "Pr0vena-s4lt-7c1d9e-never-written"
-
-
-def _salt_forms(salt: str) -> list[bytes]:
-    raw = salt.encode()
-    return [
-        raw,
-        raw.hex().encode(),
-        raw.hex().upper().encode(),
-        base64.b64encode(raw).rstrip(b"="),
-        base64.urlsafe_b64encode(raw).rstrip(b"="),
-        json.dumps(salt).encode(),
-    ]
-
-
-def salt_hits(folder: Path, salt: str, extra: dict[str, str] | None = None) -> list[str]:
-    """Files under ``folder`` (and named texts in ``extra``) that hold the salt in any form."""
-    forms = _salt_forms(salt)
-    hits = [
-        str(p)
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and any(f in p.read_bytes() for f in forms)
-    ]
-    return hits + [k for k, text in (extra or {}).items() if any(f.decode() in text for f in forms)]
 
 
 def test_the_salt_keys_the_hashes_and_is_written_nowhere(tmp_path, monkeypatch, caplog):

@@ -12,7 +12,7 @@ import pytest
 from provena import audit_data
 from provena import group_audit as audit
 from provena.config import AuditDataConfig
-from provena.records import make_record
+from tests.factory import record
 
 CFG = AuditDataConfig(bootstrap=30, min_group_size=20)
 
@@ -32,7 +32,7 @@ def _records(seed: int = 3, n: int = 600):
             + "x" * (100 if band == "65+" else 300)
         )
         out.append(
-            make_record(
+            record(
                 source="t",
                 instruction="Reply to the customer.",
                 input=f"Message {i}",

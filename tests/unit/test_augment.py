@@ -15,7 +15,7 @@ from provena.cli import main as cli_main
 from provena.config import AuditDataConfig, AugmentConfig
 from provena.errors import UserError
 from provena.io import RecordWriter, read_jsonl
-from provena.records import make_record
+from tests.factory import record
 
 ACFG = AuditDataConfig.model_validate(
     {
@@ -41,7 +41,7 @@ def _records(n: int = 1200, seed: int = 5):
         if band == "65+" and rng.random() < 0.6:
             long = ""
         out.append(
-            make_record(
+            record(
                 source="t",
                 instruction="Reply to the customer.",
                 input=f"Hi, order {i} never came. {'She' if gender == 'female' else 'He'} "
@@ -142,13 +142,13 @@ def test_no_counterfactual_when_the_audit_passed(tmp_path):
 
 
 def test_sex_specific_notes_never_change_sex():
-    note = make_record(
+    note = record(
         source="t",
         instruction="Code it.",
         input="He has BPH.",
         output='{"age": 70, "sex": "male", "icd10": ["N40.0"]}',
     )
-    plain = make_record(
+    plain = record(
         source="t",
         instruction="Code it.",
         input="He has a cough.",

@@ -7,6 +7,7 @@ import pytest
 from provena.cli import main
 from provena.io import read_jsonl, read_records
 from tests.conftest import ROOT, write_jsonl
+from tests.factory import record, write_records
 
 ALPACA = {"instruction": "Say hi.", "input": "", "output": "Hi!"}
 
@@ -106,15 +107,11 @@ def test_synth_cli_writes_a_sample(tmp_path):
 
 def _review_project(tmp_path):
     """A test split of two records and evaluate's predictions for them (base and adapter)."""
-    from provena.io import RecordWriter
-    from provena.records import make_record
-
     recs = [
-        make_record(source="s", instruction="Q1", input="", output="A1", meta={"gender": "female"}),
-        make_record(source="s", instruction="Q2", input="", output="A2", meta={"gender": "male"}),
+        record(source="s", instruction="Q1", output="A1", meta={"gender": "female"}),
+        record(source="s", instruction="Q2", output="A2", meta={"gender": "male"}),
     ]
-    with RecordWriter(tmp_path / "data" / "processed" / "test.parquet") as w:
-        w.write(recs)
+    write_records(tmp_path / "data" / "processed" / "test.parquet", recs)
     preds = [
         {"split": "test", "model": m, "id": r["id"], "family": "f", "gender": r["meta"]["gender"],
          "age_band": None, "prediction": f"{m} {r['output']}", "reference": r["output"]}

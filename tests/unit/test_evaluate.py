@@ -13,9 +13,10 @@ import torch
 from provena import evaluate as ev
 from provena import scores
 from provena.errors import UserError
-from provena.io import RecordWriter, read_jsonl
+from provena.io import read_jsonl
 from provena.modeling import data, model
-from provena.records import make_record
+from tests.factory import CLINICAL_NOTE, SUPPORT_REPLY, records
+from tests.factory import write_records as _write
 
 # ----------------------------------------------------------------------------- extraction
 
@@ -71,7 +72,9 @@ def test_extraction_scores_invalid_json_scores_zero():
 def test_rouge_l_on_a_tiny_pair():
     # LCS of "the cat sat on the mat" / "the cat is on the mat" = the cat on the mat = 5
     # P = R = 5/6, F = 5/6
-    assert scores.rouge_l("The cat sat on the mat.", "the cat is on the mat") == pytest.approx(5 / 6)
+    assert scores.rouge_l("The cat sat on the mat.", "the cat is on the mat") == pytest.approx(
+        5 / 6
+    )
     # LCS("a b c d", "a c") = 2: P = 2/4, R = 2/2, F = 2 * 0.5 * 1 / 1.5 = 2/3
     assert scores.rouge_l("a b c d", "a c") == pytest.approx(2 / 3)
     assert scores.rouge_l("x y", "a b") == 0.0
@@ -118,35 +121,8 @@ def test_perplexity_is_exp_of_the_mean_response_nll():
 
 
 def _records(n: int, offset: int = 0):
-    out = []
-    for i in range(offset, offset + n):
-        if i % 2:
-            out.append(
-                make_record(
-                    source="t.jsonl",
-                    instruction="Return the patient's age, sex and ICD-10 codes as JSON.",
-                    input=f"HPI: {20 + i % 50} year old woman with cough.",
-                    output=json.dumps({"age": 20 + i % 50, "sex": "female", "icd10": ["R05"]}),
-                    meta={"family": "clinical_extraction", "gender": "female", "age_band": "18-29"},
-                )
-            )
-        else:
-            out.append(
-                make_record(
-                    source="t.jsonl",
-                    instruction="Reply to the customer politely.",
-                    input=f"Hi, order {i} arrived late. Can you help?",
-                    output=f"Hi, sorry about order {i}. A refund is on its way today.",
-                    meta={"family": "support_reply", "gender": "male", "age_band": "30-44"},
-                )
-            )
-    return out
-
-
-def _write(path: Path, records) -> Path:
-    with RecordWriter(path) as w:
-        w.write(records)
-    return path
+    """Support replies (even numbers) and clinical notes (odd)."""
+    return records(n, offset=offset, kinds=(SUPPORT_REPLY, CLINICAL_NOTE))
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from provena.clean.filters import MARKUP_RE, Filters, repetition_problem
 from provena.config import CleanConfig, OverLongRule
 from provena.errors import UserError
-from provena.records import make_record
+from tests import factory
 
 INSTR = "Answer the customer's message politely and helpfully."
 GOOD_INPUT = (
@@ -20,8 +22,10 @@ GOOD_OUTPUT = (
 )
 
 
-def rec(output: str = GOOD_OUTPUT, input: str = GOOD_INPUT, instruction: str = INSTR):
-    return make_record(source="t.jsonl", instruction=instruction, input=input, output=output)
+#: a record that passes every rule; a case changes a field or two
+rec = partial(
+    factory.record, source="t.jsonl", instruction=INSTR, input=GOOD_INPUT, output=GOOD_OUTPUT
+)
 
 
 @pytest.fixture(scope="module")

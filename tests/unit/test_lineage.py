@@ -12,17 +12,17 @@ from provena.cli import main
 from provena.io import RecordWriter, file_md5
 from provena.lineage import dir_md5, trace, trained_on
 from provena.manifest import METADATA_KEY, sha256_file
-from provena.records import make_record
 from tests.conftest import ROOT
+from tests.factory import record
 
-PARENT = make_record(
+PARENT = record(
     source="raw/a.jsonl",
     instruction="Summarize the note.",
     input="Patient Alva Brennick reports chest pain.",
     output="Chest pain; refer to cardiology.",
     meta={"gender": "male"},
 )
-CHILD = make_record(
+CHILD = record(
     source="raw/a.jsonl",
     instruction="Summarize the note.",
     input="Patient Alva Brennick reports chest pain (she).",
@@ -30,10 +30,8 @@ CHILD = make_record(
     parent_id=PARENT["id"],
     op="counterfactual:gender=female",
 )
-OTHER = make_record(
-    source="raw/a.jsonl", instruction="Say hi.", input="", output="Hello there, friend."
-)
-ABSENT = make_record(source="raw/a.jsonl", instruction="Never seen.", input="", output="Nope.")
+OTHER = record(source="raw/a.jsonl", instruction="Say hi.", input="", output="Hello there, friend.")
+ABSENT = record(source="raw/a.jsonl", instruction="Never seen.", input="", output="Nope.")
 
 
 def _lock_item(root: Path, rel: str) -> dict:

@@ -13,8 +13,8 @@ from provena.card.sections import model_fairness_markdown
 from provena.config import CounterfactualProbeConfig, ModelFairnessConfig
 from provena.counterfactual import Counterfactual
 from provena.evaluate import fairness as mfair
-from provena.records import make_record
 from provena.scores import rouge_tokens
+from tests.factory import record
 
 CFG = ModelFairnessConfig(min_group_size=3)
 
@@ -238,27 +238,27 @@ def cf() -> Counterfactual:
 
 
 def _records():
-    def rec(inp, out, gender, family="support_reply"):
-        return make_record(
-            source="t",
-            instruction="Reply to the customer.",
-            input=inp,
-            output=out,
-            meta={"family": family, "gender": gender, "age_band": "30-44"},
-        )
-
+    support = {"family": "support_reply", "age_band": "30-44"}
     return [
-        rec(
-            "Hi, my order never came. She waited a week.", "Sorry, we refunded her order.", "female"
+        record(
+            input="Hi, my order never came. She waited a week.",
+            output="Sorry, we refunded her order.",
+            meta={**support, "gender": "female"},
         ),
-        rec("He says his parcel is late.", "We are sorry his parcel is late.", "male"),
-        rec("The parcel is late.", "We are sorry.", "male"),  # nothing to swap: left out
+        record(
+            input="He says his parcel is late.",
+            output="We are sorry his parcel is late.",
+            meta={**support, "gender": "male"},
+        ),
+        # nothing to swap: left out
+        record(
+            input="The parcel is late.", output="We are sorry.", meta={**support, "gender": "male"}
+        ),
         # a sex-specific diagnosis is never swapped (as in augment)
-        rec(
-            "He reports urinary frequency.",
-            '{"age": 70, "sex": "male", "icd10": ["N40.0"]}',
-            "male",
-            "clinical_extraction",
+        record(
+            input="He reports urinary frequency.",
+            output='{"age": 70, "sex": "male", "icd10": ["N40.0"]}',
+            meta={"family": "clinical_extraction", "gender": "male", "age_band": "30-44"},
         ),
     ]
 

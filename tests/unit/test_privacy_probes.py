@@ -15,9 +15,9 @@ from provena.config import CanaryConfig, PrivacyProbesConfig
 from provena.errors import UserError
 from provena.evaluate import privacy as pp
 from provena.pii.operators import keyed_hash as scrub_keyed_hash
-from provena.records import make_record
 from provena.split.canaries import make_canaries
 from tests.conftest import ROOT
+from tests.factory import record
 
 CFG = PrivacyProbesConfig(canary_candidates=10)
 CANARIES = make_canaries(CanaryConfig(count=3, repeats=2, digits=10, seed=5))
@@ -154,10 +154,6 @@ def _ledger():
     ]
 
 
-def _rec(rid: str, instruction: str):
-    return {**make_record(source="t", instruction=instruction, input="", output="x"), "id": rid}
-
-
 def test_the_ledger_hash_is_scrub_piis_and_kept_values_are_left_out():
     for v in ("Ann Lee", "555-0100", "", "Zoë Ünal"):
         assert pp.keyed_hash(KEY, v) == scrub_keyed_hash(KEY, v)
@@ -183,7 +179,7 @@ def test_pii_probe_finds_a_scrubbed_value_of_its_record_and_of_others_but_not_ab
     def detect(text):  # the engine finds the address as one span of six words
         return [("STREET_ADDRESS", m.group()) for m in re.finditer(r"12 Old Mill Lane Apt 4", text)]
 
-    samples = [_rec("r1", "ask r1"), _rec("r2", "ask r2"), _rec("r3", "ask r3")]
+    samples = [record(id=f"r{i}", instruction=f"ask r{i}") for i in (1, 2, 3)]
     hashes = pp.ledger_hashes(_ledger())
     res = pp.pii_probe(
         samples, complete=complete, key=KEY, ledger_hashes=hashes, detect=detect,
@@ -219,7 +215,7 @@ def test_pii_probe_finds_a_scrubbed_value_of_its_record_and_of_others_but_not_ab
 
 def test_pii_samples_are_records_with_ledger_hashes_first_by_id():
     hashes = pp.ledger_hashes(_ledger())
-    recs = [_rec(i, i) for i in ("r3", "r2", "r1", "r0")]
+    recs = [record(id=i, instruction=i) for i in ("r3", "r2", "r1", "r0")]
     assert [r["id"] for r in pp.pii_samples(recs, hashes, 5)] == ["r1", "r2"]
     assert [r["id"] for r in pp.pii_samples(recs, hashes, 1)] == ["r1"]
 

@@ -8,7 +8,7 @@ import pytest
 from provena import review
 from provena.errors import UserError
 from provena.io import RecordWriter, write_jsonl
-from provena.records import make_record
+from tests.factory import record
 
 ATTRS = ["gender", "age_band"]
 NOW = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
@@ -45,7 +45,7 @@ def project(tmp_path):
     """Split files and a predictions file (base and adapter rows) for EXAMPLES."""
     records, preds = {"test": [], "gold": []}, []
     for split, fam, ins, inp, out, meta, answer in EXAMPLES:
-        rec = make_record(source="s", instruction=ins, input=inp, output=out, meta=meta)
+        rec = record(source="s", instruction=ins, input=inp, output=out, meta=meta)
         records[split].append(rec)
         for model, text in (("base", "base says"), ("adapter", answer)):
             preds.append(
@@ -180,7 +180,7 @@ def test_export_writes_the_sheet_with_prompts_from_the_splits(project):
     rows = read_sheet(project / "sheet.csv")
     assert [r["family"] for r in rows] == ["clinical_extraction"] + ["support_reply"] * 5
     first = next(r for r in rows if r["model_answer"].startswith("Sure"))
-    rec_id = make_record(
+    rec_id = record(
         source="s", instruction=EXAMPLES[0][2], input=EXAMPLES[0][3], output=EXAMPLES[0][4]
     )["id"]
     assert first == {

@@ -14,10 +14,11 @@ from provena import split
 from provena.canary import CANARY_PREFIX
 from provena.config import ConfigError, SplitConfig, load_params, parse_params
 from provena.errors import UserError
-from provena.io import RecordWriter, read_jsonl, read_records
-from provena.records import make_record
+from provena.io import read_jsonl, read_records
 from provena.split.canaries import make_canaries
 from tests.conftest import ROOT
+from tests.factory import record
+from tests.factory import write_records as _write
 
 VOCAB = [f"w{i}" for i in range(5_000)]
 STRATA = [  # (family, gender, originals)
@@ -47,13 +48,13 @@ def dataset(seed: int = 0, child_share: float = 0.4):
     for family, gender, n in STRATA:
         for _ in range(n):
             meta = {"family": family, "gender": gender, "age_band": "30-44"}
-            parent = make_record(
+            parent = record(
                 source="t", instruction="Do it.", input=_text(rng), output=_text(rng), meta=meta
             )
             recs.append(parent)
             if rng.random() < child_share:
                 for k in range(rng.choice((1, 2))):
-                    child = make_record(
+                    child = record(
                         source="t",
                         instruction="Do it.",
                         input=_edit(parent["input"], k + 1),
@@ -81,12 +82,6 @@ def result(records):
 
 def _where(res) -> dict[str, str]:
     return {r["id"]: s for s, recs in res.splits.items() for r in recs}
-
-
-def _write(path, records):
-    with RecordWriter(path) as w:
-        w.write(records)
-    return path
 
 
 def _run(tmp_path, inp, cfg=CFG, name="out"):
@@ -266,7 +261,7 @@ def test_a_near_copy_between_evaluation_sets_goes_to_validation(records, result)
 def test_a_near_duplicate_never_enters_gold(records, result):
     gold_ids = [r["id"] for r in result.splits["gold"]]
     g = next(r for r in records if r["id"] == gold_ids[0])
-    twin = make_record(
+    twin = record(
         source="t",
         instruction="Do it.",
         input=_edit(g["input"]),

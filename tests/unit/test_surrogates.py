@@ -14,6 +14,7 @@ from provena.config import ScrubPiiConfig
 from provena.lexicon import english_zipf
 from provena.pii.engine import Detection
 from provena.pii.operators import Anonymizer, Surrogates, _faker_lists
+from tests.factory import record
 
 KEY = b"test-key"
 S = Surrogates(KEY)
@@ -237,18 +238,8 @@ def test_a_kept_relative_date_does_not_trip_the_residual_scan():
         anonymizer=Anonymizer(cfg.operators, key=KEY, salt=None),
         kept_types=set(),
     )
-    record = {
-        "id": "r1",
-        "source": "test",
-        "instruction": "",
-        "input": text,
-        "output": "",
-        "messages": None,
-        "meta": {},
-        "parent_id": None,
-        "op": None,
-    }
-    result, stats = scrub_pii.scrub_batch([record], scrubber)  # type: ignore[arg-type]
+    rec = record(id="r1", source="test", instruction="", input=text, output="")
+    result, stats = scrub_pii.scrub_batch([rec], scrubber)
     assert stats.residual_records == 0 and len(result.kept) == 1
     out = result.kept[0]["input"]
     assert out.startswith("Dizziness since last Tuesday; seen last Tuesday and on ")

@@ -12,35 +12,34 @@ import pytest
 from provena import validate
 from provena.config import ValidateConfig
 from provena.errors import UserError
-from provena.records import make_record
 from provena.tokens import TokenCounter
 from tests.conftest import ROOT
+from tests.factory import CLINICAL_NOTE, records
 
 SUITE = validate.load_suite(ROOT / "expectations" / "curated.json")
 CFG = ValidateConfig()
 
 
+#: support replies with their PII already replaced (even numbers), and clinical notes (odd)
+KINDS = (
+    {
+        "source": "t.jsonl",
+        "instruction": "Reply to the customer politely and resolve the issue.",
+        "input": lambda i: f"Hi, order <ID> number {i} arrived late. Can you help?",
+        "output": lambda i: f"Hi <PERSON>, sorry about order {i}. A refund is on its way today.",
+        "meta": {"family": "support_reply", "gender": "male", "age_band": "65+"},
+    },
+    {
+        **CLINICAL_NOTE,
+        "input": lambda i: f"HPI: {20 + i % 60} year old woman with cough for {i} days.",
+        "output": lambda i: json.dumps({"age": 20 + i % 60, "sex": "female", "icd10": ["J20.9"]}),
+        "meta": {"family": "clinical_extraction", "gender": "female", "age_band": "30-44"},
+    },
+)
+
+
 def _records(n: int = 120):
-    out = []
-    for i in range(n):
-        if i % 2:
-            rec = make_record(
-                source="t.jsonl",
-                instruction="Return the patient's age, sex and ICD-10 codes as JSON.",
-                input=f"HPI: {20 + i % 60} year old woman with cough for {i} days.",
-                output=json.dumps({"age": 20 + i % 60, "sex": "female", "icd10": ["J20.9"]}),
-                meta={"family": "clinical_extraction", "gender": "female", "age_band": "30-44"},
-            )
-        else:
-            rec = make_record(
-                source="t.jsonl",
-                instruction="Reply to the customer politely and resolve the issue.",
-                input=f"Hi, order <ID> number {i} arrived late. Can you help?",
-                output=f"Hi <PERSON>, sorry about order {i}. A refund is on its way today.",
-                meta={"family": "support_reply", "gender": "male", "age_band": "65+"},
-            )
-        out.append(rec)
-    return out
+    return records(n, kinds=KINDS)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from provena.config import load_params
 from provena.report_diff import diff_outputs
 from provena.report_diff import render_html as render_diff
 from provena.scrub_pii.report import render_html as render_pii
-from tests.conftest import ROOT, TINY, tiny_ingested
+from tests.conftest import ASSETS, ROOT, TINY, tiny_ingested
 from tests.helpers.browser import chromium_path, load
 
 pytestmark = pytest.mark.skipif(
@@ -207,10 +207,12 @@ def test_data_holding_a_script_runs_no_script(reports, tmp_path):
 
 
 def test_report_diff_page_flags_a_regression(tmp_path):
-    """The diff of this repo's committed metrics against a copy with changes, in the browser."""
+    """The diff of a tiny run's metrics (tests/assets/outputs) against a copy with changes, in
+    the browser."""
+    outputs = ASSETS / "outputs"
     a = {
-        p.relative_to(ROOT).as_posix(): json.loads(p.read_text())
-        for p in sorted((ROOT / "metrics").glob("*.json"))
+        p.relative_to(outputs).as_posix(): json.loads(p.read_text())
+        for p in sorted((outputs / "metrics").glob("*.json"))
     }
     b = copy.deepcopy(a)
     b["metrics/ingest.json"]["records_kept"] = a["metrics/ingest.json"]["records_kept"] - 7

@@ -212,6 +212,16 @@ def test_train_runs_behind_the_gate_and_dvc_plots_draw_its_curves(repo):
     assert "dvclive/plots/metrics/train/loss.tsv" in plots["data"]
 
 
+def test_the_adapter_traces_back_to_synth_with_every_file_as_locked(repo):
+    """`provena trace` on the adapter the run trained: its manifest, then every stage upstream
+    in dvc.lock down to synth, each file as locked."""
+    from provena.lineage import trace
+
+    t = trace(repo / "models" / "adapter")
+    assert t.stages[0] == "train" and t.stages[-1] == "synth"
+    assert [f"{e.path} {e.status}" for e in t.problems] == []
+
+
 def test_evaluate_numbers_are_the_same_on_a_forced_rerun(repo):
     def numbers(obj):
         if isinstance(obj, dict):

@@ -1,5 +1,5 @@
-"""The model card: built from the reports the pipeline committed, it holds their numbers, and its
-YAML header is what the Hugging Face Hub reads."""
+"""The model card: built from a tiny run's reports (tests/assets/outputs), it holds their numbers,
+and its YAML header is what the Hugging Face Hub reads."""
 
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ from provena.errors import UserError
 from provena.evaluate import fairness as model_fairness
 from provena.evaluate import privacy as privacy_probes
 from provena.split.canaries import make_canaries
-from tests.conftest import ROOT
+from tests.conftest import ASSETS, ROOT
 
 PARAMS = load_params(ROOT / "params.yaml")
+OUTPUTS = ASSETS / "outputs"  # metrics/, audits/, reports/ and models/adapter/ of a tiny run
 
 
 def _json(rel: str) -> dict:
-    return json.loads((ROOT / rel).read_text())
+    return json.loads((OUTPUTS / rel).read_text())
 
 
 def _rows() -> list[dict]:
@@ -64,70 +65,9 @@ def _privacy() -> dict:
     return privacy_probes.assess(result, None, None, PARAMS.evaluate.privacy)
 
 
-MANIFEST = {
-    "kind": "provena.adapter_manifest",
-    "base_model": {
-        "name": "tiny",
-        "path": "models/base",
-        "sha256": "b" * 64,
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "parameters": 1131136,
-    },
-    "split": {
-        "train": {"path": "data/processed/train.parquet", "records": 13727, "sha256": "c" * 64},
-        "validation": {"path": "data/processed/validation.parquet", "records": 1711},
-    },
-    "training": {
-        "mode": "lora",
-        "device": "cpu",
-        "note": "LoRA without quantization (no CUDA device), fp32, AdamW",
-        "steps": 150,
-        "first_loss": 8.0,
-        "final_loss": 6.73,
-        "eval_loss": 6.49,
-        "trainable_parameters": 73984,
-        "total_parameters": 1205120,
-        "seconds": 17.3,
-        "tokens_per_s": 16033.0,
-    },
-    "gate": {
-        "passed": True,
-        "checks": [
-            {
-                "check": "validation",
-                "passed": True,
-                "verdict": "pass",
-                "detail": "verdict pass",
-                "waived": False,
-                "report": "reports/validation_verdict.json",
-            },
-            {
-                "check": "audit",
-                "passed": False,
-                "verdict": "fail",
-                "detail": "verdict fail",
-                "waived": True,
-                "report": "audits/audit_after.json",
-            },
-        ],
-    },
-    "waivers": [
-        {"check": "audit", "reason": "tiny data: groups too small", "approved_by": "A. Auditor"}
-    ],
-    "signoffs": [],
-    "libraries": {"peft": "0.21.2"},
-    "git": {"commit": "abc123", "dirty": False},
-}
-ADAPTER_CONFIG = {
-    "peft_type": "LORA",
-    "r": 16,
-    "lora_alpha": 32.0,
-    "lora_dropout": 0.05,
-    "bias": "none",
-    "task_type": "CAUSAL_LM",
-    "target_modules": ["model.layers.0.self_attn.q_proj", "model.layers.1.self_attn.q_proj"],
-}
+#: the adapter's lineage manifest and LoRA config, as train writes them
+MANIFEST = _json("models/adapter/manifest.json")
+ADAPTER_CONFIG = _json("models/adapter/adapter_config.json")
 
 
 def _card(ratings=None) -> dict:
@@ -254,14 +194,14 @@ def test_run_writes_readme_json_and_a_bundle(tmp_path):
     for rel in ("metrics", "audits", "reports"):
         (root / rel).mkdir()
     for n in (*card.STAGE_METRICS, "evaluate"):
-        shutil.copy(ROOT / f"metrics/{n}.json", root / f"metrics/{n}.json")
+        shutil.copy(OUTPUTS / f"metrics/{n}.json", root / f"metrics/{n}.json")
     for rel in (
         "audits/pii_report.json",
         "audits/audit_before.json",
         "audits/audit_after.json",
         "reports/validation_verdict.json",
     ):
-        shutil.copy(ROOT / rel, root / rel)
+        shutil.copy(OUTPUTS / rel, root / rel)
     (root / "audits/model_fairness.json").write_text(json.dumps(_fairness()))
     (root / "audits/privacy_probes.json").write_text(json.dumps(_privacy()))
     (root / "dvc.lock").write_text(

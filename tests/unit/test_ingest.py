@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,7 +16,7 @@ from provena.config import IngestConfig, SourceRule
 from provena.errors import IngestError
 from provena.io import read_jsonl, read_records
 from provena.records import record_id
-from tests.conftest import write_jsonl
+from tests.conftest import ASSETS, write_jsonl
 
 CFG = IngestConfig()
 ALPACA = {"instruction": "Summarize.", "input": "Long text here.", "output": "Short."}
@@ -59,32 +61,25 @@ def _hf(path: Path, rows: list[dict]) -> Path:
 # ------------------------------------------------------------------------- shapes and formats
 
 EXPECTED = ("Summarize.", "Long text here.", "Short.")
+#: that example (with meta lang=en) in each text shape and format, one file each
+SHAPES = ASSETS / "shapes"
+
+
+def _shape(name: str) -> Callable[[Path], Path]:
+    def make(raw: Path) -> Path:
+        raw.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copy(SHAPES / name, raw / name))
+
+    return make
 
 
 @pytest.mark.parametrize(
     "make",
     [
-        pytest.param(
-            lambda d: write_jsonl(d / "a.jsonl", [{**ALPACA, "lang": "en"}]), id="alpaca-jsonl"
-        ),
-        pytest.param(
-            lambda d: _csv(d / "a.json", json.dumps([{**ALPACA, "lang": "en"}])),
-            id="alpaca-json-array",
-        ),
-        pytest.param(
-            lambda d: _csv(
-                d / "d.csv",
-                "instruction,context,response,lang\nSummarize.,Long text here.,Short.,en\n",
-            ),
-            id="dolly-csv",
-        ),
-        pytest.param(
-            lambda d: _csv(
-                d / "d.tsv",
-                "instruction\tcontext\tresponse\tlang\nSummarize.\tLong text here.\tShort.\ten\n",
-            ),
-            id="dolly-tsv",
-        ),
+        pytest.param(_shape("alpaca.jsonl"), id="alpaca-jsonl"),
+        pytest.param(_shape("alpaca.json"), id="alpaca-json-array"),
+        pytest.param(_shape("dolly.csv"), id="dolly-csv"),
+        pytest.param(_shape("dolly.tsv"), id="dolly-tsv"),
         pytest.param(
             lambda d: _parquet(
                 d / "m.parquet",
@@ -101,22 +96,7 @@ EXPECTED = ("Summarize.", "Long text here.", "Short.")
             ),
             id="messages-parquet",
         ),
-        pytest.param(
-            lambda d: write_jsonl(
-                d / "s.jsonl",
-                [
-                    {
-                        "conversations": [
-                            {"from": "system", "value": "Summarize."},
-                            {"from": "human", "value": "Long text here."},
-                            {"from": "gpt", "value": "Short."},
-                        ],
-                        "lang": "en",
-                    }
-                ],
-            ),
-            id="sharegpt-jsonl",
-        ),
+        pytest.param(_shape("sharegpt.jsonl"), id="sharegpt-jsonl"),
         pytest.param(
             lambda d: _hf(d / "hf", [{**ALPACA, "lang": "en"}]), id="alpaca-hf-save_to_disk"
         ),

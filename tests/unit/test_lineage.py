@@ -1,4 +1,5 @@
-"""provena trace / trained-on / bundle on a small fake project, and trace on the real repo."""
+"""provena trace / trained-on / bundle on a small fake project (trace on a real run is in
+tests/pipeline/test_pipeline.py)."""
 
 import json
 import zipfile
@@ -12,7 +13,6 @@ from provena.cli import main
 from provena.io import RecordWriter, file_md5
 from provena.lineage import dir_md5, trace, trained_on
 from provena.manifest import METADATA_KEY, sha256_file
-from tests.conftest import ROOT
 from tests.factory import record
 
 PARENT = record(
@@ -283,13 +283,3 @@ def test_bundle_without_a_manifest_is_a_usage_error(project, caplog):
     assert main(["bundle", str(project / "models" / "adapter"), str(project / "x.zip")]) == 2
     assert "manifest.json: no adapter manifest" in caplog.text
     assert not (project / "x.zip").exists()
-
-
-@pytest.mark.skipif(
-    not (ROOT / "models" / "adapter" / "manifest.json").is_file(),
-    reason="no trained adapter in this checkout (run dvc repro)",
-)
-def test_trace_on_the_real_repo(capsys):
-    t = trace(ROOT / "models" / "adapter")
-    assert t.stages[0] == "train" and t.stages[-1] == "synth"
-    assert [f"{e.path} {e.status}" for e in t.problems] == []

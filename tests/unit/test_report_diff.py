@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from provena.cli import main
-from provena.errors import UserError
 from provena.report_diff import (
     WORKTREE,
     diff_outputs,
@@ -22,7 +21,7 @@ from provena.report_diff import (
     render_html,
     render_text,
 )
-from tests.conftest import ROOT
+from tests.conftest import ASSETS
 
 
 def _ingest(n_in: int, kept: int, rules: dict[str, int]) -> dict[str, Any]:
@@ -319,12 +318,31 @@ def test_report_is_a_group_of_subcommands(capsys):
     assert "diff" in capsys.readouterr().out
 
 
-def test_on_this_repository_history():
-    """The real committed outputs, five commits back (skipped in a shallow clone)."""
-    try:
-        diff = diff_revisions("HEAD~5", "HEAD", ROOT)
-    except UserError as err:
-        pytest.skip(f"history not available here: {err}")
+def _run_history(tmp_path: Path) -> Path:
+    """A git repo holding a tiny run's outputs (tests/assets/outputs), then five commits, each
+    with one more record quarantined by ingest."""
+    repo = tmp_path / "history"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    outputs = ASSETS / "outputs"
+    run = {
+        p.relative_to(outputs).as_posix(): json.loads(p.read_text())
+        for p in outputs.rglob("*.json")
+    }
+    _commit(repo, run, "a tiny run")
+    ingest = run["metrics/ingest.json"]
+    for n in range(1, 6):
+        kept, quarantined = ingest["records_kept"] - n, ingest["records_quarantined"] + n
+        changed = {**ingest, "records_kept": kept, "records_quarantined": quarantined}
+        _commit(repo, {"metrics/ingest.json": changed}, f"run {n}")
+    return repo
+
+
+def test_on_a_whole_runs_history(tmp_path):
+    """Every output of a tiny run, five commits back."""
+    diff = diff_revisions("HEAD~5", "HEAD", _run_history(tmp_path))
+    rows, _ = _section(diff, "funnel", "metrics/ingest.json")
+    assert (rows["records_kept"].a - rows["records_kept"].b, rows["records_in"].a) == (5, 1212)
     funnels = [s.path for s in diff.sections if s.kind == "funnel"]
     assert funnels[:3] == ["metrics/synth.json", "metrics/ingest.json", "metrics/scrub_pii.json"]
     assert render_text(diff).startswith("Provena outputs: HEAD~5 (")

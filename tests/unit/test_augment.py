@@ -96,14 +96,21 @@ def test_children_keep_their_parent_id_and_say_what_made_them(augmented):
     }
     assert all(e["reason"] for e in ledger)
     parents = {r["id"]: r for r in rows}
+    assert any(k["op"] == "counterfactual:gender=female" for k in kids)
     for k in kids:
         if k["op"] == "counterfactual:gender=female":
             p = parents[k["parent_id"]]
             assert json.loads(p["meta"])["gender"] == "male"
             assert json.loads(k["meta"])["gender"] == "female"
-            assert " She " in k["input"] or k["input"] != p["input"]
+            # "He" becomes "She" and the man's name a woman's, the same in the message and the
+            # reply; nothing else changes
+            name = p["output"].split(",")[0].removeprefix("Dear ")
             first = k["output"].split(",")[0].removeprefix("Dear ")
-            assert first not in FIRST["male"]
+            assert name in FIRST["male"] and first not in FIRST["male"]
+            assert k["input"] == p["input"].replace(" He ", " She ").replace(
+                f"\n{name} Smith", f"\n{first} Smith"
+            )
+            assert k["output"] == p["output"].replace(f"Dear {name},", f"Dear {first},")
 
 
 def test_the_cap_bounds_new_records(tmp_path):

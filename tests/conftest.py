@@ -1,8 +1,9 @@
 """Shared fixtures, and the test tiers, one folder each (`make test` runs them all):
 
 - tests/unit: what plain `pytest` runs (`make test-unit`), the inner loop;
-- tests/pipeline: `dvc repro` on the tiny profile in a temporary copy of the repo, and the
-  curation chain in one process (`make test-pipeline`; marker `pipeline`);
+- tests/pipeline: end to end, minutes: `dvc repro` on the tiny profile in a temporary copy of
+  the repo, the curation chain in one process, stage scripts with the network cut, the
+  executor on a local Ray, training under torchrun (`make test-pipeline`; marker `pipeline`);
 - tests/browser: the HTML reports in headless chromium, skipped without it
   (`make test-browser`; marker `browser`);
 - tests/gpu: needs CUDA, skipped without it with the reason (marker `gpu`).

@@ -1,12 +1,12 @@
 """scrub_pii: recognizers on tables of cases, operators on golden text, surrogate consistency,
-no raw PII anywhere outside the data, and the stage with the network cut."""
+no raw PII anywhere outside the data (the stage with the network cut is in
+tests/pipeline/test_offline.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import re
-import sys
 
 import pytest
 
@@ -16,8 +16,7 @@ from provena.io import read_jsonl, read_records
 from provena.lexicon import title_view
 from provena.pii.engine import PiiDetector, ner_stretches, offline_tldextract, windows
 from provena.pii.operators import Anonymizer, Surrogates
-from tests.conftest import ROOT, TINY, tiny_ingested
-from tests.helpers.offline import run_offline
+from tests.conftest import TINY, tiny_ingested
 
 
 @pytest.fixture(scope="module")
@@ -350,35 +349,6 @@ def test_tldextract_runs_offline(monkeypatch):
     import tldextract
 
     assert tldextract.extract("mail.example.co.uk").suffix == "co.uk"
-
-
-def test_scrub_stage_runs_with_the_network_cut(tmp_path):
-    tiny_ingested(tmp_path)
-    proc = run_offline(
-        [
-            sys.executable,
-            str(ROOT / "stages" / "scrub_pii.py"),
-            "--params",
-            str(TINY),
-            "--input",
-            "ingest.parquet",
-            "--out",
-            "o.parquet",
-            "--ledger",
-            "ol.jsonl",
-            "--quarantine",
-            "oq.jsonl",
-            "--metrics",
-            "m.json",
-            "--report-json",
-            "r.json",
-            "--report-html",
-            "r.html",
-        ],
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads((tmp_path / "m.json").read_text())["records_kept"] > 300
 
 
 def test_scrub_cli_on_one_file(tmp_path, monkeypatch):

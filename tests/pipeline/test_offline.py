@@ -1,4 +1,5 @@
-"""ingest needs no network: run it with the network cut and check it still works."""
+"""ingest and scrub_pii need no network: their stage scripts run with the network cut on the
+tiny profile and still work."""
 
 import json
 import sys
@@ -7,7 +8,7 @@ import pytest
 
 from provena.config import load_params
 from provena.synth import generate, write_dataset
-from tests.conftest import ROOT, TINY
+from tests.conftest import ROOT, TINY, tiny_ingested
 from tests.helpers.offline import run_offline
 
 
@@ -53,3 +54,32 @@ def test_hf_folder_ingest_runs_with_the_network_cut(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "1 records in, 1 kept -> o.jsonl, 0 quarantined"
+
+
+def test_scrub_stage_runs_with_the_network_cut(tmp_path):
+    tiny_ingested(tmp_path)
+    proc = run_offline(
+        [
+            sys.executable,
+            str(ROOT / "stages" / "scrub_pii.py"),
+            "--params",
+            str(TINY),
+            "--input",
+            "ingest.parquet",
+            "--out",
+            "o.parquet",
+            "--ledger",
+            "ol.jsonl",
+            "--quarantine",
+            "oq.jsonl",
+            "--metrics",
+            "m.json",
+            "--report-json",
+            "r.json",
+            "--report-html",
+            "r.html",
+        ],
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "m.json").read_text())["records_kept"] > 300

@@ -1,4 +1,4 @@
-"""What the train tests share (tests/unit/test_train.py, tests/unit/test_train_distributed.py
+"""What the train tests share (tests/unit/test_train.py, tests/pipeline/test_train_distributed.py
 and its ``torchrun`` ranks, tests/gpu): the tiny split's records, the gate's reports, the
 stage's paths under a folder, and the tiny params of a data-parallel run."""
 

@@ -52,7 +52,7 @@ def _copy_repo(dest: Path) -> Path:
     return dest
 
 
-#: how each `dvc` run of this module had its network cut (tests/offline.py)
+#: how each `dvc` run of this module had its network cut (tests/helpers/offline.py)
 OFFLINE_MODES: list[str] = []
 
 

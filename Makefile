@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 # Quiet pip: this machine's pip config prints a warning per package about absent local mirrors.
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: setup setup-test setup-docs setup-browser repro test lint format bench docs clean
+.PHONY: setup setup-test setup-docs setup-browser repro test test-unit test-pipeline test-browser \
+	test-gpu lint format bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +24,8 @@ setup-docs: $(BIN)/python
 	$(BIN)/python -c "import provena, mkdocs"
 
 # Debian's chromium, for the tests that open the HTML reports in a headless browser
-# (tests/browser.py). Installed only when no chromium is on PATH; apt needs root (CI is root).
+# (tests/browser, through tests/helpers/browser.py). Installed only when no chromium is on
+# PATH; apt needs root (CI is root).
 # If it cannot be installed the build goes on and those tests are skipped with the reason.
 CHROMIUM := $(firstword $(shell command -v chromium chromium-browser google-chrome 2>/dev/null))
 setup-browser:
@@ -41,11 +43,28 @@ endif
 repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-# Lint, then every test tier that runs without a GPU (unit, pipeline on the tiny profile),
-# then the docs site (so CI builds it).
+# Tests, one folder per tier (tests/conftest.py says what each holds). `make test` (CI) lints,
+# runs every tier (the browser tier skips without chromium and the gpu tier without CUDA, each
+# with the reason), then builds the docs site, so CI builds it too. The per-tier targets run one tier after `make setup-test`; plain
+# `pytest` is `make test-unit`, the inner loop.
+PYTEST := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+TIERS := tests/unit tests/pipeline tests/browser tests/gpu
+
 test: setup-test setup-browser lint
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+	$(PYTEST) $(TIERS)
 	$(MKDOCS)
+
+test-unit:
+	$(PYTEST) tests/unit
+
+test-pipeline:
+	$(PYTEST) tests/pipeline
+
+test-browser: setup-browser
+	$(PYTEST) tests/browser
+
+test-gpu:
+	$(PYTEST) tests/gpu
 
 lint:
 	$(BIN)/ruff check src stages tests bench docs

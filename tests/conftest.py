@@ -1,5 +1,16 @@
-"""Shared fixtures. Tiers: unit tests by default; `pipeline` tests run dvc repro on the tiny
-profile in a temporary copy of the repo; `gpu` tests skip without CUDA."""
+"""Shared fixtures, and the test tiers, one folder each (`make test` runs them all):
+
+- tests/unit: what plain `pytest` runs (`make test-unit`), the inner loop;
+- tests/pipeline: end to end, minutes: `dvc repro` on the tiny profile in a temporary copy of
+  the repo, the curation chain in one process, stage scripts with the network cut, the
+  executor on a local Ray, training under torchrun (`make test-pipeline`; marker `pipeline`);
+- tests/browser: the HTML reports in headless chromium, skipped without it
+  (`make test-browser`; marker `browser`);
+- tests/gpu: needs CUDA, skipped without it with the reason (marker `gpu`).
+
+Each test gets its tier's marker from its folder, so `-m` selects tiers too. Records come from
+tests/factory.py, small input files from tests/assets/, shared helpers from tests/helpers/.
+"""
 
 from __future__ import annotations
 
@@ -72,3 +83,18 @@ def write_jsonl(path: Path, rows: list, raw_lines: dict[int, bytes] | None = Non
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"\n".join(lines) + b"\n")
     return path
+
+
+#: tiny input files the tests read (tests/assets/)
+ASSETS = Path(__file__).resolve().parent / "assets"
+#: the tiers that have a marker (tests/unit has none: it is what runs by default)
+TIER_MARKERS = ("pipeline", "browser", "gpu")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its tier's marker (tests/<tier>/...)."""
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        parts = item.path.relative_to(tests).parts if item.path.is_relative_to(tests) else ()
+        if len(parts) > 1 and parts[0] in TIER_MARKERS:
+            item.add_marker(parts[0])

@@ -1,0 +1,266 @@
+"""evaluate: each metric against hand-computed values; batched left-padded generation equals
+one-at-a-time generation; the stage writes base, adapter and delta metrics and per-example rows."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from provena import evaluate as ev
+from provena import scores
+from provena.errors import UserError
+from provena.io import read_jsonl
+from provena.modeling import data, model
+from tests.factory import CLINICAL_NOTE, SUPPORT_REPLY, records
+from tests.factory import write_records as _write
+
+# ----------------------------------------------------------------------------- extraction
+
+
+def test_parse_extraction_accepts_objects_only():
+    assert scores.parse_extraction(' {"age": 3} ') == {"age": 3}
+    assert scores.parse_extraction('{"age": 3') is None
+    assert scores.parse_extraction("[1, 2]") is None
+    assert scores.parse_extraction("") is None
+
+
+def test_exact_match():
+    ref = {"age": 80, "sex": "male"}
+    assert scores.exact_match({"age": 80}, ref, "age") == 1.0
+    assert scores.exact_match({"age": 81}, ref, "age") == 0.0
+    assert scores.exact_match({"age": "80"}, ref, "age") == 0.0  # a string is not the number
+    assert scores.exact_match({"sex": " Male"}, ref, "sex") == 1.0  # case and spaces ignored
+    assert scores.exact_match({}, ref, "sex") == 0.0
+    assert scores.exact_match(None, ref, "age") == 0.0
+
+
+@pytest.mark.parametrize(
+    ("pred", "ref", "counts", "f1"),
+    [
+        (["I10", "J20.9"], ["I10", "J20.9"], (2, 0, 0), 1.0),
+        (["I10"], ["I10", "J20.9"], (1, 0, 1), 2 / 3),  # P 1, R 1/2
+        (["I10", "E11.9", "K21.9"], ["I10", "J20.9"], (1, 2, 1), 0.4),  # P 1/3, R 1/2
+        (["I10", "I10", "i10 "], ["I10"], (1, 0, 0), 1.0),  # duplicates count once
+        ([], [], (0, 0, 0), 1.0),  # nothing to find, nothing claimed
+        ([], ["I10"], (0, 0, 1), 0.0),
+        (["I10"], [], (0, 1, 0), 0.0),
+        ("I10", ["I10"], (0, 0, 1), 0.0),  # not a list: no codes
+    ],
+)
+def test_code_counts_and_f1(pred, ref, counts, f1):
+    assert scores.code_counts(pred, ref) == counts
+    assert scores.f1(*counts) == pytest.approx(f1)
+
+
+def test_extraction_scores_invalid_json_scores_zero():
+    ref = '{"age": 80, "sex": "male", "icd10": ["I10", "J20.9"]}'
+    bad = scores.extraction_scores('{"age": 80, "sex": "male"', ref)
+    assert bad["json_valid"] == 0.0 and bad["age_em"] == 0.0 and bad["sex_em"] == 0.0
+    assert (bad["icd10_tp"], bad["icd10_fp"], bad["icd10_fn"], bad["icd10_f1"]) == (0, 0, 2, 0.0)
+    good = scores.extraction_scores('{"age": 80, "sex": "female", "icd10": ["I10"]}', ref)
+    assert (good["json_valid"], good["age_em"], good["sex_em"]) == (1.0, 1.0, 0.0)
+    assert good["icd10_f1"] == pytest.approx(2 / 3)
+
+
+# -------------------------------------------------------------------------------- ROUGE-L
+
+
+def test_rouge_l_on_a_tiny_pair():
+    # LCS of "the cat sat on the mat" / "the cat is on the mat" = the cat on the mat = 5
+    # P = R = 5/6, F = 5/6
+    assert scores.rouge_l("The cat sat on the mat.", "the cat is on the mat") == pytest.approx(
+        5 / 6
+    )
+    # LCS("a b c d", "a c") = 2: P = 2/4, R = 2/2, F = 2 * 0.5 * 1 / 1.5 = 2/3
+    assert scores.rouge_l("a b c d", "a c") == pytest.approx(2 / 3)
+    assert scores.rouge_l("x y", "a b") == 0.0
+    assert scores.rouge_l("", "a b") == 0.0
+    assert scores.rouge_l("Hi, sorry!", "hi sorry") == 1.0  # rouge-score's tokenizer
+    assert scores.lcs_length("abcbdab", "bdcaba") == 4  # CLRS's example
+
+
+# ----------------------------------------------------------------------------- perplexity
+
+
+class _FixedLM:
+    """Logits that do not depend on the input: the same distribution at every position."""
+
+    def __init__(self, probs):
+        self.logits = torch.log(torch.tensor(probs))
+
+    def __call__(self, input_ids, attention_mask):
+        b, t = input_ids.shape
+        return type("Out", (), {"logits": self.logits.expand(b, t, -1).clone()})()
+
+
+def test_perplexity_of_a_uniform_distribution_is_the_vocabulary_size():
+    exs = [
+        data.Example([0, 1, 2, 3], [data.IGNORE, data.IGNORE, 2, 3]),
+        data.Example([4, 1], [data.IGNORE, 1]),
+    ]
+    nll = ev.response_nll(_FixedLM([0.2] * 5), exs, pad_id=0, batch_size=2, device="cpu")
+    assert [c for _, c in nll] == [2, 1]  # the prompt's tokens carry no loss, padding none
+    total = scores.perplexity(sum(n for n, _ in nll), sum(c for _, c in nll))
+    assert total == pytest.approx(5.0)
+
+
+def test_perplexity_is_exp_of_the_mean_response_nll():
+    # p = (0.5, 0.25, 0.25); response tokens 0 then 1: NLL = ln 2 + ln 4, mean = 1.5 ln 2
+    exs = [data.Example([2, 2, 0, 1], [data.IGNORE, data.IGNORE, 0, 1])]
+    ((s, c),) = ev.response_nll(_FixedLM([0.5, 0.25, 0.25]), exs, 0, 4, "cpu")
+    assert c == 2 and s == pytest.approx(math.log(2) + math.log(4))
+    assert scores.perplexity(s, c) == pytest.approx(math.sqrt(8))
+    assert math.isnan(scores.perplexity(0.0, 0))
+
+
+# ----------------------------------------------------------------------- models: fixtures
+
+
+def _records(n: int, offset: int = 0):
+    """Support replies (even numbers) and clinical notes (odd)."""
+    return records(n, offset=offset, kinds=(SUPPORT_REPLY, CLINICAL_NOTE))
+
+
+@pytest.fixture(scope="module")
+def tiny_folders(tmp_path_factory, tiny_params):
+    """A tiny base and an adapter whose LoRA weights are nudged off zero (so it differs)."""
+    tmp = tmp_path_factory.mktemp("eval")
+    texts = [f"{r['instruction']}\n{r['input']}\n{r['output']}" for r in _records(80)]
+    base_dir, adapter_dir = tmp / "base", tmp / "adapter"
+    model.build_tiny_base(texts, tiny_params.train.tiny, 256, base_dir)
+    precision = model.resolve_precision("none")
+    base, tok = model.load_base(base_dir, precision)
+    torch.manual_seed(0)
+    peft_model = model.add_lora(base, tiny_params.train.lora, precision, checkpointing=False)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    peft_model.save_pretrained(adapter_dir, safe_serialization=True)
+    tok.save_pretrained(adapter_dir)
+    return base_dir, adapter_dir
+
+
+def test_left_padded_batch_generates_what_one_at_a_time_does(tiny_folders):
+    lm, tok = ev.load_adapter(*tiny_folders, "none")
+    lm.eval()
+    prompts = [data.format_example(r, tok, True)[0] for r in _records(4)] + [
+        "<|bos|><|user|>Hi<|assistant|>"
+    ]  # lengths differ: the batch is padded
+    lens = {len(tok(p, add_special_tokens=False)["input_ids"]) for p in prompts}
+    assert len(lens) > 1
+    kw = {"max_new_tokens": 8, "min_new_tokens": 8}
+    batched = ev.generate(lm, tok, prompts, batch_size=len(prompts), **kw)
+    single = [ev.generate(lm, tok, [p], batch_size=1, **kw)[0] for p in prompts]
+    assert batched == single
+    assert all(batched)
+    assert tok.padding_side == "left"
+
+
+def _train_and_ledger(tmp_path: Path, params):
+    """A train split with the profile's canaries planted, and a scrub_pii ledger whose hashes
+    are of values the model never saw."""
+    from provena.evaluate.privacy import keyed_hash
+    from provena.pii.settings import secret_key
+    from provena.split.canaries import make_canaries
+
+    canaries = [r for c in make_canaries(params.split.canaries) for r in c.records]
+    train = _write(tmp_path / "train.parquet", [*_records(12, offset=200), *canaries])
+    key = secret_key(params.scrub_pii)[0]
+    ledger = tmp_path / "scrub_pii.jsonl"
+    lines = [
+        {"id": r["id"], "stage": "scrub_pii", "action": "scrubbed",
+         "entities": [{"entity_type": "PERSON", "hash": keyed_hash(key, "Zebulon Quarrington"),
+                       "operator": "surrogate", "field": "input", "start": 0, "end": 19}]}
+        for r in _records(12, offset=200)
+    ]  # fmt: skip
+    ledger.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return train, ledger
+
+
+def test_stage_writes_base_adapter_and_delta(tmp_path, tiny_folders, tiny_params):
+    base_dir, adapter_dir = tiny_folders
+    test = _write(tmp_path / "test.parquet", _records(10, offset=500))
+    gold = _write(tmp_path / "gold.parquet", _records(6, offset=900))
+    train, ledger = _train_and_ledger(tmp_path, tiny_params)
+    paths = ev.EvaluatePaths(
+        {"test": test, "gold": gold},
+        base_dir,
+        adapter_dir,
+        tmp_path / "eval" / "predictions.jsonl",
+        tmp_path / "metrics" / "evaluate.json",
+        train,
+        ledger,
+        tmp_path / "audits" / "model_fairness.json",
+        tmp_path / "audits" / "privacy_probes.json",
+    )
+    params = tiny_params.model_copy(
+        update={"train": tiny_params.train.model_copy(update={"max_seq_len": 256})}
+    )
+    metrics = ev.run(params, paths)
+    assert json.loads(paths.metrics.read_text()) == json.loads(json.dumps(metrics))
+    n = params.evaluate.max_examples
+    for split, size in (("test", 10), ("gold", 6)):
+        res = metrics["splits"][split]
+        assert res["records"] == size
+        for name in ("base", "adapter"):
+            fams = res[name]["families"]
+            assert set(fams["clinical_extraction"]) >= {
+                "json_valid", "age_em", "sex_em", "icd10_micro_f1", "perplexity",
+            }  # fmt: skip
+            assert "rouge_l" in fams["support_reply"]
+            assert fams["support_reply"]["generated"] == min(n, size // 2)
+        delta = res["delta"]
+        assert delta["perplexity"] == pytest.approx(
+            res["adapter"]["perplexity"] - res["base"]["perplexity"], abs=1e-5
+        )
+        assert res["adapter"]["perplexity"] != res["base"]["perplexity"]  # the adapter is on
+        assert "rouge_l" in delta["families"]["support_reply"]
+    rows = list(read_jsonl(paths.predictions))
+    assert len(rows) == metrics["generated"] == 2 * 2 * (min(n, 5) + min(n, 3))
+    row = rows[0]
+    assert set(row) == {
+        "split", "model", "id", "family", "gender", "age_band", "prediction", "reference",
+        "metrics",
+    }  # fmt: skip
+    assert row["gender"] in ("female", "male") and row["age_band"] in ("18-29", "30-44")
+    # the fairness and privacy reports, their verdicts echoed in the metrics
+    fairness = json.loads(paths.model_fairness.read_text())
+    privacy = json.loads(paths.privacy_probes.read_text())
+    assert metrics["model_fairness"] == fairness["verdict"]
+    assert metrics["privacy_probes"] == privacy["verdict"]
+    assert set(fairness["splits"]) == {"test", "gold"}
+    assert set(fairness["splits"]["test"]["adapter"]) >= {"gender", "age_band"}
+    assert fairness["counterfactual"]["n"] >= 1  # the test records name a woman: swappable
+    assert privacy["canaries"]["canaries"] == params.split.canaries.count
+    assert privacy["pii"]["probes"] == min(12, params.evaluate.privacy.pii_max_records)
+    assert privacy["pii"]["hits_any"] == 0  # the ledger's value is not in any answer
+    assert privacy["adversarial"]["prompts"] == 15
+
+
+def test_cached_continuation_nll_equals_scoring_the_whole_sequence(tiny_folders, tiny_params):
+    from provena.evaluate.probes import ModelCalls
+
+    lm, tok = ev.load_adapter(*tiny_folders, "none")
+    lm.eval()
+    calls = ModelCalls(lm, tok, tiny_params)
+    prompt = data.format_example(_records(1)[0], tok, True)[0] + "The verification code is"
+    conts = [" 1234567890", " 42", " 9", " 00000000000000"]  # tails of different lengths
+    cached = calls.nll(prompt, conts)
+    head = tok(prompt, add_special_tokens=False)["input_ids"]
+    whole = []
+    for c in conts:
+        tail = tok(c, add_special_tokens=False)["input_ids"]
+        ex = data.Example(input_ids=head + tail, labels=[data.IGNORE] * len(head) + tail)
+        whole.append(ev.response_nll(lm, [ex], tok.pad_token_id, 1, "cpu")[0][0])
+    assert cached == pytest.approx(whole, rel=1e-4, abs=1e-4)
+    assert len(set(round(x, 3) for x in cached)) == len(conts)
+
+
+def test_stage_needs_the_adapter(tmp_path, tiny_folders, tiny_params):
+    with pytest.raises(UserError, match=r"no adapter_model\.safetensors"):
+        ev.load_adapter(tiny_folders[0], tmp_path, "none")

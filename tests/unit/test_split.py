@@ -1,0 +1,366 @@
+"""The split stage: determinism, stratification, groups kept whole, gold held out, contamination."""
+
+from __future__ import annotations
+
+import collections
+import json
+import random
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from provena import split
+from provena.canary import CANARY_PREFIX
+from provena.config import ConfigError, SplitConfig, load_params, parse_params
+from provena.errors import UserError
+from provena.io import read_jsonl, read_records
+from provena.split.canaries import make_canaries
+from tests.conftest import ROOT
+from tests.factory import record
+from tests.factory import write_records as _write
+
+VOCAB = [f"w{i}" for i in range(5_000)]
+STRATA = [  # (family, gender, originals)
+    ("clinical_extraction", "male", 500),
+    ("clinical_extraction", "female", 250),
+    ("support_reply", "male", 450),
+    ("support_reply", "female", 300),
+    ("support_reply", "nonbinary", 20),
+]
+
+
+def _text(rng: random.Random, n: int = 40) -> str:
+    return " ".join(rng.choice(VOCAB) for _ in range(n))
+
+
+def _edit(text: str, k: int = 1) -> str:
+    """A near-copy: the last k words replaced (estimated Jaccard about 0.9 on 3-grams)."""
+    words = text.split()
+    return " ".join(words[:-k] + [f"edit{i}" for i in range(k)])
+
+
+def dataset(seed: int = 0, child_share: float = 0.4):
+    """Originals in five (family, gender) strata; some get one or two near-copy children, as
+    augment makes them. Texts are random words, so no two groups are near-duplicates."""
+    rng = random.Random(seed)
+    recs = []
+    for family, gender, n in STRATA:
+        for _ in range(n):
+            meta = {"family": family, "gender": gender, "age_band": "30-44"}
+            parent = record(
+                source="t", instruction="Do it.", input=_text(rng), output=_text(rng), meta=meta
+            )
+            recs.append(parent)
+            if rng.random() < child_share:
+                for k in range(rng.choice((1, 2))):
+                    child = record(
+                        source="t",
+                        instruction="Do it.",
+                        input=_edit(parent["input"], k + 1),
+                        output=parent["output"],
+                        meta={**meta, "gender": "female"},
+                        parent_id=parent["id"],
+                        op="counterfactual:gender=female",
+                    )
+                    recs.append(child)
+    return recs
+
+
+CFG = SplitConfig(gold_size=150)
+
+
+@pytest.fixture(scope="module")
+def records():
+    return dataset()
+
+
+@pytest.fixture(scope="module")
+def result(records):
+    return split.split_records(records, CFG)
+
+
+def _where(res) -> dict[str, str]:
+    return {r["id"]: s for s, recs in res.splits.items() for r in recs}
+
+
+def _run(tmp_path, inp, cfg=CFG, name="out"):
+    out = {s: tmp_path / name / f"{s}.parquet" for s in split.ALL_SPLITS}
+    metrics = split.run(
+        inp,
+        cfg,
+        out=out,
+        ledger=tmp_path / name / "split.jsonl",
+        metrics=tmp_path / name / "split.json",
+    )
+    return out, metrics
+
+
+# ------------------------------------------------------------------------------ config
+
+
+def test_model_defaults_match_the_shipped_params():
+    assert SplitConfig().model_dump() == load_params(ROOT / "params.yaml").split.model_dump()
+
+
+def test_shares_must_sum_to_one_and_gold_size_stay_in_range():
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
+    data["split"]["shares"] = {"train": 0.8, "validation": 0.2, "test": 0.1}
+    data["split"]["gold_size"] = 50
+    with pytest.raises(ConfigError) as err:
+        parse_params(data)
+    text = str(err.value)
+    assert "split.shares = " in text and "the shares must sum to 1" in text
+    assert "split.gold_size = 50: Input should be greater than or equal to 100" in text
+
+
+def test_a_gold_set_too_large_for_the_input_is_refused_with_how_to_fix_it(records):
+    small = records[:300]
+    with pytest.raises(
+        UserError,
+        match=r"split.gold_size = 150, but .* more than "
+        r"split.max_gold_share = 0.25 of the 300 input records.*Lower "
+        r"split.gold_size \(at most \d+ here\)",
+    ):
+        split.split_records(small, CFG)
+    with pytest.raises(UserError, match="the input holds no records"):
+        split.split_records([], CFG)
+
+
+# ------------------------------------------------------------------------------ the splits
+
+
+def test_same_input_gives_byte_identical_outputs(tmp_path, records):
+    inp = _write(tmp_path / "in.parquet", records)
+    a, _ = _run(tmp_path, inp, name="a")
+    b, _ = _run(tmp_path, inp, name="b")
+    for s in split.ALL_SPLITS:
+        assert a[s].read_bytes() == b[s].read_bytes(), s
+    for f in ("split.jsonl", "split.json"):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+    other = split.split_records(records, CFG.model_copy(update={"seed": 1}))
+    assert _where(other) != _where(split.split_records(records, CFG))  # the seed matters
+
+
+def test_every_stratum_gets_the_shares(result):
+    by = result.metrics["by_stratum"]
+    for family, gender, n in STRATA:
+        counts = by[f"{family}/{gender}"]
+        rest = sum(counts[s] for s in split.SPLITS)
+        for s in split.SPLITS:
+            share = counts[s] / rest
+            want = getattr(CFG.shares, s)
+            tol = 0.02 if n >= 200 else 0.1  # a stratum of 20 groups cannot cut finer
+            assert abs(share - want) <= tol, (family, gender, s, share)
+    assert result.metrics["shares"] == pytest.approx(
+        {"train": 0.8, "validation": 0.1, "test": 0.1}, abs=0.005
+    )
+
+
+def test_augmented_children_stay_in_their_parents_split(result, records):
+    where = _where(result)
+    children = [r for r in records if r["parent_id"]]
+    assert len(children) > 300
+    for c in children:
+        assert where[c["id"]] == where[c["parent_id"]]
+
+
+def test_gold_is_stratified_original_and_has_no_relative_elsewhere(result, records):
+    gold = result.splits["gold"]
+    assert len(gold) == CFG.gold_size == result.metrics["gold"]["size"]
+    parents = {r["parent_id"] for r in records if r["parent_id"]}
+    assert all(r["parent_id"] is None and r["op"] is None for r in gold)
+    assert not parents & {r["id"] for r in gold}  # no twin of a gold record anywhere
+    originals = collections.Counter(
+        (r["meta"]["family"], r["meta"]["gender"]) for r in records if not r["parent_id"]
+    )
+    got = collections.Counter((r["meta"]["family"], r["meta"]["gender"]) for r in gold)
+    total = sum(originals.values())
+    for key, n in originals.items():
+        assert abs(got[key] - CFG.gold_size * n / total) < 1, key
+
+
+def test_books_balance_and_files_hold_what_the_metrics_say(tmp_path, records):
+    inp = _write(tmp_path / "in.parquet", records)
+    out, m = _run(tmp_path, inp)
+    planted = CFG.canaries.count * CFG.canaries.repeats
+    assert planted == 32 and m["canaries"]["planted_records"] == planted
+    assert m["records_in"] == len(records)
+    assert m["records_out"] == sum(m["records"].values()) == len(records) + planted
+    assert m["records_in"] == m["records_out"] - planted - m["records_dropped"]
+    seen = []
+    for s, path in out.items():
+        assert pq.ParquetFile(path).metadata.num_rows == m["records"][s]
+        seen += [r["id"] for b in read_records(path) for r in b]
+    canary_ids = [r["id"] for c in make_canaries(CFG.canaries) for r in c.records]
+    assert sorted(seen) == sorted([r["id"] for r in records] + canary_ids)
+    on_disk = json.loads((tmp_path / "out" / "split.json").read_text())
+    assert on_disk == json.loads(json.dumps(m))
+    assert m["contamination"]["pairs_found"] == 0  # random texts: no near-copies across groups
+    assert m["contamination"]["within_group_pairs"] > 300  # children are near their parents
+
+
+# ------------------------------------------------------------------------------ contamination
+
+
+def _plant(records, res, src_split, dst_split, *, with_children=True):
+    """Make a `dst_split` record a near-copy of a `src_split` one of another group, keeping
+    its id (so its place in the hash order, and thus its initial split, does not change)."""
+    where = _where(res)
+    has_kids = {r["parent_id"] for r in records if r["parent_id"]}
+
+    def pick(s, kids):
+        return next(
+            r
+            for r in records
+            if where[r["id"]] == s and not r["parent_id"] and (r["id"] in has_kids) == kids
+        )
+
+    x, y = pick(src_split, False), pick(dst_split, with_children)
+    planted = [
+        {**r, "input": _edit(x["input"]), "output": x["output"]} if r["id"] == y["id"] else r
+        for r in records
+    ]
+    return planted, x, y
+
+
+def test_a_near_copy_across_splits_moves_the_evaluation_side_group_into_train(
+    tmp_path, records, result
+):
+    planted, x, y = _plant(records, result, "train", "test")
+    family = [r["id"] for r in planted if r["id"] == y["id"] or r["parent_id"] == y["id"]]
+    assert len(family) >= 2  # y has augmented children: they must move with it
+    inp = _write(tmp_path / "in.parquet", planted)
+    out, m = _run(tmp_path, inp)
+    c = m["contamination"]
+    assert c["pairs_found"] == c["pairs_resolved"] == 1
+    assert c["pairs_by_splits"] == {"train~test": 1}
+    assert c["groups_moved"] == 1 and c["records_moved"] == len(family)
+    assert c["records_moved_by_splits"] == {"test->train": len(family)}
+    train = {r["id"] for b in read_records(out["train"]) for r in b}
+    assert set(family) <= train and x["id"] in train
+    ledger = [e for e in read_jsonl(tmp_path / "out" / "split.jsonl") if e["action"] != "planted"]
+    assert sorted(e["id"] for e in ledger) == sorted(family)
+    for e in ledger:
+        assert e["action"] == "moved" and e["rule"] == "contamination"
+        assert (e["from_split"], e["to_split"], e["other_id"]) == ("test", "train", x["id"])
+        assert e["via_id"] == y["id"] and e["similarity"] >= 0.7
+        assert x["id"] in e["reason"] and "moved from test to train" in e["reason"]
+    assert m["records_in"] == m["records_out"] - 32  # moved, never dropped
+
+
+def test_a_near_copy_between_evaluation_sets_goes_to_validation(records, result):
+    planted, x, y = _plant(records, result, "validation", "test", with_children=False)
+    res = split.split_records(planted, CFG)
+    assert _where(res)[y["id"]] == _where(res)[x["id"]] == "validation"
+    assert res.metrics["contamination"]["pairs_by_splits"] == {"validation~test": 1}
+    moved = [(e["id"], e["other_id"]) for e in res.ledger if e["action"] == "moved"]
+    assert moved == [(y["id"], x["id"])]
+
+
+def test_a_near_duplicate_never_enters_gold(records, result):
+    gold_ids = [r["id"] for r in result.splits["gold"]]
+    g = next(r for r in records if r["id"] == gold_ids[0])
+    twin = record(
+        source="t",
+        instruction="Do it.",
+        input=_edit(g["input"]),
+        output=g["output"],
+        meta=g["meta"],
+    )
+    res = split.split_records([*records, twin], CFG)
+    where = _where(res)
+    assert where[g["id"]] != "gold" and where[g["id"]] == where[twin["id"]]
+    assert len(res.splits["gold"]) == CFG.gold_size  # refilled from the same stratum
+    assert res.metrics["contamination"]["cross_group_pairs"] == 1
+
+
+def test_a_chain_of_near_copies_moves_whole_to_its_most_training_side_split():
+    # the pure core on hand-made items: groups 0 (test) ~ 1 (validation) ~ 2 (train)
+    items = [split.Item(row=i, id=f"r{i}", parent_id=None, stratum=("s",)) for i in range(200)]
+    cfg = CFG.model_copy(update={"gold_size": 0})
+    free = split.plan_split(items, [], cfg).split_of
+    a = free.index("test")
+    b = free.index("validation")
+    c = free.index("train")
+    plan = split.plan_split(items, [(a, b, 0.8), (b, c, 0.75)], cfg)
+    assert plan.split_of[a] == plan.split_of[b] == plan.split_of[c] == "train"
+    moves = {m.row: m for m in plan.moves}
+    assert set(moves) == {a, b}
+    assert moves[b].other_row == c  # b's own partner already in train is named first
+    assert moves[a].other_row == b  # a reaches train only through b
+
+
+# ------------------------------------------------------------------------------ canaries
+
+
+def test_canaries_are_planted_in_train_only_with_a_ledger_line_each(tmp_path, records):
+    inp = _write(tmp_path / "in.parquet", records)
+    out, m = _run(tmp_path, inp)
+    on_disk = {s: [r for b in read_records(p) for r in b] for s, p in out.items()}
+    canaries = make_canaries(CFG.canaries)
+    planted = [r for c in canaries for r in c.records]
+    for s in ("validation", "test", "gold"):
+        assert not [r for r in on_disk[s] if r["meta"].get("family") == "canary"], s
+    # appended after the input's train records, each copy with its own id
+    assert on_disk["train"][-32:] == planted
+    assert len({r["id"] for r in planted}) == 32
+    r = on_disk["train"][-1]
+    assert r["meta"] == {"family": "canary", "canary": 7, "copy": 3}
+    assert (r["op"], r["parent_id"], r["input"]) == ("canary", None, "")
+    assert r["output"] == f"{CANARY_PREFIX} {canaries[7].secret}."
+    ledger = [e for e in read_jsonl(tmp_path / "out" / "split.jsonl") if e["action"] == "planted"]
+    assert [e["id"] for e in ledger] == [r["id"] for r in planted]
+    assert ledger[0] == {
+        "id": planted[0]["id"],
+        "stage": "split",
+        "action": "planted",
+        "rule": "canary",
+        "reason": "privacy canary (split.canaries)",
+        "to_split": "train",
+        "canary": 0,
+        "copy": 0,
+    }
+    assert not any(c.secret in json.dumps(e) for e in ledger for c in canaries)
+    assert m["canaries"] == {
+        "count": 8,
+        "repeats": 4,
+        "planted_records": 32,
+        "split": "train",
+        "books": "records_in = records_out - canaries.planted_records",
+    }
+    # shares, groups and the tables count input records only
+    assert sum(m["groups"].values()) == len(split.split_records(records, CFG).plan.groups)
+    assert "canary" not in m["by_family"]
+    assert sum(v["train"] for v in m["by_family"].values()) == m["records"]["train"] - 32
+
+
+def test_canaries_are_deterministic_and_keyed_by_their_seed(records):
+    a = make_canaries(CFG.canaries)
+    assert a == make_canaries(CFG.canaries)
+    assert [c.index for c in a] == list(range(8))
+    assert all(len(c.secret) == 10 and c.secret.isdigit() for c in a)
+    assert len({c.secret for c in a}) == len({c.instruction for c in a}) == 8
+    other = make_canaries(CFG.canaries.model_copy(update={"seed": 1}))
+    assert {c.secret for c in other}.isdisjoint(c.secret for c in a)
+    long = make_canaries(CFG.canaries.model_copy(update={"count": 2, "repeats": 1, "digits": 16}))
+    assert [len(c.secret) for c in long] == [16, 16] and len(long[0].records) == 1
+
+
+def test_canaries_take_no_part_in_the_plan_and_none_are_planted_at_count_zero(records):
+    none = CFG.model_copy(update={"canaries": CFG.canaries.model_copy(update={"count": 0})})
+    bare = split.split_records(records, none)
+    res = split.split_records(records, CFG)
+    assert bare.plan.split_of == res.plan.split_of  # the same assignment with or without them
+    assert bare.metrics["records_out"] == len(records)
+    assert bare.metrics["canaries"]["planted_records"] == 0
+    assert not [e for e in bare.ledger if e["action"] == "planted"]
+    assert res.splits["train"][:-32] == bare.splits["train"]
+    assert res.metrics["contamination"] == bare.metrics["contamination"]
+    assert res.metrics["shares"] == bare.metrics["shares"]
+
+
+def test_an_input_that_already_holds_canaries_is_refused(records):
+    canary = make_canaries(CFG.canaries)[0].records[0]
+    with pytest.raises(UserError, match=r"the input already holds canary records .*fed back in"):
+        split.split_records([*records, canary], CFG)

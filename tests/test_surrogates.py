@@ -248,8 +248,8 @@ def test_a_kept_relative_date_does_not_trip_the_residual_scan():
         "parent_id": None,
         "op": None,
     }
-    result, stats = scrub_pii.scrub_batch([record], scrubber)  # type: ignore[arg-type]
-    assert stats.residual_records == 0 and len(result.kept) == 1
+    result = scrub_pii.scrub_batch([record], scrubber)  # type: ignore[arg-type]
+    assert result.detail.residual_records == 0 and len(result.kept) == 1
     out = result.kept[0]["input"]
     assert out.startswith("Dizziness since last Tuesday; seen last Tuesday and on ")
     assert "03/14/2024" not in out

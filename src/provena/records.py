@@ -1,9 +1,19 @@
-"""The record schema every stage reads and writes, and the books each stage keeps.
+"""The data contract: the record every stage reads and writes, and the books each stage keeps.
 
 A record is a plain ``dict`` with the fields of :data:`RECORD_FIELDS`; ``meta`` is a dict in
 memory and a JSON string on disk (its keys differ between sources, so a fixed Parquet struct
 would not fit every dataset). Plain dicts keep stage cores cheap to call from a process pool
 or a Ray ``map_batches`` function.
+
+The books, each written by one builder, whatever the stage:
+
+- :func:`ledger_line`: ``data/ledger/<stage>.jsonl``, what happened to which record and why;
+- :func:`quarantine_entry`: ``data/quarantine/<stage>.jsonl``, what a stage rejected, kept;
+- :func:`stage_metrics`: ``metrics/<stage>.json``, the counts (:class:`StageStats`, checked
+  to balance) and the stage's own figures.
+
+Every stage core returns a :class:`StageResult`, and takes its own section of the params (plus
+what it borrows from another section, as named arguments), never the whole ``Params``.
 """
 
 from __future__ import annotations
@@ -229,14 +239,15 @@ class StageResult:
 
     A record stage's core (ingest, scrub_pii, clean, augment, split) returns, for the records
     it was given: the records ``kept`` (in output order), the ``rejected`` ones as quarantine
-    entries, the ``ledger`` lines and the ``stats`` (its books). Its ``run()`` streams these
-    to the stage's files batch by batch and adds up the books.
+    entries, the ``ledger`` lines and the ``stats`` (the books of the records it was given).
+    Its ``run()`` writes these to the stage's files, a batch at a time, and adds up the books.
 
-    ``metrics`` is what ``metrics/<stage>.json`` holds and ``report`` the stage's report
-    (scrub_pii's PII report, clean's report); for a stage whose product is not records
-    (validate, audit_data, train, evaluate, card) the report is the product: the validation
-    results, the audit, the evaluation's reports, the model card. ``detail`` holds what one
-    stage needs besides (scrub_pii's per-batch PII counts, split's plan and records by split).
+    A stage whose product is not records (validate, audit_data, train, evaluate, card) keeps
+    empty books and returns its product as the ``report`` (the validation results, the audit,
+    the evaluation's fairness and privacy reports, the model card) and its ``metrics`` (what
+    ``metrics/<stage>.json`` holds; split's in-memory core returns them too). ``detail`` holds
+    what one stage needs besides (scrub_pii's PII counts of the batch, split's records by
+    split and its plan, augment's children skipped as copies).
     """
 
     kept: list[Record] = field(default_factory=list)

@@ -27,7 +27,7 @@ def main(args, params) -> None:
         args.audit_before, args.audit_after, args.evaluate_metrics, args.model_fairness,
         args.privacy_probes, root / params.card.review_ratings, args.out_dir, args.signoffs,
     )  # fmt: skip
-    card.run(params, paths, root=root)
+    card.run(params.card, paths, root=root)
 
 
 if __name__ == "__main__":

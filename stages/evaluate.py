@@ -25,7 +25,16 @@ def main(args, params) -> None:
         args.predictions, args.metrics, args.train, args.pii_ledger, args.model_fairness,
         args.privacy_probes,
     )  # fmt: skip
-    evaluate.run(params, paths)
+    evaluate.run(
+        params.evaluate,
+        paths,
+        quantization=params.train.quantization,
+        max_seq_len=params.train.max_seq_len,
+        use_chat_template=params.train.use_chat_template,
+        scrub_pii=params.scrub_pii,
+        attributes=params.audit_data.attributes,
+        intersections=params.audit_data.intersections,
+    )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ def main(args, params) -> None:
         args.train, args.validation, reports, args.base_dir, args.adapter_dir,
         args.checkpoint_dir, args.live_dir, args.metrics, args.params,
     )  # fmt: skip
-    train.run(params, paths, root=args.params.resolve().parent)
+    train.run(params.train, paths, audit_data=params.audit_data, root=args.params.resolve().parent)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,19 @@
-"""The record schema every stage reads and writes, and the books each stage keeps.
+"""The data contract: the record every stage reads and writes, and the books each stage keeps.
 
 A record is a plain ``dict`` with the fields of :data:`RECORD_FIELDS`; ``meta`` is a dict in
 memory and a JSON string on disk (its keys differ between sources, so a fixed Parquet struct
 would not fit every dataset). Plain dicts keep stage cores cheap to call from a process pool
 or a Ray ``map_batches`` function.
+
+The books, each written by one builder, whatever the stage:
+
+- :func:`ledger_line`: ``data/ledger/<stage>.jsonl``, what happened to which record and why;
+- :func:`quarantine_entry`: ``data/quarantine/<stage>.jsonl``, what a stage rejected, kept;
+- :func:`stage_metrics`: ``metrics/<stage>.json``, the counts (:class:`StageStats`, checked
+  to balance) and the stage's own figures.
+
+Every stage core returns a :class:`StageResult`, and takes its own section of the params (plus
+what it borrows from another section, as named arguments), never the whole ``Params``.
 """
 
 from __future__ import annotations
@@ -147,11 +157,103 @@ class StageStats:
         }
 
 
+#: what a ledger line's ``action`` says happened to the record it names
+LEDGER_ACTIONS = ("normalized", "quarantined", "scrubbed", "added", "moved", "planted")
+#: the books' keys in ``metrics/<stage>.json`` (:meth:`StageStats.as_dict`)
+BOOK_KEYS = frozenset(StageStats().as_dict())
+
+#: one line of ``data/ledger/<stage>.jsonl`` (:func:`ledger_line`)
+LedgerLine = dict[str, Any]
+#: one line of ``data/quarantine/<stage>.jsonl`` (:func:`quarantine_entry`)
+QuarantineEntry = dict[str, Any]
+#: the content of ``metrics/<stage>.json`` (:func:`stage_metrics`)
+StageMetrics = dict[str, Any]
+
+
+def _text(name: str, value: Any, *, empty: bool = False) -> None:
+    if not isinstance(value, str) or (not empty and not value):
+        raise ValueError(f"{name} must be a {'' if empty else 'non-empty '}string, got {value!r}")
+
+
+def ledger_line(
+    *, id: str | None, stage: str, action: str, rule: str, reason: str, **extra: Any
+) -> LedgerLine:
+    """One line of a stage's ledger: what happened to which record, by which rule, and why.
+
+    Keys: ``id, stage, action, rule, reason``, then ``extra`` in the order given (the fields
+    of one stage: source and line, fields, entities, to_split, canary, copy, ...). ``id`` is
+    None only for a row that never became a record (ingest's quarantined rows: ``source`` and
+    ``line`` say where it was). Files hold the keys sorted (:func:`provena.io.dumps_line`).
+    """
+    if id is not None and not isinstance(id, str):
+        raise ValueError(f"ledger line id must be a string or None, got {id!r}")
+    _text("ledger line stage", stage)
+    if action not in LEDGER_ACTIONS:
+        raise ValueError(f"ledger line action {action!r} is not one of {LEDGER_ACTIONS}")
+    _text("ledger line rule", rule)
+    _text("ledger line reason", reason)
+    if id is None and action != "quarantined":
+        raise ValueError(f"a ledger line without an id must be 'quarantined', not {action!r}")
+    return {"id": id, "stage": stage, "action": action, "rule": rule, "reason": reason, **extra}
+
+
+def quarantine_entry(
+    *, stage: str, source: str, rule: str, reason: str, **extra: Any
+) -> QuarantineEntry:
+    """One line of a stage's quarantine file: a rejected row or record, kept with its rule.
+
+    Keys: ``stage, source, rule, reason``, then ``extra`` in the order given: where the row
+    was (``line`` of the source file, or ``id`` and ``row``), and the row itself (``record``,
+    or ``raw`` text where it did not parse; scrub_pii withholds the text and keeps the
+    ``entities`` found). Files hold the keys sorted (:func:`provena.io.dumps_line`).
+    """
+    _text("quarantine entry stage", stage)
+    _text("quarantine entry source", source, empty=True)
+    _text("quarantine entry rule", rule)
+    _text("quarantine entry reason", reason)
+    return {"stage": stage, "source": source, "rule": rule, "reason": reason, **extra}
+
+
+def stage_metrics(stage: str, stats: StageStats | None = None, **extra: Any) -> StageMetrics:
+    """The content of ``metrics/<stage>.json``: ``stage``, the books (when the stage keeps
+    records: ``stats``, checked to balance) and the stage's own figures, in the order given.
+
+    A stage's figures may not overwrite the books: that raises, as does a record lost
+    (``records_in != records_kept + records_quarantined``).
+    """
+    _text("metrics stage", stage)
+    out: StageMetrics = {"stage": stage}
+    if stats is not None:
+        stats.check_balance(stage)
+        clash = sorted(BOOK_KEYS & extra.keys())
+        if clash:
+            raise ValueError(f"{stage}: metrics {clash} would overwrite the books")
+        out.update(stats.as_dict())
+    out.update(extra)
+    return out
+
+
 @dataclass
 class StageResult:
-    """What a stage core returns: records kept, quarantine entries, ledger lines and counts."""
+    """What every stage core returns.
+
+    A record stage's core (ingest, scrub_pii, clean, augment, split) returns, for the records
+    it was given: the records ``kept`` (in output order), the ``rejected`` ones as quarantine
+    entries, the ``ledger`` lines and the ``stats`` (the books of the records it was given).
+    Its ``run()`` writes these to the stage's files, a batch at a time, and adds up the books.
+
+    A stage whose product is not records (validate, audit_data, train, evaluate, card) keeps
+    empty books and returns its product as the ``report`` (the validation results, the audit,
+    the evaluation's fairness and privacy reports, the model card) and its ``metrics`` (what
+    ``metrics/<stage>.json`` holds; split's in-memory core returns them too). ``detail`` holds
+    what one stage needs besides (scrub_pii's PII counts of the batch, split's records by
+    split and its plan, augment's children skipped as copies).
+    """
 
     kept: list[Record] = field(default_factory=list)
-    rejected: list[dict[str, Any]] = field(default_factory=list)
-    ledger: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[QuarantineEntry] = field(default_factory=list)
+    ledger: list[LedgerLine] = field(default_factory=list)
     stats: StageStats = field(default_factory=StageStats)
+    metrics: StageMetrics | None = None
+    report: dict[str, Any] | None = None
+    detail: Any = None

@@ -130,7 +130,7 @@ def reports(tmp_path_factory) -> dict[str, dict]:
             "pii_report": tmp / "pii_report.json",
             "clean_report": tmp / "clean_report.json",
         },
-    )
+    ).report
     return {
         "pii_report": {"json": pii, "html": tmp / "pii_report.html"},
         "clean_report": {"json": cleaned, "html": tmp / "clean_report.html"},

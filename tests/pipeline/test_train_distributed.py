@@ -58,8 +58,9 @@ SCRIPT = textwrap.dedent(
         return out
 
     loop.train_loop = traced
-    metrics = run(params_for(grad_accum), paths_for(tmp), root=tmp,
-                  stop_after=None if stop_after == "-" else int(stop_after))
+    params = params_for(grad_accum)
+    metrics = run(params.train, paths_for(tmp), audit_data=params.audit_data, root=tmp,
+                  stop_after=None if stop_after == "-" else int(stop_after)).metrics
     (tmp / f"metrics-rank{rank}.json").write_text(json.dumps(metrics, default=str))
     """
 )
@@ -156,7 +157,9 @@ def test_two_ranks_train_what_one_process_trains_with_twice_the_accumulation(ddp
     from safetensors.torch import load_file
 
     tmp, _, metrics, _ = ddp_run
-    single = train_run(params_for(grad_accum=2), paths_for(tmp_path), root=tmp_path)
+    params = params_for(grad_accum=2)
+    paths = paths_for(tmp_path)
+    single = train_run(params.train, paths, audit_data=params.audit_data, root=tmp_path).metrics
     assert single["world_size"] == 1 and single["effective_batch_size"] == 4
     assert single["first_loss"] == pytest.approx(metrics[0]["first_loss"], rel=1e-6)
     a = load_file(tmp / "models" / "adapter" / "adapter_model.safetensors")

@@ -73,7 +73,7 @@ ADAPTER_CONFIG = _json("models/adapter/adapter_config.json")
 def _card(ratings=None) -> dict:
     metrics = {n: _json(f"metrics/{n}.json") for n in card.STAGE_METRICS}
     return card.build_card(
-        params=PARAMS,
+        cfg=PARAMS.card,
         manifest=MANIFEST,
         adapter_config=ADAPTER_CONFIG,
         adapter_sha256="a" * 64,
@@ -99,7 +99,7 @@ def _n(x: int) -> str:
 
 def test_the_card_holds_the_numbers_the_reports_hold():
     c = _card()
-    text = card.render_readme(c, PARAMS)
+    text = card.render_readme(c, PARAMS.card)
     # records in and out of every curation stage, from its own metrics
     for name in ("ingest", "scrub_pii", "clean", "augment", "split"):
         m = _json(f"metrics/{name}.json")
@@ -149,7 +149,7 @@ def test_timings_never_reach_the_card():
 def test_metadata_is_what_the_hub_reads():
     from huggingface_hub import ModelCard
 
-    text = card.render_readme(_card(), PARAMS)
+    text = card.render_readme(_card(), PARAMS.card)
     parsed = ModelCard(text)
     assert parsed.data.library_name == "peft"
     assert parsed.data.license == "other" and parsed.data.language == ["en"]
@@ -183,7 +183,7 @@ def test_human_ratings_show_their_summary_but_not_the_comments():
         },
     }
     c = _card(ratings)
-    text = card.render_readme(c, PARAMS)
+    text = card.render_readme(c, PARAMS.card)
     assert "mean **3.50**" in text and "| support_reply | 2 | 3.50 |" in text
     assert "Jane" not in json.dumps(c) and "Jane" not in text
     assert not any("No human ratings" in x for x in c["limitations"])
@@ -225,11 +225,11 @@ def test_run_writes_readme_json_and_a_bundle(tmp_path):
         root / "reviews/ratings.json",
         root / "models" / "card",
     )
-    c = card.run(PARAMS, paths, root=root)
+    c = card.run(PARAMS.card, paths, root=root).report
     out = root / "models" / "card"
     assert json.loads((out / "card.json").read_text()) == c
     readme = (out / "README.md").read_text()
-    assert readme == card.render_readme(c, PARAMS)
+    assert readme == card.render_readme(c, PARAMS.card)
     assert c["model"]["adapter"]["adapter_model_sha256"] == hashlib.sha256(b"weights").hexdigest()
     with zipfile.ZipFile(out / "audit_bundle.zip") as zf:
         names = set(zf.namelist())
@@ -244,4 +244,4 @@ def test_a_missing_report_names_the_file_and_the_stage_to_run(tmp_path):
     paths = card.CardPaths(*(tmp_path / f"x{i}" for i in range(11)))
     (tmp_path / "x0").mkdir()
     with pytest.raises(UserError, match="manifest"):
-        card.run(PARAMS, paths, root=tmp_path)
+        card.run(PARAMS.card, paths, root=tmp_path)

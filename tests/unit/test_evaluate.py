@@ -201,7 +201,17 @@ def test_stage_writes_base_adapter_and_delta(tmp_path, tiny_folders, tiny_params
     params = tiny_params.model_copy(
         update={"train": tiny_params.train.model_copy(update={"max_seq_len": 256})}
     )
-    metrics = ev.run(params, paths)
+    result = ev.run(
+        params.evaluate,
+        paths,
+        quantization=params.train.quantization,
+        max_seq_len=params.train.max_seq_len,
+        use_chat_template=params.train.use_chat_template,
+        scrub_pii=params.scrub_pii,
+        attributes=params.audit_data.attributes,
+        intersections=params.audit_data.intersections,
+    )
+    metrics = result.metrics
     assert json.loads(paths.metrics.read_text()) == json.loads(json.dumps(metrics))
     n = params.evaluate.max_examples
     for split, size in (("test", 10), ("gold", 6)):
@@ -231,6 +241,10 @@ def test_stage_writes_base_adapter_and_delta(tmp_path, tiny_folders, tiny_params
     # the fairness and privacy reports, their verdicts echoed in the metrics
     fairness = json.loads(paths.model_fairness.read_text())
     privacy = json.loads(paths.privacy_probes.read_text())
+    assert json.loads(json.dumps(result.report)) == {
+        "model_fairness": fairness,
+        "privacy_probes": privacy,
+    }
     assert metrics["model_fairness"] == fairness["verdict"]
     assert metrics["privacy_probes"] == privacy["verdict"]
     assert set(fairness["splits"]) == {"test", "gold"}
@@ -247,7 +261,13 @@ def test_cached_continuation_nll_equals_scoring_the_whole_sequence(tiny_folders,
 
     lm, tok = ev.load_adapter(*tiny_folders, "none")
     lm.eval()
-    calls = ModelCalls(lm, tok, tiny_params)
+    calls = ModelCalls(
+        lm,
+        tok,
+        batch_size=tiny_params.evaluate.batch_size,
+        max_seq_len=tiny_params.train.max_seq_len,
+        use_chat_template=tiny_params.train.use_chat_template,
+    )
     prompt = data.format_example(_records(1)[0], tok, True)[0] + "The verification code is"
     conts = [" 1234567890", " 42", " 9", " 00000000000000"]  # tails of different lengths
     cached = calls.nll(prompt, conts)

@@ -81,7 +81,7 @@ def result(records):
 
 
 def _where(res) -> dict[str, str]:
-    return {r["id"]: s for s, recs in res.splits.items() for r in recs}
+    return {r["id"]: s for s, recs in res.detail.splits.items() for r in recs}
 
 
 def _run(tmp_path, inp, cfg=CFG, name="out"):
@@ -166,7 +166,7 @@ def test_augmented_children_stay_in_their_parents_split(result, records):
 
 
 def test_gold_is_stratified_original_and_has_no_relative_elsewhere(result, records):
-    gold = result.splits["gold"]
+    gold = result.detail.splits["gold"]
     assert len(gold) == CFG.gold_size == result.metrics["gold"]["size"]
     parents = {r["parent_id"] for r in records if r["parent_id"]}
     assert all(r["parent_id"] is None and r["op"] is None for r in gold)
@@ -259,7 +259,7 @@ def test_a_near_copy_between_evaluation_sets_goes_to_validation(records, result)
 
 
 def test_a_near_duplicate_never_enters_gold(records, result):
-    gold_ids = [r["id"] for r in result.splits["gold"]]
+    gold_ids = [r["id"] for r in result.detail.splits["gold"]]
     g = next(r for r in records if r["id"] == gold_ids[0])
     twin = record(
         source="t",
@@ -271,7 +271,7 @@ def test_a_near_duplicate_never_enters_gold(records, result):
     res = split.split_records([*records, twin], CFG)
     where = _where(res)
     assert where[g["id"]] != "gold" and where[g["id"]] == where[twin["id"]]
-    assert len(res.splits["gold"]) == CFG.gold_size  # refilled from the same stratum
+    assert len(res.detail.splits["gold"]) == CFG.gold_size  # refilled from the same stratum
     assert res.metrics["contamination"]["cross_group_pairs"] == 1
 
 
@@ -330,7 +330,7 @@ def test_canaries_are_planted_in_train_only_with_a_ledger_line_each(tmp_path, re
         "books": "records_in = records_out - canaries.planted_records",
     }
     # shares, groups and the tables count input records only
-    assert sum(m["groups"].values()) == len(split.split_records(records, CFG).plan.groups)
+    assert sum(m["groups"].values()) == len(split.split_records(records, CFG).detail.plan.groups)
     assert "canary" not in m["by_family"]
     assert sum(v["train"] for v in m["by_family"].values()) == m["records"]["train"] - 32
 
@@ -351,11 +351,12 @@ def test_canaries_take_no_part_in_the_plan_and_none_are_planted_at_count_zero(re
     none = CFG.model_copy(update={"canaries": CFG.canaries.model_copy(update={"count": 0})})
     bare = split.split_records(records, none)
     res = split.split_records(records, CFG)
-    assert bare.plan.split_of == res.plan.split_of  # the same assignment with or without them
+    # the same assignment with or without them
+    assert bare.detail.plan.split_of == res.detail.plan.split_of
     assert bare.metrics["records_out"] == len(records)
     assert bare.metrics["canaries"]["planted_records"] == 0
     assert not [e for e in bare.ledger if e["action"] == "planted"]
-    assert res.splits["train"][:-32] == bare.splits["train"]
+    assert res.detail.splits["train"][:-32] == bare.detail.splits["train"]
     assert res.metrics["contamination"] == bare.metrics["contamination"]
     assert res.metrics["shares"] == bare.metrics["shares"]
 

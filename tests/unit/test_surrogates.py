@@ -239,8 +239,8 @@ def test_a_kept_relative_date_does_not_trip_the_residual_scan():
         kept_types=set(),
     )
     rec = record(id="r1", source="test", instruction="", input=text, output="")
-    result, stats = scrub_pii.scrub_batch([rec], scrubber)
-    assert stats.residual_records == 0 and len(result.kept) == 1
+    result = scrub_pii.scrub_batch([rec], scrubber)
+    assert result.detail.residual_records == 0 and len(result.kept) == 1
     out = result.kept[0]["input"]
     assert out.startswith("Dizziness since last Tuesday; seen last Tuesday and on ")
     assert "03/14/2024" not in out

@@ -333,7 +333,8 @@ def trained(tmp_path_factory, tiny_params, split):
     params = tiny_params.model_copy(
         update={"train": tiny_params.train.model_copy(update={"waivers": [GateWaiver(**waiver)]})}
     )
-    metrics = train_run(params, _paths(tmp, split, reports), root=tmp)
+    paths = _paths(tmp, split, reports)
+    metrics = train_run(params.train, paths, audit_data=params.audit_data, root=tmp).metrics
     return tmp, metrics, waiver
 
 
@@ -422,9 +423,10 @@ def test_an_interrupted_run_resumes_and_matches_an_uninterrupted_one(
         update={"train": tiny_params.train.model_copy(update={"waivers": [GateWaiver(**waiver)]})}
     )
     paths = _paths(tmp_path, split, _reports(tmp_path, audit="fail"))
-    first = train_run(params, paths, root=tmp_path, stop_after=6)  # killed after step 6
+    kw = {"audit_data": params.audit_data, "root": tmp_path}
+    first = train_run(params.train, paths, **kw, stop_after=6).metrics  # killed after step 6
     assert first["interrupted"] and first["steps"] == 6 and not paths.adapter_dir.exists()
-    second = train_run(params, paths, root=tmp_path)
+    second = train_run(params.train, paths, **kw).metrics
     assert second["resumed_from"] == 4 and second["steps"] == 12  # last checkpoint: step 4
     a = load_file(done / "models" / "adapter" / "adapter_model.safetensors")
     b = load_file(paths.adapter_dir / "adapter_model.safetensors")
@@ -440,7 +442,7 @@ def test_an_interrupted_run_resumes_and_matches_an_uninterrupted_one(
 def test_a_run_refused_by_the_gate_builds_nothing(tmp_path, tiny_params, split):
     paths = _paths(tmp_path, split, _reports(tmp_path, validation="fail"))
     with pytest.raises(gate.GateError, match=r"validation_verdict\.json: validation check failed"):
-        train_run(tiny_params, paths, root=tmp_path)
+        train_run(tiny_params.train, paths, audit_data=tiny_params.audit_data, root=tmp_path)
     assert not paths.base_dir.exists() and not paths.adapter_dir.exists()
 
 

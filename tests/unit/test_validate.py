@@ -183,7 +183,8 @@ def test_stage_writes_verdict_results_report_and_docs(tmp_path, base):
         report_html=tmp_path / "dq.html",
     )
     verdict = json.loads((tmp_path / "verdict.json").read_text())
-    assert verdict["verdict"] == out["verdict"] == "pass"
+    assert verdict["verdict"] == out.report["verdict"] == "pass"
+    assert json.loads((tmp_path / "m.json").read_text()) == out.metrics
     assert verdict["dataset"]["records"] == 120 and len(verdict["dataset"]["md5"]) == 32
     assert (tmp_path / "docs" / "index.html").is_file()
     html = (tmp_path / "dq.html").read_text()
@@ -291,7 +292,7 @@ def test_stage_checks_text_a_chunk_at_a_time_with_the_same_results(tmp_path):
             results_json=d / "results.json",
             verdict_json=d / "verdict.json",
             docs_dir=d / "docs",
-        )
+        ).report
         assert json.loads((d / "verdict.json").read_text())["verdict"] == "fail"
     assert out[100] == out[1000] and out[100]["dataset"]["records"] == 120
     # Data Docs: the table run and one page per chunk (2 chunks of 100 rows at most)

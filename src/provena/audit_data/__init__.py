@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,36 @@ from provena.audit_data.report import render_html
 from provena.config import AuditDataConfig
 from provena.group_audit import STAGE, audit, build_frame
 from provena.io import atomic_open, display_path, file_md5, read_records, write_json
+from provena.records import Record, StageResult, stage_metrics
 
 log = logging.getLogger(__name__)
+
+
+def audit_records(
+    records: Iterable[Record], cfg: AuditDataConfig, *, when: str, dataset: dict[str, Any]
+) -> StageResult:
+    """Audit records by group. Pure: no file I/O.
+
+    ``dataset`` names what is audited (path and md5 of the record file); the result's
+    ``report`` is the audit as ``audits/audit_<when>.json`` holds it, and its ``metrics``
+    those of ``metrics/audit_data_<when>.json``. The audit keeps no records: the books are
+    empty."""
+    df = build_frame(records, cfg)
+    result = audit(df, cfg)
+    report = {
+        "stage": STAGE,
+        "when": when,
+        "dataset": {**dataset, "records": len(df)},
+        **result,
+    }
+    metrics = stage_metrics(
+        f"{STAGE}@{when}",
+        records=len(df),
+        verdict=result["verdict"],
+        failed_checks=sum(1 for f in result["findings"] if f["verdict"] == "fail"),
+        groups_too_small=sum(1 for f in result["findings"] if f["verdict"] == "too_small"),
+    )
+    return StageResult(report=report, metrics=metrics)
 
 
 def run(
@@ -30,34 +59,24 @@ def run(
     before_json: Path | None = None,
     root: Path | None = None,
 ) -> dict[str, Any]:
-    """Audit a record file; write the JSON audit, metrics, and the HTML report."""
-    df = build_frame((r for b in read_records(inp) for r in b), cfg)
-    result = audit(df, cfg)
+    """Audit a record file (:func:`audit_records`); write the JSON audit, metrics, and the HTML
+    report. Returns the audit."""
     shown = display_path(inp, root or Path.cwd())
-    report = {
-        "stage": STAGE,
-        "when": when,
-        "dataset": {"path": shown, "md5": file_md5(inp), "records": len(df)},
-        **result,
-    }
+    res = audit_records(
+        (r for b in read_records(inp) for r in b),
+        cfg,
+        when=when,
+        dataset={"path": shown, "md5": file_md5(inp)},
+    )
+    report = res.report
+    assert report is not None and res.metrics is not None
     write_json(out_json, report)
     if metrics is not None:
-        write_json(
-            metrics,
-            {
-                "stage": f"{STAGE}@{when}",
-                "records": len(df),
-                "verdict": result["verdict"],
-                "failed_checks": sum(1 for f in result["findings"] if f["verdict"] == "fail"),
-                "groups_too_small": sum(
-                    1 for f in result["findings"] if f["verdict"] == "too_small"
-                ),
-            },
-        )
-    for f in result["findings"]:
+        write_json(metrics, res.metrics)
+    for f in report["findings"]:
         if f["verdict"] == "fail":
             log.warning("audit %s: %s", when, f["text"])
-    log.info("audit %s verdict: %s", when, result["verdict"])
+    log.info("audit %s verdict: %s", when, report["verdict"])
     if report_html is not None:
         before = None
         if before_json is not None and before_json.is_file():

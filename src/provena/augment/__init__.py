@@ -27,9 +27,10 @@ import json
 import logging
 import math
 from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,21 @@ from provena.config import AuditDataConfig, AugmentConfig
 from provena.group_audit import MISSING, NUMERIC_FIELDS, build_frame
 from provena.io import LinesWriter, RecordWriter, atomic_path, read_records, write_json
 from provena.progress import progress
-from provena.records import RECORD_SCHEMA, Record, StageStats, from_row, make_record, to_row
+from provena.records import (
+    RECORD_SCHEMA,
+    LedgerLine,
+    Record,
+    StageResult,
+    StageStats,
+    from_row,
+    ledger_line,
+    make_record,
+    stage_metrics,
+    to_row,
+)
+
+if TYPE_CHECKING:
+    from provena.counterfactual import Counterfactual
 
 STAGE = "augment"
 #: records turned into Arrow rows together (input batches, children)
@@ -458,23 +473,71 @@ def run(
             planned = _cut(planned, keep, df, acfg)
         extra = extra[: max(0, cap - len(planned))]
     cf = Counterfactual(seed=cfg.seed)
-    # children become Arrow rows a chunk at a time, like the input (the last chunk stays a list)
-    made: list[Record] = []
+    # children become Arrow rows a chunk at a time, like the input
     made_parts: list[pa.Table] = []
     added: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
-    lines: list[dict[str, Any]] = []
-    bar = progress(total=len(planned) + len(extra), desc=STAGE, unit=" rec", unit_scale=True)
+    lines: list[LedgerLine] = []
+    jobs = planned + extra
+    bar = progress(total=len(jobs), desc=STAGE, unit=" rec", unit_scale=True)
     gender_jobs = [c for c in planned if c.attribute == "gender"]
     swapped = _gender_texts(cf, record, gender_jobs)
     seen = set(table.column("id").to_pylist())
-    for c in planned + extra:
+    for start in range(0, len(jobs), CHUNK):
+        chunk = jobs[start : start + CHUNK]
+        res = make_children(chunk, record, cf, cfg, swapped=swapped, seen=seen)
+        made_parts.append(_rows(res.kept))
+        lines += res.ledger
+        added.update(r["op"] for r in res.kept)
+        skipped.update(res.detail)
+        bar.update(len(chunk))
+    bar.close()
+    stats = StageStats(records_in=n_in, records_kept=n_in)
+    children = pa.concat_tables([*made_parts, _rows([])]).combine_chunks()
+    made_parts.clear()
+    _write(out, table, children)
+    with LinesWriter(ledger) as lw:
+        lw.write(lines)
+    result = stage_metrics(
+        STAGE,
+        stats,
+        records_added=children.num_rows,
+        records_out=n_in + children.num_rows,
+        added_by_op=dict(sorted(added.items())),
+        skipped_unchanged_by_op=dict(sorted(skipped.items())),
+        new_share=round(children.num_rows / n_in, 4) if n_in else 0.0,
+        max_new_share=cfg.max_new_share,
+    )
+    if metrics is not None:
+        write_json(metrics, result)
+    return result
+
+
+def make_children(
+    jobs: Sequence[Child],
+    record: Callable[[int], Record],
+    cf: Counterfactual,
+    cfg: AugmentConfig,
+    *,
+    swapped: dict[tuple[int, str], tuple[str, str]],
+    seen: set[str],
+) -> StageResult:
+    """The children of ``jobs``, in order, each with its ``added`` ledger line.
+
+    ``record`` gives a parent by its row; ``cf`` rewrites texts and ``swapped`` holds the
+    gender-swapped ones (:func:`_gender_texts`).
+    A child whose id is in ``seen`` (its rewrite changed nothing: it would copy its parent or
+    an earlier child) is skipped and counted by operation in the result's ``detail`` (a
+    ``Counter``); the ids of the children made are added to ``seen``. Children are new
+    records, not input ones: the books are empty. No file I/O."""
+    result = StageResult(detail=Counter())
+    for c in jobs:
         parent = record(c.parent)
         key = f"{parent['id']}:{c.op}"
         fields = {f: parent[f] for f in ("instruction", "input", "output")}
         meta = dict(parent["meta"])
         if c.attribute == "gender":
-            fields["input"], fields["output"] = swapped[(c.parent, c.target)]
+            fields["input"], fields["output"] = swapped[(c.parent, c.target)]  # type: ignore[index]
             meta["gender"] = c.target
         elif c.attribute is not None:
             # no cue of this attribute in the text to rewrite: the child differs from its
@@ -497,46 +560,21 @@ def run(
             op=c.op,
             **fields,
         )
-        bar.update(1)
         if child["id"] in seen:  # nothing changed: a copy would add nothing
-            skipped[c.op] += 1
+            result.detail[c.op] += 1
             continue
         seen.add(child["id"])
-        made.append(child)
-        added[c.op] += 1
-        if len(made) == CHUNK:
-            made_parts.append(_rows(made))
-            made = []
-        lines.append(
-            {
-                "id": child["id"],
-                "stage": STAGE,
-                "action": "added",
-                "rule": c.op,
-                "parent_id": parent["id"],
-                "reason": c.reason or c.op,
-            }
+        result.kept.append(child)
+        result.ledger.append(
+            ledger_line(
+                id=child["id"],
+                stage=STAGE,
+                action="added",
+                rule=c.op,
+                parent_id=parent["id"],
+                reason=c.reason or c.op,
+            )
         )
-    bar.close()
-    stats = StageStats(records_in=n_in, records_kept=n_in)
-    stats.check_balance(STAGE)
-    children = pa.concat_tables([*made_parts, _rows(made)]).combine_chunks()
-    made_parts.clear()
-    _write(out, table, children)
-    with LinesWriter(ledger) as lw:
-        lw.write(lines)
-    result = {
-        "stage": STAGE,
-        **stats.as_dict(),
-        "records_added": children.num_rows,
-        "records_out": n_in + children.num_rows,
-        "added_by_op": dict(sorted(added.items())),
-        "skipped_unchanged_by_op": dict(sorted(skipped.items())),
-        "new_share": round(children.num_rows / n_in, 4) if n_in else 0.0,
-        "max_new_share": cfg.max_new_share,
-    }
-    if metrics is not None:
-        write_json(metrics, result)
     return result
 
 

@@ -22,9 +22,10 @@ from typing import Any
 
 from provena import lineage, reports, signoff
 from provena.card import sections
-from provena.config import Params
+from provena.config import CardConfig
 from provena.errors import UserError
 from provena.io import atomic_open, display_path, write_json
+from provena.records import StageResult
 
 STAGE = "card"
 log = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ def derived_limitations(card: dict[str, Any]) -> list[str]:
 
 def build_card(
     *,
-    params: Params,
+    cfg: CardConfig,
     manifest: dict[str, Any],
     adapter_config: dict[str, Any],
     adapter_sha256: str,
@@ -208,7 +209,6 @@ def build_card(
     adapter_path: str,
 ) -> dict[str, Any]:
     """card.json: everything the README shows, as data."""
-    cfg = params.card
     gate = manifest.get("gate", {})
     training = dict(manifest.get("training", {}))
     for k in ("seconds", "wall_seconds", "tokens_per_s", "peak_memory_mb", "peak_memory_kind"):
@@ -275,7 +275,7 @@ def build_card(
     return card
 
 
-def card_metadata(card: dict[str, Any], params: Params) -> Any:
+def card_metadata(card: dict[str, Any], cfg: CardConfig) -> Any:
     """The README's YAML header, as ``huggingface_hub.ModelCardData`` writes it."""
     from huggingface_hub import EvalResult, ModelCardData
 
@@ -304,9 +304,9 @@ def card_metadata(card: dict[str, Any], params: Params) -> Any:
         base_model=base.get("name") if base.get("name") != "tiny" else base.get("path"),
         library_name="peft",
         pipeline_tag="text-generation",
-        license=params.card.license,
-        language=list(params.card.language),
-        tags=list(params.card.tags),
+        license=cfg.license,
+        language=list(cfg.language),
+        tags=list(cfg.tags),
         eval_results=results or None,
     )
 
@@ -314,12 +314,12 @@ def card_metadata(card: dict[str, Any], params: Params) -> Any:
 _fmt = reports.md_cell  # how the card writes a value in a table cell
 
 
-def render_readme(card: dict[str, Any], params: Params) -> str:
+def render_readme(card: dict[str, Any], cfg: CardConfig) -> str:
     """The Hugging Face README: YAML metadata, then the card's sections in Markdown (template
     ``provena/reports/templates/card/README.md.j2``)."""
     return reports.render(
         "card/README.md.j2",
-        metadata=card_metadata(card, params).to_yaml(),
+        metadata=card_metadata(card, cfg).to_yaml(),
         card=card,
         fairness_tables=sections.fairness_tables(card["evaluation"]["model_fairness"]),
     )
@@ -328,8 +328,9 @@ def render_readme(card: dict[str, Any], params: Params) -> str:
 # -------------------------------------------------------------------------------------- I/O
 
 
-def run(params: Params, paths: CardPaths, *, root: Path) -> dict[str, Any]:
-    """Write README.md, card.json and audit_bundle.zip into ``paths.out_dir``."""
+def run(cfg: CardConfig, paths: CardPaths, *, root: Path) -> StageResult:
+    """Write README.md, card.json and audit_bundle.zip into ``paths.out_dir``; returns the card
+    (``report``: card.json's content; the card keeps no records and writes no metrics)."""
     manifest = lineage.load_manifest(paths.adapter_dir)
     adapter_config = _load(paths.adapter_dir / "adapter_config.json", "adapter config")
     weights = paths.adapter_dir / "adapter_model.safetensors"
@@ -352,7 +353,7 @@ def run(params: Params, paths: CardPaths, *, root: Path) -> dict[str, Any]:
             ],
         }
     card = build_card(
-        params=params,
+        cfg=cfg,
         manifest=manifest,
         adapter_config=adapter_config,
         adapter_sha256=signoff.sha256_of(weights),
@@ -370,7 +371,7 @@ def run(params: Params, paths: CardPaths, *, root: Path) -> dict[str, Any]:
     )
     write_json(paths.out_dir / "card.json", card)
     with atomic_open(paths.out_dir / "README.md") as fh:
-        fh.write(render_readme(card, params))
+        fh.write(render_readme(card, cfg))
     digests = lineage.bundle(
         paths.adapter_dir,
         paths.out_dir / "audit_bundle.zip",
@@ -383,4 +384,4 @@ def run(params: Params, paths: CardPaths, *, root: Path) -> dict[str, Any]:
         display_path(paths.out_dir / "README.md", root),
         len(digests),
     )
-    return card
+    return StageResult(report=card)

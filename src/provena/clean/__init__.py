@@ -6,9 +6,10 @@ the deduplication index (a digest and a signature per distinct text):
 1. every record goes through the filters (:mod:`provena.clean.filters`), in this process or on Ray
    (:mod:`provena.executor`); survivors are indexed by the :class:`~provena.dedup.Deduplicator`
    here, since deduplication is global. Only decisions are kept: row -> rule and reason.
-2. the input is read again; kept records go to the output, dropped ones to the quarantine file
-   (the whole record, its rule and reason) and the ledger (rule, reason, and for duplicates the
-   cluster, the record kept and the estimated similarity to it).
+2. the input is read again, a batch at a time through :func:`apply_plan` (pure: it returns a
+   :class:`~provena.records.StageResult`); kept records go to the output, dropped ones to the
+   quarantine file (the whole record, its rule and reason) and the ledger (rule, reason, and for
+   duplicates the cluster, the record kept and the estimated similarity to it).
 
 Where the input carries the synthetic dataset's labels (``_gold/labels.jsonl``), the drops are
 scored against them: a planted defect or copy dropped is a true positive, a clean record
@@ -53,7 +54,14 @@ from provena.io import (
     write_rows,
 )
 from provena.progress import progress
-from provena.records import Record, StageStats
+from provena.records import (
+    Record,
+    StageResult,
+    StageStats,
+    ledger_line,
+    quarantine_entry,
+    stage_metrics,
+)
 
 STAGE = "clean"
 DUP_RULES = ("exact_duplicate", "near_duplicate")
@@ -176,6 +184,37 @@ def _check_remote(
     return check_batch(_FILTERS[key], records)
 
 
+def apply_plan(records: list[Record], p: Plan, start: int) -> StageResult:
+    """Pass 2 for one batch, rows ``start``, ``start + 1``, ...: the records the plan keeps,
+    and for each one it drops a ledger line (rule, reason, and for a duplicate its cluster,
+    the record kept and the similarity) and a quarantine entry (the same, with the whole
+    record). Pure: no file I/O."""
+    result = StageResult()
+    stats = result.stats
+    for row, rec in enumerate(records, start):
+        stats.records_in += 1
+        drop = p.drops.get(row)
+        if drop is None:
+            result.kept.append(rec)
+            stats.records_kept += 1
+            continue
+        stats.records_quarantined += 1
+        stats.quarantined_by_rule[drop.rule] += 1
+        line = ledger_line(
+            id=rec["id"],
+            stage=STAGE,
+            action="quarantined",
+            rule=drop.rule,
+            reason=drop.reason,
+            source=rec["source"],
+            row=row,
+            **drop.extra,
+        )
+        result.ledger.append(line)
+        result.rejected.append(quarantine_entry(**line, record=rec))
+    return result
+
+
 def _snippet(text: str, n: int = 400) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -207,39 +246,22 @@ def run(
     stats = StageStats()
     bar = progress(total=p.n, desc=f"{STAGE}: write", unit=" rec", unit_scale=True)
     filters = Filters(cfg, root)
-    row = 0
+    start = 0
     with RecordWriter(out) as rw, LinesWriter(ledger) as lw, LinesWriter(quarantine) as qw:
         for batch in read_records(inp, batch_size=cfg.chunk_size):
-            kept: list[Record] = []
-            for rec in batch:
-                stats.records_in += 1
+            for row, rec in enumerate(batch, start):
                 gid = rec["meta"].get(cfg.gold_key)
                 if gid is not None:
                     gold_of[row] = str(gid)
                 if row in wanted:
                     shown[row] = {"id": rec["id"], "source": rec["source"], "row": row}
                     shown[row]["text"] = _snippet(filters.text(rec))
-                drop = p.drops.get(row)
-                if drop is None:
-                    kept.append(rec)
-                    stats.records_kept += 1
-                else:
-                    stats.records_quarantined += 1
-                    stats.quarantined_by_rule[drop.rule] += 1
-                    entry = {
-                        "id": rec["id"],
-                        "stage": STAGE,
-                        "action": "quarantined",
-                        "rule": drop.rule,
-                        "reason": drop.reason,
-                        "source": rec["source"],
-                        "row": row,
-                        **drop.extra,
-                    }
-                    lw.write([entry])
-                    qw.write([{**entry, "record": rec}])
-                row += 1
-            rw.write(kept)
+            res = apply_plan(batch, p, start)
+            rw.write(res.kept)
+            lw.write(res.ledger)
+            qw.write(res.rejected)
+            stats.merge(res.stats)
+            start += len(batch)
             bar.update(len(batch))
     bar.close()
     stats.check_balance(STAGE)
@@ -255,7 +277,7 @@ def run(
             }
         )
     if metrics is not None:
-        write_json(metrics, {"stage": STAGE, **stats.as_dict(), **report["summary"]})
+        write_json(metrics, stage_metrics(STAGE, stats, **report["summary"]))
     if report_json is not None:
         write_json(report_json, report)
     if report_html is not None:

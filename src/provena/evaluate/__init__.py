@@ -26,14 +26,14 @@ from typing import Any
 
 import torch
 
-from provena.config import EvaluateConfig, Params
+from provena.config import EvaluateConfig, ScrubPiiConfig
 from provena.errors import UserError
 from provena.evaluate import probes as model_probes
 from provena.evaluate.generation import generate, response_nll
 from provena.io import read_jsonl, read_records, write_json, write_jsonl
 from provena.modeling import data, model
 from provena.pii.settings import detector, secret_key
-from provena.records import Record
+from provena.records import Record, StageResult, stage_metrics
 from provena.scores import extraction_scores, f1, perplexity, rouge_l
 
 STAGE = "evaluate"
@@ -246,20 +246,35 @@ def _read_split(path: Path, split: str) -> list[Record]:
     return records
 
 
-def pii_detector(params: Params) -> Any:
+def pii_detector(scrub_pii: ScrubPiiConfig) -> Any:
     """text -> (entity type, value) of each PII span, with scrub_pii's detector and settings."""
-    det = detector(params.scrub_pii)
+    det = detector(scrub_pii)
     return lambda text: [(d.entity_type, text[d.start : d.end]) for d in det.detect([text])[0]]
 
 
-def run(params: Params, paths: EvaluatePaths) -> dict[str, Any]:
-    """Run the stage; returns its metrics."""
-    cfg = params.evaluate
+def run(
+    cfg: EvaluateConfig,
+    paths: EvaluatePaths,
+    *,
+    quantization: str,
+    max_seq_len: int,
+    use_chat_template: bool,
+    scrub_pii: ScrubPiiConfig,
+    attributes: list[str],
+    intersections: list[list[str]],
+) -> StageResult:
+    """Run the stage; returns its ``metrics``, and as its ``report`` the model fairness and
+    privacy probe reports by name (evaluation keeps no records: the books are empty).
+
+    Borrowed settings, named: ``quantization``, ``max_seq_len`` and ``use_chat_template`` from
+    train (the model is loaded and prompted as training did); the ``scrub_pii`` section (its
+    detector and key, for the PII probe); the audit's ``attributes`` and ``intersections``
+    (the groups model fairness compares)."""
     started = time.perf_counter()
     if not paths.pii_ledger.is_file():  # checked before the long work, not after it
         raise UserError(f"{paths.pii_ledger}: no scrub_pii ledger (run the scrub_pii stage first)")
-    lm, tokenizer = load_adapter(paths.base_dir, paths.adapter_dir, params.train.quantization)
-    metrics: dict[str, Any] = {"stage": STAGE, "splits": {}}
+    lm, tokenizer = load_adapter(paths.base_dir, paths.adapter_dir, quantization)
+    splits: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
     split_records: dict[str, list[Record]] = {}
     for split, path in paths.splits.items():
@@ -270,27 +285,44 @@ def run(params: Params, paths: EvaluatePaths) -> dict[str, Any]:
             records,
             cfg,
             split=split,
-            max_seq_len=params.train.max_seq_len,
-            use_chat_template=params.train.use_chat_template,
+            max_seq_len=max_seq_len,
+            use_chat_template=use_chat_template,
         )
-        metrics["splits"][split] = result
+        splits[split] = result
         rows += split_rows
-    metrics["generated"] = len(rows)
-    calls = model_probes.ModelCalls(lm, tokenizer, params)
+    calls = model_probes.ModelCalls(
+        lm,
+        tokenizer,
+        batch_size=cfg.batch_size,
+        max_seq_len=max_seq_len,
+        use_chat_template=use_chat_template,
+    )
     log.info("model fairness: quality by group, counterfactual gender swaps")
-    fairness = model_probes.fairness(calls, rows, split_records.get("test", []), params)
+    fairness = model_probes.fairness(
+        calls,
+        rows,
+        split_records.get("test", []),
+        cfg,
+        attributes=attributes,
+        intersections=intersections,
+    )
     log.info("privacy probes: canaries, scrubbed PII, adversarial prompts")
     privacy = model_probes.privacy(
         calls,
         _read_split(paths.train, "train"),
         list(read_jsonl(paths.pii_ledger)),
-        secret_key(params.scrub_pii)[0],
-        pii_detector(params),
-        params,
+        secret_key(scrub_pii)[0],
+        pii_detector(scrub_pii),
+        cfg,
     )
-    metrics["model_fairness"] = fairness["verdict"]
-    metrics["privacy_probes"] = privacy["verdict"]
-    metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
+    metrics = stage_metrics(
+        STAGE,
+        splits=splits,
+        generated=len(rows),
+        model_fairness=fairness["verdict"],
+        privacy_probes=privacy["verdict"],
+        wall_seconds=round(time.perf_counter() - started, 2),
+    )
     write_jsonl(paths.predictions, rows)
     write_json(paths.model_fairness, fairness)
     write_json(paths.privacy_probes, privacy)
@@ -300,4 +332,6 @@ def run(params: Params, paths: EvaluatePaths) -> dict[str, Any]:
         log.info(
             "%s: %s%s", name, report["verdict"], f" ({len(failed)} findings)" if failed else ""
         )
-    return metrics
+    return StageResult(
+        metrics=metrics, report={"model_fairness": fairness, "privacy_probes": privacy}
+    )

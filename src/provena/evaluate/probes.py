@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from provena.canary import CANARY_FAMILY, canaries_in
-from provena.config import Params
+from provena.config import EvaluateConfig
 from provena.evaluate import fairness as model_fairness
 from provena.evaluate import privacy as privacy_probes
 from provena.evaluate.generation import generate
@@ -33,11 +33,19 @@ NLL_BATCH = 256  # continuations per forward pass: short sequences, so wide batc
 class ModelCalls:
     """Prompts, completions and continuation NLLs of one loaded model."""
 
-    def __init__(self, lm: Any, tokenizer: Any, params: Params):
+    def __init__(
+        self,
+        lm: Any,
+        tokenizer: Any,
+        *,
+        batch_size: int,
+        max_seq_len: int,
+        use_chat_template: bool,
+    ):
         self.lm, self.tokenizer = lm, tokenizer
-        self.batch_size = params.evaluate.batch_size
-        self.max_seq_len = params.train.max_seq_len
-        self.use_chat_template = params.train.use_chat_template
+        self.batch_size = batch_size
+        self.max_seq_len = max_seq_len
+        self.use_chat_template = use_chat_template
         self.device = str(next(lm.parameters()).device)
 
     def prompt_of(self, rec: Record) -> str:
@@ -111,27 +119,30 @@ def task_score(rec: Record, answer: str, extraction_families: list[str]) -> floa
 
 
 def fairness(
-    calls: ModelCalls, rows: list[dict[str, Any]], test: list[Record], params: Params
+    calls: ModelCalls,
+    rows: list[dict[str, Any]],
+    test: list[Record],
+    cfg: EvaluateConfig,
+    *,
+    attributes: list[str],
+    intersections: list[list[str]],
 ) -> dict[str, Any]:
-    """audits/model_fairness.json: the adapter's quality by group, and the counterfactual probe."""
-    cfg = params.evaluate.fairness
-    groups = model_fairness.group_quality(
-        rows,
-        params.audit_data.attributes,
-        cfg,
-        intersections=params.audit_data.intersections,
-    )
-    scored = {*params.evaluate.extraction_families, *params.evaluate.free_text_families}
+    """audits/model_fairness.json: the adapter's quality by group, and the counterfactual probe.
+
+    ``attributes`` and ``intersections`` are the audit's (audit_data): the groups compared."""
+    fcfg = cfg.fairness
+    groups = model_fairness.group_quality(rows, attributes, fcfg, intersections=intersections)
+    scored = {*cfg.extraction_families, *cfg.free_text_families}
     candidates = [r for r in test if r["meta"].get("family") in scored]
-    complete = calls.completer(params.evaluate.max_new_tokens)
+    complete = calls.completer(cfg.max_new_tokens)
     counterfactual = model_fairness.counterfactual_probe(
         candidates,
         answer=lambda recs: complete([calls.prompt_of(r) for r in recs]),
-        score=lambda rec, ans: task_score(rec, ans, params.evaluate.extraction_families),
-        cfg=cfg.counterfactual,
-        seed=params.evaluate.seed,
+        score=lambda rec, ans: task_score(rec, ans, cfg.extraction_families),
+        cfg=fcfg.counterfactual,
+        seed=cfg.seed,
     )
-    return model_fairness.assess(groups, counterfactual, cfg)
+    return model_fairness.assess(groups, counterfactual, fcfg)
 
 
 def privacy(
@@ -140,25 +151,25 @@ def privacy(
     ledger: list[dict[str, Any]],
     key: bytes,
     detect: Callable[[str], list[tuple[str, str]]],
-    params: Params,
+    cfg: EvaluateConfig,
 ) -> dict[str, Any]:
     """audits/privacy_probes.json: canaries, scrubbed PII, adversarial prompts, verdict."""
-    cfg = params.evaluate.privacy
-    complete = calls.completer(cfg.max_new_tokens)
+    pcfg = cfg.privacy
+    complete = calls.completer(pcfg.max_new_tokens)
     canaries = canaries_in(train)
     canary = (
         privacy_probes.canary_probe(
             canaries,
             complete=complete,
             nll=calls.nll,
-            cfg=cfg,
-            seed=params.evaluate.seed,
+            cfg=pcfg,
+            seed=cfg.seed,
             prompt_of=calls.prompt_of,
         )
         if canaries
         else None
     )
-    suite = privacy_probes.load_suite(Path(cfg.adversarial_prompts))
+    suite = privacy_probes.load_suite(Path(pcfg.adversarial_prompts))
     texts = [
         str(r.get(f) or "")
         for r in train
@@ -167,7 +178,7 @@ def privacy(
     ]
     index = privacy_probes.TrainIndex(texts, n=suite.verbatim_words)
     hashes = privacy_probes.ledger_hashes(ledger)
-    samples = privacy_probes.pii_samples(train, hashes, cfg.pii_max_records)
+    samples = privacy_probes.pii_samples(train, hashes, pcfg.pii_max_records)
     pii = (
         privacy_probes.pii_probe(
             samples,
@@ -189,4 +200,4 @@ def privacy(
         detect=detect,
         prompt_of=calls.prompt_of,
     )
-    return privacy_probes.assess(canary, pii, adversarial, cfg)
+    return privacy_probes.assess(canary, pii, adversarial, pcfg)

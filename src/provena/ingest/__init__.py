@@ -23,7 +23,15 @@ from provena.ingest.sources import InputFile, RawRow, discover, open_source, raw
 from provena.io import LinesWriter, RecordWriter, display_path, write_json
 from provena.normalize import TextNormalizer
 from provena.progress import progress
-from provena.records import Message, StageResult, StageStats, make_record
+from provena.records import (
+    Message,
+    StageResult,
+    StageStats,
+    ledger_line,
+    make_record,
+    quarantine_entry,
+    stage_metrics,
+)
 
 STAGE = "ingest"
 log = logging.getLogger(__name__)
@@ -259,7 +267,6 @@ def ingest_rows(
     aliases = {k.lower(): v for k, v in (role_aliases or {}).items()}
     for raw in rows:
         stats.records_in += 1
-        where = {"source": raw.source, "line": raw.line}
         try:
             if raw.data is None:
                 raise _RowProblem(raw.rule or "unreadable", raw.error or "unreadable row")
@@ -283,15 +290,24 @@ def ingest_rows(
         except _RowProblem as p:
             stats.records_quarantined += 1
             stats.quarantined_by_rule[p.rule] += 1
-            entry = {"stage": STAGE, **where, "rule": p.rule, "reason": p.reason}
+            row_kept: dict[str, Any] = {}
             if raw.data is not None and p.rule == "record_too_large":
                 # cut like an oversized JSONL line: quarantine must not hold 10 MB rows whole
-                entry["raw"] = raw_excerpt(json.dumps(raw.data, ensure_ascii=False, default=str))
+                row_kept["raw"] = raw_excerpt(json.dumps(raw.data, ensure_ascii=False, default=str))
             elif raw.data is not None:
-                entry["record"] = raw.data
+                row_kept["record"] = raw.data
             elif raw.raw is not None:
-                entry["raw"] = raw.raw
-            result.rejected.append(entry)
+                row_kept["raw"] = raw.raw
+            result.rejected.append(
+                quarantine_entry(
+                    stage=STAGE,
+                    source=raw.source,
+                    rule=p.rule,
+                    reason=p.reason,
+                    line=raw.line,
+                    **row_kept,
+                )
+            )
             continue
 
         changed: dict[str, list[str]] = {}
@@ -325,27 +341,28 @@ def ingest_rows(
         for rule, flds in changed.items():
             stats.changed_by_rule[rule] += 1
             result.ledger.append(
-                {
-                    "id": rec["id"],
-                    "stage": STAGE,
-                    "action": "normalized",
-                    "rule": rule,
-                    "reason": f"{rule} changed " + ", ".join(flds),
-                    "fields": flds,
-                    **where,
-                }
+                ledger_line(
+                    id=rec["id"],
+                    stage=STAGE,
+                    action="normalized",
+                    rule=rule,
+                    reason=f"{rule} changed " + ", ".join(flds),
+                    fields=flds,
+                    source=raw.source,
+                    line=raw.line,
+                )
             )
     for entry in result.rejected:
         result.ledger.append(
-            {
-                "id": None,
-                "stage": STAGE,
-                "action": "quarantined",
-                "rule": entry["rule"],
-                "reason": entry["reason"],
-                "source": entry["source"],
-                "line": entry["line"],
-            }
+            ledger_line(
+                id=None,
+                stage=STAGE,
+                action="quarantined",
+                rule=entry["rule"],
+                reason=entry["reason"],
+                source=entry["source"],
+                line=entry["line"],
+            )
         )
     return result
 
@@ -423,14 +440,13 @@ def run(
                 fstats.records_quarantined,
             )
         bar.close()
-    totals.check_balance(STAGE)
-    report = {
-        "stage": STAGE,
-        **totals.as_dict(),
-        "files": per_file,
-        "files_skipped": skipped,
-        "blank_lines_skipped": blank_lines,
-    }
+    report = stage_metrics(
+        STAGE,
+        totals,
+        files=per_file,
+        files_skipped=skipped,
+        blank_lines_skipped=blank_lines,
+    )
     if metrics is not None:
         write_json(metrics, report)
     return report

@@ -1,7 +1,9 @@
 """scrub_pii: find PII in every record, replace it, check nothing survived, report.
 
 The core, :func:`scrub_batch`, takes records and a :class:`Scrubber` (the detector and the
-anonymizer, built once per process) and returns scrubbed records, ledger lines and counts.
+anonymizer, built once per process) and returns a :class:`~provena.records.StageResult`:
+scrubbed records, quarantine entries, ledger lines and counts, with the batch's PII counts
+(:class:`PiiStats`) as its ``detail``.
 :func:`run` streams the ingest output through the executor (a pool of worker processes, or
 Ray Data actors that each load the models once) and writes the records, ledger, quarantine,
 metrics and the PII report. No raw PII value leaves this stage:
@@ -42,7 +44,15 @@ from provena.pii.operators import Anonymizer, keyed_hash, safe_example
 from provena.pii.scoring import GoldSpan, PiiScore
 from provena.pii.settings import detector, secret_key
 from provena.progress import progress
-from provena.records import Message, Record, StageResult
+from provena.records import (
+    Message,
+    Record,
+    StageResult,
+    StageStats,
+    ledger_line,
+    quarantine_entry,
+    stage_metrics,
+)
 from provena.scrub_pii.report import render_html
 
 STAGE = "scrub_pii"
@@ -137,10 +147,13 @@ def scrub_batch(
     records: list[Record],
     scrubber: Scrubber,
     gold: dict[tuple[str, str], list[GoldSpan]] | None = None,
-) -> tuple[StageResult, PiiStats]:
-    """Scrub a batch of records. Pure apart from the scrubber's models: no file I/O."""
+) -> StageResult:
+    """Scrub a batch of records. Pure apart from the scrubber's models: no file I/O.
+
+    The result's ``detail`` is the batch's :class:`PiiStats` (what the PII report adds up)."""
     cfg = scrubber.cfg
-    result, stats = StageResult(), PiiStats()
+    stats = PiiStats()
+    result = StageResult(detail=stats)
     pairs = [(i, f, t) for i, rec in enumerate(records) for f, t in _texts(rec, cfg.fields)]
     detections = scrubber.detector.detect([t for _, _, t in pairs])
     per_record: dict[int, list[tuple[str, str, list[Detection]]]] = collections.defaultdict(list)
@@ -216,25 +229,25 @@ def scrub_batch(
             result.stats.quarantined_by_rule["residual_pii"] += 1
             # the text is withheld: it still holds PII. The source row is in the ingest output.
             result.rejected.append(
-                {
-                    "stage": STAGE,
-                    "id": rec["id"],
-                    "source": rec["source"],
-                    "rule": "residual_pii",
-                    "reason": f"a detected value survived scrubbing ({', '.join(survivors)}); "
+                quarantine_entry(
+                    stage=STAGE,
+                    source=rec["source"],
+                    rule="residual_pii",
+                    reason=f"a detected value survived scrubbing ({', '.join(survivors)}); "
                     "text withheld",
-                    "entities": entities,
-                }
+                    id=rec["id"],
+                    entities=entities,
+                )
             )
             result.ledger.append(
-                {
-                    "id": rec["id"],
-                    "stage": STAGE,
-                    "action": "quarantined",
-                    "rule": "residual_pii",
-                    "reason": "a detected value survived scrubbing",
-                    "entities": entities,
-                }
+                ledger_line(
+                    id=rec["id"],
+                    stage=STAGE,
+                    action="quarantined",
+                    rule="residual_pii",
+                    reason="a detected value survived scrubbing",
+                    entities=entities,
+                )
             )
             continue
         result.stats.records_kept += 1
@@ -243,14 +256,14 @@ def scrub_batch(
             result.stats.changed_by_rule["pii"] += 1
             counts = collections.Counter(e["entity_type"] for e in entities)
             result.ledger.append(
-                {
-                    "id": rec["id"],
-                    "stage": STAGE,
-                    "action": "scrubbed",
-                    "rule": "pii",
-                    "reason": ", ".join(f"{n} {t}" for t, n in sorted(counts.items())),
-                    "entities": entities,
-                }
+                ledger_line(
+                    id=rec["id"],
+                    stage=STAGE,
+                    action="scrubbed",
+                    rule="pii",
+                    reason=", ".join(f"{n} {t}" for t, n in sorted(counts.items())),
+                    entities=entities,
+                )
             )
             if len(stats.examples) < cfg.report_examples:
                 stats.examples.append(
@@ -260,7 +273,7 @@ def scrub_batch(
                         "scrubbed": safe_example(*shown[entities[0]["field"]])[:600],
                     }
                 )
-    return result, stats
+    return result
 
 
 def _same_value_elsewhere(
@@ -406,9 +419,7 @@ class GoldSet:
         return out
 
 
-def _work(
-    scrubber: Scrubber, item: tuple[list[Record], GoldIndex | None]
-) -> tuple[StageResult, PiiStats]:
+def _work(scrubber: Scrubber, item: tuple[list[Record], GoldIndex | None]) -> StageResult:
     return scrub_batch(item[0], scrubber, item[1])
 
 
@@ -462,7 +473,7 @@ def run(
             "which anyone with params.yaml can recompute. Set it for real data.",
             cfg.salt_env,
         )
-    stats, totals = PiiStats(), StageResult().stats
+    stats, totals = PiiStats(), StageStats()
     # the record count from Parquet metadata: no second pass over the data for the progress bar
     total = pq.ParquetFile(inp).metadata.num_rows if inp.suffix == ".parquet" else None
     bar = progress(total=total, desc=STAGE, unit=" rec", unit_scale=True)
@@ -479,17 +490,17 @@ def run(
         )
         # closing: a failure here stops the pool (or Ray) now, not when the generator is freed
         with contextlib.closing(results), bar:
-            for res, st in results:
+            for res in results:
                 rw.write(res.kept)
                 lw.write(res.ledger)
                 qw.write(res.rejected)
                 totals.merge(res.stats)
-                stats.merge(st, cfg.report_examples)
+                stats.merge(res.detail, cfg.report_examples)
                 bar.update(res.stats.records_in)
     totals.check_balance(STAGE)
     report = build_report(totals.as_dict(), stats, cfg)
     if metrics is not None:
-        write_json(metrics, {"stage": STAGE, **totals.as_dict(), **report["summary"]})
+        write_json(metrics, stage_metrics(STAGE, totals, **report["summary"]))
     if report_json is not None:
         write_json(report_json, report)
     if report_html is not None:

@@ -52,7 +52,14 @@ from provena.dedup import Deduplicator, lsh_params
 from provena.errors import UserError
 from provena.io import LinesWriter, RecordWriter, read_records, write_json
 from provena.progress import progress
-from provena.records import Record, StageStats
+from provena.records import (
+    LedgerLine,
+    Record,
+    StageResult,
+    StageStats,
+    ledger_line,
+    stage_metrics,
+)
 from provena.split.canaries import make_canaries
 
 STAGE = "split"
@@ -375,7 +382,7 @@ def plan_split(
     )
 
 
-def ledger_entry(m: Move, ids: Sequence[str], group_size: int) -> dict[str, Any]:
+def ledger_entry(m: Move, ids: Sequence[str], group_size: int) -> LedgerLine:
     why = (
         f"near-duplicate (estimated Jaccard {m.similarity:.2f}) of {ids[m.other_row]}, which is "
         f"in {m.to_split}"
@@ -383,21 +390,21 @@ def ledger_entry(m: Move, ids: Sequence[str], group_size: int) -> dict[str, Any]
         else f"its group's record {ids[m.via_row]} is a near-duplicate (estimated Jaccard "
         f"{m.similarity:.2f}) of {ids[m.other_row]}, which is in {m.to_split}"
     )
-    return {
-        "id": ids[m.row],
-        "stage": STAGE,
-        "action": "moved",
-        "rule": RULE,
-        "reason": f"{why}; group of {m.group} ({group_size} records) moved from "
+    return ledger_line(
+        id=ids[m.row],
+        stage=STAGE,
+        action="moved",
+        rule=RULE,
+        reason=f"{why}; group of {m.group} ({group_size} records) moved from "
         f"{m.from_split} to {m.to_split}",
-        "from_split": m.from_split,
-        "to_split": m.to_split,
-        "other_id": ids[m.other_row],
-        "via_id": ids[m.via_row],
-        "similarity": m.similarity,
-        "group": m.group,
-        "row": m.row,
-    }
+        from_split=m.from_split,
+        to_split=m.to_split,
+        other_id=ids[m.other_row],
+        via_id=ids[m.via_row],
+        similarity=m.similarity,
+        group=m.group,
+        row=m.row,
+    )
 
 
 def build_metrics(
@@ -441,32 +448,32 @@ def build_metrics(
     def per(t: dict[str, collections.Counter[str]]) -> dict[str, dict[str, int]]:
         return {k: {s: c[s] for s in ALL_SPLITS} for k, c in sorted(t.items())}
 
-    return {
-        "stage": STAGE,
-        **stats.as_dict(),
-        "records": records,
-        "records_out": sum(records.values()),
-        "records_dropped": 0,
-        "shares": {s: round(counts[s] / rest, 4) if rest else 0.0 for s in SPLITS},
-        "groups": {s: group_counts[s] for s in ALL_SPLITS},
-        "augmented": {s: augmented[s] for s in ALL_SPLITS},
-        "by_family": per(table["family"]),
-        "by_gender": per(table["gender"]),
-        "by_stratum": per(table["stratum"]),
-        "canaries": {
+    return stage_metrics(
+        STAGE,
+        stats,
+        records=records,
+        records_out=sum(records.values()),
+        records_dropped=0,
+        shares={s: round(counts[s] / rest, 4) if rest else 0.0 for s in SPLITS},
+        groups={s: group_counts[s] for s in ALL_SPLITS},
+        augmented={s: augmented[s] for s in ALL_SPLITS},
+        by_family=per(table["family"]),
+        by_gender=per(table["gender"]),
+        by_stratum=per(table["stratum"]),
+        canaries={
             "count": cfg.canaries.count,
             "repeats": cfg.canaries.repeats if cfg.canaries.count else 0,
             "planted_records": planted,
             "split": "train",
             "books": "records_in = records_out - canaries.planted_records",
         },
-        "gold": {
+        gold={
             "size": records[GOLD],
             "requested": cfg.gold_size,
             "eligible": plan.gold_eligible,
             "quota_by_stratum": plan.gold_quota,
         },
-        "contamination": {
+        contamination={
             "rule": "a near-duplicate cluster spanning splits moves whole to its most "
             "training-side split (train, validation, test); nothing is dropped",
             "pairs_found": found,
@@ -483,32 +490,31 @@ def build_metrics(
             "bands": bands,
             "rows": rows,
         },
-    }
+    )
 
 
 @dataclass
-class SplitResult:
-    """The in-memory form of the stage's output (for tests and small inputs)."""
+class SplitDetail:
+    """What :func:`split_records` returns besides the books: each split file's records (the
+    train split with the canaries planted) and the plan that assigned them."""
 
     splits: dict[str, list[Record]]
-    ledger: list[dict[str, Any]]
-    metrics: dict[str, Any]
     plan: SplitPlan
 
 
-def canary_ledger(canaries: Sequence[Canary]) -> list[dict[str, Any]]:
+def canary_ledger(canaries: Sequence[Canary]) -> list[LedgerLine]:
     """One ``planted`` line per canary record (never its secret)."""
     return [
-        {
-            "id": rec["id"],
-            "stage": STAGE,
-            "action": "planted",
-            "rule": CANARY_RULE,
-            "reason": "privacy canary (split.canaries)",
-            "to_split": "train",
-            "canary": c.index,
-            "copy": copy,
-        }
+        ledger_line(
+            id=rec["id"],
+            stage=STAGE,
+            action="planted",
+            rule=CANARY_RULE,
+            reason="privacy canary (split.canaries)",
+            to_split="train",
+            canary=c.index,
+            copy=copy,
+        )
         for c in canaries
         for copy, rec in enumerate(c.records)
     ]
@@ -525,7 +531,9 @@ def _canary_records(canaries: Sequence[Canary], ids: Sequence[str]) -> list[Reco
     return planted
 
 
-def _ledger(plan: SplitPlan, ids: Sequence[str], canaries: Sequence[Canary] = ()) -> list[dict]:
+def _ledger(
+    plan: SplitPlan, ids: Sequence[str], canaries: Sequence[Canary] = ()
+) -> list[LedgerLine]:
     sizes = {g.key: len(g.rows) for g in plan.groups}
     return [ledger_entry(m, ids, sizes[m.group]) for m in plan.moves] + canary_ledger(canaries)
 
@@ -539,12 +547,15 @@ def _finish(
 ) -> tuple[StageStats, dict[str, Any]]:
     stats = StageStats(records_in=len(items), records_kept=len(plan.split_of))
     stats.changed_by_rule[RULE] = len(plan.moves)
-    stats.check_balance(STAGE)
     return stats, build_metrics(items, augmented, plan, stats, cfg, planted)
 
 
-def split_records(records: Sequence[Record], cfg: SplitConfig) -> SplitResult:
-    """Split records held in memory (the same plan as :func:`run`)."""
+def split_records(records: Sequence[Record], cfg: SplitConfig) -> StageResult:
+    """Split records held in memory (the same plan as :func:`run`).
+
+    Every input record is kept (``kept``, in input order); the ledger says which moved and
+    which canaries were planted; ``detail`` (:class:`SplitDetail`) holds each split's records
+    and the plan."""
     finder = PairFinder(cfg.contamination)
     items = []
     for row, rec in enumerate(records):
@@ -559,8 +570,14 @@ def split_records(records: Sequence[Record], cfg: SplitConfig) -> SplitResult:
         splits[s].append(rec)
     splits["train"] += planted
     augmented = [r.get("parent_id") is not None for r in records]
-    _, metrics = _finish(items, augmented, plan, cfg, len(planted))
-    return SplitResult(splits, _ledger(plan, ids, canaries), metrics, plan)
+    stats, metrics = _finish(items, augmented, plan, cfg, len(planted))
+    return StageResult(
+        kept=list(records),
+        ledger=_ledger(plan, ids, canaries),
+        stats=stats,
+        metrics=metrics,
+        detail=SplitDetail(splits, plan),
+    )
 
 
 def _scan(inp: Path, cfg: SplitConfig, total: int | None) -> Iterator[tuple[Item, bool, str]]:

@@ -28,6 +28,7 @@ from provena.config import NormalizeConfig, SynthConfig
 from provena.io import atomic_open, write_json
 from provena.normalize import TextNormalizer
 from provena.progress import progress
+from provena.records import stage_metrics
 from provena.synth.build import shift_spans
 from provena.synth.clinical import clinical_draft
 from provena.synth.draft import Draft
@@ -474,4 +475,4 @@ def write_dataset(ds: SynthDataset, out_dir: str | Path, metrics: str | Path | N
         with atomic_open(out_dir / rel, "wb") as fh:
             fh.write(content)
     if metrics is not None:
-        write_json(metrics, {"stage": "synth", **ds.stats})
+        write_json(metrics, stage_metrics("synth", **ds.stats))

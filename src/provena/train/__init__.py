@@ -29,11 +29,11 @@ from typing import Any
 import torch
 
 from provena import manifest
-from provena.config import Params
+from provena.config import AuditDataConfig, TrainConfig
 from provena.errors import UserError
 from provena.io import atomic_dir, read_records, write_json
 from provena.modeling import data, model
-from provena.records import Record
+from provena.records import Record, StageResult, stage_metrics
 from provena.train import distributed, gate, loop
 
 STAGE = "train"
@@ -86,35 +86,41 @@ def _tokenizer_texts(records: list[Record], n: int) -> list[str]:
 
 
 def run(
-    params: Params,
+    cfg: TrainConfig,
     paths: TrainPaths,
     *,
+    audit_data: AuditDataConfig,
     root: Path,
     stop_after: int | None = None,
-) -> dict[str, Any]:
-    """Run the stage; returns its metrics. ``stop_after`` stops after that many steps (as an
-    interruption would, after a checkpoint at that step if one falls due). Under ``torchrun``
-    (``WORLD_SIZE`` > 1) it joins the process group and trains data parallel."""
+) -> StageResult:
+    """Run the stage; returns its ``metrics`` and, once the adapter is written, its lineage
+    manifest as the ``report`` (training keeps no records: the books are empty).
+
+    ``audit_data`` is borrowed from that stage: whether the gate requires a sign-off of the
+    audit, and the settings the manifest records beside training's. ``stop_after`` stops after
+    that many steps (as an interruption would, after a checkpoint at that step if one falls
+    due). Under ``torchrun`` (``WORLD_SIZE`` > 1) it joins the process group and trains data
+    parallel."""
     with distributed.process_group() as dist:
-        return _run(params, paths, root=root, stop_after=stop_after, dist=dist)
+        return _run(cfg, paths, audit_data=audit_data, root=root, stop_after=stop_after, dist=dist)
 
 
 def _run(
-    params: Params,
+    cfg: TrainConfig,
     paths: TrainPaths,
     *,
+    audit_data: AuditDataConfig,
     root: Path,
     stop_after: int | None,
     dist: distributed.DistContext,
-) -> dict[str, Any]:
-    cfg = params.train
+) -> StageResult:
     started = time.perf_counter()
 
     # 1. the gate, before anything costly (on every rank: it only reads small reports)
     result = gate.check(
         paths.reports,
         cfg.waivers,
-        require_signoff=params.audit_data.require_signoff,
+        require_signoff=audit_data.require_signoff,
         root=root,
     )
 
@@ -230,32 +236,32 @@ def _run(
         "packing_efficiency": round(packing_efficiency, 4),
         "template": "chat" if chat else "plain",
     }
-    metrics: dict[str, Any] = {
-        "stage": STAGE,
-        "mode": precision.mode,
-        "note": precision.note,
-        "device": precision.device,
-        **{k: v for k, v in outcome.as_dict().items()},
-        "wall_seconds": round(time.perf_counter() - started, 2),
-        "truncated": train_stats.truncated,
-        "dropped_prompt_too_long": train_stats.dropped_prompt_too_long,
-        "train_examples": train_stats.examples_kept,
-        "trainable_parameters": trainable,
-        "total_parameters": total,
-        "waivers": len(result.as_dict()["waivers_applied"]),
-        "world_size": dist.world_size,
-        "effective_batch_size": effective_batch,
-    }
+    metrics = stage_metrics(
+        STAGE,
+        mode=precision.mode,
+        note=precision.note,
+        device=precision.device,
+        **outcome.as_dict(),
+        wall_seconds=round(time.perf_counter() - started, 2),
+        truncated=train_stats.truncated,
+        dropped_prompt_too_long=train_stats.dropped_prompt_too_long,
+        train_examples=train_stats.examples_kept,
+        trainable_parameters=trainable,
+        total_parameters=total,
+        waivers=len(result.as_dict()["waivers_applied"]),
+        world_size=dist.world_size,
+        effective_batch_size=effective_batch,
+    )
     if outcome.interrupted:
         (log.warning if dist.is_main else log.debug)(
             "stopped after step %d: rerun to resume from the checkpoint", outcome.steps
         )
-        return metrics
+        return StageResult(metrics=metrics)
 
     # 5. adapter, resolved config and manifest, together: rank 0 writes, the others wait
     if not dist.is_main:
         dist.barrier()
-        return metrics
+        return StageResult(metrics=metrics)
     # written aside and moved into place whole: evaluate never reads a half-saved adapter
     with atomic_dir(paths.adapter_dir) as adapter_dir:
         peft_model.save_pretrained(adapter_dir, safe_serialization=True)
@@ -278,7 +284,7 @@ def _run(
         write_json(adapter_dir / "train_config.json", resolved)
         params_dump = {
             "train": cfg_dump,
-            "audit_data": params.audit_data.model_dump(mode="json"),
+            "audit_data": audit_data.model_dump(mode="json"),
         }
         lineage = manifest.build(
             split_files=split_files,
@@ -308,4 +314,4 @@ def _run(
         f"{outcome.eval_loss:.4f}" if outcome.eval_loss is not None else "n/a",
         metrics["wall_seconds"],
     )
-    return metrics
+    return StageResult(metrics=metrics, report=lineage)

@@ -40,7 +40,7 @@ from provena.config import ValidateConfig
 from provena.errors import UserError
 from provena.io import atomic_open, display_path, file_md5, read_records, write_json
 from provena.progress import progress
-from provena.records import Record
+from provena.records import Record, StageResult, stage_metrics
 from provena.tokens import TokenCounter
 
 STAGE = "validate"
@@ -456,8 +456,11 @@ def run(
     docs_dir: Path | None = None,
     report_html: Path | None = None,
     report_inputs: dict[str, Path] | None = None,
-) -> dict[str, Any]:
-    """Validate a record file; write results, the verdict, metrics, Data Docs and the report."""
+) -> StageResult:
+    """Validate a record file; write results, the verdict, metrics, Data Docs and the report.
+
+    Returns the results (``report``: the verdict with one entry per expectation) and the
+    metrics; validate keeps no records, so the books are empty."""
     suite_path = root / cfg.suite
     suite = load_suite(suite_path)
     check_chunkable(suite, suite_path)
@@ -494,21 +497,22 @@ def run(
         "tokens": "tokenizer " + cfg.tokenizer if cfg.tokenizer else "estimated",
         "max_seq_len": cfg.max_seq_len,
     }
-    write_json(results_json, {**head, **v, "results": results})
+    result = StageResult(
+        report={**head, **v, "results": results},
+        metrics=stage_metrics(
+            STAGE,
+            records=len(df),
+            verdict=v["verdict"],
+            expectations=v["expectations"],
+            passed=v["passed"],
+            failed_critical=len(v["failed_critical"]),
+            failed_warning=len(v["failed_warning"]),
+        ),
+    )
+    write_json(results_json, result.report)
     write_json(verdict_json, {**head, **v})
     if metrics is not None:
-        write_json(
-            metrics,
-            {
-                "stage": STAGE,
-                "records": len(df),
-                "verdict": v["verdict"],
-                "expectations": v["expectations"],
-                "passed": v["passed"],
-                "failed_critical": len(v["failed_critical"]),
-                "failed_warning": len(v["failed_warning"]),
-            },
-        )
+        write_json(metrics, result.metrics)
     for r in results:
         if not r["success"]:
             log.warning(
@@ -522,9 +526,7 @@ def run(
     if report_html is not None:
         from provena.validate.report import build_quality_report, render_html
 
-        report = build_quality_report(
-            df, {**head, **v, "results": results}, report_inputs or {}, cfg, root
-        )
+        report = build_quality_report(df, result.report, report_inputs or {}, cfg, root)
         with atomic_open(report_html) as fh:
             fh.write(render_html(report))
-    return {**head, **v, "results": results}
+    return result

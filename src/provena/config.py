@@ -901,7 +901,7 @@ class SplitConfig(StrictModel):
     )
     shares: SplitShares = Field(
         SplitShares(),
-        description="of the records left after the gold set; they must sum to 1",
+        description="shares of the records left after the gold set, per split; they must sum to 1",
     )
     stratify_by: list[str] = Field(
         default_factory=lambda: ["family", "gender"],

@@ -195,8 +195,7 @@ def test_params_reference_shows_type_default_bounds_choices_and_params_yaml(hook
     assert rows["clean.dedup.threshold"].allowed == "> 0; < 1"
     assert rows["ingest.input_dir"].type == "path"
     assert rows["train.waivers[].reason"].allowed == "length >= 10"
-    # no description yet: a nested model's docstring stands in
-    assert rows["split.shares"].description.startswith("Shares of the records left")
+    assert rows["split.shares"].description.startswith("shares of the records left")
 
 
 def test_params_reference_uses_field_descriptions_and_shows_changed_values(hooks):

@@ -1,6 +1,8 @@
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -28,9 +30,11 @@ def test_help_lists_the_subcommands():
 
 
 def test_console_script_is_installed():
-    out = subprocess.run(
-        ["provena", "--version"], capture_output=True, text=True, check=True
-    ).stdout
+    # pip puts console scripts beside the interpreter: found there whether or not the
+    # environment is activated (plain `.venv/bin/python -m pytest` has no .venv/bin on PATH)
+    script = shutil.which("provena", path=str(Path(sys.executable).parent))
+    assert script, f"no provena script beside {sys.executable}: pip install -e ."
+    out = subprocess.run([script, "--version"], capture_output=True, text=True, check=True).stdout
     assert out.startswith("provena ")
 
 

@@ -158,6 +158,21 @@ class StageStats:
 
 
 #: what a ledger line's ``action`` says happened to the record it names
+#: the pipeline's stages in order, named as in dvc.yaml, params.yaml, stages/ and the packages
+STAGES = (
+    "synth",
+    "ingest",
+    "scrub_pii",
+    "clean",
+    "validate",
+    "audit_data",
+    "augment",
+    "split",
+    "train",
+    "evaluate",
+    "card",
+)
+
 LEDGER_ACTIONS = ("normalized", "quarantined", "scrubbed", "added", "moved", "planted")
 #: the books' keys in ``metrics/<stage>.json`` (:meth:`StageStats.as_dict`)
 BOOK_KEYS = frozenset(StageStats().as_dict())

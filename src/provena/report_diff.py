@@ -33,6 +33,7 @@ from typing import Any
 
 from provena import reports
 from provena.errors import UserError
+from provena.records import STAGES
 
 WORKTREE = "WORKTREE"
 """The revision name for the files on disk now, committed or not."""
@@ -40,19 +41,7 @@ WORKTREE = "WORKTREE"
 OUTPUT_DIRS = ("metrics", "audits", "reports")
 """Folders whose top-level ``*.json`` files are compared."""
 
-STAGE_ORDER = (
-    "synth",
-    "ingest",
-    "scrub_pii",
-    "clean",
-    "validate",
-    "audit_data",
-    "augment",
-    "split",
-    "train",
-    "evaluate",
-    "card",
-)
+STAGE_ORDER = STAGES
 """Pipeline order, for the funnel; stages not listed follow in name order."""
 
 FUNNEL_KEYS = ("records", "records_in", "records_kept", "records_quarantined")

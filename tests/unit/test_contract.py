@@ -19,6 +19,7 @@ from provena.normalize import TextNormalizer
 from provena.records import (
     BOOK_KEYS,
     LEDGER_ACTIONS,
+    STAGES,
     StageResult,
     StageStats,
     ledger_line,
@@ -30,19 +31,6 @@ from tests.conftest import ROOT
 
 SRC = ROOT / "src" / "provena"
 #: the stage packages, as named in dvc.yaml, params.yaml and stages/
-STAGES = (
-    "synth",
-    "ingest",
-    "scrub_pii",
-    "clean",
-    "validate",
-    "audit_data",
-    "augment",
-    "split",
-    "train",
-    "evaluate",
-    "card",
-)
 
 
 def _books_balance(res: StageResult) -> None:

@@ -137,3 +137,9 @@ def test_the_top_level_import_graph_has_no_cycle():
 
     for mod in sorted(graph):
         visit(mod)
+
+
+def test_the_contracts_stage_list_is_dvc_yamls_in_order():
+    from provena.records import STAGES
+
+    assert list(STAGES) == list(DVC["stages"])

@@ -103,6 +103,12 @@ class SynthConfig(StrictModel):
     PII and group imbalance). Its sizes and shares have no library default: params.yaml sets
     them."""
 
+    enabled: bool = Field(
+        True,
+        description="false for a run on your own data only: the synth stage then writes no "
+        "record and no gold label (an empty out_dir, so nothing stale is read by ingest), and "
+        "gold scoring is reported as 'no gold labels' (docs/own-data.md)",
+    )
     seed: int = Field(
         description="keys every random choice: the same seed and params give byte-identical files"
     )

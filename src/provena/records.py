@@ -174,6 +174,10 @@ STAGES = (
 )
 
 LEDGER_ACTIONS = ("normalized", "quarantined", "scrubbed", "added", "moved", "planted")
+#: what ``metrics/<stage>.json`` and the reports of scrub_pii and clean say (as ``gold_status``)
+#: where a run has no gold labels to score against: ``synth.enabled: false``, or records that
+#: carry no gold id (the user's own data)
+NO_GOLD = "no gold labels"
 #: the books' keys in ``metrics/<stage>.json`` (:meth:`StageStats.as_dict`)
 BOOK_KEYS = frozenset(StageStats().as_dict())
 

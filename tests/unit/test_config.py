@@ -185,7 +185,8 @@ def test_every_error_is_reported_at_once_with_key_value_and_what_is_allowed(tmp_
     assert "synth.n_clinical = -5: Input should be greater than or equal to 10" in msg
     assert "synth.female_share = 0.6: Input should be less than or equal to 0.3" in msg
     assert (
-        "synth.colour: unknown key; allowed keys here: allcaps_share, defects, female_share" in msg
+        "synth.colour: unknown key; allowed keys here: allcaps_share, defects, enabled, female_share"
+        in msg
     )
     assert (
         "ingest.sources.0.shape = 'sharegpt': Input should be 'auto', 'alpaca', 'dolly' or 'messages'"

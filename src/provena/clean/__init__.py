@@ -55,6 +55,7 @@ from provena.io import (
 )
 from provena.progress import progress
 from provena.records import (
+    NO_GOLD,
     Record,
     StageResult,
     StageStats,
@@ -276,6 +277,9 @@ def run(
                 "gold_false_positives": gold["false_positives"],
             }
         )
+    else:  # only then, so that a scored run's report and metrics keep their bytes
+        report["gold_evaluation"] = None
+        report["summary"]["gold_status"] = NO_GOLD
     if metrics is not None:
         write_json(metrics, stage_metrics(STAGE, stats, **report["summary"]))
     if report_json is not None:

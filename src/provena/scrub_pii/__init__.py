@@ -45,6 +45,7 @@ from provena.pii.scoring import GoldSpan, PiiScore
 from provena.pii.settings import detector, secret_key
 from provena.progress import progress
 from provena.records import (
+    NO_GOLD,
     Message,
     Record,
     StageResult,
@@ -533,6 +534,8 @@ def build_report(books: dict[str, Any], st: PiiStats, cfg: ScrubPiiConfig) -> di
                 "gold_missed_share": gold["missed_share"],
             }
         )
+    else:  # only then, so that a scored run's metrics keep their bytes
+        summary["gold_status"] = NO_GOLD
     return {
         "stage": STAGE,
         "summary": summary,

@@ -28,7 +28,7 @@ from provena.config import NormalizeConfig, SynthConfig
 from provena.io import atomic_open, write_json
 from provena.normalize import TextNormalizer
 from provena.progress import progress
-from provena.records import stage_metrics
+from provena.records import NO_GOLD, stage_metrics
 from provena.synth.build import shift_spans
 from provena.synth.clinical import clinical_draft
 from provena.synth.draft import Draft
@@ -325,7 +325,10 @@ def generate(cfg: SynthConfig) -> SynthDataset:
     )
     stats["files_sha256"] = {k: hashlib.sha256(v).hexdigest() for k, v in sorted(files.items())}
     files[MANIFEST_FILE] = (
-        json.dumps({"params": cfg.model_dump(), **stats}, indent=2, sort_keys=True) + "\n"
+        json.dumps(
+            {"params": cfg.model_dump(exclude={"enabled"}), **stats}, indent=2, sort_keys=True
+        )
+        + "\n"
     ).encode()
     return SynthDataset(files=files, stats=stats, drafts=records)
 
@@ -476,3 +479,18 @@ def write_dataset(ds: SynthDataset, out_dir: str | Path, metrics: str | Path | N
             fh.write(content)
     if metrics is not None:
         write_json(metrics, stage_metrics("synth", **ds.stats))
+
+
+def write_disabled(out_dir: str | Path, metrics: str | Path | None = None) -> None:
+    """``synth.enabled: false``: leave ``out_dir`` empty (anything from an earlier run is
+    removed, so ingest cannot read a stale default dataset), write no gold labels, and say so
+    in the metrics."""
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    if metrics is not None:
+        write_json(
+            metrics,
+            stage_metrics("synth", enabled=False, records=0, files=0, gold=NO_GOLD),
+        )

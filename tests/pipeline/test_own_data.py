@@ -57,7 +57,7 @@ def test_synth_is_disabled_and_writes_no_record_and_no_gold(own_repo):
         "enabled": False,
         "records": 0,
         "files": 0,
-        "gold": NO_GOLD,
+        "gold_status": NO_GOLD,
     }
     assert list((own_repo / "data/raw/default").iterdir()) == []
     assert list(own_repo.rglob("_gold")) == []

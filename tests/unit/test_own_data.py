@@ -49,7 +49,7 @@ def test_synth_disabled_writes_an_empty_folder_and_metrics_that_say_so(tmp_path)
         "enabled": False,
         "records": 0,
         "files": 0,
-        "gold": NO_GOLD,
+        "gold_status": NO_GOLD,
     }
 
 

@@ -492,5 +492,5 @@ def write_disabled(out_dir: str | Path, metrics: str | Path | None = None) -> No
     if metrics is not None:
         write_json(
             metrics,
-            stage_metrics("synth", enabled=False, records=0, files=0, gold=NO_GOLD),
+            stage_metrics("synth", enabled=False, records=0, files=0, gold_status=NO_GOLD),
         )

@@ -781,6 +781,11 @@ class AuditDataConfig(StrictModel):
         default_factory=lambda: ["gender", "age_band"],
         description="a missing attribute may be inferred from the text (reported apart)",
     )
+    judge_inferred: bool = Field(
+        False,
+        description="false: inferred attributes (about the people in the text, by a stated "
+        "rule) are shown apart, never judged; true: they count in the checks like recorded ones",
+    )
     bootstrap: Annotated[int, Field(ge=0, le=10_000)] = Field(
         100, description="resamples for confidence intervals (fairlearn MetricFrame n_boot)"
     )
@@ -794,6 +799,14 @@ class AuditDataConfig(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> AuditDataConfig:
+        # the default intersections and references name the default attributes: where params
+        # list other attributes (or none: `attributes: []`), the defaults keep what applies
+        if "intersections" not in self.model_fields_set:
+            kept = [c for c in self.intersections if set(c) <= set(self.attributes)]
+            object.__setattr__(self, "intersections", kept)  # frozen: set once, here
+        if "reference" not in self.model_fields_set:
+            refs = {a: r for a, r in self.reference.items() if a in self.attributes}
+            object.__setattr__(self, "reference", refs)
         for combo in self.intersections:
             missing = [a for a in combo if a not in self.attributes]
             if len(combo) < 2 or missing:
@@ -1098,6 +1111,12 @@ class TrainConfig(StrictModel):
         default_factory=list,
         description="train although a gate check fails: {check, reason, approved_by} per "
         "check, recorded in the manifest",
+    )
+    allow_not_judged_audit: bool = Field(
+        True,
+        description='an after-augment audit whose verdict is "not_judged" (no attribute '
+        "recorded to judge) lets training start, recorded in the manifest and on the card; "
+        "false: it refuses training like a failed audit",
     )
 
     @model_validator(mode="after")

@@ -11,8 +11,15 @@ Thresholds in params turn each comparison into a check with a verdict; the audit
 "too small to judge", never hidden and never judged.
 
 Where a record lacks an attribute, it may be inferred from its text by transparent rules
-(:func:`infer_gender`, :func:`infer_age_band`): inferred values are marked and reported in a
-section of their own, never mixed into the checks.
+(:func:`infer_gender`, :func:`infer_age_band`): inferred values are about the people in the
+text, not recorded facts about a record's subject. They are marked and reported in a section of
+their own (with the rule that inferred them), never mixed into the checks unless
+``judge_inferred`` is true.
+
+An attribute that no record carries (or whose every group is smaller than ``min_group_size``)
+is "not judged", with the count of records that carry it: no representation or outcome finding
+is computed on zero records. The audit's verdict is ``not_judged`` when no attribute was judged;
+it is never ``pass`` on nothing.
 
 The audit always finishes and writes its verdict: a failed audit is a report, not a crash.
 """
@@ -66,6 +73,14 @@ def infer_age_band(text: str) -> str | None:
 
 
 INFER = {"gender": infer_gender, "age_band": infer_age_band}
+#: what each inference rule does, as the report states it
+RULES = {
+    "gender": "infer_gender: 'female' or 'male' when the text's gendered words (pronouns, "
+    "woman/man, Mrs/Mr) all point one way, two at least",
+    "age_band": "infer_age_band: the band of the first age the text states ('54 year old', "
+    "'31 Y/O')",
+}
+NOT_JUDGED = "not_judged"
 
 
 def build_frame(records: Iterable[Record], cfg: AuditDataConfig) -> pd.DataFrame:
@@ -115,12 +130,46 @@ def _groups(df: pd.DataFrame, attrs: list[str]) -> pd.Series:
     return df[attrs].astype(str).agg(" & ".join, axis=1)
 
 
-def _recorded(df: pd.DataFrame, attrs: list[str]) -> pd.DataFrame:
-    """Rows whose attributes are all recorded (not missing, not inferred): what checks use."""
+def _recorded(df: pd.DataFrame, attrs: list[str], judge_inferred: bool = False) -> pd.DataFrame:
+    """Rows whose attributes are all recorded (not missing, not inferred unless
+    ``judge_inferred``): what checks use."""
     keep = np.ones(len(df), dtype=bool)
     for a in attrs:
-        keep &= (df[a] != MISSING).to_numpy() & ~df[f"{a}_inferred"].to_numpy(dtype=bool)
+        keep &= (df[a] != MISSING).to_numpy()
+        if not judge_inferred:
+            keep &= ~df[f"{a}_inferred"].to_numpy(dtype=bool)
     return df[keep]
+
+
+def attribute_counts(df: pd.DataFrame, attr: str) -> dict[str, int]:
+    """Records that carry ``attr``: recorded, inferred from the text, and missing."""
+    if len(df) == 0 or attr not in df:
+        return {"records": len(df), "recorded": 0, "inferred": 0, "missing": len(df)}
+    inferred = df[f"{attr}_inferred"].to_numpy(dtype=bool)
+    present = (df[attr] != MISSING).to_numpy()
+    return {
+        "records": len(df),
+        "recorded": int((present & ~inferred).sum()),
+        "inferred": int(inferred.sum()),
+        "missing": int((~present).sum()),
+    }
+
+
+def judgeable(df: pd.DataFrame, attr: str, cfg: AuditDataConfig) -> str | None:
+    """None when ``attr`` can be judged; else the reason it is not (no recorded value, or
+    every group smaller than ``min_group_size``)."""
+    counts = attribute_counts(df, attr)
+    usable = counts["recorded"] + (counts["inferred"] if cfg.judge_inferred else 0)
+    what = "recorded or inferred" if cfg.judge_inferred else "recorded"
+    if usable == 0:
+        return f"no record carries a {what} {attr}"
+    sizes = _recorded(df, [attr], cfg.judge_inferred)[attr].value_counts()
+    if int(sizes.max()) < cfg.min_group_size:
+        return (
+            f"every {attr} group has fewer than {cfg.min_group_size} records "
+            f"({usable} records carry a {what} value)"
+        )
+    return None
 
 
 def _reference(cfg: AuditDataConfig, attrs: list[str], present: list[str]) -> dict[str, float]:
@@ -161,7 +210,7 @@ def _z(ci: float) -> float:
 
 
 def representation(df: pd.DataFrame, attrs: list[str], cfg: AuditDataConfig) -> dict[str, Any]:
-    data = _recorded(df, attrs)
+    data = _recorded(df, attrs, cfg.judge_inferred)
     groups = _groups(data, attrs)
     counts = groups.value_counts().sort_index()
     n = int(counts.sum())
@@ -292,7 +341,7 @@ def _compare(
 def outcome(
     df: pd.DataFrame, spec: OutcomeSpec, attrs: list[str], cfg: AuditDataConfig, judge: bool
 ) -> dict[str, Any]:
-    data = _recorded(df, attrs)
+    data = _recorded(df, attrs, cfg.judge_inferred)
     if spec.family is not None:
         data = data[data["family"] == spec.family]
     groups = _groups(data, attrs).reset_index(drop=True)
@@ -314,27 +363,87 @@ def outcome(
     return out
 
 
+def _not_judged(attrs: list[str], records: int, reason: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "attributes": attrs,
+        "records": records,
+        **extra,
+        "verdict": NOT_JUDGED,
+        "reason": reason,
+    }
+
+
 def audit(df: pd.DataFrame, cfg: AuditDataConfig) -> dict[str, Any]:
     """The whole audit of one table, as plain JSON-able data."""
-    rep = {a: representation(df, [a], cfg) for a in cfg.attributes}
-    inter = {" x ".join(c): representation(df, list(c), cfg) for c in cfg.intersections}
+    counts = {a: attribute_counts(df, a) for a in cfg.attributes}
+    reasons = {a: judgeable(df, a, cfg) for a in cfg.attributes}
+    judged = [a for a in cfg.attributes if reasons[a] is None]
+
+    def why(attrs: list[str]) -> str | None:
+        off = [a for a in attrs if reasons[a] is not None]
+        return "; ".join(str(reasons[a]) for a in off) if off else None
+
+    def rep_of(attrs: list[str]) -> dict[str, Any]:
+        reason = why(attrs)
+        if reason is None:
+            return representation(df, attrs, cfg)
+        return _not_judged(attrs, len(_recorded(df, attrs, cfg.judge_inferred)), reason, groups={})
+
+    rep = {a: rep_of([a]) for a in cfg.attributes}
+    inter = {" x ".join(c): rep_of(list(c)) for c in cfg.intersections}
     outcomes: dict[str, Any] = {}
     for spec in cfg.outcomes:
-        per = {a: outcome(df, spec, [a], cfg, judge=True) for a in cfg.attributes}
-        for c in cfg.intersections:
-            per[" x ".join(c)] = outcome(
-                df, spec, list(c), cfg, judge=cfg.check_intersection_outcomes
+        per = {}
+        for combo, judge in [
+            *(([a], True) for a in cfg.attributes),
+            *((list(c), cfg.check_intersection_outcomes) for c in cfg.intersections),
+        ]:
+            reason = why(combo)
+            per[" x ".join(combo)] = (
+                outcome(df, spec, combo, cfg, judge=judge)
+                if reason is None
+                else _not_judged(combo, 0, reason, kind=spec.kind)
             )
         outcomes[spec.name] = {"field": spec.field, "family": spec.family, "by_attribute": per}
-    inferred = {}
-    for a in cfg.attributes:
+    inferred: dict[str, dict[str, int]] = {a: {} for a in cfg.attributes}
+    for a in cfg.attributes if len(df) else ():
         sub = df[df[f"{a}_inferred"].astype(bool)]
         inferred[a] = {str(g): int(n) for g, n in sub[a].value_counts().sort_index().items()}
-    missing = {a: int((df[a] == MISSING).sum()) for a in cfg.attributes}
+    missing = {a: counts[a]["missing"] for a in cfg.attributes}
     findings = findings_of(rep, inter, outcomes, cfg)
+    not_judged = [
+        {
+            "verdict": NOT_JUDGED,
+            "check": f"attribute:{a}",
+            "text": f"{a}: not judged: {reasons[a]} ({counts[a]['recorded']} of "
+            f"{counts[a]['records']} records carry it recorded, {counts[a]['inferred']} "
+            "inferred from the text)",
+        }
+        for a in cfg.attributes
+        if reasons[a] is not None
+    ]
     failed = [f for f in findings if f["verdict"] == "fail"]
+    if not judged:
+        # nothing judged: no "every check passed"
+        findings = [f for f in findings if f["check"] != "all"]
+        if not cfg.attributes:
+            not_judged.append(
+                {
+                    "verdict": NOT_JUDGED,
+                    "check": "attributes",
+                    "text": "not judged: no attribute is listed (audit_data.attributes is empty)",
+                }
+            )
+        verdict = NOT_JUDGED
+    else:
+        verdict = "fail" if failed else "pass"
+        for f in findings:
+            if f["check"] == "all" and not_judged:
+                f["text"] = "every judged check passed"
+    at = next((i for i, f in enumerate(findings) if f["verdict"] != "fail"), len(findings))
+    findings[at:at] = not_judged
     return {
-        "verdict": "fail" if failed else "pass",
+        "verdict": verdict,
         "records": len(df),
         "findings": findings,
         "representation": rep,
@@ -342,6 +451,12 @@ def audit(df: pd.DataFrame, cfg: AuditDataConfig) -> dict[str, Any]:
         "outcomes": outcomes,
         "inferred": inferred,
         "missing": missing,
+        "attribute_counts": counts,
+        "judged_attributes": judged,
+        "inferred_rules": {
+            a: RULES[a] for a in cfg.attributes if a in cfg.infer_missing and a in RULES
+        },
+        "judge_inferred": cfg.judge_inferred,
         "thresholds": {
             "min_group_size": cfg.min_group_size,
             "min_representation_ratio": cfg.min_representation_ratio,
@@ -361,6 +476,8 @@ def findings_of(rep, inter, outcomes, cfg: AuditDataConfig) -> list[dict[str, An
     """Plain-language findings, failures first: what an audit team reads before any table."""
     out = []
     for name, block in [*rep.items(), *inter.items()]:
+        if block["verdict"] == NOT_JUDGED:
+            continue
         for g, e in block["groups"].items():
             if e["verdict"] == "fail":
                 out.append(
@@ -384,6 +501,8 @@ def findings_of(rep, inter, outcomes, cfg: AuditDataConfig) -> list[dict[str, An
     for oname, o in outcomes.items():
         fam = f" in {o['family']} records" if o["family"] else ""
         for attr, res in o["by_attribute"].items():
+            if res["verdict"] == NOT_JUDGED:
+                continue
             comps = (
                 {"mean": res["value"]}
                 if res["kind"] == "mean"

@@ -225,3 +225,29 @@ def test_signoff_command(tmp_path, monkeypatch, capsys):
     assert cli_main(["signoff", "r.json", "--reviewer", "Sam", "--note", "ok"]) == 0
     assert cli_main(["signoff", "r.json", "--check"]) == 0
     assert "signed off by Sam" in capsys.readouterr().out
+
+
+def test_a_not_judged_audit_is_nothing_to_mitigate(tmp_path):
+    """Ten records carry a gender (fewer than min_group_size) and none an age band: the audit
+    judges nothing, and augment makes no counterfactual child from those ten."""
+    recs = _records(200)
+    for i, r in enumerate(recs):
+        r["meta"].pop("age_band")
+        if i >= 10:
+            r["meta"].pop("gender")
+    inp = tmp_path / "in.parquet"
+    with RecordWriter(inp) as w:
+        w.write(recs)
+    cfg = ACFG.model_copy(update={"infer_missing": []})
+    before = audit_data.run(inp, cfg, when="before", out_json=tmp_path / "b.json")
+    assert before["verdict"] == "not_judged"
+    assert before["attribute_counts"]["gender"]["recorded"] == 10
+    res = augment.run(
+        inp,
+        tmp_path / "b.json",
+        AugmentConfig(),
+        cfg,
+        out=tmp_path / "o.parquet",
+        ledger=tmp_path / "l.jsonl",
+    )
+    assert not [op for op in res["added_by_op"] if op.startswith("counterfactual")]

@@ -3,6 +3,7 @@ and its YAML header is what the Hugging Face Hub reads."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import shutil
@@ -245,3 +246,22 @@ def test_a_missing_report_names_the_file_and_the_stage_to_run(tmp_path):
     (tmp_path / "x0").mkdir()
     with pytest.raises(UserError, match="manifest"):
         card.run(PARAMS.card, paths, root=tmp_path)
+
+
+def test_a_not_judged_audit_let_through_and_a_not_judged_fairness_are_limitations():
+    c = copy.deepcopy(_card())
+    c["gate"]["checks"] = [
+        {
+            "check": "audit",
+            "passed": True,
+            "verdict": "not_judged",
+            "detail": "verdict 'not_judged', allowed by train.allow_not_judged_audit: gender: "
+            "not judged: no record carries a recorded gender",
+        }
+    ]
+    c["evaluation"]["model_fairness"] = {"verdict": "not_judged", "findings": []}
+    lims = card.derived_limitations(c)
+    assert any("the 'audit' check judged nothing" in x and "recorded gender" in x for x in lims)
+    assert any("model fairness check judged nothing" in x for x in lims)
+    c["gate"]["checks"][0]["verdict"] = "pass"
+    assert not any("'audit' check judged nothing" in x for x in card.derived_limitations(c))

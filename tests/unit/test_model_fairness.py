@@ -357,7 +357,7 @@ def test_probe_off_and_wrong_answer_count(cf):
     )
     assert off["n"] == 0
     res = mfair.assess({}, off, ModelFairnessConfig())
-    assert res["verdict"] == "pass"
+    assert res["verdict"] == "not_judged"  # no group and the probe off: nothing judged
     assert res["counterfactual"]["checks"]["output_change"] == "not_judged"
     with pytest.raises(ValueError, match="answer\\(\\) returned 1 answers for 4 records"):
         mfair.counterfactual_probe(

@@ -56,6 +56,8 @@ def _with_charts(audit: dict[str, Any]) -> dict[str, Any]:
         block["chart"] = _rep_chart(block)
     for outcome in audit["outcomes"].values():
         for res in outcome["by_attribute"].values():
+            if res["verdict"] == "not_judged":  # nothing computed, nothing drawn
+                continue
             if res["kind"] == "mean":
                 res["value"]["chart"] = _comp_chart(res["value"], pct=False)
             else:

@@ -109,6 +109,8 @@ def _failed(audit: dict[str, Any]) -> tuple[dict, dict]:
         for attr, res in o["by_attribute"].items():
             if attr not in audit["representation"]:  # intersections: reported, not acted on
                 continue
+            if res["verdict"] == "not_judged":  # nothing judged: nothing to mitigate
+                continue
             comps = [res["value"]] if res["kind"] == "mean" else list(res["values"].values())
             if any(c["verdict"] == "fail" for c in comps):
                 out[attr].append(

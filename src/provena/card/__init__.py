@@ -181,10 +181,21 @@ def derived_limitations(card: dict[str, Any]) -> list[str]:
             f"Trained under a waiver of the '{waiver['check']}' check: {waiver['reason']} "
             f"(approved by {waiver['approved_by']})."
         )
+    for c in card["gate"]["checks"]:
+        if c.get("passed") and c.get("verdict") == "not_judged":
+            out.append(
+                f"Trained although the '{c['check']}' check judged nothing (verdict "
+                f"'not_judged', allowed by train.allow_not_judged_audit): {c.get('detail')}"
+            )
     for name in ("model_fairness", "privacy_probes"):
         section = card["evaluation"].get(name) or {}
         if section.get("verdict") == "fail":
             out.append(f"The {name.replace('_', ' ')} check failed: see its findings below.")
+        elif section.get("verdict") == "not_judged":
+            out.append(
+                f"The {name.replace('_', ' ')} check judged nothing (verdict 'not_judged'): "
+                "no group was large enough to compare; see its findings below."
+            )
     if not (card.get("human_review") or {}).get("summary", {}).get("rated"):
         out.append("No human ratings of the model's answers have been imported.")
     return out

@@ -161,6 +161,8 @@ def _table(
     out: dict[str, Any] = {
         "attributes": attrs,
         "examples": len(rows),
+        # rows that carry every attribute of the table (the rest are the unknown group)
+        "recorded": sum(1 for p in parts if UNKNOWN not in p),
         "overall": {
             "n": len(rows),
             "quality": _r(mf.overall["quality"]),
@@ -548,10 +550,32 @@ def assess(
     order = {"fail": 0, "not_judged": 1}
     findings.sort(key=lambda f: order.get(f["verdict"], 2))
     failed = any(f["verdict"] == "fail" for f in findings)
-    if not failed:
+    # a check judged is one that passed or failed; "not_judged" and intersections shown only
+    judged = [
+        v
+        for models in splits.values()
+        for attr, table in models.get("adapter", {}).items()
+        for v in (table.get("checks") or {}).values()
+    ] + list((cfact.get("checks") or {}).values())
+    judged_any = any(v in ("pass", "fail") for v in judged)
+    if failed:
+        verdict = "fail"
+    elif judged_any:
+        verdict = "pass"
         findings.insert(0, {"verdict": "pass", "check": "all", "message": "every check passed"})
+    else:
+        verdict = "not_judged"
+        findings.insert(
+            0,
+            {
+                "verdict": "not_judged",
+                "check": "all",
+                "message": "nothing was judged: no attribute has two groups large enough "
+                "(see the examples that carry each attribute) and no counterfactual check ran",
+            },
+        )
     return {
-        "verdict": "fail" if failed else "pass",
+        "verdict": verdict,
         "judged_model": "adapter",
         "findings": findings,
         "thresholds": {

@@ -122,6 +122,7 @@ def _run(
         cfg.waivers,
         require_signoff=audit_data.require_signoff,
         root=root,
+        allow_not_judged=cfg.allow_not_judged_audit,
     )
 
     # 2. precision: QLoRA where it can run, and say so where it cannot

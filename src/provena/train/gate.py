@@ -6,6 +6,11 @@ sign-off of the audit as it is now. A failing check refuses training with a mess
 report and the check, unless ``train.waivers`` holds a waiver for that check with a reason; a
 waiver used (or given for a check that passed) is recorded, so the model card can show it.
 
+An audit whose verdict is ``not_judged`` (no attribute recorded to judge) is allowed when
+``train.allow_not_judged_audit`` is true (the default) and recorded as such (the check's
+verdict and detail, and the result's ``not_judged`` list, which the card shows); with the
+switch false it refuses training like a failed audit.
+
 :func:`evaluate` is pure (report contents in, decisions out); :func:`check` reads the files.
 """
 
@@ -61,6 +66,11 @@ class GateResult:
     signoffs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
+    def not_judged(self) -> list[str]:
+        """Checks let through on a report that judged nothing (recorded for the card)."""
+        return [c.check for c in self.checks if c.passed and c.verdict == "not_judged"]
+
+    @property
     def passed(self) -> bool:
         return all(c.passed or c.waived for c in self.checks)
 
@@ -74,6 +84,7 @@ class GateResult:
             "waivers_applied": [c.waiver for c in self.checks if c.waived],
             "unused_waivers": self.unused_waivers,
             "signoffs": self.signoffs,
+            "not_judged": self.not_judged,
         }
 
 
@@ -98,10 +109,29 @@ def check_validation(report: dict[str, Any]) -> tuple[bool, str, str | None]:
     return False, f"verdict {verdict!r}; failed critical expectations: {names or 'none'}", verdict
 
 
-def check_audit(report: dict[str, Any]) -> tuple[bool, str, str | None]:
+def check_audit(
+    report: dict[str, Any], allow_not_judged: bool = True
+) -> tuple[bool, str, str | None]:
     verdict = report.get("verdict")
     if verdict == "pass":
         return True, "verdict pass", verdict
+    if verdict == "not_judged":
+        why = "; ".join(
+            str(f.get("text"))
+            for f in report.get("findings") or []
+            if f.get("verdict") == "not_judged"
+        )
+        if allow_not_judged:
+            return (
+                True,
+                f"verdict 'not_judged', allowed by train.allow_not_judged_audit: {why}",
+                verdict,
+            )
+        return (
+            False,
+            f"verdict 'not_judged' and train.allow_not_judged_audit is false: {why}",
+            verdict,
+        )
     findings = [f for f in report.get("findings") or [] if f.get("verdict") != "pass"]
     text = "; ".join(str(f.get("text") or f.get("check")) for f in findings[:5])
     more = f" (+{len(findings) - 5} more)" if len(findings) > 5 else ""
@@ -122,13 +152,15 @@ def evaluate(
     contents: dict[str, tuple[str, dict[str, Any] | None, str | None]],
     waivers: list[GateWaiver],
     signoff_status: dict[str, Any] | None,
+    *,
+    allow_not_judged: bool = True,
 ) -> GateResult:
     """Decide each check. ``contents`` maps check -> (report path, parsed JSON or None, error);
     ``signoff_status`` is :func:`provena.signoff.status` of the audit, or None when not required.
     """
     rules = {
         "validation": check_validation,
-        "audit": check_audit,
+        "audit": lambda report: check_audit(report, allow_not_judged),
         "pii_residual": check_pii_residual,
     }
     by_check = {w.check: w for w in waivers}
@@ -165,6 +197,7 @@ def check(
     *,
     require_signoff: bool,
     root: Path,
+    allow_not_judged: bool = True,
 ) -> GateResult:
     """Read the reports, decide, log; raise :class:`GateError` naming every failing check."""
     contents = {}
@@ -176,7 +209,7 @@ def check(
         data, error = _load(path)
         contents[name] = (str(path), data, error)
     status = signoff.status(reports.audit, root, reports.signoffs) if require_signoff else None
-    result = evaluate(contents, waivers, status)
+    result = evaluate(contents, waivers, status, allow_not_judged=allow_not_judged)
     for name, path in (
         ("validation", reports.validation),
         ("audit", reports.audit),

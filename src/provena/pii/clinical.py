@@ -361,8 +361,8 @@ class ClinicalLocationRecognizer(_Base):
     # a ward: a rare word before a number or a unit ('Quartermain 2', 'quartermain2',
     # 'Lally MICU', 'Warren Grant EW')
     _WARD = re.compile(
-        r"(?i)(?:\b(?:to|from|at|on|in|transfer|transferred|tx|per|or)|[:>])\s+"
-        r"([A-Za-z]{5,})(?:\s*(\d{1,2})(?![\w.:/%])|\s+(?:"
+        r"(?i)(?:\b(?:to|from|at|on|in|transfer|transferred|tx|per|or)\s+|[:>/]\s*)"
+        r"(?<![\w])([A-Za-z]{5,})(?![A-Za-z])(?:\s*(\d{1,2})(?![\w.:%])|(?:\s+|\s*/\s*)(?:"
         + _alternation(UNIT_WORDS)
         + r")(?![\w]))"
     )
@@ -406,11 +406,10 @@ class ClinicalLocationRecognizer(_Base):
         for m in self._WARD.finditer(text):
             w = m.group(1)
             if (
-                english_zipf(w.lower()) < 1.5
+                english_zipf(w.lower()) < 2.8
                 and re.search(r"[aeiouy]", w.lower())
-                and not w.lower().endswith("x")
+                and not w.lower().endswith(("x", "ed", "ing", "ly"))
                 and not is_clinical_word(w)
-                and _title(w) not in name_words()
                 and _cased_ok(w, cased)
             ):
                 spans.append(m.span(1))

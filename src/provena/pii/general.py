@@ -8,10 +8,11 @@ facts). So this profile keeps public knowledge and removes:
 - :class:`SecretRecognizer`: credentials: API keys and tokens in their published formats,
   private-key blocks, passwords and secrets after a label, credentials inside a URL.
 - :class:`BirthDateRecognizer`: dates of birth ('DOB: 4/12/1987', 'born on March 3, 1990').
-- :func:`personal_context_filter`: names and dates count only in a personal context: after
-  a cue ('my name is', 'Dear', 'Mr.'), in a sentence that speaks of oneself, one's family or
-  one's contact details, or in a message (greeting, signature); a name that English text
-  knows well ('Mozart', 'Marie Curie') counts only after a cue.
+- :func:`personal_context_filter`: names count only in a personal context: after a cue
+  ('my name is', 'Dear', 'Mr.'), in a sentence that speaks of oneself, one's family or one's
+  contact details, in a message (greeting, signature), or when English text does not know the
+  name at all ('Fiammetta Zetticci', not 'Mozart' or 'Marie Curie'); places, organisations,
+  nationalities and dates stay, but a date of birth goes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import re
 from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from provena.lexicon import english_zipf
+from provena.lexicon import english_zipf, name_words
 from provena.lexicon.clinical import KINSHIP_WORDS
 from provena.pii.recognizers import _Base
 
@@ -53,12 +54,24 @@ _SECRET_LABEL = re.compile(
 _URL_CREDENTIALS = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@]+:(?P<pw>[^\s@/]+)@", re.I)
 
 
+def _placeholder(value: str) -> bool:
+    """'<token>', '${API_KEY}', 'YOUR_BOT_TOKEN', 'xxxx': a slot for a secret, not one."""
+    return (
+        re.fullmatch(
+            r"(?i)<[^>]+>|\$\{?\w+\}?|%\w+%|\{\{\s*\w+\s*\}\}|(?:your|my)[_-]?\w*|"
+            r"[*x•._-]+|\w*(?:example|placeholder|changeme|redacted)\w*",
+            value,
+        )
+        is not None
+    )
+
+
 def _secret_like(value: str) -> bool:
     """Not an ordinary word or a placeholder: a digit or symbol, mixed case, or rare."""
     if set(value) <= set("*xX•.-_"):
         return False  # '********', 'xxxx': already hidden
-    if re.fullmatch(r"(?i)<[^>]+>|\$\{?\w+\}?|%\w+%|\{\{\s*\w+\s*\}\}|your[_-]?\w+", value):
-        return False  # a placeholder or variable
+    if _placeholder(value):
+        return False
     if any(c.isdigit() for c in value) or not value.isalnum():
         return True
     if value != value.lower() and value != value.upper() and value != value.capitalize():
@@ -77,7 +90,7 @@ class SecretRecognizer(_Base):
         for m in _SECRET_LABEL.finditer(text):
             group = "quoted" if m.group("quoted") else "bare"
             value = m.group(group)
-            if m.group("quoted") or _secret_like(value.rstrip(".")):
+            if _secret_like(value.rstrip(".")) or (m.group("quoted") and not _placeholder(value)):
                 end = m.end(group) - (len(value) - len(value.rstrip(".")))
                 out.append(self.found("SECRET", m.start(group), end, 0.7))
         for m in _URL_CREDENTIALS.finditer(text):
@@ -111,47 +124,116 @@ class BirthDateRecognizer(_Base):
 
 
 # recognizers whose match is personal by construction: a cue word introduced the value
-CUE_RECOGNIZERS = frozenset(
-    {"NameCueRecognizer", "TitledNameRecognizer", "BirthDateRecognizer", "SameValueInRecord"}
-)
-# what makes a sentence personal: speaking of oneself or to someone, family, contact
+CUE_RECOGNIZERS = frozenset({"NameCueRecognizer", "SameValueInRecord"})
+# a private person's title; 'Dr.', 'Sir', 'Lord' head public names in general text too
+_PRIVATE_TITLE = re.compile(r"(?i)\b(?:mr|mrs|ms|mx|miss)\.?\s*$")
+# what makes a sentence personal: speaking of oneself, greeting or signing, family, contact
+_KIN = "|".join(sorted(map(re.escape, KINSHIP_WORDS), key=len)[::-1])
 _PERSONAL = re.compile(
-    r"(?i)\b(?:i|i'm|i’m|i've|i’ve|i'd|me|my|mine|myself|we|our|us|your|yours|dear|hi|hello|"
-    r"hey|thanks|thank|regards|sincerely|cheers|call|contact|email|e-mail|phone|address|"
-    r"lives?|living|moved|his|her|their|(?:"
-    + "|".join(sorted(map(re.escape, KINSHIP_WORDS - {"friend", "friends"}), key=len)[::-1])
-    + r"))\b"
+    r"(?i)(?:^\s*(?:dear|hi|hello|hey)\b|\b(?:regards|sincerely|cheers|thanks|best),?\s*$|"
+    r"\b(?:my|our|your)\s+(?:(?:late|dear|older|younger|little|big|great|"
+    r"step|ex|grand)[- ]?)*(?:" + _KIN + r")\b|\b(?:" + _KIN + r")\s+(?:is\s+)?(?:called|named)\b|"
+    r"\b(?:my|your|his|her|their)\s+(?:full\s+|last\s+|first\s+|maiden\s+)?name\b|"
+    r"\bname\s+(?:is|on|of)\b|\b(?:contact|e-?mail|phone|call|text|reach)\s+(?:me|him|her|us)\b)",
+    re.M,
 )
 _CONTACT_TYPES = frozenset(
     {"EMAIL_ADDRESS", "PHONE_NUMBER", "STREET_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN"}
 )
-# a word of a public name: English text knows it well ('Mozart', 'Curie', 'Federer')
-KNOWN_NAME_ZIPF = 2.5
+# public knowledge in general text: places, organisations, nationalities, ordinary dates
+PUBLIC_TYPES = frozenset({"LOCATION", "ORGANIZATION", "NRP", "DATE_TIME", "URL"})
+# a name that English text does not know (every word rarer than this) is a private person's
+UNKNOWN_NAME_ZIPF = 2.0
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
 
 
+_LIST_ITEM = re.compile(r"\d{1,3}[.)]\s")
+_DATE_LIKE = re.compile(
+    r"(?i)^\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
+)
+_STREET_WORD = re.compile(
+    r"(?i)\b(?:street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd|way|court|ct|"
+    r"place|pl|terrace|circle|parkway|highway|hwy|square|hill|apt|apartment|suite|unit|box|"
+    r"floor|rue|calle|via|straße|strasse|weg|laan|straat|gatan|vej|katu|ulica|utca)\b"
+)
+_RESERVED_EMAIL = re.compile(
+    r"(?i)@(?:[\w-]+\.)*(?:example\.(?:com|org|net)|[\w-]+\.(?:example|test|invalid|localhost))$"
+)
+
+
+def _not_an_identifier(text: str, r: RecognizerResult) -> bool:
+    """Shapes that general text is full of and no identifier has: numbered list items and
+    dates read as addresses, year ranges, calendars and IDs inside links read as phone
+    numbers, addresses at the reserved example domains."""
+    value = text[r.start : r.end]
+    if r.entity_type == "STREET_ADDRESS":
+        years = re.findall(r"\b\d{3,4}\b", value)
+        return bool(
+            _LIST_ITEM.match(value)
+            or _DATE_LIKE.match(value)
+            or re.match(r"(?:uss|usns|usnv|uscgc)\s", value)  # the military prefix is upper case
+            or (
+                not _STREET_WORD.search(value)
+                and (
+                    re.search(r"[\"()]|\b(?:BCE|BC|CE|AD)\b", value)
+                    or (years and all(1000 <= int(y) <= 2099 for y in years))
+                )
+            )
+        )
+    if r.entity_type == "PHONE_NUMBER":
+        before = text[max(0, r.start - 1) : r.start]
+        groups = re.findall(r"\d+", value)
+        return bool(
+            (before and (before.isalnum() or before in "/.:=_#"))
+            or re.fullmatch(r"\(?(?:1[5-9]|20)\d\d\s*[-–]\s*(?:1[5-9]|20)\d\d\)?", value)
+            or (len(groups) >= 3 and all(len(g) <= 2 for g in groups))
+        )
+    if r.entity_type == "EMAIL_ADDRESS":
+        return _RESERVED_EMAIL.search(value) is not None
+    return False
+
+
+def _name_shaped(value: str) -> bool:
+    """Some word is a listed first or last name, and none is written like code
+    ('KinematicBody', 'ChatGPT')."""
+    words = re.findall(r"[^\W\d_][\w'’-]*", value)
+    if not words or any(re.search(r"[a-z][A-Z]", w) for w in words):
+        return False
+    names = name_words()
+    return any(w.strip("'’").removesuffix("'s").capitalize() in names for w in words)
+
+
 def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
-    """Keep names and dates only in a personal context; everything else passes."""
+    """Keep names only in a personal context, and public types not at all (unless a cue
+    introduced them, as for a date of birth); everything else passes."""
+    results = [r for r in results if not _not_an_identifier(text, r)]
     contact = [r for r in results if r.entity_type in _CONTACT_TYPES]
     sentences = [(m.start(), m.end()) for m in _SENTENCE.finditer(text)]
     out = []
     for r in results:
+        name = (r.recognition_metadata or {}).get(RecognizerResult.RECOGNIZER_NAME_KEY, "")
+        if name in CUE_RECOGNIZERS or (
+            name == "TitledNameRecognizer" and _PRIVATE_TITLE.search(text[: r.start])
+        ):
+            if not re.search(r"[a-z][A-Z]", text[r.start : r.end]):  # not 'SophieSnazz'
+                out.append(r)
+            continue
+        if r.entity_type in PUBLIC_TYPES and name != "BirthDateRecognizer":
+            continue
         if r.entity_type not in ("PERSON", "DATE_TIME"):
             out.append(r)
             continue
-        name = (r.recognition_metadata or {}).get(RecognizerResult.RECOGNIZER_NAME_KEY, "")
-        if name in CUE_RECOGNIZERS:
-            out.append(r)
+        if r.entity_type == "PERSON" and not _name_shaped(text[r.start : r.end]):
             continue
-        if r.entity_type == "DATE_TIME":
-            continue  # dates of birth come from their own recognizer; other dates stay
-        value = text[r.start : r.end]
-        words = re.findall(r"[^\W\d_]+", value)
-        if words and all(english_zipf(w.lower()) >= KNOWN_NAME_ZIPF for w in words[-1:]):
-            continue  # 'Mozart', 'Marie Curie': a name English text knows is public
         a, b = _around(sentences, r.start, r.end)
         if _PERSONAL.search(text[a:b]) or any(c.start < b + 80 and c.end > a - 80 for c in contact):
             out.append(r)
+            continue
+        words = [w for w in re.findall(r"[^\W\d_]+", text[r.start : r.end]) if len(w) > 1]
+        if r.entity_type == "PERSON" and words and all(
+            english_zipf(w.lower()) < UNKNOWN_NAME_ZIPF for w in words
+        ):
+            out.append(r)  # no public figure English text knows: 'Fiammetta Zetticci'
     return out
 
 

@@ -22,7 +22,7 @@ from tests.offline import run_offline
 
 @pytest.fixture(scope="module")
 def detector() -> PiiDetector:
-    return PiiDetector(allow_list=ScrubPiiConfig().allow_list)
+    return PiiDetector(profile="strict", allow_list=ScrubPiiConfig().allow_list)
 
 
 # (text, value that must be caught, entity types that may catch it)
@@ -241,7 +241,14 @@ def scrubbed(tmp_path_factory):
     out = tmp / "out"
     # placeholders everywhere: a surrogate could by chance equal another record's real value
     cfg = params.scrub_pii.model_copy(
-        update={"operators": {"default": "placeholder", "AGE": "keep", "NRP": "keep"}}
+        update={
+            "operators": {
+                "default": "placeholder",
+                "AGE": "keep",
+                "AGE_OVER_89": "keep",
+                "NRP": "keep",
+            }
+        }
     )
     report = scrub_pii.run(
         tmp / "ingest.parquet",
@@ -409,7 +416,9 @@ def test_allow_list_matches_whole_values_in_any_case(detector):
     text = "Please call Maria Lopez today."
     (plain,) = detector.detect([text])
     assert "Maria Lopez" in {text[d.start : d.end] for d in plain}
-    (allowed,) = PiiDetector(allow_list=["maria lopez"]).detect([text])  # other case, same value
+    (allowed,) = PiiDetector(profile="strict", allow_list=["maria lopez"]).detect(
+        [text]
+    )  # other case, same value
     assert "Maria Lopez" not in {text[d.start : d.end] for d in allowed}
 
 

@@ -222,6 +222,23 @@ class ScrubPiiConfig(StrictModel):
     fields: list[Literal["instruction", "input", "output", "messages"]] = Field(
         default_factory=lambda: ["instruction", "input", "output", "messages"]
     )
+    profile: Literal["clinical", "general", "strict"] = Field(
+        "general",
+        description="what counts as PII where no `profiles` glob matches a record's source: "
+        "`general` (private persons' identifiers; public names, places and dates stay), "
+        "`clinical` (HIPAA Safe Harbor identifiers) or `strict` (every name, place, "
+        "organisation and date as well); see docs/pii-profiles.md",
+    )
+    profiles: dict[str, Literal["clinical", "general", "strict"]] = Field(
+        default_factory=dict,
+        description="source glob -> profile, matched in order against each record's `source` "
+        "(and its file name), so one run can treat clinical notes and chats differently",
+    )
+    keep_years: bool = Field(
+        False,
+        description="clinical profile: leave bare years ('1992', \"'92\") in place; Safe Harbor "
+        "allows them, but they are off by default because a year narrows who a note is about",
+    )
     score_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.35
     operators: dict[str, Operator] = Field(default_factory=lambda: dict(DEFAULT_OPERATORS))
     allow_list: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOW_LIST))

@@ -21,6 +21,7 @@ Each works by context words and word lists, never by one dataset's values:
 from __future__ import annotations
 
 import re
+
 from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
@@ -54,7 +55,7 @@ they them their it its this that these those who whom which what when where why 
 some each per via than then also aware called notified here there today tonight tomorrow
 yesterday now pt pts patient patients family team md rn np dr mr mrs ms s/p w/ wife husband
 son daughter up out over about after before into x q am pm
-""".split()
+""".split()  # noqa: SIM905 (a word list reads best as text)
 )
 
 
@@ -159,7 +160,9 @@ _NAME_AFTER = re.compile(
 )
 
 
-_AMBIGUOUS_TITLES = frozenset("ms np md rn rrt sw pcp nurse fellow resident intern".split())
+_AMBIGUOUS_TITLES = frozenset(
+    ("ms", "np", "md", "rn", "rrt", "sw", "pcp", "nurse", "fellow", "resident", "intern")
+)
 
 
 class ClinicalNameRecognizer(_Base):
@@ -193,7 +196,11 @@ class ClinicalNameRecognizer(_Base):
         spans: list[tuple[int, int]] = []
         # after a title, any case: 'Dr. Marder', 'dr healey', 'DR'S CAMARDA AND CLIFFORD'
         for m in self._TITLE.finditer(text):
-            if m.group(0).lower().rstrip(".") in _AMBIGUOUS_TITLES:
+            title = m.group(0)
+            written_as_title = title.endswith(".") or (
+                cased and title[:1].isupper() and title[1:].islower()
+            )
+            if title.lower().rstrip(".") in _AMBIGUOUS_TITLES and not written_as_title:
                 # 'MS' (mental status), 'NP' (nasal prongs), 'MD', 'RN': only a listed name
                 # or an unknown word after them
                 k = words.index_at(m.end())
@@ -247,16 +254,17 @@ class ClinicalNameRecognizer(_Base):
             ):
                 before = text[max(0, words.spans[k][0] - 30) : words.spans[k][0]]
                 after = text[end : end + 30]
-                if _NAME_BEFORE.search(before) or _NAME_AFTER.match(after):
-                    if english_zipf(_bare(w).lower()) < 4.5 or (
-                        _NAME_BEFORE.search(before) and _NAME_AFTER.match(after)
-                    ):
-                        spans.append((words.spans[k][0], self._end(words, k)))
+                cue_before = _NAME_BEFORE.search(before) is not None
+                cue_after = _NAME_AFTER.match(after) is not None
+                if (cue_before or cue_after) and (
+                    english_zipf(_bare(w).lower()) < 4.5 or (cue_before and cue_after)
+                ):
+                    spans.append((words.spans[k][0], self._end(words, k)))
         return [self.found("PERSON", a, b) for a, b in _merge(spans)]
 
     @staticmethod
     def _end(words: _Words, k: int) -> int:
-        a, b = words.spans[k]
+        b = words.spans[k][1]
         w = words.words[k]
         # a trailing period belongs to an initial ('W.'), not to a name ending a sentence
         return b - 1 if w.endswith(".") and len(_bare(w)) > 1 else b
@@ -348,6 +356,13 @@ class ClinicalLocationRecognizer(_Base):
     _SAINT = re.compile(
         r"(?i)(?<![\w])(?:st\.|saint)\s*([A-Za-z][A-Za-z'’]+)|(?<![\w])st\s+([A-Za-z][A-Za-z'’]+)"
     )
+    _LETTERHEAD = re.compile(
+        r"(?m)^[ \t]*(?:[A-Za-z ]{3,40}[ \t][-–—:][ \t]*)?"
+        r"((?:[A-Z][\w'’&.-]*[ \t]+){0,5}"
+        r"(?i:health|healthcare|associates|medicine|medical\s+center|medical\s+group|clinic|"
+        r"hospital|memorial|practice|partners|pediatrics|center|centre)"
+        r"(?:[ \t]+[A-Z][\w'’&.-]*){0,3})[ \t]*(?:$|[-–—,][^\n]*$)"
+    )
     # a place word, then the place: 'transferred to', 'lives in', 'followed at', 'of Towson'
     _PLACE_CUE = re.compile(
         r"(?i)(?<![\w])(?:to|from|at|@|in|into|near|of|by|per|->|>)\s+(?:the\s+)?(?=[A-Za-z])"
@@ -355,8 +370,42 @@ class ClinicalLocationRecognizer(_Base):
     # 'GH', 'MGH', 'BIDMC', 'VAMC': consonants ending in H, MC or HC (words have vowels)
     _HOSP_ABBREV = re.compile(r"(?i)^(?:[b-df-hj-np-tv-xz]{1,4}(?:h|mc|hc)|va(?:mc|h))$")
     _NOT_HOSPITAL = frozenset(
-        "osh ich sdh sah ivh lvh rvh bph pph tsh pth acth adh nph hh dh ph mch dch fh sh mh "
-        "ch th wh mvh hch ldh nch pmh hx psh fhx shx".split()
+        [
+            "osh",
+            "ich",
+            "sdh",
+            "sah",
+            "ivh",
+            "lvh",
+            "rvh",
+            "bph",
+            "pph",
+            "tsh",
+            "pth",
+            "acth",
+            "adh",
+            "nph",
+            "hh",
+            "dh",
+            "ph",
+            "mch",
+            "dch",
+            "fh",
+            "sh",
+            "mh",
+            "ch",
+            "th",
+            "wh",
+            "mvh",
+            "hch",
+            "ldh",
+            "nch",
+            "pmh",
+            "hx",
+            "psh",
+            "fhx",
+            "shx",
+        ]
     )
     # a ward: a rare word before a number or a unit ('Quartermain 2', 'quartermain2',
     # 'Lally MICU', 'Warren Grant EW')
@@ -392,6 +441,10 @@ class ClinicalLocationRecognizer(_Base):
                 continue  # 'Keeley House', not 'nursing home' or 'open house'
             end = m.end() if head in self._NAMED_HEADS else words.spans[k - 1][1]
             spans.append((words.spans[first][0], end))
+        # a letterhead: a line of capitalized words naming a practice ('Summit Family Health',
+        # 'BAYVIEW INTERNAL MEDICINE ASSOCIATES - Emergency Department')
+        for m in self._LETTERHEAD.finditer(text):
+            spans.append(m.span(1))
         for m in self._SAINT.finditer(text):
             # 'St. Mary', 'SAINT AGNES', 'st joseph's'; not 'ST elevations' (the ECG segment)
             group = 1 if m.group(1) else 2
@@ -413,7 +466,7 @@ class ClinicalLocationRecognizer(_Base):
                 and _cased_ok(w, cased)
             ):
                 spans.append(m.span(1))
-        for k, (a, b) in enumerate(words.spans):
+        for k, (a, _) in enumerate(words.spans):
             w = _bare(words.words[k])
             # hospital abbreviations ending in MC anywhere: 'GBMC', 'UMMC'
             if len(w) >= 4 and w.isupper() and self._HOSP_ABBREV.match(w) and w.endswith("MC"):
@@ -435,7 +488,9 @@ class ClinicalLocationRecognizer(_Base):
                 continue
             # a city: 'from Seattle', 'in ROCKVILLE', 'lives nearby in rockport'
             phrase = _title(w)
-            if k + 1 < len(words.words) and _gap(text, words.spans[k][1], words.spans[k + 1][0], " "):
+            if k + 1 < len(words.words) and _gap(
+                text, words.spans[k][1], words.spans[k + 1][0], " "
+            ):
                 two = f"{phrase} {_title(_bare(words.words[k + 1]))}"
                 if two in place_names() and not _is_state_or_country(two):
                     spans.append((words.spans[k][0], words.spans[k + 1][1]))
@@ -443,7 +498,7 @@ class ClinicalLocationRecognizer(_Base):
             if self._city(w, cased, 4.8):
                 spans.append((words.spans[k][0], words.spans[k][0] + len(w)))
         # cities anywhere when the word is no common English word: 'BAltimore', 'Catonsville'
-        for k, (a, b) in enumerate(words.spans):
+        for k, (a, _) in enumerate(words.spans):
             w = _bare(words.words[k])
             if len(w) >= 5 and self._city(w, cased, 4.0) and _title(w) not in name_words():
                 spans.append((a, a + len(w)))
@@ -520,7 +575,8 @@ class ClinicalDateRecognizer(_Base):
     _NAMED = re.compile(
         rf"(?i)(?<![\w])(?:{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+(?:\d{{4}}|'\d\d))?|"
         rf"\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\.?(?:,?\s+\d{{4}})?|"
-        rf"{_MONTH}\.?,?\s+(?:of\s+)?(?:\d{{4}}|'\d\d)|{_MONTH}\.?,\s+\d\d)(?![\w])"
+        rf"{_MONTH}\.?,?\s+(?:of\s+)?(?:\d{{4}}|'\d\d)|{_MONTH}\.?,\s+\d\d|"
+        rf"\d{{1,2}}-{_MONTH}-(?:\d{{4}}|\d\d))(?![\w])"
     )
     _YEAR = re.compile(
         r"(?i)(?<![\w./:-])((?:19|20)\d\d)(s|'s)?(?![\w/:%-]|\.\d|\s*(?:-|to)\s*\d{4}\b)"
@@ -646,9 +702,9 @@ class ClinicalDateRecognizer(_Base):
         # 1900-1959 and 2000-2039 are times of day too ('@ 2000', 'due 1930'): a year only
         # after a word that introduces one
         before = text[max(0, m.start() - 24) : m.start()]
-        return re.search(r"(?i)\b(?:in|since|of|year|yr|circa|during|is|was)\s*$", before) is not None or (
-            ClinicalDateRecognizer._PROC_BEFORE.search(before) is not None
-        )
+        return re.search(
+            r"(?i)\b(?:in|since|of|year|yr|circa|during|is|was)\s*$", before
+        ) is not None or (ClinicalDateRecognizer._PROC_BEFORE.search(before) is not None)
 
 
 class ClinicalPhoneRecognizer(_Base):
@@ -706,7 +762,9 @@ class ClinicalAddressRecognizer(StreetAddressRecognizer):
             if m is None:
                 continue
             words = re.findall(r"[A-Za-z]+", m.group(0))
-            if any(is_clinical_word(w) and w.lower() not in ("st", "dr") for w in words):
+            if any(
+                is_clinical_word(w, eponyms=False) and w.lower() not in ("st", "dr") for w in words
+            ):
                 continue
             out.append(r)
         return out
@@ -757,4 +815,3 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             out.append([a, b])
     return [(a, b) for a, b in out]
-

@@ -513,7 +513,7 @@ class PiiDetector:
     def __init__(
         self,
         *,
-        profile: str = "strict",
+        profile: str = "general",
         keep_years: bool = False,
         score_threshold: float = 0.35,
         deny_list: Sequence[str] = (),

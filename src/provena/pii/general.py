@@ -230,8 +230,10 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
             out.append(r)
             continue
         words = [w for w in re.findall(r"[^\W\d_]+", text[r.start : r.end]) if len(w) > 1]
-        if r.entity_type == "PERSON" and words and all(
-            english_zipf(w.lower()) < UNKNOWN_NAME_ZIPF for w in words
+        if (
+            r.entity_type == "PERSON"
+            and words
+            and all(english_zipf(w.lower()) < UNKNOWN_NAME_ZIPF for w in words)
         ):
             out.append(r)  # no public figure English text knows: 'Fiammetta Zetticci'
     return out

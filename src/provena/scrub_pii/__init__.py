@@ -16,7 +16,7 @@ import functools
 import logging
 import sys
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,12 +24,22 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from provena.config import ExecutorConfig, ScrubPiiConfig
+from provena.errors import UserError
 from provena.executor import LOCAL, map_batches
-from provena.io import LinesWriter, RecordWriter, atomic_open, read_jsonl, read_records, write_json
-from provena.pii.engine import Detection
+from provena.io import (
+    LinesWriter,
+    RecordWriter,
+    atomic_open,
+    atomic_path,
+    read_jsonl,
+    read_records,
+    write_json,
+    write_jsonl,
+)
+from provena.pii.engine import Detection, PiiDetector
 from provena.pii.operators import Anonymizer, keyed_hash, safe_example
 from provena.pii.scoring import GoldSpan, PiiScore
-from provena.pii.settings import detector, secret_key
+from provena.pii.settings import detector, profile_for, secret_key
 from provena.progress import progress
 from provena.records import Message, Record, StageResult
 from provena.scrub_pii.report import render_html
@@ -76,12 +86,16 @@ class PiiStats:
 
 
 class Scrubber:
-    """Detector + anonymizer for one process."""
+    """Detectors (one per profile in use, built when first needed) + anonymizer for one
+    process. ``profile`` forces one profile for every record; else each record gets the
+    profile of its source (:func:`provena.pii.settings.profile_for`)."""
 
-    def __init__(self, cfg: ScrubPiiConfig):
+    def __init__(self, cfg: ScrubPiiConfig, profile: str | None = None):
         self.cfg = cfg
+        self.profile = profile
         self.key, salt = secret_key(cfg)
-        self.detector = detector(cfg)
+        self._detectors: dict[str, PiiDetector] = {}
+        self.detector = self.detector_for(profile or cfg.profile)
         self.anonymizer = Anonymizer(
             cfg.operators,
             key=self.key,
@@ -91,23 +105,96 @@ class Scrubber:
         )
         self.kept_types = {t for t, op in cfg.operators.items() if op == "keep" and t != "default"}
 
+    def detector_for(self, profile: str) -> PiiDetector:
+        if profile not in self._detectors:
+            self._detectors[profile] = detector(self.cfg, profile)
+        return self._detectors[profile]
+
+    def profile_of(self, source: str | None) -> str:
+        return self.profile or profile_for(self.cfg, source)
+
+    def detect(self, texts: list[str], profiles: list[str]) -> list[list[Detection]]:
+        """Detections per text, each text with its own profile."""
+        out: list[list[Detection]] = [[] for _ in texts]
+        for profile in sorted(set(profiles)):
+            idx = [i for i, p in enumerate(profiles) if p == profile]
+            found = self.detector_for(profile).detect([texts[i] for i in idx])
+            for i, dets in zip(idx, found, strict=True):
+                out[i] = dets
+        return out
+
+    def spans(self, dets: Iterable[Detection]) -> list[tuple[int, int, str, float, str]]:
+        """Detections merged by :func:`merge_spans` with this configuration's operators."""
+        return merge_spans(dets, operator_for=self.anonymizer.operator_for)
+
+
+#: How much each operator removes: when detections of one value call for different operators,
+#: the one that removes more wins (see :func:`merge_spans`).
+OPERATOR_PRECEDENCE = {
+    "redact": 5,
+    "placeholder": 4,
+    "hash": 3,
+    "mask": 2,
+    "surrogate": 1,
+    "keep": 0,
+}
+
 
 def merge_spans(
-    dets: Iterable[Detection], kept_types: frozenset[str] | set[str] = frozenset()
+    dets: Iterable[Detection],
+    kept_types: frozenset[str] | set[str] = frozenset(),
+    *,
+    operator_for: Callable[[str], str] | None = None,
 ) -> list[tuple[int, int, str, float, str]]:
-    """Overlapping detections become one span (their union), typed by the highest score; a
-    type whose operator is 'keep' never wins over one that replaces (safety first)."""
+    """Overlapping detections become one span (their union). Its type is decided by this
+    precedence: first the type whose operator removes more (:data:`OPERATOR_PRECEDENCE`:
+    redact, placeholder, hash, mask, surrogate, keep), then the higher score. So a type whose
+    operator is 'keep' never wins over one that replaces (safety first). Without
+    ``operator_for``, only 'keep' (``kept_types``) against the rest is told apart."""
+
+    def rank(entity_type: str) -> int:
+        if operator_for is not None:
+            return OPERATOR_PRECEDENCE.get(operator_for(entity_type), 1)
+        return 0 if entity_type in kept_types else 1
+
     out: list[list[Any]] = []
     for d in sorted(dets, key=lambda d: (d.start, -d.end)):
         if out and d.start < out[-1][1]:
             last = out[-1]
             last[1] = max(last[1], d.end)
-            rank_new = (d.entity_type not in kept_types, d.score)
-            if rank_new > (last[2] not in kept_types, last[3]):
+            if (rank(d.entity_type), d.score) > (rank(last[2]), last[3]):
                 last[2], last[3], last[4] = d.entity_type, d.score, d.recognizer
         else:
             out.append([d.start, d.end, d.entity_type, d.score, d.recognizer])
     return [tuple(x) for x in out]  # type: ignore[misc]
+
+
+def one_operator_per_value(
+    fields: list[list[tuple[int, int, str, float, str]]],
+    texts: list[str],
+    operator_for: Callable[[str], str],
+) -> list[list[tuple[int, int, str, float, str]]]:
+    """A value detected twice in one record with types whose operators differ ('American' as
+    NRP, kept, and as ORGANIZATION, replaced) takes, everywhere in the record, the type that
+    wins by :func:`merge_spans`'s precedence. Else the value would be kept in one place and
+    replaced in another, and the residual scan would quarantine the record for it."""
+    best: dict[str, tuple[int, float, str, str]] = {}
+    for spans, text in zip(fields, texts, strict=True):
+        for s, e, t, sc, rec in spans:
+            cand = (OPERATOR_PRECEDENCE.get(operator_for(t), 1), sc, t, rec)
+            value = text[s:e]
+            if value not in best or cand[:2] > best[value][:2]:
+                best[value] = cand
+    out = []
+    for spans, text in zip(fields, texts, strict=True):
+        fixed = []
+        for s, e, t, sc, rec in spans:
+            _, bsc, bt, brec = best[text[s:e]]
+            if operator_for(bt) != operator_for(t):
+                t, sc, rec = bt, bsc, brec
+            fixed.append((s, e, t, sc, rec))
+        out.append(fixed)
+    return out
 
 
 def _texts(rec: Record, fields: list[str]) -> list[tuple[str, str]]:
@@ -131,7 +218,8 @@ def scrub_batch(
     cfg = scrubber.cfg
     result, stats = StageResult(), PiiStats()
     pairs = [(i, f, t) for i, rec in enumerate(records) for f, t in _texts(rec, cfg.fields)]
-    detections = scrubber.detector.detect([t for _, _, t in pairs])
+    profiles = [scrubber.profile_of(records[i].get("source")) for i, _, _ in pairs]
+    detections = scrubber.detect([t for _, _, t in pairs], profiles)
     per_record: dict[int, list[tuple[str, str, list[Detection]]]] = collections.defaultdict(list)
     for (i, f, t), dets in zip(pairs, detections, strict=True):
         per_record[i].append((f, t, dets))
@@ -144,11 +232,16 @@ def scrub_batch(
         entities, originals, leftovers = [], [], []
         shown: dict[str, tuple[str, list[tuple[int, int]]]] = {}
         gold_id = str(rec["meta"].get(cfg.gold_key, "")) if gold is not None else ""
-        for f, text, dets in per_record.get(i, []):
+        items = per_record.get(i, [])
+        merged = one_operator_per_value(
+            [scrubber.spans(dets) for _, _, dets in items],
+            [text for _, text, _ in items],
+            scrubber.anonymizer.operator_for,
+        )
+        for (f, text, dets), spans in zip(items, merged, strict=True):
             if gold_id and not f.startswith("messages"):
-                spans = gold.get((gold_id, f), [])  # type: ignore[union-attr]
-                stats.gold.add(text, spans, dets)
-            spans = merge_spans(dets, scrubber.kept_types)
+                gold_spans = gold.get((gold_id, f), [])  # type: ignore[union-attr]
+                stats.gold.add(text, gold_spans, dets)
             for s, e, etype, score, recognizer in spans:
                 op = scrubber.anonymizer.operator_for(etype)
                 value = text[s:e]
@@ -528,16 +621,156 @@ def build_report(books: dict[str, Any], st: PiiStats, cfg: ScrubPiiConfig) -> di
     }
 
 
-def scrub_texts(texts: list[str], scrubber: Scrubber) -> list[str]:
-    """Scrub free texts (for `provena scrub`)."""
+def scrub_texts(
+    texts: list[str], scrubber: Scrubber, profiles: list[str] | None = None
+) -> list[str]:
+    """Scrub free texts, each with its profile (default: the scrubber's)."""
+    profiles = profiles or [scrubber.profile_of(None)] * len(texts)
     out = []
-    for text, dets in zip(texts, scrubber.detector.detect(texts), strict=True):
+    for text, dets in zip(texts, scrubber.detect(texts, profiles), strict=True):
         out.append(
             scrubber.anonymizer.anonymize(
-                text, [(s, e, t, sc) for s, e, t, sc, _ in merge_spans(dets, scrubber.kept_types)]
+                text, [(s, e, t, sc) for s, e, t, sc, _ in scrubber.spans(dets)]
             )
         )
     return out
 
 
-__all__ = ["Scrubber", "run", "scrub_batch", "scrub_texts"]
+#: The keys of each line of a spans file, in order (see :func:`scrub_file`).
+SPAN_KEYS = ("row", "id", "field", "start", "end", "entity_type", "score", "recognizer", "operator")
+
+
+def scrub_file(
+    inp: Path,
+    out: Path,
+    cfg: ScrubPiiConfig,
+    *,
+    profile: str | None = None,
+    fields: list[str] | None = None,
+    spans: Path | None = None,
+) -> dict[str, Any]:
+    """Scrub the text columns of a JSONL, CSV or Parquet file into ``out`` (same formats).
+
+    ``profile`` applies one profile to every row; without it each row gets the profile of its
+    ``source`` column (``scrub_pii.profiles``), else ``scrub_pii.profile``. ``fields``: the
+    columns to scrub (default: instruction, input and output where present, else every text
+    column). ``spans``: a JSONL file with one line per applied detection (operator other than
+    'keep'), keys :data:`SPAN_KEYS`: ``row`` (0-based input row), ``id`` (the row's ``id``, or
+    null), ``field``, ``start`` and ``end`` (character offsets into the input text, end
+    exclusive), ``entity_type``, ``score``, ``recognizer``, ``operator``. The value itself is
+    never written. Returns counts: rows, fields, values changed, spans written.
+    """
+    rows = read_rows(inp)
+    if not rows:
+        raise UserError(f"{inp}: file holds no rows")
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    if fields:
+        missing = [f for f in fields if f not in columns]
+        if missing:
+            raise UserError(
+                f"{inp}: no column {', '.join(repr(m) for m in missing)}; "
+                f"columns present: {', '.join(columns)}"
+            )
+    else:
+        fields = [c for c in ("instruction", "input", "output") if c in columns] or [
+            c for c in columns if all(isinstance(r.get(c), str | None) for r in rows)
+        ]
+    scrubber = Scrubber(cfg, profile)
+    op = scrubber.anonymizer.operator_for
+    changed = written = 0
+    bar = progress(total=len(rows), desc="scrub", unit=" row", unit_scale=True)
+    with contextlib.ExitStack() as stack:
+        sw = stack.enter_context(LinesWriter(spans)) if spans is not None else None
+        step = max(1, cfg.batch_size)
+        for start in range(0, len(rows), step):
+            part = list(range(start, min(len(rows), start + step)))
+            cells = [(i, f) for i in part for f in fields if isinstance(rows[i].get(f), str)]
+            texts = [rows[i][f] for i, f in cells]
+            profiles = [scrubber.profile_of(_source(rows[i])) for i, _ in cells]
+            found = scrubber.detect(texts, profiles)
+            by_row: dict[int, list[int]] = collections.defaultdict(list)
+            for k, (i, _) in enumerate(cells):
+                by_row[i].append(k)
+            for i, ks in by_row.items():
+                merged = one_operator_per_value(
+                    [scrubber.spans(found[k]) for k in ks], [texts[k] for k in ks], op
+                )
+                lines = []
+                for k, kept in zip(ks, merged, strict=True):
+                    field_name, text = cells[k][1], texts[k]
+                    new = scrubber.anonymizer.anonymize(
+                        text, [(s, e, t, sc) for s, e, t, sc, _ in kept]
+                    )
+                    changed += new != text
+                    rows[i][field_name] = new
+                    for s, e, t, sc, rec in kept:
+                        if op(t) == "keep":
+                            continue
+                        values = (i, _row_id(rows[i]), field_name, s, e, t, sc, rec, op(t))
+                        lines.append(dict(zip(SPAN_KEYS, values, strict=True)))
+                if sw is not None and lines:
+                    sw.write(lines)
+                    written += len(lines)
+            bar.update(len(part))
+        bar.close()
+    write_rows(out, rows)
+    return {"rows": len(rows), "fields": fields, "changed": changed, "spans": written}
+
+
+def _source(row: dict[str, Any]) -> str | None:
+    value = row.get("source")
+    return value if isinstance(value, str) else None
+
+
+def _row_id(row: dict[str, Any]) -> Any:
+    value = row.get("id")
+    return value if isinstance(value, str | int) else None
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSONL, CSV or Parquet file."""
+    import pyarrow.csv as pcsv
+
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return list(read_jsonl(path))
+    if suffix == ".csv":
+        return pcsv.read_csv(path).to_pylist()
+    if suffix == ".parquet":
+        return pq.read_table(path).to_pylist()
+    raise UserError(f"{path}: unsupported file type '{path.suffix}'; use .jsonl, .csv or .parquet")
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write rows as JSONL, CSV or Parquet (by the file's suffix), atomically."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        write_jsonl(path, rows)
+        return
+    if suffix not in (".csv", ".parquet"):
+        raise UserError(
+            f"{path}: unsupported output type '{path.suffix}'; use .jsonl, .csv or .parquet"
+        )
+    table = pa.Table.from_pylist(rows)
+    with atomic_path(path) as tmp:
+        (pcsv.write_csv if suffix == ".csv" else pq.write_table)(table, tmp)
+
+
+__all__ = [
+    "OPERATOR_PRECEDENCE",
+    "SPAN_KEYS",
+    "Scrubber",
+    "merge_spans",
+    "one_operator_per_value",
+    "read_rows",
+    "run",
+    "scrub_batch",
+    "scrub_file",
+    "scrub_texts",
+    "write_rows",
+]

@@ -444,7 +444,11 @@ class ClinicalLocationRecognizer(_Base):
         # a letterhead: a line of capitalized words naming a practice ('Summit Family Health',
         # 'BAYVIEW INTERNAL MEDICINE ASSOCIATES - Emergency Department')
         for m in self._LETTERHEAD.finditer(text):
-            spans.append(m.span(1))
+            value = m.group(1)
+            if not value.endswith(".") and not any(
+                w.lower() in _STOP for w in re.findall(r"[A-Za-z]+", value)
+            ):
+                spans.append(m.span(1))
         for m in self._SAINT.finditer(text):
             # 'St. Mary', 'SAINT AGNES', 'st joseph's'; not 'ST elevations' (the ECG segment)
             group = 1 if m.group(1) else 2

@@ -225,8 +225,14 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
             continue
         if r.entity_type == "PERSON" and not _name_shaped(text[r.start : r.end]):
             continue
+        if any(c.start <= r.start and r.end <= c.end for c in contact):
+            continue  # part of an address or e-mail address, which is removed whole
         a, b = _around(sentences, r.start, r.end)
-        if _PERSONAL.search(text[a:b]) or any(c.start < b + 80 and c.end > a - 80 for c in contact):
+        if _on_own_line(text, r):  # a signature or an address label: the lines around count
+            a = text.rfind("\n", 0, max(0, text.rfind("\n", 0, r.start))) + 1
+            nxt = text.find("\n", r.end + 1)
+            b = len(text) if nxt < 0 else nxt
+        if _PERSONAL.search(text[a:b]) or any(c.start < b and c.end > a for c in contact):
             out.append(r)
             continue
         words = [w for w in re.findall(r"[^\W\d_]+", text[r.start : r.end]) if len(w) > 1]
@@ -237,6 +243,13 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
         ):
             out.append(r)  # no public figure English text knows: 'Fiammetta Zetticci'
     return out
+
+
+def _on_own_line(text: str, r: RecognizerResult) -> bool:
+    start = text.rfind("\n", 0, r.start) + 1
+    end = text.find("\n", r.end)
+    line = text[start : len(text) if end < 0 else end]
+    return line.strip(" \t,.;:-–—>*•") == text[r.start : r.end]
 
 
 def _around(sentences: list[tuple[int, int]], start: int, end: int) -> tuple[int, int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import json
 import logging
 import sys
 from array import array
@@ -680,7 +681,8 @@ def scrub_file(
     changed = written = 0
     bar = progress(total=len(rows), desc="scrub", unit=" row", unit_scale=True)
     with contextlib.ExitStack() as stack:
-        sw = stack.enter_context(LinesWriter(spans)) if spans is not None else None
+        # keys in SPAN_KEYS order, as documented (the ledger's writer sorts them)
+        sw = stack.enter_context(atomic_open(spans)) if spans is not None else None
         step = max(1, cfg.batch_size)
         for start in range(0, len(rows), step):
             part = list(range(start, min(len(rows), start + step)))
@@ -708,8 +710,8 @@ def scrub_file(
                             continue
                         values = (i, _row_id(rows[i]), field_name, s, e, t, sc, rec, op(t))
                         lines.append(dict(zip(SPAN_KEYS, values, strict=True)))
-                if sw is not None and lines:
-                    sw.write(lines)
+                if sw is not None:
+                    sw.writelines(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
                     written += len(lines)
             bar.update(len(part))
         bar.close()

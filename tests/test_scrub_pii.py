@@ -241,14 +241,7 @@ def scrubbed(tmp_path_factory):
     out = tmp / "out"
     # placeholders everywhere: a surrogate could by chance equal another record's real value
     cfg = params.scrub_pii.model_copy(
-        update={
-            "operators": {
-                "default": "placeholder",
-                "AGE": "keep",
-                "AGE_OVER_89": "keep",
-                "NRP": "keep",
-            }
-        }
+        update={"operators": {"default": "placeholder", "AGE": "keep", "NRP": "keep"}}
     )
     report = scrub_pii.run(
         tmp / "ingest.parquet",

@@ -208,6 +208,7 @@ DEFAULT_OPERATORS: dict[str, str] = {
     "ORGANIZATION": "surrogate",
     "ZIP_CODE": "surrogate",
     "AGE": "keep",
+    "AGE_OVER_89": "surrogate",
     "NRP": "keep",
 }
 DEFAULT_ALLOW_LIST = ("JSON", "ICD-10", "ICD-10-CM", "Med Rec No", "Assessment/Plan")
@@ -230,9 +231,13 @@ class ScrubPiiConfig(StrictModel):
         "organisation and date as well); see docs/pii-profiles.md",
     )
     profiles: dict[str, Literal["clinical", "general", "strict"]] = Field(
-        default_factory=dict,
+        default_factory=lambda: {
+            "*default/clinical_extraction.*": "clinical",
+            "*default/support_*": "strict",
+        },
         description="source glob -> profile, matched in order against each record's `source` "
-        "(and its file name), so one run can treat clinical notes and chats differently",
+        "(and its file name), so one run can treat clinical notes and chats differently; the "
+        "defaults route the bundled dataset's files (as params.yaml does)",
     )
     keep_years: bool = Field(
         False,

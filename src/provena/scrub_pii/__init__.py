@@ -15,6 +15,7 @@ import contextlib
 import functools
 import json
 import logging
+import re
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator
@@ -352,14 +353,23 @@ def _same_value_elsewhere(
     """A value found in one place is PII wherever it appears in the same record: 'Lee' in
     the note and, undetected, in the reply."""
     values: dict[str, Detection] = {}
+    ages: dict[str, Detection] = {}
     for _, text, dets in items:
         for d in dets:
             value = text[d.start : d.end]
-            if (
-                scrubber.anonymizer.operator_for(d.entity_type) != "keep"
-                and len(value.strip()) >= 3
-            ):
+            if scrubber.anonymizer.operator_for(d.entity_type) == "keep":
+                continue
+            if len(value.strip()) >= 3:
                 values.setdefault(value, d)
+            elif d.entity_type == "AGE_OVER_89":
+                ages.setdefault(value, d)  # '91' only where an age is meant: '"age": 91'
+    for _, text, dets in items:
+        for value, d in ages.items():
+            for m in re.finditer(rf"(?i)\bage\W{{0,4}}({re.escape(value)})(?!\w)", text):
+                if not any(x.start < m.end(1) and m.start(1) < x.end for x in dets):
+                    dets.append(
+                        Detection(m.start(1), m.end(1), d.entity_type, d.score, "SameValueInRecord")
+                    )
     if not values:
         return items
     out = []

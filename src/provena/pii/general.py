@@ -22,7 +22,7 @@ import re
 from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from provena.lexicon import english_zipf, name_words
+from provena.lexicon import english_zipf, mostly_lower, mostly_upper, name_words
 from provena.lexicon.clinical import KINSHIP_WORDS
 from provena.pii.recognizers import _Base
 
@@ -156,6 +156,9 @@ _STREET_WORD = re.compile(
     r"place|pl|terrace|circle|parkway|highway|hwy|square|hill|apt|apartment|suite|unit|box|"
     r"floor|rue|calle|via|straße|strasse|weg|laan|straat|gatan|vej|katu|ulica|utca)\b"
 )
+_ADDRESS_PARTICLES = frozenset(
+    "de la le du des del della di da do dos das van von der den am im an ul al rue via apt".split()  # noqa: SIM905
+)
 _RESERVED_EMAIL = re.compile(
     r"(?i)@(?:[\w-]+\.)*(?:example\.(?:com|org|net)|[\w-]+\.(?:example|test|invalid|localhost))$"
 )
@@ -168,8 +171,20 @@ def _not_an_identifier(text: str, r: RecognizerResult) -> bool:
     value = text[r.start : r.end]
     if r.entity_type == "STREET_ADDRESS":
         years = re.findall(r"\b\d{3,4}\b", value)
+        first_digit = re.search(r"\d", value)
+        core = value[first_digit.start() :] if first_digit else value  # from the house number on
+        words = re.findall(r"[^\W\d_]{2,}", core)
+        lower_words = [w for w in words if w.islower() and w.lower() not in _ADDRESS_PARTICLES]
         return bool(
-            _LIST_ITEM.match(value)
+            # in text of mixed case, street and place names are capitalized: not 'rise in a
+            # warm, draft-free place for 1-2' or '2 sets of 10 push-ups, 10'
+            (
+                not mostly_lower(text)
+                and not mostly_upper(text)
+                and len(lower_words) >= 2
+                and len(lower_words) * 2 >= len(words)
+            )
+            or _LIST_ITEM.match(value)
             or _DATE_LIKE.match(value)
             or re.match(r"(?:uss|usns|usnv|uscgc)\s", value)  # the military prefix is upper case
             or (

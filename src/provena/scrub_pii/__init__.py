@@ -1,7 +1,8 @@
 """scrub_pii: find PII in every record, replace it, check nothing survived, report.
 
-The core, :func:`scrub_batch`, takes records and a :class:`Scrubber` (the detector and the
-anonymizer, built once per process) and returns a :class:`~provena.records.StageResult`:
+The core, :func:`scrub_batch`, takes records and a :class:`Scrubber` (a detector per PII
+profile in use and the anonymizer, built once per process) and returns a
+:class:`~provena.records.StageResult`:
 scrubbed records, quarantine entries, ledger lines and counts, with the batch's PII counts
 (:class:`PiiStats`) as its ``detail``.
 :func:`run` streams the ingest output through the executor (a pool of worker processes, or
@@ -108,7 +109,6 @@ class Scrubber:
         self.profile = profile
         self.key, salt = secret_key(cfg)
         self._detectors: dict[str, PiiDetector] = {}
-        self.detector = self.detector_for(profile or cfg.profile)
         self.anonymizer = Anonymizer(
             cfg.operators,
             key=self.key,
@@ -116,7 +116,6 @@ class Scrubber:
             mask_char=cfg.mask_char,
             mask_keep_last=cfg.mask_keep_last,
         )
-        self.kept_types = {t for t, op in cfg.operators.items() if op == "keep" and t != "default"}
 
     def detector_for(self, profile: str) -> PiiDetector:
         if profile not in self._detectors:
@@ -154,21 +153,16 @@ OPERATOR_PRECEDENCE = {
 
 
 def merge_spans(
-    dets: Iterable[Detection],
-    kept_types: frozenset[str] | set[str] = frozenset(),
-    *,
-    operator_for: Callable[[str], str] | None = None,
+    dets: Iterable[Detection], *, operator_for: Callable[[str], str]
 ) -> list[tuple[int, int, str, float, str]]:
     """Overlapping detections become one span (their union). Its type is decided by this
-    precedence: first the type whose operator removes more (:data:`OPERATOR_PRECEDENCE`:
-    redact, placeholder, hash, mask, surrogate, keep), then the higher score. So a type whose
-    operator is 'keep' never wins over one that replaces (safety first). Without
-    ``operator_for``, only 'keep' (``kept_types``) against the rest is told apart."""
+    precedence: first the type whose operator (``operator_for``) removes more
+    (:data:`OPERATOR_PRECEDENCE`: redact, placeholder, hash, mask, surrogate, keep), then the
+    higher score. So a type whose operator is 'keep' never wins over one that replaces (safety
+    first)."""
 
     def rank(entity_type: str) -> int:
-        if operator_for is not None:
-            return OPERATOR_PRECEDENCE.get(operator_for(entity_type), 1)
-        return 0 if entity_type in kept_types else 1
+        return OPERATOR_PRECEDENCE.get(operator_for(entity_type), 1)
 
     out: list[list[Any]] = []
     for d in sorted(dets, key=lambda d: (d.start, -d.end)):

@@ -67,6 +67,17 @@ CLINICAL = [
     *_cases("98 yo gentleman s/p NSTEMI.", [("98", "AGE_OVER_89")]),
     # drugs, devices and shorthand are not names
     *_cases("Dopamine weaned off, Coumadin held, Foley draining clear urine.", []),
+    # words, however rare or misspelled, are not names: the end of 'u/o.' or 'A&O.' is no
+    # initial, a sentence end stops a name, an ambiguous title needs a name after it
+    *_cases("Neuro: A&O. Pleasant and cooperative. Good u/o. Hematuria resolved.", []),
+    *_cases("Large right sided pleural effusion. MD will talk with the team.", []),
+    *_cases("Monitor for changes in MS. Aspiration precautions. Lungs coarse.", []),
+    *_cases("Gentle diuresis per Dr. Petraitis.", [("Petraitis", "PERSON")]),
+    *_cases("Expiratory wheezes. Jon Ferris RRT", [("Jon Ferris", "PERSON")]),
+    # numbers before 'st', 'dr' or 'place' with function words between are no addresses
+    *_cases("ETT advanced 3 in by Dr. Okafor, 3 way catheter in place.", [("Okafor", "PERSON")]),
+    # a facility needs a name: 'awaiting rehab' is a plan
+    *_cases("Pt awaiting rehab placement, will need rehab.", []),
 ]
 
 

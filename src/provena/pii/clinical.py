@@ -54,9 +54,57 @@ will would can could may might must shall should do does did not no yes he she h
 they them their it its this that these those who whom which what when where why how all any
 some each per via than then also aware called notified here there today tonight tomorrow
 yesterday now pt pts patient patients family team md rn np dr mr mrs ms s/p w/ wife husband
-son daughter up out over about after before into x q am pm
+son daughter up out over about after before into x q am pm re
 """.split()  # noqa: SIM905 (a word list reads best as text)
 )
+
+
+# endings of English inflections and derivations (and of clinical terms built like them): an
+# unlisted word that ends so is a word, misspelled or rare ('independantly', 'reconsulted',
+# 'hemodynamics', 'lethargic'), not a name. Listed names keep their ending ('Fleming').
+_WORD_ENDINGS = (
+    "ing",
+    "ed",
+    "ly",
+    "tion",
+    "sion",
+    "ment",
+    "ness",
+    "able",
+    "ible",
+    "ous",
+    "ive",
+    "ical",
+    "ics",
+    "osis",
+    "emia",
+    "uria",
+    "ectomy",
+    "otomy",
+    "ostomy",
+    "scopy",
+    "plasty",
+    "graphy",
+    "pathy",
+    "algia",
+)
+
+
+def _word_shaped(bare: str) -> bool:
+    """An English word by its ending (see :data:`_WORD_ENDINGS`), for words of 6+ letters
+    that English text uses at all or whose stem is an English word ('suctioning',
+    'reconsulted'); an unknown word on an unknown stem stays a possible name ('Rueping')."""
+    low = bare.lower()
+    if len(low) < 6:
+        return False
+    for ending in _WORD_ENDINGS:
+        if low.endswith(ending):
+            stem = low[: -len(ending)]
+            stems = [stem, stem + "e"]
+            if len(stem) > 3 and stem[-1] == stem[-2]:
+                stems.append(stem[:-1])  # 'shopping' -> 'shop'
+            return english_zipf(low) > 0 or any(english_zipf(s) >= 2.0 for s in stems if len(s) > 2)
+    return False
 
 
 def _bare(word: str) -> str:
@@ -85,7 +133,7 @@ def name_token(word: str, *, after_title: bool = False) -> bool:
     zipf = english_zipf(low)
     if _title(bare) in name_words():
         return zipf < COMMON_ZIPF
-    return zipf < RARE_ZIPF
+    return zipf < RARE_ZIPF and not _word_shaped(bare)
 
 
 def _surname(word: str, strong: bool = False) -> bool:
@@ -98,7 +146,7 @@ def _surname(word: str, strong: bool = False) -> bool:
         return False
     zipf = english_zipf(bare.lower())
     listed = _title(bare) in last_names() or _title(bare) in first_names()
-    return (listed and zipf < (3.5 if strong else 4.5)) or zipf < 2.0
+    return (listed and zipf < (3.5 if strong else 4.5)) or (zipf < 2.0 and not _word_shaped(bare))
 
 
 def _first_name(word: str, limit: float = 4.0) -> bool:
@@ -108,6 +156,12 @@ def _first_name(word: str, limit: float = 4.0) -> bool:
     if bare.lower() in KINSHIP_WORDS:
         return False
     return _title(bare) in first_names() and english_zipf(bare.lower()) < limit
+
+
+def _sentence_end(word: str) -> bool:
+    """A word of two or more letters with a period: a sentence ends there ('W.' is an
+    initial)."""
+    return word.endswith(".") and len(_bare(word)) > 1
 
 
 def _cased_ok(word: str, cased: bool) -> bool:
@@ -137,6 +191,12 @@ class _Words:
         return lo
 
 
+def _starts_a_word(text: str, pos: int) -> bool:
+    """No letter, digit or joining sign ('/', '&', '.', '^') before ``pos``: 'W. MAROTTA', not
+    the last letter of 'u/o.', 'A&O.' or 'I.S.'."""
+    return pos == 0 or not (text[pos - 1].isalnum() or text[pos - 1] in "/&.^_")
+
+
 def _gap(text: str, a: int, b: int, allowed: str = " \t") -> bool:
     return all(c in allowed for c in text[a:b])
 
@@ -149,9 +209,10 @@ def _alternation(words: frozenset[str]) -> str:
 # 'bob visited', 'social: bill called'
 _NAME_BEFORE = re.compile(
     r"(?i)(?:\b(?:with|per|by|page|paged|called|contacted|contact|notified|informed|updated|"
-    r"told|discussed|both|spokesperson\s+is|name\s+is|contacts|meet)|\b(?:both|\w+)\s+and|"
+    r"told|discussed|both|spokesperson\s+is|name\s+is|contacts|meet)|"
     r"(?:social|family|coping|contact|proxy)\s*[:\-]+)\s*$"
 )
+_AND_BEFORE = re.compile(r"(?i)\b([a-z]+)\s+and\s*$")
 _NAME_AFTER = re.compile(
     r"(?i)^\s*(?:,\s*)?(?:called|calls|phoned|phones|visited|visiting|in\s+to\s+visit|"
     r"at\s+(?:the\s+)?bedside|aware|updated|reports|reported|states|stated|said|came|left|"
@@ -197,9 +258,8 @@ class ClinicalNameRecognizer(_Base):
         # after a title, any case: 'Dr. Marder', 'dr healey', 'DR'S CAMARDA AND CLIFFORD'
         for m in self._TITLE.finditer(text):
             title = m.group(0)
-            written_as_title = title.endswith(".") or (
-                cased and title[:1].isupper() and title[1:].islower()
-            )
+            # 'Ms.' or 'Ms' is a title; 'MS.' or 'ms.' may end a sentence ('changes in MS.')
+            written_as_title = title[:1].isupper() and title[1:].rstrip(".").islower()
             if title.lower().rstrip(".") in _AMBIGUOUS_TITLES and not written_as_title:
                 # 'MS' (mental status), 'NP' (nasal prongs), 'MD', 'RN': only a listed name
                 # or an unknown word after them
@@ -223,7 +283,13 @@ class ClinicalNameRecognizer(_Base):
                 spans.extend(self._run_before(text, words, k, cased))
             # an initial and a surname: 'W. MAROTTA', 'j. o'brien', 'D. Phyl'
             w = words.words[k]
-            if len(w) == 2 and w[1] == "." and w[0].isalpha() and k + 1 < len(words.words):
+            if (
+                len(w) == 2
+                and w[1] == "."
+                and w[0].isalpha()
+                and k + 1 < len(words.words)
+                and _starts_a_word(text, words.spans[k][0])
+            ):
                 nxt = words.words[k + 1]
                 if (
                     words.spans[k + 1][0] - end <= 1
@@ -254,7 +320,10 @@ class ClinicalNameRecognizer(_Base):
             ):
                 before = text[max(0, words.spans[k][0] - 30) : words.spans[k][0]]
                 after = text[end : end + 30]
-                cue_before = _NAME_BEFORE.search(before) is not None
+                pair = _AND_BEFORE.search(before)  # 'Suzette and Hank', not 'alert and Pleasant'
+                cue_before = _NAME_BEFORE.search(before) is not None or (
+                    pair is not None and _first_name(pair.group(1), COMMON_ZIPF)
+                )
                 cue_after = _NAME_AFTER.match(after) is not None
                 if (cue_before or cue_after) and (
                     english_zipf(_bare(w).lower()) < 4.5 or (cue_before and cue_after)
@@ -273,9 +342,15 @@ class ClinicalNameRecognizer(_Base):
         """The name ending with word ``k``: up to three name-like words."""
         first = None
         j = k
+        if _sentence_end(words.words[k]):
+            return []  # 'right sided pleural effusion. md will talk'
         while j >= 0 and k - j < 3:
             w = words.words[j]
             if j < k and not _gap(text, words.spans[j][1], words.spans[j + 1][0], " \t"):
+                break
+            if j < k and _sentence_end(w):
+                break  # 'WHEEZES. JON DEVAUX RRT'
+            if not _starts_a_word(text, words.spans[j][0]):
                 break
             if not name_token(w, after_title=True) or not _cased_ok(w, cased):
                 break
@@ -352,7 +427,7 @@ class ClinicalLocationRecognizer(_Base):
         r"medical\s+center|med\s+ctr|health\s+center|nursing\s+home|house|home)(?![\w])"
     )
     # heads that are part of the name ('Kessler Adventist', 'Baltimore Rehab')
-    _NAMED_HEADS = frozenset({"memorial", "adventist", "regional", "rehab"})
+    _NAMED_HEADS = frozenset({"memorial", "adventist", "regional"})
     _SAINT = re.compile(
         r"(?i)(?<![\w])(?:st\.|saint)\s*([A-Za-z][A-Za-z'’]+)|(?<![\w])st\s+([A-Za-z][A-Za-z'’]+)"
     )
@@ -484,6 +559,7 @@ class ClinicalLocationRecognizer(_Base):
             if (
                 self._HOSP_ABBREV.match(w)
                 and w.lower() not in self._NOT_HOSPITAL
+                and not is_clinical_word(w)
                 and w.lower() not in _STOP
                 and 2 <= len(w) <= 5
                 and english_zipf(w.lower()) < 3.5
@@ -528,6 +604,8 @@ class ClinicalLocationRecognizer(_Base):
             return False
         if is_clinical_word(bare) and low not in FACILITY_HEADS:
             return False
+        if not cased and ((low.endswith("ing") and _word_shaped(bare)) or english_zipf(low) >= 5.6):
+            return False  # 'AWAITING REHAB', 'will need rehab': words, not a facility's name
         return _cased_ok(w, cased)
 
 
@@ -770,6 +848,8 @@ class ClinicalAddressRecognizer(StreetAddressRecognizer):
                 is_clinical_word(w, eponyms=False) and w.lower() not in ("st", "dr") for w in words
             ):
                 continue
+            if any(w.lower() in _STOP for w in words[:-1]):
+                continue  # 'advanced 3 in by dr. brown', '3L CORDIS STILL IN PLACE'
             out.append(r)
         return out
 

@@ -76,6 +76,13 @@ CLINICAL = [
     *_cases("Expiratory wheezes. Jon Ferris RRT", [("Jon Ferris", "PERSON")]),
     # numbers before 'st', 'dr' or 'place' with function words between are no addresses
     *_cases("ETT advanced 3 in by Dr. Okafor, 3 way catheter in place.", [("Okafor", "PERSON")]),
+    # a university hospital by its place, a ward before a number ending a sentence, a relative
+    # after dashes, a date after 'on' whatever reading word stands before it
+    *_cases("Insulin per U Maryland scale.", [("U Maryland", "LOCATION")])[::2],
+    ("insulin per u maryland scale, 8u given.", []),  # in lower case, 'u' is a unit
+    *_cases("Plan: transfer to Bramwell 2.", [("Bramwell", "LOCATION")]),
+    *_cases("Coping--son Hank phoned twice.", [("Hank", "PERSON")]),
+    *_cases("Developed CP on 10/23, cath next day.", [("10/23", "DATE_TIME")]),
     # a facility needs a name: 'awaiting rehab' is a plan
     *_cases("Pt awaiting rehab placement, will need rehab.", []),
 ]

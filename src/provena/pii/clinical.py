@@ -236,7 +236,9 @@ class ClinicalNameRecognizer(_Base):
         r"resident|intern|housestaff|house\s+staff|rn|rrt|sw|md|case\s+manager|"
         r"social\s+worker|pcp|surgeon|chaplain)(?:'s|’s|s)?(?![\w])\.?"
     )
-    _KIN = re.compile(r"(?i)(?<![\w-])(?:" + _alternation(KINSHIP_WORDS) + r")(?:'s|’s)?(?![\w])")
+    _KIN = re.compile(
+        r"(?i)(?<![\w])(?<![A-Za-z]-)(?:" + _alternation(KINSHIP_WORDS) + r")(?:'s|’s)?(?![\w])"
+    )
     _KIN_AFTER = re.compile(
         r"(?i)^\s*(?:\(\s*|,\s*|-+\s*)(?:(?:his|her|pt'?s|the)\s+)?(?:"
         + _alternation(KINSHIP_WORDS)
@@ -486,15 +488,23 @@ class ClinicalLocationRecognizer(_Base):
     # 'Lally MICU', 'Warren Grant EW')
     _WARD = re.compile(
         r"(?i)(?:\b(?:to|from|at|on|in|transfer|transferred|tx|per|or)\s+|[:>/]\s*)"
-        r"(?<![\w])([A-Za-z]{5,})(?![A-Za-z])(?:\s*(\d{1,2})(?![\w.:%])|(?:\s+|\s*/\s*)(?:"
+        r"(?<![\w])([A-Za-z]{5,})(?![A-Za-z])(?:\s*(\d{1,2})(?![\w:%]|\.\d)|(?:\s+|\s*/\s*)(?:"
         + _alternation(UNIT_WORDS)
         + r")(?![\w]))"
+    )
+
+    _UNIVERSITY = re.compile(
+        r"(?<![\w])(?:U|(?i:univ\.?|university))\s+(?i:of\s+)?([A-Z][A-Za-z]+(?:\s+[A-Z][a-z]+)?)"
     )
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
         words = _Words(text)
         cased = not (mostly_upper(text) or mostly_lower(text))
         spans: list[tuple[int, int]] = []
+        # a university (its hospital) by its place: 'U Maryland scale', 'University of Utah'
+        for m in self._UNIVERSITY.finditer(text):
+            if _title(m.group(1)) in place_names() or m.group(1).title() in place_names():
+                spans.append(m.span())
         # the name before a facility word: 'CALVERT HOSPITAL', 'Holy Cross Rehab'
         for m in self._FACILITY.finditer(text):
             head = m.group(0).lower()
@@ -542,7 +552,6 @@ class ClinicalLocationRecognizer(_Base):
                 and re.search(r"[aeiouy]", w.lower())
                 and not w.lower().endswith(("x", "ed", "ing", "ly"))
                 and not is_clinical_word(w)
-                and _cased_ok(w, cased)
             ):
                 spans.append(m.span(1))
         for k, (a, _) in enumerate(words.spans):
@@ -746,10 +755,12 @@ class ClinicalDateRecognizer(_Base):
 
     def _date_context(self, text: str, start: int, end: int) -> bool:
         """'7/22' is a date unless the words around it make it a reading or a ratio."""
-        before = text[max(0, start - 24) : start]
-        if self._NUMERIC_CTX.search(before) and not re.search(r"(?i)\b(?:on|at|to)\s*$", before):
+        before = re.split(r"[.;!?]\s|\n", text[max(0, start - 24) : start])[-1]
+        if re.search(r"(?i)\b(?:on|since|until|dated?)\s*$", before):
+            return True  # 'DEVELOPED CP ON 10/23'
+        if self._NUMERIC_CTX.search(before) and not re.search(r"(?i)\b(?:at|to)\s*$", before):
             return False
-        if self._READING_NEAR.search(text[max(0, start - 14) : start]) or re.search(
+        if self._READING_NEAR.search(before[-14:]) or re.search(
             r"(?i)^\W{0,3}(?:\d+\s*%|pain|cp\b|angina|discomfort|incisional|sem\b|murmur|"
             r"peep|ps\b|psv|cpap|fio2|flow)",
             text[end : end + 14],

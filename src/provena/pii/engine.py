@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import re
+import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from presidio_analyzer.predefined_recognizers import (
     UsSsnRecognizer,
 )
 
+from provena.config import PiiProfile
 from provena.lexicon import (
     english_zipf,
     has_name_like_word,
@@ -719,10 +721,10 @@ def default_detector() -> PiiDetector:
     return PiiDetector()
 
 
-#: The detection profiles, by name (config.PiiProfile): what each removes is documented in
-#: docs/pii-profiles.md; their recognizers are in :mod:`provena.pii.clinical` and
+#: The detection profiles, by name (those ScrubPiiConfig.profile allows): what each removes is
+#: documented in docs/pii-profiles.md; their recognizers are in :mod:`provena.pii.clinical` and
 #: :mod:`provena.pii.general` (strict: :mod:`provena.pii.recognizers`).
-PROFILES = ("clinical", "general", "strict")
+PROFILES: tuple[str, ...] = typing.get_args(PiiProfile)
 
 
 def profile_recognizers(profile: str, *, keep_years: bool = False) -> list[EntityRecognizer]:

@@ -405,21 +405,26 @@ def _detail_ingest(d: dict) -> str:
 
 
 def _detail_pii(d: dict) -> str:
+    """Per set, one column per tool (bare Presidio, the strict profile, the set's profile)."""
     out = []
-    metrics = ["precision", "recall", "f2", "missed_share", "records_per_s", "cpu_share"]
+    metrics = [
+        "char_precision",
+        "char_recall",
+        "f2",
+        "missed_share",
+        "records_changed_share",
+        "words_kept_share",
+        "records_per_s",
+    ]
     for name, s in d["sets"].items():
-        out.append(f"**{name}**: {_num(s['records'])} records of {_num(s['mean_words'])} words")
-        out.append("")
-        out.append(
-            _table(
-                ["", "bare Presidio", "Provena"],
-                [
-                    [m, _num(s["bare_presidio"][m]), _num(s["provena"][m])]
-                    for m in metrics
-                    if m in s["provena"]
-                ],
-            )
-        )
+        tools = list(s["tools"])
+        out += [f"**{name}**: {_num(s['records'])} records, profile `{s['profile']}`", ""]
+        rows = [
+            [m, *("—" if s["tools"][t].get(m) is None else _num(s["tools"][t][m]) for t in tools)]
+            for m in metrics
+            if any(m in s["tools"][t] for t in tools)
+        ]
+        out += [_table(["", *tools], rows), ""]
     return "\n".join(out)
 
 

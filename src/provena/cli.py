@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from provena.config import (
     CardConfig,
     CleanConfig,
     IngestConfig,
+    PiiProfile,
     ScrubPiiConfig,
     load_params,
     section_names,
@@ -41,6 +43,8 @@ JOBS = (
     ("Reports and params", ("report", "check-params")),
 )
 PATH = click.Path(path_type=Path)
+#: the PII detection profiles (the choices of ScrubPiiConfig.profile)
+PII_PROFILES = typing.get_args(PiiProfile)
 
 
 class JobGroup(click.Group):
@@ -185,15 +189,35 @@ def ingest_cmd(
     help="comma-separated columns to scrub (default: instruction, input, output if present, "
     "else every text column)",
 )
+@click.option(
+    "--profile",
+    type=click.Choice(PII_PROFILES),
+    help="what counts as PII, for every row (default: per row, the scrub_pii.profiles glob "
+    "matching its `source` column, else scrub_pii.profile); see docs/pii-profiles.md",
+)
+@click.option(
+    "--spans",
+    type=PATH,
+    help="write one JSON line per replaced detection here (row, id, field, start, end, "
+    "entity_type, score, recognizer, operator; never the value)",
+)
 @params_section("scrub_pii", ScrubPiiConfig)
-def scrub_cmd(inp: Path, output: Path, fields: list[str], cfg: ScrubPiiConfig) -> None:
+def scrub_cmd(
+    inp: Path,
+    output: Path,
+    fields: list[str],
+    profile: str | None,
+    spans: Path | None,
+    cfg: ScrubPiiConfig,
+) -> None:
     """Scrub PII in a JSONL, CSV or Parquet file with the same engine and params (scrub_pii
     section) as the pipeline stage."""
     from provena.scrub_pii import scrub_file
 
-    r = scrub_file(inp, output, cfg, fields=fields)
+    r = scrub_file(inp, output, cfg, profile=profile, fields=fields, spans=spans)
     click.echo(
         f"{r.rows} rows, fields {', '.join(r.fields)}: {r.changed} values changed -> {output}"
+        + (f"; {r.spans} spans -> {spans}" if spans is not None else "")
     )
 
 

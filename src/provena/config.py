@@ -311,6 +311,7 @@ DEFAULT_OPERATORS: dict[str, str] = {
     "ORGANIZATION": "surrogate",
     "ZIP_CODE": "surrogate",
     "AGE": "keep",
+    "AGE_OVER_89": "surrogate",
     "NRP": "keep",
 }
 DEFAULT_ALLOW_LIST = ("JSON", "ICD-10", "ICD-10-CM", "Med Rec No", "Assessment/Plan")
@@ -326,12 +327,34 @@ class MetaPiiConfig(StrictModel):
     )
 
 
+#: what counts as PII (docs/pii-profiles.md): provena.pii.engine builds one detector per profile
+PiiProfile = Literal["clinical", "general", "strict"]
+
+
 class ScrubPiiConfig(StrictModel):
     """Find PII with Presidio and spaCy and replace it, per entity type."""
 
     fields: list[Literal["instruction", "input", "output", "messages"]] = Field(
         default_factory=lambda: ["instruction", "input", "output", "messages"],
         description="the text scrubbed in every record",
+    )
+    profile: PiiProfile = Field(
+        "general",
+        description="what counts as PII where no `profiles` glob matches a record's source: "
+        "`general` (private persons' identifiers; public names, places and dates stay), "
+        "`clinical` (HIPAA Safe Harbor identifiers) or `strict` (every name, place, "
+        "organisation and date as well); see docs/pii-profiles.md",
+    )
+    profiles: dict[str, PiiProfile] = Field(
+        default_factory=dict,
+        description="source glob -> profile, matched in order against each record's `source` "
+        "(and its file name); the first match wins, so one run can treat clinical notes and "
+        "chats differently. Empty: every record gets `profile`",
+    )
+    keep_years: bool = Field(
+        False,
+        description="clinical profile: leave bare years ('1992', \"'92\") in place; Safe Harbor "
+        "allows them, but they are off by default because a year narrows who a note is about",
     )
     score_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         0.35, description="detections below this confidence are ignored"
@@ -344,7 +367,8 @@ class ScrubPiiConfig(StrictModel):
         'fake, so "Hi Ann" still matches "Ann Lee" above (phone digits replaced and dates '
         "shifted by a per-value offset, formats kept); AGE is kept because the extraction "
         "task needs it and an age alone rarely identifies anyone; NRP (nationality, religion) "
-        "is sensitive but not identifying, and the audits need it",
+        "is sensitive but not identifying, and the audits need it; AGE_OVER_89 (clinical profile) "
+        "becomes 90, Safe Harbor's one group for 90 and older",
     )
     allow_list: list[str] = Field(
         default_factory=lambda: list(DEFAULT_ALLOW_LIST),

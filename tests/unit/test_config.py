@@ -28,6 +28,10 @@ def test_real_params_file_validates():
     assert params.ingest.input_dir == "data/raw"
 
 
+def _is_model(tp: object) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
 def _leaves(data: dict, prefix: tuple = ()) -> dict[tuple, object]:
     """{key path: value} for every value that is not a non-empty mapping (lists are values)."""
     out: dict[tuple, object] = {}
@@ -117,14 +121,19 @@ def test_params_yaml_sets_only_what_differs_from_the_defaults_or_dvc_yaml_reads(
 
     def default(path: tuple) -> object:
         model: type[BaseModel] = Params
-        for key in path[:-1]:
+        for depth, key in enumerate(path, 1):
             field = {f.alias or n: f for n, f in model.model_fields.items()}[key]
-            model = field.annotation
-        field = {f.alias or n: f for n, f in model.model_fields.items()}[path[-1]]
-        if field.is_required():
-            return "(required)"
-        value = field.get_default(call_default_factory=True)
-        return value.model_dump() if isinstance(value, BaseModel) else value
+            if depth < len(path) and _is_model(field.annotation):
+                model = field.annotation
+                continue
+            if field.is_required():
+                return "(required)"
+            value = field.get_default(call_default_factory=True)
+            # a key inside a mapping the model types as a dict: that entry of its default
+            for inner in path[depth:]:
+                value = value.get(inner, "(no default)") if isinstance(value, dict) else value
+            return value.model_dump() if isinstance(value, BaseModel) else value
+        raise AssertionError(path)
 
     redundant = [
         ".".join(k) for k, v in written.items() if v != {} and k not in dvc_refs and default(k) == v
@@ -264,7 +273,15 @@ def test_model_defaults_match_the_shipped_params():
     # be the same as the shipped params.
     shipped = load_params(ROOT / "params.yaml")
     assert IngestConfig().model_dump() == shipped.ingest.model_dump()
-    assert ScrubPiiConfig().model_dump() == shipped.scrub_pii.model_dump()
+    # ... but scrub_pii.profiles, which routes the bundled dataset's files (its notes and its
+    # chats) to their profiles; a file of your own gets the default profile
+    assert ScrubPiiConfig().model_dump(exclude={"profiles"}) == shipped.scrub_pii.model_dump(
+        exclude={"profiles"}
+    )
+    assert ScrubPiiConfig().profiles == {}
+    assert shipped.scrub_pii.profiles and all(
+        glob.startswith("*default/") for glob in shipped.scrub_pii.profiles
+    )
     assert CleanConfig().model_dump() == shipped.clean.model_dump()
     assert ValidateConfig().model_dump() == shipped.validate_.model_dump()
     assert AuditDataConfig().model_dump() == shipped.audit_data.model_dump()

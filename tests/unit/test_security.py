@@ -263,6 +263,7 @@ PATH_WORDS = ("path", "dir", "file", "suite", "tokenizer", "glob", "base_model",
 NOT_PROJECT_PATHS = {
     ("ingest", "sources", 0, "glob"): "a glob under ingest.input_dir (not checked for '..')",
     ("train", "base_model"): '"tiny" or a local model folder, which may live anywhere',
+    ("scrub_pii", "profiles"): "globs matched against each record's source; no file is opened",
 }
 
 

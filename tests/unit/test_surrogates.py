@@ -231,12 +231,14 @@ def test_a_kept_relative_date_does_not_trip_the_residual_scan():
         Detection(m.start(), m.end(), "DATE_TIME", 0.85, "test")
         for m in re.finditer(r"last Tuesday|03/14/2024", text)
     ]
-    scrubber = SimpleNamespace(
+    anonymizer = Anonymizer(cfg.operators, key=KEY, salt=None)
+    scrubber = SimpleNamespace(  # a Scrubber whose detector finds `spans` in every text
         cfg=cfg,
         key=KEY,
-        detector=SimpleNamespace(detect=lambda texts: [list(spans) for _ in texts]),
-        anonymizer=Anonymizer(cfg.operators, key=KEY, salt=None),
-        kept_types=set(),
+        profile_of=lambda source: cfg.profile,
+        detect=lambda texts, profiles: [list(spans) for _ in texts],
+        spans=lambda dets: scrub_pii.merge_spans(dets, operator_for=anonymizer.operator_for),
+        anonymizer=anonymizer,
     )
     rec = record(id="r1", source="test", instruction="", input=text, output="")
     result = scrub_pii.scrub_batch([rec], scrubber)

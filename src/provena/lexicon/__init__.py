@@ -13,9 +13,8 @@ import re
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 
 
-@functools.lru_cache(maxsize=1)
-def name_words() -> frozenset[str]:
-    """First and last names of every Faker locale (about 60,000), in title case."""
+@functools.lru_cache(maxsize=2)
+def _faker_names(prefix: str) -> frozenset[str]:
     import importlib
     import pkgutil
 
@@ -25,11 +24,27 @@ def name_words() -> frozenset[str]:
     for mod in pkgutil.iter_modules(person.__path__):
         provider = importlib.import_module(f"faker.providers.person.{mod.name}").Provider
         for attr in dir(provider):
-            if attr.startswith(("first_name", "last_name")):
+            if attr.startswith(prefix):
                 value = getattr(provider, attr, None)
                 if isinstance(value, (tuple, list, dict)):
                     words.update(w for w in value if isinstance(w, str) and len(w) > 1)
     return frozenset(w for w in words if " " not in w)
+
+
+def first_names() -> frozenset[str]:
+    """First names of every Faker locale, in title case."""
+    return _faker_names("first_name")
+
+
+def last_names() -> frozenset[str]:
+    """Last names of every Faker locale, in title case."""
+    return _faker_names("last_name")
+
+
+@functools.lru_cache(maxsize=1)
+def name_words() -> frozenset[str]:
+    """First and last names of every Faker locale (about 60,000), in title case."""
+    return first_names() | last_names()
 
 
 @functools.lru_cache(maxsize=1)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import re
+import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from presidio_analyzer.predefined_recognizers import (
     UsSsnRecognizer,
 )
 
+from provena.config import PiiProfile
 from provena.lexicon import (
     english_zipf,
     has_name_like_word,
@@ -49,12 +51,26 @@ from provena.lexicon import (
     place_names,
     title_view,
 )
+from provena.lexicon.clinical import drug_words
+from provena.pii.clinical import (
+    AgeOver89Recognizer,
+    ClinicalAddressRecognizer,
+    ClinicalDateRecognizer,
+    ClinicalLocationRecognizer,
+    ClinicalNameRecognizer,
+    ClinicalPhoneRecognizer,
+    same_value_in_text,
+)
+from provena.pii.general import BirthDateRecognizer, SecretRecognizer, personal_context_filter
 from provena.pii.recognizers import (
     AgeRecognizer,
     ContextIdRecognizer,
+    NameCueRecognizer,
     PhoneContextRecognizer,
     PostalCodeRecognizer,
+    ProperNounRecognizer,
     StreetAddressRecognizer,
+    TitledNameRecognizer,
     UsPhoneShapeRecognizer,
     all_recognizers,
 )
@@ -152,15 +168,7 @@ class LeanSpacyNlpEngine(SpacyNlpEngine):
         self.whole_texts = whole_texts  # NER on every text with a capital, as before
 
     def load(self) -> None:
-        import spacy
-
-        path = spacy_model_path()
-        nlp = spacy.load(path)
-        keep = set(NER_COMPONENTS)
-        for name in list(nlp.pipe_names):
-            if name not in keep:
-                nlp.remove_pipe(name)
-        self.nlp = {"en": nlp}
+        self.nlp = {"en": _ner_pipeline()}
 
     def process_text(self, text: str, language: str) -> NlpArtifacts:
         return next(iter(self.process_batch([text], language)))[1]
@@ -215,6 +223,20 @@ class LeanSpacyNlpEngine(SpacyNlpEngine):
             language=language,
             scores=scores,
         )
+
+
+@functools.lru_cache(maxsize=1)
+def _ner_pipeline():
+    """spaCy with only its NER, loaded once per process (detectors of several profiles share
+    it)."""
+    import spacy
+
+    nlp = spacy.load(spacy_model_path())
+    keep = set(NER_COMPONENTS)
+    for name in list(nlp.pipe_names):
+        if name not in keep:
+            nlp.remove_pipe(name)
+    return nlp
 
 
 class _Entity:
@@ -493,6 +515,8 @@ class PiiDetector:
     def __init__(
         self,
         *,
+        profile: str = "general",
+        keep_years: bool = False,
         score_threshold: float = 0.35,
         deny_list: Sequence[str] = (),
         allow_list: Sequence[str] = (),
@@ -501,24 +525,16 @@ class PiiDetector:
         window_overlap: int = 300,
         whole_texts_ner: bool = False,
     ):
+        if profile not in PROFILES:
+            raise ValueError(f"unknown PII profile {profile!r}; known: {', '.join(PROFILES)}")
         offline_tldextract()
+        self.profile = profile
+        recognizers = profile_recognizers(profile, keep_years=keep_years)
+        self.uses_ner = any(isinstance(r, FilteredSpacyRecognizer) for r in recognizers)
         self.nlp_engine = LeanSpacyNlpEngine(batch_size=batch_size, whole_texts=whole_texts_ner)
-        self.nlp_engine.load()
-        recognizers: list[EntityRecognizer] = [
-            FilteredSpacyRecognizer(
-                supported_entities=["PERSON", "LOCATION", "ORGANIZATION", "DATE_TIME", "NRP"]
-            ),
-            EmailRecognizer(),
-            FastPhoneRecognizer(supported_regions=PHONE_REGIONS),
-            CreditCardRecognizer(),
-            IbanRecognizer(),
-            IpRecognizer(),
-            UrlRecognizer(),
-            UsSsnRecognizer(),
-            UsLicenseRecognizer(),
-            DateRecognizer(),
-            *all_recognizers(),
-        ]
+        if self.uses_ner:
+            self.nlp_engine.load()
+        self.postfilter = POSTFILTERS.get(profile)
         if deny_list:
             recognizers.append(
                 PatternRecognizer(
@@ -530,6 +546,8 @@ class PiiDetector:
         for rec in recognizers:
             rec.load()
         name_words(), place_names(), english_zipf("the")  # word lists load now, not mid-batch
+        if profile == "clinical":
+            drug_words()
         self.entities = sorted({e for r in recognizers for e in r.supported_entities})
         # recognizers that can return something at this threshold, each with the cheap test
         # that must pass for it to find anything in a text
@@ -574,19 +592,37 @@ class PiiDetector:
                 pieces.append((i, offset, window))
         found: list[set[Detection]] = [set() for _ in texts]
         views = (w for _, _, w in pieces)
-        for (i, offset, _), (window, artifacts) in zip(
-            pieces, self.nlp_engine.process_batch(views, "en"), strict=True
-        ):
+        analyzed: Iterable[tuple[str, NlpArtifacts | None]] = (
+            self.nlp_engine.process_batch(views, "en")
+            if self.uses_ner
+            else ((w, None) for w in views)
+        )
+        for (i, offset, _), (window, artifacts) in zip(pieces, analyzed, strict=True):
             if not window.strip():
                 continue
             results = self.analyze(window, artifacts)
-            results = results + _letterhead(window, results)
+            if self.profile == "strict":
+                results = results + _letterhead(window, results)
+            if self.postfilter is not None:
+                results = self.postfilter(window, results)
             found[i].update(
                 _detection(r, offset)
                 for r in results
                 if window[r.start : r.end].lower() not in self.allow
             )
         return [sorted(f, key=lambda d: (d.start, -d.end, d.entity_type)) for f in found]
+
+
+class StrictUrlRecognizer(UrlRecognizer):
+    """URLs with a scheme or 'www.': in clinical shorthand 'line.....AW' or 'pt.RA' are
+    not addresses of a web site."""
+
+    def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
+        return [
+            r
+            for r in super().analyze(text, entities, nlp_artifacts, regex_flags)
+            if re.match(r"(?i)(?:[a-z][a-z0-9+.-]*://|www\.)", text[r.start : r.end])
+        ]
 
 
 class _Facts:
@@ -623,11 +659,17 @@ _GATES: dict[type, Callable[[_Facts], bool]] = {
     UsSsnRecognizer: lambda f: f.digits >= 9,
     DateRecognizer: lambda f: f.digits >= 2,
     StreetAddressRecognizer: lambda f: f.digits >= 1 or _MILITARY_HINT.search(f.text) is not None,
+    ClinicalAddressRecognizer: lambda f: f.digits >= 1,
     ContextIdRecognizer: lambda f: f.digits >= 3,
     AgeRecognizer: lambda f: f.digits >= 1,
     PostalCodeRecognizer: lambda f: f.digits >= 1,
     UsPhoneShapeRecognizer: lambda f: f.digits >= 10,
     PhoneContextRecognizer: lambda f: f.digits >= 7,
+    StrictUrlRecognizer: lambda f: _TLD_HINT.search(f.text) is not None,
+    ClinicalDateRecognizer: lambda f: f.digits >= 2,
+    ClinicalPhoneRecognizer: lambda f: f.digits >= 4,
+    AgeOver89Recognizer: lambda f: f.digits >= 2,
+    BirthDateRecognizer: lambda f: f.digits >= 2,
 }
 
 
@@ -677,3 +719,71 @@ def windows(text: str, size: int, overlap: int) -> Iterator[tuple[int, str]]:
 @functools.lru_cache(maxsize=1)
 def default_detector() -> PiiDetector:
     return PiiDetector()
+
+
+#: The detection profiles, by name (those ScrubPiiConfig.profile allows): what each removes is
+#: documented in docs/pii-profiles.md; their recognizers are in :mod:`provena.pii.clinical` and
+#: :mod:`provena.pii.general` (strict: :mod:`provena.pii.recognizers`).
+PROFILES: tuple[str, ...] = typing.get_args(PiiProfile)
+
+
+def profile_recognizers(profile: str, *, keep_years: bool = False) -> list[EntityRecognizer]:
+    """The recognizers of one profile (see :data:`PROFILES`)."""
+    if profile == "strict":
+        return [
+            FilteredSpacyRecognizer(
+                supported_entities=["PERSON", "LOCATION", "ORGANIZATION", "DATE_TIME", "NRP"]
+            ),
+            EmailRecognizer(),
+            FastPhoneRecognizer(supported_regions=PHONE_REGIONS),
+            CreditCardRecognizer(),
+            IbanRecognizer(),
+            IpRecognizer(),
+            UrlRecognizer(),
+            UsSsnRecognizer(),
+            UsLicenseRecognizer(),
+            DateRecognizer(),
+            *all_recognizers(),
+        ]
+    contact: list[EntityRecognizer] = [
+        EmailRecognizer(),
+        CreditCardRecognizer(),
+        IbanRecognizer(),
+        IpRecognizer(),
+        UsSsnRecognizer(),
+        ClinicalAddressRecognizer() if profile == "clinical" else StreetAddressRecognizer(),
+        ContextIdRecognizer(),
+        PostalCodeRecognizer(),
+        SecretRecognizer(),
+    ]
+    if profile == "clinical":
+        return [
+            *contact,
+            StrictUrlRecognizer(),
+            ClinicalNameRecognizer(),
+            ClinicalLocationRecognizer(),
+            ClinicalDateRecognizer(keep_years=keep_years),
+            ClinicalPhoneRecognizer(),
+            PhoneContextRecognizer(),
+            AgeOver89Recognizer(),
+            AgeRecognizer(),
+        ]
+    return [  # general
+        *contact,
+        FilteredSpacyRecognizer(supported_entities=["PERSON"]),
+        FastPhoneRecognizer(supported_regions=PHONE_REGIONS),
+        UsPhoneShapeRecognizer(),
+        PhoneContextRecognizer(),
+        UsLicenseRecognizer(),
+        AgeRecognizer(),
+        TitledNameRecognizer(),
+        NameCueRecognizer(),
+        ProperNounRecognizer(),
+        BirthDateRecognizer(),
+    ]
+
+
+POSTFILTERS: dict[str, Callable[[str, list[RecognizerResult]], list[RecognizerResult]]] = {
+    "general": personal_context_filter,
+    "clinical": same_value_in_text,
+}

@@ -536,6 +536,8 @@ class Surrogates:
             return self.street_address(value)
         if entity_type == "ORGANIZATION":
             return self.organization(value)
+        if entity_type == "AGE_OVER_89":
+            return "90"  # Safe Harbor's single group: 90 or older
         return self.shape(value, entity_type)
 
 

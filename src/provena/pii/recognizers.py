@@ -484,9 +484,9 @@ class NameCueRecognizer(_Base):
                 bare = w.rstrip(".")
                 title = bare[:1].upper() + bare[1:].lower()
                 if (
-                    title in names
+                    (title in names and english_zipf(bare.lower()) < 5.0)
                     or english_zipf(bare.lower()) < 3.5
-                    or (len(bare) == 1 and bare.isalpha())
+                    or (len(bare) == 1 and bare.isupper() and w.endswith("."))
                 ):
                     keep.append(w)
                 else:

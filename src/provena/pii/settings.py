@@ -3,6 +3,7 @@ with the same eyes (scrub_pii itself, evaluate's privacy probes)."""
 
 from __future__ import annotations
 
+import fnmatch
 import os
 
 from provena.config import ScrubPiiConfig
@@ -22,8 +23,24 @@ def secret_key(cfg: ScrubPiiConfig) -> tuple[bytes, bytes | None]:
     return f"provena-surrogate-seed:{cfg.surrogate_seed}".encode(), None
 
 
-def detector(cfg: ScrubPiiConfig) -> PiiDetector:
-    """The detector with scrub_pii's settings ."""
+def detector(cfg: ScrubPiiConfig, profile: str | None = None) -> PiiDetector:
+    """The detector with scrub_pii's settings, for ``profile`` (default: ``cfg.profile``).
+    Detectors of several profiles in one process share spaCy's model."""
     return PiiDetector(
-        score_threshold=cfg.score_threshold, deny_list=cfg.deny_list, allow_list=cfg.allow_list
+        profile=profile or cfg.profile,
+        keep_years=cfg.keep_years,
+        score_threshold=cfg.score_threshold,
+        deny_list=cfg.deny_list,
+        allow_list=cfg.allow_list,
     )
+
+
+def profile_for(cfg: ScrubPiiConfig, source: str | None) -> str:
+    """The profile of a record from ``source``: the first ``profiles`` glob that matches the
+    source or its file name, else ``cfg.profile``."""
+    if source:
+        name = source.replace("\\", "/").rsplit("/", 1)[-1]
+        for pattern, profile in cfg.profiles.items():
+            if fnmatch.fnmatchcase(source, pattern) or fnmatch.fnmatchcase(name, pattern):
+                return profile
+    return cfg.profile

@@ -1,7 +1,8 @@
 """scrub_pii: find PII in every record, replace it, check nothing survived, report.
 
-The core, :func:`scrub_batch`, takes records and a :class:`Scrubber` (the detector and the
-anonymizer, built once per process) and returns a :class:`~provena.records.StageResult`:
+The core, :func:`scrub_batch`, takes records and a :class:`Scrubber` (a detector per PII
+profile in use and the anonymizer, built once per process) and returns a
+:class:`~provena.records.StageResult`:
 scrubbed records, quarantine entries, ledger lines and counts, with the batch's PII counts
 (:class:`PiiStats`) as its ``detail``.
 :func:`run` streams the ingest output through the executor (a pool of worker processes, or
@@ -15,10 +16,12 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import json
 import logging
+import re
 import sys
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,10 +42,10 @@ from provena.io import (
     write_json,
     write_rows,
 )
-from provena.pii.engine import Detection
+from provena.pii.engine import Detection, PiiDetector
 from provena.pii.operators import Anonymizer, keyed_hash, safe_example
 from provena.pii.scoring import GoldSpan, PiiScore
-from provena.pii.settings import detector, secret_key
+from provena.pii.settings import detector, profile_for, secret_key
 from provena.progress import progress
 from provena.records import (
     NO_GOLD,
@@ -98,12 +101,15 @@ class PiiStats:
 
 
 class Scrubber:
-    """Detector + anonymizer for one process."""
+    """Detectors (one per profile in use, built when first needed) + anonymizer for one
+    process. ``profile`` forces one profile for every record; else each record gets the
+    profile of its source (:func:`provena.pii.settings.profile_for`)."""
 
-    def __init__(self, cfg: ScrubPiiConfig):
+    def __init__(self, cfg: ScrubPiiConfig, profile: str | None = None):
         self.cfg = cfg
+        self.profile = profile
         self.key, salt = secret_key(cfg)
-        self.detector = detector(cfg)
+        self._detectors: dict[str, PiiDetector] = {}
         self.anonymizer = Anonymizer(
             cfg.operators,
             key=self.key,
@@ -111,25 +117,92 @@ class Scrubber:
             mask_char=cfg.mask_char,
             mask_keep_last=cfg.mask_keep_last,
         )
-        self.kept_types = {t for t, op in cfg.operators.items() if op == "keep" and t != "default"}
+
+    def detector_for(self, profile: str) -> PiiDetector:
+        if profile not in self._detectors:
+            self._detectors[profile] = detector(self.cfg, profile)
+        return self._detectors[profile]
+
+    def profile_of(self, source: str | None) -> str:
+        return self.profile or profile_for(self.cfg, source)
+
+    def detect(self, texts: list[str], profiles: list[str]) -> list[list[Detection]]:
+        """Detections per text, each text with its own profile."""
+        out: list[list[Detection]] = [[] for _ in texts]
+        for profile in sorted(set(profiles)):
+            idx = [i for i, p in enumerate(profiles) if p == profile]
+            found = self.detector_for(profile).detect([texts[i] for i in idx])
+            for i, dets in zip(idx, found, strict=True):
+                out[i] = dets
+        return out
+
+    def spans(self, dets: Iterable[Detection]) -> list[tuple[int, int, str, float, str]]:
+        """Detections merged by :func:`merge_spans` with this configuration's operators."""
+        return merge_spans(dets, operator_for=self.anonymizer.operator_for)
+
+
+#: How much each operator removes: when detections of one value call for different operators,
+#: the one that removes more wins (see :func:`merge_spans`).
+OPERATOR_PRECEDENCE = {
+    "redact": 5,
+    "placeholder": 4,
+    "hash": 3,
+    "mask": 2,
+    "surrogate": 1,
+    "keep": 0,
+}
 
 
 def merge_spans(
-    dets: Iterable[Detection], kept_types: frozenset[str] | set[str] = frozenset()
+    dets: Iterable[Detection], *, operator_for: Callable[[str], str]
 ) -> list[tuple[int, int, str, float, str]]:
-    """Overlapping detections become one span (their union), typed by the highest score; a
-    type whose operator is 'keep' never wins over one that replaces (safety first)."""
+    """Overlapping detections become one span (their union). Its type is decided by this
+    precedence: first the type whose operator (``operator_for``) removes more
+    (:data:`OPERATOR_PRECEDENCE`: redact, placeholder, hash, mask, surrogate, keep), then the
+    higher score. So a type whose operator is 'keep' never wins over one that replaces (safety
+    first)."""
+
+    def rank(entity_type: str) -> int:
+        return OPERATOR_PRECEDENCE.get(operator_for(entity_type), 1)
+
     out: list[list[Any]] = []
     for d in sorted(dets, key=lambda d: (d.start, -d.end)):
         if out and d.start < out[-1][1]:
             last = out[-1]
             last[1] = max(last[1], d.end)
-            rank_new = (d.entity_type not in kept_types, d.score)
-            if rank_new > (last[2] not in kept_types, last[3]):
+            if (rank(d.entity_type), d.score) > (rank(last[2]), last[3]):
                 last[2], last[3], last[4] = d.entity_type, d.score, d.recognizer
         else:
             out.append([d.start, d.end, d.entity_type, d.score, d.recognizer])
     return [tuple(x) for x in out]  # type: ignore[misc]
+
+
+def one_operator_per_value(
+    fields: list[list[tuple[int, int, str, float, str]]],
+    texts: list[str],
+    operator_for: Callable[[str], str],
+) -> list[list[tuple[int, int, str, float, str]]]:
+    """A value detected twice in one record with types whose operators differ ('American' as
+    NRP, kept, and as ORGANIZATION, replaced) takes, everywhere in the record, the type that
+    wins by :func:`merge_spans`'s precedence. Else the value would be kept in one place and
+    replaced in another, and the residual scan would quarantine the record for it."""
+    best: dict[str, tuple[int, float, str, str]] = {}
+    for spans, text in zip(fields, texts, strict=True):
+        for s, e, t, sc, rec in spans:
+            cand = (OPERATOR_PRECEDENCE.get(operator_for(t), 1), sc, t, rec)
+            value = text[s:e]
+            if value not in best or cand[:2] > best[value][:2]:
+                best[value] = cand
+    out = []
+    for spans, text in zip(fields, texts, strict=True):
+        fixed = []
+        for s, e, t, sc, rec in spans:
+            _, bsc, bt, brec = best[text[s:e]]
+            if operator_for(bt) != operator_for(t):
+                t, sc, rec = bt, bsc, brec
+            fixed.append((s, e, t, sc, rec))
+        out.append(fixed)
+    return out
 
 
 def _texts(rec: Record, fields: list[str]) -> list[tuple[str, str]]:
@@ -156,7 +229,8 @@ def scrub_batch(
     stats = PiiStats()
     result = StageResult(detail=stats)
     pairs = [(i, f, t) for i, rec in enumerate(records) for f, t in _texts(rec, cfg.fields)]
-    detections = scrubber.detector.detect([t for _, _, t in pairs])
+    profiles = [scrubber.profile_of(records[i].get("source")) for i, _, _ in pairs]
+    detections = scrubber.detect([t for _, _, t in pairs], profiles)
     per_record: dict[int, list[tuple[str, str, list[Detection]]]] = collections.defaultdict(list)
     for (i, f, t), dets in zip(pairs, detections, strict=True):
         per_record[i].append((f, t, dets))
@@ -169,11 +243,16 @@ def scrub_batch(
         entities, originals, leftovers = [], [], []
         shown: dict[str, tuple[str, list[tuple[int, int]]]] = {}
         gold_id = str(rec["meta"].get(cfg.gold_key, "")) if gold is not None else ""
-        for f, text, dets in per_record.get(i, []):
+        items = per_record.get(i, [])
+        merged = one_operator_per_value(
+            [scrubber.spans(dets) for _, _, dets in items],
+            [text for _, text, _ in items],
+            scrubber.anonymizer.operator_for,
+        )
+        for (f, text, dets), spans in zip(items, merged, strict=True):
             if gold_id and not f.startswith("messages"):
-                spans = gold.get((gold_id, f), [])  # type: ignore[union-attr]
-                stats.gold.add(text, spans, dets)
-            spans = merge_spans(dets, scrubber.kept_types)
+                gold_spans = gold.get((gold_id, f), [])  # type: ignore[union-attr]
+                stats.gold.add(text, gold_spans, dets)
             for s, e, etype, score, recognizer in spans:
                 op = scrubber.anonymizer.operator_for(etype)
                 value = text[s:e]
@@ -283,14 +362,23 @@ def _same_value_elsewhere(
     """A value found in one place is PII wherever it appears in the same record: 'Lee' in
     the note and, undetected, in the reply."""
     values: dict[str, Detection] = {}
+    ages: dict[str, Detection] = {}
     for _, text, dets in items:
         for d in dets:
             value = text[d.start : d.end]
-            if (
-                scrubber.anonymizer.operator_for(d.entity_type) != "keep"
-                and len(value.strip()) >= 3
-            ):
+            if scrubber.anonymizer.operator_for(d.entity_type) == "keep":
+                continue
+            if len(value.strip()) >= 3:
                 values.setdefault(value, d)
+            elif d.entity_type == "AGE_OVER_89":
+                ages.setdefault(value, d)  # '91' only where an age is meant: '"age": 91'
+    for _, text, dets in items:
+        for value, d in ages.items():
+            for m in re.finditer(rf"(?i)\bage\W{{0,4}}({re.escape(value)})(?!\w)", text):
+                if not any(x.start < m.end(1) and m.start(1) < x.end for x in dets):
+                    dets.append(
+                        Detection(m.start(1), m.end(1), d.entity_type, d.score, "SameValueInRecord")
+                    )
     if not values:
         return items
     out = []
@@ -553,13 +641,16 @@ def build_report(books: dict[str, Any], st: PiiStats, cfg: ScrubPiiConfig) -> di
     }
 
 
-def scrub_texts(texts: list[str], scrubber: Scrubber) -> list[str]:
-    """Scrub free texts (for `provena scrub`)."""
+def scrub_texts(
+    texts: list[str], scrubber: Scrubber, profiles: list[str] | None = None
+) -> list[str]:
+    """Scrub free texts, each with its profile (default: the scrubber's)."""
+    profiles = profiles or [scrubber.profile_of(None)] * len(texts)
     out = []
-    for text, dets in zip(texts, scrubber.detector.detect(texts), strict=True):
+    for text, dets in zip(texts, scrubber.detect(texts, profiles), strict=True):
         out.append(
             scrubber.anonymizer.anonymize(
-                text, [(s, e, t, sc) for s, e, t, sc, _ in merge_spans(dets, scrubber.kept_types)]
+                text, [(s, e, t, sc) for s, e, t, sc, _ in scrubber.spans(dets)]
             )
         )
     return out
@@ -570,14 +661,34 @@ class FileScrub:
     rows: int
     fields: list[str]  # the columns scrubbed
     changed: int  # values that had PII replaced
+    spans: int = 0  # lines written to the spans file
+
+
+#: The keys of each line of a spans file, in order (see :func:`scrub_file`).
+SPAN_KEYS = ("row", "id", "field", "start", "end", "entity_type", "score", "recognizer", "operator")
 
 
 def scrub_file(
-    inp: Path, out: Path, cfg: ScrubPiiConfig, *, fields: Sequence[str] | None = None
+    inp: Path,
+    out: Path,
+    cfg: ScrubPiiConfig,
+    *,
+    profile: str | None = None,
+    fields: Sequence[str] | None = None,
+    spans: Path | None = None,
 ) -> FileScrub:
     """Scrub the text columns of one JSONL, CSV or Parquet file (``provena scrub``) with the
-    stage's engine and params. ``fields`` defaults to instruction, input and output where
-    present, else every column that holds only text."""
+    stage's engine and params, into ``out`` (same formats).
+
+    ``profile`` applies one profile to every row; without it each row gets the profile of its
+    ``source`` column (``scrub_pii.profiles``), else ``scrub_pii.profile``. ``fields``: the
+    columns to scrub (default: instruction, input and output where present, else every column
+    that holds only text). ``spans``: a JSONL file with one line per applied detection
+    (operator other than 'keep'), keys :data:`SPAN_KEYS`: ``row`` (0-based input row), ``id``
+    (the row's ``id``, or null), ``field``, ``start`` and ``end`` (character offsets into the
+    input text, end exclusive), ``entity_type``, ``score``, ``recognizer``, ``operator``. The
+    value itself is never written.
+    """
     rows = read_rows(inp)
     if fields:
         fields = check_columns(inp, rows, fields)
@@ -586,20 +697,67 @@ def scrub_file(
         fields = [c for c in ("instruction", "input", "output") if c in columns] or [
             c for c in columns if all(isinstance(r.get(c), str | None) for r in rows)
         ]
-    scrubber = Scrubber(cfg)
-    changed = 0
-    bar = progress(total=len(rows) * len(fields), desc="scrub", unit=" text", unit_scale=True)
-    for f in fields:
-        idx = [i for i, r in enumerate(rows) if isinstance(r.get(f), str) and r[f]]
-        for start in range(0, len(idx), cfg.batch_size):
-            part = idx[start : start + cfg.batch_size]
-            for i, new in zip(part, scrub_texts([rows[i][f] for i in part], scrubber), strict=True):
-                changed += new != rows[i][f]
-                rows[i][f] = new
+    scrubber = Scrubber(cfg, profile)
+    op = scrubber.anonymizer.operator_for
+    changed = written = 0
+    bar = progress(total=len(rows), desc="scrub", unit=" row", unit_scale=True)
+    with contextlib.ExitStack() as stack:
+        # keys in SPAN_KEYS order, as documented (the ledger's writer sorts them)
+        sw = stack.enter_context(atomic_open(spans)) if spans is not None else None
+        for start in range(0, len(rows), cfg.batch_size):
+            part = range(start, min(len(rows), start + cfg.batch_size))
+            cells = [(i, f) for i in part for f in fields if isinstance(rows[i].get(f), str)]
+            texts = [rows[i][f] for i, f in cells]
+            profiles = [scrubber.profile_of(_source(rows[i])) for i, _ in cells]
+            found = scrubber.detect(texts, profiles)
+            by_row: dict[int, list[int]] = collections.defaultdict(list)
+            for k, (i, _) in enumerate(cells):
+                by_row[i].append(k)
+            for i, ks in by_row.items():
+                merged = one_operator_per_value(
+                    [scrubber.spans(found[k]) for k in ks], [texts[k] for k in ks], op
+                )
+                lines = []
+                for k, kept in zip(ks, merged, strict=True):
+                    field_name, text = cells[k][1], texts[k]
+                    new = scrubber.anonymizer.anonymize(
+                        text, [(s, e, t, sc) for s, e, t, sc, _ in kept]
+                    )
+                    changed += new != text
+                    rows[i][field_name] = new
+                    for s, e, t, sc, rec in kept:
+                        if op(t) == "keep":
+                            continue
+                        values = (i, _row_id(rows[i]), field_name, s, e, t, sc, rec, op(t))
+                        lines.append(dict(zip(SPAN_KEYS, values, strict=True)))
+                if sw is not None:
+                    sw.writelines(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+                    written += len(lines)
             bar.update(len(part))
-    bar.close()
+        bar.close()
     write_rows(out, rows)
-    return FileScrub(len(rows), list(fields), changed)
+    return FileScrub(len(rows), list(fields), changed, written)
 
 
-__all__ = ["FileScrub", "Scrubber", "run", "scrub_batch", "scrub_file", "scrub_texts"]
+def _source(row: dict[str, Any]) -> str | None:
+    value = row.get("source")
+    return value if isinstance(value, str) else None
+
+
+def _row_id(row: dict[str, Any]) -> Any:
+    value = row.get("id")
+    return value if isinstance(value, str | int) else None
+
+
+__all__ = [
+    "OPERATOR_PRECEDENCE",
+    "SPAN_KEYS",
+    "FileScrub",
+    "Scrubber",
+    "merge_spans",
+    "one_operator_per_value",
+    "run",
+    "scrub_batch",
+    "scrub_file",
+    "scrub_texts",
+]

@@ -1,0 +1,259 @@
+"""PII profiles: the clinical and general recognizers on tables of (text, expected spans), in
+lower case, ALL CAPS and mixed case; profile routing by source (in scrub_batch too); one
+operator per value; scrub_file's spans file and `provena scrub --profile --spans`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from provena import scrub_pii
+from provena.cli import main
+from provena.config import ScrubPiiConfig
+from provena.io import read_jsonl
+from provena.pii.engine import Detection, PiiDetector
+from provena.pii.settings import profile_for
+from tests.factory import record
+
+
+@pytest.fixture(scope="module")
+def clinical() -> PiiDetector:
+    return PiiDetector(profile="clinical")
+
+
+@pytest.fixture(scope="module")
+def general() -> PiiDetector:
+    return PiiDetector(profile="general", allow_list=ScrubPiiConfig().allow_list)
+
+
+def _found(det: PiiDetector, text: str) -> list[tuple[str, str]]:
+    return [(text[d.start : d.end], d.entity_type) for d in det.detect([text])[0]]
+
+
+def _cases(text: str, values: list[tuple[str, str]]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The text as written, in lower case and in capitals, with its expected values."""
+    return [
+        (text, values),
+        (text.lower(), [(v.lower(), t) for v, t in values]),
+        (text.upper(), [(v.upper(), t) for v, t in values]),
+    ]
+
+
+# (text, [(value, entity type)]): exactly these values, nothing else
+CLINICAL = [
+    # relatives by kinship word, clinicians by title, initial or credential
+    *_cases("Social: son Bill called for an update.", [("Bill", "PERSON")]),
+    *_cases("Hypotension overnight. Dr. Marder aware, bolus given.", [("Marder", "PERSON")]),
+    *_cases("Milrinone off as per W. Marotta. Urine output good.", [("W. Marotta", "PERSON")]),
+    *_cases("Extubated without event.\nEmily Parker, RN", [("Emily Parker", "PERSON")]),
+    *_cases("Family: Hank Przybylo (son) will call tonight.", [("Hank Przybylo", "PERSON")]),
+    # facilities without their head word, hospital abbreviations, wards
+    *_cases(
+        "Admitted in transfer from Calvert Hospital for hypotension.", [("Calvert", "LOCATION")]
+    ),
+    *_cases("Referred to GH for cath.", [("GH", "LOCATION")]),
+    *_cases("Plan: transfer to Quartermain 2 in am.", [("Quartermain", "LOCATION")]),
+    # dates without a year and years, not vitals, vent settings, fractions or times
+    *_cases("Extubated 7/22, reintubated on 7/24.", [("7/22", "DATE_TIME"), ("7/24", "DATE_TIME")]),
+    *_cases("PMH: CAD, s/p MI 1992, CABG '95.", [("1992", "DATE_TIME"), ("95", "DATE_TIME")]),
+    *_cases("BP 120/80, on PS 10/5, given 1/2 NS at 2000.", []),
+    *_cases("Vitals 63-70/27-30, gases 7.43/41/76/28.", []),
+    # phones and pagers; ages over 89 only
+    *_cases(
+        "Daughter cell 301-944-5032. Pager #54321.",
+        [("301-944-5032", "PHONE_NUMBER"), ("54321", "PHONE_NUMBER")],
+    ),
+    *_cases("98 yo gentleman s/p NSTEMI.", [("98", "AGE_OVER_89")]),
+    # drugs, devices and shorthand are not names
+    *_cases("Dopamine weaned off, Coumadin held, Foley draining clear urine.", []),
+    # words, however rare or misspelled, are not names: the end of 'u/o.' or 'A&O.' is no
+    # initial, a sentence end stops a name, an ambiguous title needs a name after it
+    *_cases("Neuro: A&O. Pleasant and cooperative. Good u/o. Hematuria resolved.", []),
+    *_cases("Large right sided pleural effusion. MD will talk with the team.", []),
+    *_cases("Monitor for changes in MS. Aspiration precautions. Lungs coarse.", []),
+    *_cases("Gentle diuresis per Dr. Petraitis.", [("Petraitis", "PERSON")]),
+    *_cases("Expiratory wheezes. Jon Ferris RRT", [("Jon Ferris", "PERSON")]),
+    # numbers before 'st', 'dr' or 'place' with function words between are no addresses
+    *_cases("ETT advanced 3 in by Dr. Okafor, 3 way catheter in place.", [("Okafor", "PERSON")]),
+    # a university hospital by its place, a ward before a number ending a sentence, a relative
+    # after dashes, a date after 'on' whatever reading word stands before it
+    *_cases("Insulin per U Maryland scale.", [("U Maryland", "LOCATION")])[::2],
+    ("insulin per u maryland scale, 8u given.", []),  # in lower case, 'u' is a unit
+    *_cases("Plan: transfer to Bramwell 2.", [("Bramwell", "LOCATION")]),
+    *_cases("Coping--son Hank phoned twice.", [("Hank", "PERSON")]),
+    *_cases("Developed CP on 10/23, cath next day.", [("10/23", "DATE_TIME")]),
+    # a facility needs a name: 'awaiting rehab' is a plan
+    *_cases("Pt awaiting rehab placement, will need rehab.", []),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CLINICAL)
+def test_clinical_profile_finds_exactly_the_phi(clinical, text, expected):
+    found = [(v, t) for v, t in _found(clinical, text) if t != "AGE"]
+    assert sorted(found) == sorted(expected)
+
+
+def test_keep_years_leaves_bare_years_but_not_dates():
+    det = PiiDetector(profile="clinical", keep_years=True)
+    text = "PMH: MI 1992, CABG '95. Extubated 7/22."
+    assert _found(det, text) == [("7/22", "DATE_TIME")]
+
+
+SECRET = "AKIA" + "ABCDEFGHIJKLMNOP"  # the published shape of an AWS access key id
+GENERAL = [
+    # public people, places, organisations and dates stay
+    *_cases("Mozart was born in Salzburg in 1756 and worked for the Archbishop.", []),
+    *_cases("The Atlantic Ocean and the Arctic Ocean border Canada.", []),
+    *_cases("1. Preheat the oven to 350 degrees.\n2. Place the dough in a bowl.", []),
+    # private persons' identifiers go
+    (
+        "My name is Ann Lee and my email is ann.lee@mailbox.org",
+        [("Ann Lee", "PERSON"), ("ann.lee@mailbox.org", "EMAIL_ADDRESS")],
+    ),
+    (
+        "MY NAME IS ANN LEE AND MY EMAIL IS ANN.LEE@MAILBOX.ORG",
+        [("ANN LEE", "PERSON"), ("ANN.LEE@MAILBOX.ORG", "EMAIL_ADDRESS")],
+    ),
+    (
+        "my name is ann lee and my email is ann.lee@mailbox.org",
+        [("ann lee", "PERSON"), ("ann.lee@mailbox.org", "EMAIL_ADDRESS")],
+    ),
+    (f"Use the key {SECRET} for the bucket.", [(SECRET, "SECRET")]),
+    (f"USE THE KEY {SECRET} FOR THE BUCKET.", [(SECRET, "SECRET")]),
+    *_cases("Login: admin, password: Hunter42!", [("Hunter42!", "SECRET")]),
+    *_cases("Set password: ******** in the form.", []),
+    *_cases("Call me at +1 415 555 0134 tonight.", [("+1 415 555 0134", "PHONE_NUMBER")]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), GENERAL)
+def test_general_profile_removes_private_identifiers_only(general, text, expected):
+    found = [(v, t) for v, t in _found(general, text) if t not in ("AGE", "ZIP_CODE")]
+    assert sorted(found) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ship it to 1234 Oak St, Springfield, IL 62704 please.",
+        "SHIP IT TO 1234 OAK ST, SPRINGFIELD, IL 62704 PLEASE.",
+        "ship it to 1234 oak st, springfield, il 62704 please.",
+    ],
+)
+def test_general_profile_finds_addresses_in_any_case(general, text):
+    spans = [d for d in general.detect([text])[0] if d.entity_type == "STREET_ADDRESS"]
+    start = text.index("1234")
+    assert any(d.start <= start and d.end >= text.index("62704") + 5 for d in spans)
+
+
+def test_profile_of_a_record_follows_the_first_matching_source_glob():
+    cfg = ScrubPiiConfig(
+        profile="general",
+        profiles={"*clinical_extraction*": "clinical", "support_*.jsonl": "strict"},
+    )
+    assert profile_for(cfg, "data/raw/default/clinical_extraction.jsonl") == "clinical"
+    assert profile_for(cfg, "data/raw/default/support_legacy.jsonl") == "strict"  # file name
+    assert profile_for(cfg, "data/raw/other/answers.jsonl") == "general"
+    assert profile_for(cfg, None) == "general"
+
+
+def test_an_unknown_profile_is_a_config_error():
+    with pytest.raises(ValueError, match="profile"):
+        ScrubPiiConfig(profile="medical")
+
+
+def test_one_value_with_two_operators_takes_the_one_that_removes_more():
+    operators = {"default": "placeholder", "NRP": "keep", "ORGANIZATION": "surrogate"}
+    op = lambda t: operators.get(t, operators["default"])  # noqa: E731
+    text = "American flew on American today"
+    first = [Detection(0, 8, "NRP", 0.85, "spacy")]
+    second = [Detection(17, 25, "ORGANIZATION", 0.6, "spacy")]
+    fields = [
+        scrub_pii.merge_spans(first, operator_for=op),
+        scrub_pii.merge_spans(second, operator_for=op),
+    ]
+    fixed = scrub_pii.one_operator_per_value(fields, [text, text], op)
+    assert [s[2] for spans in fixed for s in spans] == ["ORGANIZATION", "ORGANIZATION"]
+    # overlapping detections: the operator that removes more wins over a higher score
+    merged = scrub_pii.merge_spans(
+        [Detection(0, 8, "ORGANIZATION", 0.9, "a"), Detection(0, 8, "US_SSN", 0.5, "b")],
+        operator_for=op,
+    )
+    assert merged == [(0, 8, "US_SSN", 0.5, "b")]
+
+
+def test_scrub_file_writes_a_spans_file_without_values(tmp_path):
+    rows = [
+        {
+            "id": "a1",
+            "source": "notes/icu.jsonl",
+            "text": "Social: son Bill called. Extubated 7/22.",
+        },
+        {"source": "chat.jsonl", "text": "Mozart was born in Salzburg. Mail me at ann@mailbox.org"},
+    ]
+    inp, out, spans = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "spans.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = ScrubPiiConfig(profiles={"*icu*": "clinical"})  # the rest: general (the default)
+    counts = scrub_pii.scrub_file(inp, out, cfg, fields=["text"], spans=spans)
+    lines = [json.loads(x) for x in spans.read_text().splitlines()]
+    assert counts.spans == len(lines) == 3
+    assert all(tuple(d) == scrub_pii.SPAN_KEYS for d in lines)
+    got = [
+        (d["row"], d["id"], rows[d["row"]]["text"][d["start"] : d["end"]], d["entity_type"])
+        for d in lines
+    ]
+    assert got == [
+        (0, "a1", "Bill", "PERSON"),
+        (0, "a1", "7/22", "DATE_TIME"),
+        (1, None, "ann@mailbox.org", "EMAIL_ADDRESS"),
+    ]
+    written = spans.read_text()
+    assert "Bill" not in written and "ann@mailbox.org" not in written
+    scrubbed = [json.loads(x)["text"] for x in out.read_text().splitlines()]
+    assert "Bill" not in scrubbed[0] and "7/22" not in scrubbed[0]
+    assert scrubbed[1].startswith("Mozart was born in Salzburg.")  # public knowledge stays
+    # a profile given forces itself on every row: strict takes public names too
+    scrub_pii.scrub_file(inp, out, cfg, profile="strict", fields=["text"], spans=spans)
+    strict = [json.loads(x) for x in spans.read_text().splitlines()]
+    assert {"PERSON", "LOCATION"} <= {d["entity_type"] for d in strict if d["row"] == 1}
+
+
+def test_scrub_batch_gives_each_record_the_profile_of_its_source():
+    note = "Social: son Bill called. Mozart on the radio."
+    cfg = ScrubPiiConfig(profiles={"*notes*": "clinical", "*chats*": "strict"})
+    recs = [
+        record(source="data/raw/notes.jsonl", input=note),
+        record(source="data/raw/chats.jsonl", input=note),
+        record(source="data/raw/answers.jsonl", input=note),  # no glob: general
+    ]
+    result = scrub_pii.scrub_batch(recs, scrub_pii.Scrubber(cfg))
+    clinical, strict, general = (r["input"] for r in result.kept)
+    assert "Bill" not in clinical and "Mozart" in clinical  # a relative, not a composer
+    assert "Bill" not in strict and "Mozart" not in strict  # every name
+    assert general == note  # kinship alone is no personal context in general text
+    assert result.stats.records_kept == 3 and not result.rejected
+    assert isinstance(result.detail, scrub_pii.PiiStats)
+    assert result.detail.records_with_pii == 2
+
+
+def test_scrub_cli_takes_a_profile_and_writes_spans(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no params.yaml here: library defaults (general)
+    text = "Extubated 7/22. Son Bill called."
+    (tmp_path / "in.jsonl").write_text(json.dumps({"id": "n1", "text": text}) + "\n")
+    assert main(["scrub", "in.jsonl", "out.jsonl", "--fields", "text"]) == 0
+    (row,) = read_jsonl(tmp_path / "out.jsonl")
+    assert row["text"] == text  # general: a date without a year and a first name stay
+    argv = ["scrub", "in.jsonl", "out.jsonl", "--profile", "clinical", "--spans", "s.jsonl"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.endswith("1 values changed -> out.jsonl; 2 spans -> s.jsonl")
+    (row,) = read_jsonl(tmp_path / "out.jsonl")
+    assert "7/22" not in row["text"] and "Bill" not in row["text"]
+    spans = list(read_jsonl(tmp_path / "s.jsonl"))
+    assert [(d["row"], d["id"], text[d["start"] : d["end"]]) for d in spans] == [
+        (0, "n1", "7/22"),
+        (0, "n1", "Bill"),
+    ]
+    assert all(list(d) == list(scrub_pii.SPAN_KEYS) for d in spans)
+    assert main(["scrub", "in.jsonl", "out.jsonl", "--profile", "medical"]) == 2

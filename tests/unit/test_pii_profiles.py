@@ -257,3 +257,22 @@ def test_scrub_cli_takes_a_profile_and_writes_spans(tmp_path, monkeypatch, capsy
     ]
     assert all(list(d) == list(scrub_pii.SPAN_KEYS) for d in spans)
     assert main(["scrub", "in.jsonl", "out.jsonl", "--profile", "medical"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "text", "survives"),
+    [
+        ("92", "HR 92  SpO2 92% on 2L; icd L03.92", False),  # the same digits, not an age
+        ("92", "The patient is a 92 y/o man", True),
+        ("92", "92-YEAR-OLD MALE", True),
+        ("90", '{"age": 90, "sex": "male"}', True),
+        ("91", "aged 91, lives alone", True),
+        ("91", "room 91, bed 2", False),
+    ],
+)
+def test_an_age_over_89_survives_only_where_it_is_still_an_age(value, text, survives):
+    from provena.scrub_pii import _survives
+
+    assert _survives("AGE_OVER_89", value, text) is survives
+    # every other type: any bounded occurrence survives
+    assert _survives("PERSON", "Lee", "seen by Dr Lee today") is True

@@ -297,9 +297,7 @@ def scrub_batch(
         # residual scan: no detected original value may survive in the text left unreplaced,
         # in any field of the record (surrogates are new text and do not count)
         haystack = "\0".join(leftovers)
-        survivors = sorted(
-            {t for t, v in originals if len(v.strip()) >= 2 and _bounded_in(v, haystack)}
-        )
+        survivors = sorted({t for t, v in originals if _survives(t, v, haystack)})
         if entities:
             stats.records_with_pii += 1
         if survivors:
@@ -405,6 +403,26 @@ def _outside(text: str, spans: list[tuple[int, int]]) -> str:
         pos = max(pos, e)
     parts.append(text[pos:])
     return "\0".join(parts)
+
+
+def _survives(entity_type: str, value: str, text: str) -> bool:
+    """Whether a detected original ``value`` still stands in the unreplaced ``text``.
+
+    An age over 89 is a bare number ('92'): elsewhere in a note the same digits are a pulse,
+    a saturation or part of a code ('HR 92', 'SpO2 92%', 'L03.90'), so it counts as surviving
+    only where it is still an age ('92 y/o', 'aged 92', '"age": 92')."""
+    if entity_type == "AGE_OVER_89":
+        return _age_context(value).search(text) is not None
+    return len(value.strip()) >= 2 and _bounded_in(value, text)
+
+
+@functools.lru_cache(maxsize=256)
+def _age_context(value: str) -> re.Pattern[str]:
+    v = re.escape(value.strip())
+    return re.compile(
+        rf"(?i)(?:\bage[ds]?\W{{0,4}}{v}(?!\w)|(?<![\w.]){v}\s*-?\s*"
+        rf"(?:yo|y/o|y\.o\.?|yrs?\.?[\s-]*old|years?[\s-]*old|yr-old)(?!\w))"
+    )
 
 
 def _bounded_in(value: str, text: str) -> bool:

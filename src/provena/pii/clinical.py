@@ -832,9 +832,13 @@ class AgeOver89Recognizer(_Base):
     )
     _AGED = re.compile(r"(?i)\b(?:age[d:]?|aged)\s*(9\d|1[0-1]\d)\b")
 
+    @classmethod
+    def spans(cls, text: str) -> list[tuple[int, int]]:
+        """(start, end) of each age over 89 in ``text``, merged."""
+        return _merge([m.span(1) for p in (cls._AGE, cls._AGED) for m in p.finditer(text)])
+
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
-        spans = [m.span(1) for p in (self._AGE, self._AGED) for m in p.finditer(text)]
-        return [self.found("AGE_OVER_89", a, b) for a, b in _merge(spans)]
+        return [self.found("AGE_OVER_89", a, b) for a, b in self.spans(text)]
 
 
 class ClinicalAddressRecognizer(StreetAddressRecognizer):

@@ -42,6 +42,7 @@ from provena.io import (
     write_json,
     write_rows,
 )
+from provena.pii.clinical import AgeOver89Recognizer
 from provena.pii.engine import Detection, PiiDetector
 from provena.pii.operators import Anonymizer, keyed_hash, safe_example
 from provena.pii.scoring import GoldSpan, PiiScore
@@ -372,7 +373,9 @@ def _same_value_elsewhere(
                 ages.setdefault(value, d)  # '91' only where an age is meant: '"age": 91'
     for _, text, dets in items:
         for value, d in ages.items():
-            for m in re.finditer(rf"(?i)\bage\W{{0,4}}({re.escape(value)})(?!\w)", text):
+            for m in _AGE_AFTER_WORD.finditer(text):
+                if m.group(1) != value:
+                    continue
                 if not any(x.start < m.end(1) and m.start(1) < x.end for x in dets):
                     dets.append(
                         Detection(m.start(1), m.end(1), d.entity_type, d.score, "SameValueInRecord")
@@ -405,6 +408,18 @@ def _outside(text: str, spans: list[tuple[int, int]]) -> str:
     return "\0".join(parts)
 
 
+#: an age written after the word: 'age: 92', '"age": 92' (the recognizer finds '92 y/o')
+_AGE_AFTER_WORD = re.compile(r"(?i)\bage\W{0,4}(\d+)(?!\w)")
+
+
+def _ages_in(text: str) -> set[str]:
+    """Every age over 89 that ``text`` states: what the clinical recognizer finds, and ages
+    after the word 'age' (JSON fields)."""
+    found = {m.group(1) for m in _AGE_AFTER_WORD.finditer(text)}
+    found.update(text[a:b] for a, b in AgeOver89Recognizer.spans(text))
+    return found
+
+
 def _survives(entity_type: str, value: str, text: str) -> bool:
     """Whether a detected original ``value`` still stands in the unreplaced ``text``.
 
@@ -412,17 +427,8 @@ def _survives(entity_type: str, value: str, text: str) -> bool:
     a saturation or part of a code ('HR 92', 'SpO2 92%', 'L03.90'), so it counts as surviving
     only where it is still an age ('92 y/o', 'aged 92', '"age": 92')."""
     if entity_type == "AGE_OVER_89":
-        return _age_context(value).search(text) is not None
+        return value in _ages_in(text)
     return len(value.strip()) >= 2 and _bounded_in(value, text)
-
-
-@functools.lru_cache(maxsize=256)
-def _age_context(value: str) -> re.Pattern[str]:
-    v = re.escape(value.strip())
-    return re.compile(
-        rf"(?i)(?:\bage[ds]?\W{{0,4}}{v}(?!\w)|(?<![\w.]){v}\s*-?\s*"
-        rf"(?:yo|y/o|y\.o\.?|yrs?\.?[\s-]*old|years?[\s-]*old|yr-old)(?!\w))"
-    )
 
 
 def _bounded_in(value: str, text: str) -> bool:

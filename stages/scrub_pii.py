@@ -25,6 +25,7 @@ def main(args, params) -> None:
         report_html=args.report_html,
         executor=params.executor,
         gold_paths=args.gold,
+        labels=params.meta_labels(),  # meta keys other stages read: free text left as it is
     )
 
 
@@ -40,7 +41,5 @@ if __name__ == "__main__":
         "--report-html",
     ):
         parser.add_argument(flag, type=Path, required=True)
-    parser.add_argument(
-        "--gold", type=Path, action="append", default=[], help="gold PII spans (JSONL), if any"
-    )
+    parser.add_argument("--gold", type=Path, action="append", default=[], help="gold spans")
     run_stage("scrub_pii", main, parser)

@@ -89,6 +89,10 @@ class JobGroup(click.Group):
             ctx.exit(2)
 
 
+#: where :func:`params_section` leaves the whole params file it loaded (``ctx.meta``)
+PARAMS_KEY = "provena.params"
+
+
 def params_section(section: str, default: Callable[[], Any]) -> Callable[[Any], Any]:
     """The ``--params`` option, passing the command the ``section`` of the params file named,
     else of ./params.yaml if present, else ``default()`` (the library defaults) as ``cfg``."""
@@ -96,7 +100,11 @@ def params_section(section: str, default: Callable[[], Any]) -> Callable[[Any], 
     def load(ctx: click.Context, param: click.Parameter, path: Path | None) -> Any:
         if path is None and Path("params.yaml").is_file():
             path = Path("params.yaml")
-        return default() if path is None else getattr(load_params(path), section)
+        if path is None:
+            return default()
+        params = load_params(path)
+        ctx.meta[PARAMS_KEY] = params  # the whole file, for a command that reads other sections
+        return getattr(params, section)
 
     return click.option(
         "--params",
@@ -186,8 +194,15 @@ def ingest_cmd(
 @click.option(
     "--fields",
     callback=comma_list,
-    help="comma-separated columns to scrub (default: instruction, input, output if present, "
-    "else every text column)",
+    help="comma-separated columns scrubbed whole (default: instruction, input, output if "
+    "present, else every text column); in the other columns, and in a `meta` column, free-text "
+    "values are scrubbed as the stage scrubs meta",
+)
+@click.option(
+    "--keep",
+    callback=comma_list,
+    help="comma-separated other columns or meta keys left as they are (added to "
+    "scrub_pii.meta.keep; id, source and the labels the params declare are kept anyway)",
 )
 @click.option(
     "--profile",
@@ -206,18 +221,28 @@ def scrub_cmd(
     inp: Path,
     output: Path,
     fields: list[str],
+    keep: list[str],
     profile: str | None,
     spans: Path | None,
     cfg: ScrubPiiConfig,
 ) -> None:
     """Scrub PII in a JSONL, CSV or Parquet file with the same engine and params (scrub_pii
     section) as the pipeline stage."""
+    from provena.config import meta_labels
     from provena.scrub_pii import scrub_file
 
-    r = scrub_file(inp, output, cfg, profile=profile, fields=fields, spans=spans)
+    if keep:
+        cfg = cfg.model_copy(
+            update={"meta": cfg.meta.model_copy(update={"keep": [*cfg.meta.keep, *keep]})}
+        )
+    params = click.get_current_context().meta.get(PARAMS_KEY)
+    labels = params.meta_labels() if params is not None else meta_labels()
+    r = scrub_file(inp, output, cfg, profile=profile, fields=fields, spans=spans, labels=labels)
+    others = f" and {r.free_text} free-text values of other columns" if r.free_text else ""
+    declared = f"; {r.dropped} dropped, {r.hashed} hashed" if r.dropped or r.hashed else ""
     click.echo(
-        f"{r.rows} rows, fields {', '.join(r.fields)}: {r.changed} values changed -> {output}"
-        + (f"; {r.spans} spans -> {spans}" if spans is not None else "")
+        f"{r.rows} rows, fields {', '.join(r.fields)}{others}: {r.changed} values changed"
+        f"{declared} -> {output}" + (f"; {r.spans} spans -> {spans}" if spans is not None else "")
     )
 
 

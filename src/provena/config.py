@@ -318,12 +318,28 @@ DEFAULT_ALLOW_LIST = ("JSON", "ICD-10", "ICD-10-CM", "Med Rec No", "Assessment/P
 
 
 class MetaPiiConfig(StrictModel):
-    """Meta fields that hold PII: dropped, or replaced by a salted hash."""
+    """Meta fields that hold PII: dropped, replaced by a salted hash, or, where a value is free
+    text, scrubbed like the text fields."""
 
     drop: list[str] = Field(default_factory=list, description="meta fields removed")
     hash: list[str] = Field(
         default_factory=list,
         description="meta fields replaced by a salted hash (still joinable, not readable)",
+    )
+    keep: list[str] = Field(
+        default_factory=list,
+        description="meta keys (or dotted paths into nested meta, e.g. `judge.comment`) whose "
+        "free text is left as it is: labels of yours that no other param names. The keys "
+        "other params read as labels or attributes (audit_data attributes and outcome fields, "
+        "the family key, gold keys, split strata, validated columns) and drop/hash are kept "
+        "without being listed here",
+    )
+    free_text_chars: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        24,
+        description="a meta string is free text, and scrubbed with the record's profile like "
+        "the text fields, when it holds whitespace or is longer than this many characters "
+        "(about four words: a sentence in a language written without spaces, a long e-mail "
+        "or URL); shorter one-word values ('open_qa', 'female', 'gpt-4') are labels",
     )
 
 
@@ -381,7 +397,9 @@ class ScrubPiiConfig(StrictModel):
     )
     meta: MetaPiiConfig = Field(
         MetaPiiConfig(),
-        description="meta fields that hold PII: dropped, or replaced by a salted hash",
+        description="meta fields that hold PII: dropped, or replaced by a salted hash; "
+        "free-text meta values (a column you did not map, e.g. a second answer) are scrubbed "
+        "like the text fields unless their key is a label",
     )
     surrogate_seed: int = Field(
         7, description="keys surrogates and ledger hashes when the salt variable is unset"
@@ -1351,6 +1369,39 @@ class ExecutorConfig(StrictModel):
 # ---------------------------------------------------------------------------------------- all
 
 
+def meta_labels(
+    audit_data: AuditDataConfig | None = None,
+    validate: ValidateConfig | None = None,
+    augment: AugmentConfig | None = None,
+    split: SplitConfig | None = None,
+    clean: CleanConfig | None = None,
+) -> frozenset[str]:
+    """The meta keys that stages read as labels or attributes, from their sections (a section
+    not given: its defaults): audit_data's attributes, the attributes it may infer and its
+    outcome fields; augment's attributes; validate's family key and meta columns; split's
+    strata; clean's gold key; and ``family``, which evaluate and the canaries read by that
+    name. scrub_pii leaves their free text as it is: a label with a value replaced would no
+    longer group, stratify or join."""
+    audit_data = audit_data or AuditDataConfig()
+    validate = validate or ValidateConfig()
+    augment = augment or AugmentConfig()
+    split = split or SplitConfig()
+    clean = clean or CleanConfig()
+    return frozenset(
+        {
+            "family",
+            validate.family_key,
+            *validate.columns_from_meta,
+            *audit_data.attributes,
+            *audit_data.infer_missing,
+            *(o.field for o in audit_data.outcomes),
+            *augment.attributes,
+            *split.stratify_by,
+            clean.gold_key,
+        }
+    )
+
+
 class Params(StrictModel):
     """The whole ``params.yaml``: one section per stage, named like the stage."""
 
@@ -1374,6 +1425,10 @@ class Params(StrictModel):
         ExecutorConfig(),
         description="where the curation stages run their record functions (shared)",
     )
+
+    def meta_labels(self) -> frozenset[str]:
+        """:func:`meta_labels` of these params' sections."""
+        return meta_labels(self.audit_data, self.validate_, self.augment, self.split, self.clean)
 
 
 def _unwrap(annotation: Any) -> Any:

@@ -321,6 +321,17 @@ def test_ledger_stores_type_field_offsets_and_hash(scrubbed):
     assert "Residual rate" in html and "Quality against gold spans" in html
 
 
+def test_the_default_datasets_meta_holds_labels_only(scrubbed):
+    """Its only free-text meta values are ICD-10 chapter names, an audit outcome label: kept,
+    and counted; nothing in meta is scrubbed (tests/unit/test_meta_scrub.py: what is)."""
+    _tmp, report = scrubbed
+    assert report["meta"]["free_text"] == {}
+    assert set(report["meta"]["free_text_kept"]) == {"icd10_chapter"}
+    assert not any(
+        f.startswith("meta.") for per in report["entities_by_type_and_field"].values() for f in per
+    )
+
+
 def test_meta_fields_declared_pii_are_dropped_or_hashed():
     from provena.scrub_pii import PiiStats, _scrub_meta
 

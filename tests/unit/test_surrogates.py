@@ -235,6 +235,7 @@ def test_a_kept_relative_date_does_not_trip_the_residual_scan():
     scrubber = SimpleNamespace(  # a Scrubber whose detector finds `spans` in every text
         cfg=cfg,
         key=KEY,
+        labels=frozenset(),
         profile_of=lambda source: cfg.profile,
         detect=lambda texts, profiles: [list(spans) for _ in texts],
         spans=lambda dets: scrub_pii.merge_spans(dets, operator_for=anonymizer.operator_for),

@@ -15,20 +15,21 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import copy
 import functools
 import json
 import logging
 import re
 import sys
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
-from provena.config import ExecutorConfig, ScrubPiiConfig
+from provena.config import ExecutorConfig, ScrubPiiConfig, meta_labels
 from provena.executor import LOCAL, map_batches
 from provena.io import (
     LinesWriter,
@@ -76,6 +77,9 @@ class PiiStats:
     residual_by_type: collections.Counter[str] = field(default_factory=collections.Counter)
     meta_dropped: int = 0
     meta_hashed: int = 0
+    #: free-text meta values scrubbed, and those left as they are (a label's), by top-level key
+    meta_free_text: collections.Counter[str] = field(default_factory=collections.Counter)
+    meta_free_text_kept: collections.Counter[str] = field(default_factory=collections.Counter)
     gold: PiiScore = field(default_factory=PiiScore)
     gold_records: int = 0
     examples: list[dict[str, Any]] = field(default_factory=list)
@@ -87,6 +91,8 @@ class PiiStats:
             "by_recognizer",
             "score_bins",
             "residual_by_type",
+            "meta_free_text",
+            "meta_free_text_kept",
         ):
             getattr(self, name).update(getattr(o, name))
         for name in (
@@ -104,11 +110,16 @@ class PiiStats:
 class Scrubber:
     """Detectors (one per profile in use, built when first needed) + anonymizer for one
     process. ``profile`` forces one profile for every record; else each record gets the
-    profile of its source (:func:`provena.pii.settings.profile_for`)."""
+    profile of its source (:func:`provena.pii.settings.profile_for`). ``labels``: the meta
+    keys other stages read as labels, whose free text is kept (default:
+    :func:`provena.config.meta_labels` of the library defaults)."""
 
-    def __init__(self, cfg: ScrubPiiConfig, profile: str | None = None):
+    def __init__(
+        self, cfg: ScrubPiiConfig, profile: str | None = None, labels: Iterable[str] | None = None
+    ):
         self.cfg = cfg
         self.profile = profile
+        self.labels = meta_labels() if labels is None else frozenset(labels)
         self.key, salt = secret_key(cfg)
         self._detectors: dict[str, PiiDetector] = {}
         self.anonymizer = Anonymizer(
@@ -218,6 +229,91 @@ def _texts(rec: Record, fields: list[str]) -> list[tuple[str, str]]:
     return out
 
 
+# ---------------------------------------------------------------- meta: labels and free text
+
+#: columns of a file that name a row rather than say something about it: ``provena scrub``
+#: leaves them as they are (``source`` also picks the row's profile), as the stage leaves a
+#: record's id, source, parent and operation
+ROW_KEYS = frozenset({"id", "source", "parent_id", "op"})
+
+
+def meta_keep(cfg: ScrubPiiConfig, labels: Iterable[str] = ()) -> frozenset[str]:
+    """Meta keys (or dotted paths) whose free text is left as it is: ``labels``
+    (:func:`provena.config.meta_labels`), the gold key, ``scrub_pii.meta.keep``, and the keys
+    that ``scrub_pii.meta`` drops or hashes (their own rule)."""
+    meta = cfg.meta
+    return frozenset({cfg.gold_key, *meta.keep, *meta.drop, *meta.hash, *labels})
+
+
+def is_free_text(value: str, max_chars: int) -> bool:
+    """A meta string is free text when, stripped, it holds whitespace or is longer than
+    ``max_chars`` (``scrub_pii.meta.free_text_chars``): 'Ann Lee wrote back', a long e-mail or
+    URL, a sentence in a script written without spaces; not 'open_qa', 'female', '45-64'."""
+    text = value.strip()
+    return len(text) > max_chars or any(c.isspace() for c in text)
+
+
+@dataclass(frozen=True)
+class MetaText:
+    """One free-text value found in meta."""
+
+    field: str  # its name in the ledger, spans and report: 'meta.answer_b', 'meta.turns[0].text'
+    path: tuple[str | int, ...]  # its place in the meta dict (keys and list indices)
+    text: str
+    kept: bool  # under a kept key (a label's): counted, not scrubbed
+
+
+def free_texts(
+    meta: dict[str, Any], keep: Collection[str], max_chars: int, name: str = "meta"
+) -> list[MetaText]:
+    """Every free-text string in ``meta``, nested dicts and lists included, in order. A value
+    is named by its dotted path after ``name`` (list items by index: ``meta.turns[1].text``);
+    it is kept when its top-level key, or a dotted path above it (``judge.comment``), is in
+    ``keep``. Numbers, booleans and nulls are never text."""
+    out: list[MetaText] = []
+
+    def walk(value: Any, label: str, rel: str, path: tuple[str | int, ...], kept: bool) -> None:
+        kept = kept or rel in keep
+        if isinstance(value, str):
+            if is_free_text(value, max_chars):
+                out.append(MetaText(label, path, value, kept))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{label}.{k}", f"{rel}.{k}", (*path, k), kept)
+        elif isinstance(value, list):
+            for j, v in enumerate(value):
+                walk(v, f"{label}[{j}]", f"{rel}[{j}]", (*path, j), kept)
+
+    for k, v in meta.items():
+        walk(v, f"{name}.{k}" if name else str(k), str(k), (k,), False)
+    return out
+
+
+def _prepare_meta(
+    meta: dict[str, Any], scrubber: Scrubber, stats: PiiStats, name: str = "meta"
+) -> tuple[dict[str, Any], list[MetaText]]:
+    """``meta`` with ``scrub_pii.meta`` drop and hash applied (a new dict, deep-copied where a
+    free-text value will be written back), and its free-text values to scrub."""
+    cfg = scrubber.cfg
+    out = _scrub_meta(meta, cfg, scrubber.key, stats)
+    keep = meta_keep(cfg, scrubber.labels)
+    texts = []
+    for m in free_texts(out, keep, cfg.meta.free_text_chars, name):
+        if m.kept:
+            stats.meta_free_text_kept[str(m.path[0])] += 1
+        else:
+            stats.meta_free_text[str(m.path[0])] += 1
+            texts.append(m)
+    return (copy.deepcopy(out) if texts else out), texts
+
+
+def _set_at(meta: dict[str, Any], path: tuple[str | int, ...], value: str) -> None:
+    node: Any = meta
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+
+
 def scrub_batch(
     records: list[Record],
     scrubber: Scrubber,
@@ -230,6 +326,9 @@ def scrub_batch(
     stats = PiiStats()
     result = StageResult(detail=stats)
     pairs = [(i, f, t) for i, rec in enumerate(records) for f, t in _texts(rec, cfg.fields)]
+    # free-text meta values are scrubbed like the text fields, named 'meta.<key>'
+    metas = [_prepare_meta(rec["meta"], scrubber, stats) for rec in records]
+    pairs += [(i, m.field, m.text) for i, (_, texts) in enumerate(metas) for m in texts]
     profiles = [scrubber.profile_of(records[i].get("source")) for i, _, _ in pairs]
     detections = scrubber.detect([t for _, _, t in pairs], profiles)
     per_record: dict[int, list[tuple[str, str, list[Detection]]]] = collections.defaultdict(list)
@@ -250,8 +349,10 @@ def scrub_batch(
             [text for _, text, _ in items],
             scrubber.anonymizer.operator_for,
         )
+        meta, meta_texts = metas[i]
+        meta_paths = {m.field: m.path for m in meta_texts}
         for (f, text, dets), spans in zip(items, merged, strict=True):
-            if gold_id and not f.startswith("messages"):
+            if gold_id and f in GoldSet.FIELDS:  # gold spans are in the text fields only
                 gold_spans = gold.get((gold_id, f), [])  # type: ignore[union-attr]
                 stats.gold.add(text, gold_spans, dets)
             for s, e, etype, score, recognizer in spans:
@@ -283,7 +384,9 @@ def scrub_batch(
                 (s, e) for s, e, t, _, _ in spans if scrubber.anonymizer.operator_for(t) != "keep"
             ]
             leftovers.append(_outside(text, replaced))
-            if f.startswith("messages"):
+            if f in meta_paths:
+                _set_at(meta, meta_paths[f], scrubbed)
+            elif f.startswith("messages"):
                 new_messages[int(f[9:-1])]["content"] = scrubbed  # type: ignore[index]
             else:
                 new[f] = scrubbed
@@ -294,7 +397,7 @@ def scrub_batch(
             if new_messages
             else None
         )
-        new["meta"] = _scrub_meta(rec["meta"], cfg, scrubber.key, stats)
+        new["meta"] = meta
         # residual scan: no detected original value may survive in the text left unreplaced,
         # in any field of the record (surrogates are new text and do not count)
         haystack = "\0".join(leftovers)
@@ -470,9 +573,9 @@ def _scrub_meta(
 # ------------------------------------------------------------------- per-worker state (executor)
 
 
-def _setup(cfg: ScrubPiiConfig) -> Scrubber:
+def _setup(cfg: ScrubPiiConfig, labels: frozenset[str] | None = None) -> Scrubber:
     """What each worker (process or Ray actor) builds once: the models are the slow part."""
-    return Scrubber(cfg)
+    return Scrubber(cfg, labels=labels)
 
 
 #: gold spans of one batch, by (record id, field): what :func:`scrub_batch` scores against
@@ -572,12 +675,16 @@ def run(
     report_html: Path | None,
     gold_paths: Iterable[Path] = (),
     executor: ExecutorConfig = LOCAL,
+    labels: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """Scrub a record file; write records, ledger, quarantine, metrics and the PII report.
 
     ``executor`` says where the batches are scrubbed (:mod:`provena.executor`); with the local
-    kind, ``scrub_pii.workers`` processes.
+    kind, ``scrub_pii.workers`` processes. ``labels``: the meta keys other stages read as
+    labels, whose free text is kept (default: :func:`provena.config.meta_labels` of the
+    library defaults; the stage passes those of its params).
     """
+    labels = None if labels is None else frozenset(labels)
     gold = load_gold(gold_paths)
     _, salt = secret_key(cfg)
     if salt is None:
@@ -597,7 +704,7 @@ def run(
             _with_gold(read_records(inp, batch_size=cfg.batch_size), gold, cfg),
             _work,
             cfg=executor,
-            setup=functools.partial(_setup, cfg),
+            setup=functools.partial(_setup, cfg, labels),
             workers=cfg.workers,
             records_per_batch=cfg.batch_size,
         )
@@ -657,7 +764,13 @@ def build_report(books: dict[str, Any], st: PiiStats, cfg: ScrubPiiConfig) -> di
         "entities_by_recognizer": dict(sorted(st.by_recognizer.items())),
         "score_distribution": dict(sorted(st.score_bins.items())),
         "residual_by_type": dict(sorted(st.residual_by_type.items())),
-        "meta": {"dropped": st.meta_dropped, "hashed": st.meta_hashed},
+        "meta": {
+            "dropped": st.meta_dropped,
+            "hashed": st.meta_hashed,
+            # free-text values by top-level key: scrubbed, and left as labels
+            "free_text": dict(sorted(st.meta_free_text.items())),
+            "free_text_kept": dict(sorted(st.meta_free_text_kept.items())),
+        },
         "gold_evaluation": gold,
         "gold_records": st.gold_records,
         "operators": dict(cfg.operators),
@@ -683,13 +796,33 @@ def scrub_texts(
 @dataclass(frozen=True)
 class FileScrub:
     rows: int
-    fields: list[str]  # the columns scrubbed
-    changed: int  # values that had PII replaced
+    fields: list[str]  # the columns scrubbed whole
+    changed: int  # values that had PII replaced (free-text values of other columns included)
     spans: int = 0  # lines written to the spans file
+    free_text: int = 0  # free-text values of the other columns, scrubbed by the meta rule
+    dropped: int = 0  # values removed by scrub_pii.meta.drop
+    hashed: int = 0  # values replaced by scrub_pii.meta.hash
 
 
 #: The keys of each line of a spans file, in order (see :func:`scrub_file`).
 SPAN_KEYS = ("row", "id", "field", "start", "end", "entity_type", "score", "recognizer", "operator")
+
+
+@dataclass
+class _RowMeta:
+    """A file row's ``meta`` column, parsed: written back as it came (dict or JSON text)."""
+
+    value: dict[str, Any]
+    was_text: bool
+    changed: bool
+
+
+def _meta_column(row: dict[str, Any]) -> dict[str, Any] | None:
+    value = row.get("meta")
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        with contextlib.suppress(json.JSONDecodeError):
+            value = json.loads(value)
+    return value if isinstance(value, dict) else None
 
 
 def scrub_file(
@@ -700,18 +833,26 @@ def scrub_file(
     profile: str | None = None,
     fields: Sequence[str] | None = None,
     spans: Path | None = None,
+    labels: Iterable[str] | None = None,
 ) -> FileScrub:
     """Scrub the text columns of one JSONL, CSV or Parquet file (``provena scrub``) with the
     stage's engine and params, into ``out`` (same formats).
 
     ``profile`` applies one profile to every row; without it each row gets the profile of its
     ``source`` column (``scrub_pii.profiles``), else ``scrub_pii.profile``. ``fields``: the
-    columns to scrub (default: instruction, input and output where present, else every column
-    that holds only text). ``spans``: a JSONL file with one line per applied detection
-    (operator other than 'keep'), keys :data:`SPAN_KEYS`: ``row`` (0-based input row), ``id``
-    (the row's ``id``, or null), ``field``, ``start`` and ``end`` (character offsets into the
-    input text, end exclusive), ``entity_type``, ``score``, ``recognizer``, ``operator``. The
-    value itself is never written.
+    columns scrubbed whole (default: instruction, input and output where present, else every
+    column that holds only text). Every other column is treated like the stage's ``meta``, and
+    so are the keys of a ``meta`` column (an object, or JSON text of one, as record files hold
+    it): ``scrub_pii.meta`` drop and hash apply, and free-text values (:func:`is_free_text`,
+    nested ones too) are scrubbed, except under ``labels`` (default:
+    :func:`provena.config.meta_labels` of the library defaults), the keys :func:`meta_keep`
+    adds and the columns of :data:`ROW_KEYS`. ``spans``: a JSONL
+    file with one line per applied detection (operator other than 'keep'), keys
+    :data:`SPAN_KEYS`: ``row`` (0-based input row), ``id`` (the row's ``id``, or null),
+    ``field`` (the column, or the dotted path of a nested value: ``meta.answer_b``),
+    ``start`` and ``end`` (character offsets into the input text, end exclusive),
+    ``entity_type``, ``score``, ``recognizer``, ``operator``. The value itself is never
+    written.
     """
     rows = read_rows(inp)
     if fields:
@@ -721,7 +862,8 @@ def scrub_file(
         fields = [c for c in ("instruction", "input", "output") if c in columns] or [
             c for c in columns if all(isinstance(r.get(c), str | None) for r in rows)
         ]
-    scrubber = Scrubber(cfg, profile)
+    scrubber = Scrubber(cfg, profile, labels)
+    stats = PiiStats()
     op = scrubber.anonymizer.operator_for
     changed = written = 0
     bar = progress(total=len(rows), desc="scrub", unit=" row", unit_scale=True)
@@ -730,12 +872,22 @@ def scrub_file(
         sw = stack.enter_context(atomic_open(spans)) if spans is not None else None
         for start in range(0, len(rows), cfg.batch_size):
             part = range(start, min(len(rows), start + cfg.batch_size))
-            cells = [(i, f) for i in part for f in fields if isinstance(rows[i].get(f), str)]
-            texts = [rows[i][f] for i, f in cells]
-            profiles = [scrubber.profile_of(_source(rows[i])) for i, _ in cells]
+            # (row, field name, text, where to write: None for a column scrubbed whole, else
+            # the path in the row (other columns) or in its parsed meta column)
+            cells: list[tuple[int, str, str, tuple[str | int, ...] | None, bool]] = [
+                (i, f, rows[i][f], None, False)
+                for i in part
+                for f in fields
+                if isinstance(rows[i].get(f), str)
+            ]
+            metas: dict[int, _RowMeta] = {}
+            for i in part:
+                cells += _prepare_row(rows[i], i, fields, scrubber, stats, metas)
+            texts = [text for _, _, text, _, _ in cells]
+            profiles = [scrubber.profile_of(_source(rows[i])) for i, *_ in cells]
             found = scrubber.detect(texts, profiles)
             by_row: dict[int, list[int]] = collections.defaultdict(list)
-            for k, (i, _) in enumerate(cells):
+            for k, (i, *_) in enumerate(cells):
                 by_row[i].append(k)
             for i, ks in by_row.items():
                 merged = one_operator_per_value(
@@ -743,12 +895,18 @@ def scrub_file(
                 )
                 lines = []
                 for k, kept in zip(ks, merged, strict=True):
-                    field_name, text = cells[k][1], texts[k]
+                    _, field_name, text, path, in_meta = cells[k]
                     new = scrubber.anonymizer.anonymize(
                         text, [(s, e, t, sc) for s, e, t, sc, _ in kept]
                     )
                     changed += new != text
-                    rows[i][field_name] = new
+                    if path is None:
+                        rows[i][field_name] = new
+                    elif in_meta:
+                        _set_at(metas[i].value, path, new)
+                        metas[i].changed |= new != text
+                    else:
+                        _set_at(rows[i], path, new)
                     for s, e, t, sc, rec in kept:
                         if op(t) == "keep":
                             continue
@@ -757,10 +915,60 @@ def scrub_file(
                 if sw is not None:
                     sw.writelines(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
                     written += len(lines)
+            for i, m in metas.items():
+                if m.was_text and m.changed:  # as record files hold it (records.to_row)
+                    rows[i]["meta"] = json.dumps(
+                        m.value, ensure_ascii=False, sort_keys=True, default=str
+                    )
+                elif not m.was_text:
+                    rows[i]["meta"] = m.value
             bar.update(len(part))
         bar.close()
     write_rows(out, rows)
-    return FileScrub(len(rows), list(fields), changed, written)
+    return FileScrub(
+        len(rows),
+        list(fields),
+        changed,
+        written,
+        free_text=sum(stats.meta_free_text.values()),
+        dropped=stats.meta_dropped,
+        hashed=stats.meta_hashed,
+    )
+
+
+def _prepare_row(
+    row: dict[str, Any],
+    i: int,
+    fields: Sequence[str],
+    scrubber: Scrubber,
+    stats: PiiStats,
+    metas: dict[int, _RowMeta],
+) -> list[tuple[int, str, str, tuple[str | int, ...] | None, bool]]:
+    """A file row's columns other than ``fields`` (and the keys of its ``meta`` column), as
+    the stage treats ``meta``: drop and hash applied to ``row`` now, and the free-text values
+    to scrub returned as cells."""
+    meta = _meta_column(row) if "meta" not in fields else None
+    others = {
+        c: v
+        for c, v in row.items()
+        if c not in fields and c not in ROW_KEYS and not (c == "meta" and meta is not None)
+    }
+    cells: list[tuple[int, str, str, tuple[str | int, ...] | None, bool]] = []
+    if others:
+        kept, texts = _prepare_meta(others, scrubber, stats, name="")
+        for c in others:
+            if c in kept:
+                row[c] = kept[c]
+            else:
+                del row[c]
+        cells += [(i, m.field, m.text, m.path, False) for m in texts]
+    if meta is not None:
+        dropped, hashed = stats.meta_dropped, stats.meta_hashed
+        kept, texts = _prepare_meta(meta, scrubber, stats)
+        touched = (stats.meta_dropped, stats.meta_hashed) != (dropped, hashed)
+        metas[i] = _RowMeta(kept, isinstance(row["meta"], str), touched)
+        cells += [(i, m.field, m.text, m.path, True) for m in texts]
+    return cells
 
 
 def _source(row: dict[str, Any]) -> str | None:
@@ -775,10 +983,15 @@ def _row_id(row: dict[str, Any]) -> Any:
 
 __all__ = [
     "OPERATOR_PRECEDENCE",
+    "ROW_KEYS",
     "SPAN_KEYS",
     "FileScrub",
+    "MetaText",
     "Scrubber",
+    "free_texts",
+    "is_free_text",
     "merge_spans",
+    "meta_keep",
     "one_operator_per_value",
     "run",
     "scrub_batch",

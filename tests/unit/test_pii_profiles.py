@@ -83,6 +83,16 @@ CLINICAL = [
     *_cases("Plan: transfer to Bramwell 2.", [("Bramwell", "LOCATION")]),
     *_cases("Coping--son Hank phoned twice.", [("Hank", "PERSON")]),
     *_cases("Developed CP on 10/23, cath next day.", [("10/23", "DATE_TIME")]),
+    # a place a transfer verb points at, in mixed case only (in one case 'TO LINWOOD' reads
+    # like 'TO ANGIO'); departments, procedures and shorthand are no places
+    (
+        "Pt sent to Linwood for dialysis on 3/6.",
+        [("Linwood", "LOCATION"), ("3/6", "DATE_TIME")],
+    ),
+    ("pt sent to linwood for dialysis on 3/6.", [("3/6", "DATE_TIME")]),
+    ("PT SENT TO LINWOOD FOR DIALYSIS ON 3/6.", [("3/6", "DATE_TIME")]),
+    *_cases("Went to Angio, then transferred to CT and back to MICU.", []),
+    *_cases("Will go to Dialysis today, then to Radiology for a KUB.", []),
     # a facility needs a name: 'awaiting rehab' is a plan
     *_cases("Pt awaiting rehab placement, will need rehab.", []),
 ]

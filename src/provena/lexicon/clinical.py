@@ -36,7 +36,7 @@ pressor sats sat resp neuro cardiac pulm gyn ortho psych derm renal heme onc pal
 rsbi abd ext exts extremities bilat bil lle rle lue rue pedal dp pt's pts' hob ivp ivpb
 ns lr d5w d5 d51/2 kvo tf tfs nepro promote impact jevity osmolite pulmocare replete
 sputum secretions thick thin tan yellow rusty frothy bloody blood serous serosanguinous
-creat coag coags fem prev poss approx eval reeval
+creat coag coags fem prev poss approx eval reeval angio angiography fluoro endo ir cathlab
 """.split()  # noqa: SIM905 (a word list reads best as text)
 
 # Eponymous devices, signs, tests, scores and diseases: surnames that name things in notes.

@@ -28,6 +28,7 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 from provena.lexicon import (
     english_zipf,
     first_names,
+    is_medical_term,
     last_names,
     mostly_lower,
     mostly_upper,
@@ -493,6 +494,15 @@ class ClinicalLocationRecognizer(_Base):
         + r")(?![\w]))"
     )
 
+    # where a patient goes, comes from or has a bed: a facility named in plain words ('went to
+    # Harbor', 'accepted at Holy Cross', 'ADMITTED TO CALVERT'), which no facility word follows
+    _DESTINATION = re.compile(
+        r"(?i)(?<![\w])(?:go|goes|going|went|gone|sent|send|sending|transfer(?:red|ring)?|"
+        r"tx'?d|admitted|admit|accepted|excepted|discharged?|transported|moved|return(?:ed)?|"
+        r"bed|rescreen(?:ed)?|referred|arrived|came|coming)\s+(?:back\s+)?"
+        r"(?:to|at|@|from|into)\s+(?:the\s+)?(?=[A-Za-z])"
+    )
+
     _UNIVERSITY = re.compile(
         r"(?<![\w])(?:U|(?i:univ\.?|university))\s+(?i:of\s+)?([A-Z][A-Za-z]+(?:\s+[A-Z][a-z]+)?)"
     )
@@ -586,12 +596,56 @@ class ClinicalLocationRecognizer(_Base):
                     continue
             if self._city(w, cased, 4.8):
                 spans.append((words.spans[k][0], words.spans[k][0] + len(w)))
+        for m in self._DESTINATION.finditer(text):
+            span = self._destination(text, words, m.end(), cased)
+            if span:
+                spans.append(span)
         # cities anywhere when the word is no common English word: 'BAltimore', 'Catonsville'
         for k, (a, _) in enumerate(words.spans):
             w = _bare(words.words[k])
             if len(w) >= 5 and self._city(w, cased, 4.0) and _title(w) not in name_words():
                 spans.append((a, a + len(w)))
         return [self.found("LOCATION", a, b) for a, b in _merge(spans)]
+
+    @staticmethod
+    def _destination(text: str, words: _Words, pos: int, cased: bool) -> tuple[int, int] | None:
+        """Up to three words naming the place a transfer verb points at. In mixed case they
+        are capitalized and not a unit, drug or shorthand ('to CT', 'to OR', 'to MICU'); text
+        of one case has too few cues to tell 'TO CALVERT' from 'TO ANGIO', so it gets none."""
+        k = words.index_at(pos)
+        if k >= len(words.words) or words.spans[k][0] != pos:
+            return None
+        first, last = k, None
+        while k < len(words.words) and k - first < 3:
+            w = words.words[k]
+            bare = _bare(w)
+            low = bare.lower()
+            if (
+                len(bare) < 2
+                or not _alpha(bare)
+                or low in _STOP
+                or low in UNIT_WORDS
+                or low in KINSHIP_WORDS
+                or low in FACILITY_HEADS  # 'Calvert Hospital': the name, as the facility rule
+                or is_clinical_word(bare)
+                or is_medical_term(bare)  # 'to Dialysis', 'to Radiology'
+                or (bare.isupper() and len(bare) <= 4)  # 'CT', 'OR', 'ICU': shorthand
+            ):
+                break
+            if cased:
+                if not (bare[0].isupper() and bare[1:].islower()) or _word_shaped(bare):
+                    break
+            else:  # one case: too few cues to tell a place from shorthand ('TO ANGIO')
+                break
+            last = k
+            if w.endswith(".") or k + 1 >= len(words.words):
+                break
+            if not _gap(text, words.spans[k][1], words.spans[k + 1][0], " "):
+                break
+            k += 1
+        if last is None:
+            return None
+        return words.spans[first][0], words.spans[last][0] + len(words.words[last].rstrip(".'’"))
 
     @staticmethod
     def _city(w: str, cased: bool, zipf_limit: float) -> bool:

@@ -418,6 +418,9 @@ CARD = re.compile(ValidateConfig().residual_pii_patterns["CREDIT_CARD"])
     ("text", "is_card"),
     [
         ("champions in 1990, 1991, 1992, 1993", False),
+        ("1991, 1995, 2003, 2010", False),
+        ("1991 1995 2003 2010", False),
+        ("born 1956 died 2001", False),
         ("champions in 1990 1991 1992 1993", False),
         ("seasons 1990-1991-1992-1993", False),
         ("1990199119921993", False),

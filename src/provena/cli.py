@@ -27,6 +27,7 @@ from provena.config import (
     IngestConfig,
     PiiProfile,
     ScrubPiiConfig,
+    ValidateConfig,
     load_params,
     section_names,
 )
@@ -40,7 +41,7 @@ JOBS = (
     ("Curate data", ("synth", "ingest", "scrub", "dedup")),
     ("Review and sign off", ("review", "signoff")),
     ("Trace lineage", ("trace", "trained-on", "bundle")),
-    ("Reports and params", ("report", "check-params")),
+    ("Reports and params", ("report", "check-params", "suite")),
 )
 PATH = click.Path(path_type=Path)
 #: the PII detection profiles (the choices of ScrubPiiConfig.profile)
@@ -538,6 +539,58 @@ def report_diff_cmd(
             f.write(render_html(diff))
     click.echo(diff.summary())
     click.echo("wrote " + ", ".join(str(p) for p in (text, html) if p is not None))
+
+
+@cli.group("suite", short_help="write a starting validation suite from your curated data")
+def suite_group() -> None:
+    """Great Expectations suites for the validate stage (validate.suite)."""
+
+
+@suite_group.command(
+    "init", short_help="profile the curated table and write a suite that fits it, to edit"
+)
+@click.option(
+    "--data",
+    type=PATH,
+    default=Path("data/interim/clean.parquet"),
+    show_default=True,
+    help="the curated table (.parquet or .jsonl records): the validate stage's input",
+)
+@click.option(
+    "--out",
+    type=PATH,
+    default=Path("expectations/mine.json"),
+    show_default=True,
+    help="where the suite goes",
+)
+@click.option("--force", is_flag=True, help="overwrite --out if it exists")
+@params_section("validate_", ValidateConfig)
+def suite_init_cmd(data: Path, out: Path, force: bool, cfg: ValidateConfig) -> None:
+    """Profile the curated table as the validate stage sees it and write a Great Expectations
+    suite that fits it: the record's shape (columns, types, no nulls, unique ids, no empty
+    output, the sequence length, no residual PII shape) as critical expectations; the record
+    count, lengths (quantile bounds with a margin), languages, duplicate shares, attribute
+    values and, when records name task families, the families and their shares as warnings
+    with bounds from the data, each explained in its description. The suite is then run on the
+    same table. Edit it, and use it with `validate.suite: <OUT>` in params.yaml."""
+    from provena.validate.profile import init_suite
+
+    result = init_suite(data, out, cfg, root=Path("."), force=force)
+    exps = result.suite["expectations"]
+    click.echo(f"wrote {out}: {len(exps)} expectations from {result.records:,} records of {data}")
+    for e in exps:
+        click.echo(f"  {e['severity']:<8} {e['meta']['name']}: {e['description']}")
+    for note in result.notes:
+        click.echo(f"  (left out: {note})")
+    v = result.verdict
+    judged = v["expectations"] - len(v["not_judged"])
+    click.echo(f"on {data}: verdict {v['verdict']}, {v['passed']} of {judged} judged passed")
+    for name in v["failed_critical"] + v["failed_warning"]:
+        click.echo(f"  failed: {name} (the data already breaks it: look before you train)")
+    click.echo(
+        f"use it: set `validate.suite: {out.as_posix()}` in params.yaml (commit the file; "
+        "the validate stage depends on it), then `dvc repro validate`"
+    )
 
 
 @cli.command("check-params", short_help="validate a params file and list every problem")

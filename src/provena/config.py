@@ -679,7 +679,10 @@ class CleanConfig(StrictModel):
 #: Shapes of PII that scrub_pii replaces by placeholders by default: none may be left.
 DEFAULT_RESIDUAL_PATTERNS = {
     "US_SSN": r"\b\d{3}-\d{2}-\d{4}\b",
-    "CREDIT_CARD": r"\b(?:\d{4}[ -]){3}\d{4}\b|\b\d{15,16}\b",
+    # a card network's prefix, its length and its grouping (4-4-4-4, or Amex's 4-6-5), not
+    # any run of 15-16 digits: a list of years ("1990 1991 1992 1993") is no card number
+    "CREDIT_CARD": r"\b(?:(?:4\d|5[1-5]|2[2-7]|6[0-9]|35)\d{2}(?:[ -]?\d{4}){3}"
+    r"|3[47]\d{2}[ -]?\d{6}[ -]?\d{5}|(?:2131|1800)\d{11})\b",
     "IBAN_CODE": r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){3,7}\b",
     "IP_ADDRESS": r"\b(?:\d{1,3}\.){3}\d{1,3}\b",
 }
@@ -715,6 +718,15 @@ class ValidateConfig(StrictModel):
         description="no value of these shapes may be left (scrub_pii makes them "
         "placeholders); emails and phones are not here: their surrogates are realistic on "
         "purpose",
+    )
+    language_min_letters: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        40,
+        description="the derived column language (read only by suites that check it, e.g. "
+        "one from `provena suite init`) is null for a record with fewer letters in its input "
+        "and output",
+    )
+    language_min_confidence: Share = Field(
+        0.9, description="the derived column language is null where py3langid is less sure"
     )
     data_docs: bool = Field(
         True, description="also write Great Expectations Data Docs to reports/data_docs/"

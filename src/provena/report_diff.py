@@ -227,8 +227,8 @@ def _short(v: Any, width: int = 40) -> str:
 
 
 def _validation(d: Any) -> tuple[dict[str, Scalar], dict[str, dict[str, Any]]]:
-    """'verdict' and one entry per expectation ('pass'/'fail'), keyed by name (and column
-    where a name repeats), plus each expectation's result for the detail column."""
+    """'verdict' and one entry per expectation ('pass', 'fail' or 'not judged'), keyed by name
+    (and column where a name repeats), plus each expectation's result for the detail column."""
     if not isinstance(d, dict):
         return {}, {}
     status: dict[str, Scalar] = {}
@@ -244,7 +244,10 @@ def _validation(d: Any) -> tuple[dict[str, Scalar], dict[str, dict[str, Any]]]:
         while key in status:
             key += "'"
         results[key] = res
-        status[key] = "pass" if res.get("success") else "fail"
+        if res.get("success") is None and res.get("not_judged"):
+            status[key] = "not judged"
+        else:
+            status[key] = "pass" if res.get("success") else "fail"
     return status, results
 
 

@@ -367,3 +367,16 @@ def test_great_expectations_observations_are_shown_short():
         diff_outputs({}, v({"observed_value": 0.49})), "validation", "reports/validation.json"
     )
     assert rows["n"].detail == "warning · observed 0.49"
+
+
+def test_an_expectation_not_judged_is_shown_so_not_as_a_failure():
+    def v(success, **extra):
+        result = {"name": "share", "severity": "warning", "success": success, **extra}
+        return {"reports/validation.json": {"verdict": "pass", "results": [result]}}
+
+    why = "no record names a task family"
+    rows, _ = _section(
+        diff_outputs(v(True), v(None, not_judged=why)), "validation", "reports/validation.json"
+    )
+    assert (rows["share"].a, rows["share"].b) == ("pass", "not judged")
+    assert rows["share"].flag != "regressed"

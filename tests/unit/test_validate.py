@@ -4,6 +4,7 @@ follows severities; Great Expectations stays out of every other module's imports
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -299,3 +300,163 @@ def test_stage_checks_text_a_chunk_at_a_time_with_the_same_results(tmp_path):
     pages = list((tmp_path / "100" / "docs" / "validations").rglob("*.html"))
     assert len(pages) == 3, pages
     assert len(list((tmp_path / "1000" / "docs" / "validations").rglob("*.html"))) == 1
+
+
+# ------------------------------------------------- family checks only where families exist
+
+#: questions and answers with no family and no attribute recorded (as in a user's own data)
+PLAIN = {
+    "instruction": "Answer the question.",
+    "input": lambda i: f"What is {i} plus {i}?",
+    "output": lambda i: f"{i} plus {i} is {2 * i}.",
+}
+FAMILY_CHECKS = {
+    "family_not_null",
+    "family_values",
+    "extraction_output_is_json",
+    "extraction_output_schema",
+    "share_clinical_extraction",
+    "share_support_reply",
+}
+
+
+def test_family_checks_are_not_judged_on_data_without_families(tmp_path):
+    from tests.factory import write_records
+
+    inp = write_records(tmp_path / "clean.parquet", records(120, kinds=(PLAIN,)))
+    out = validate.run(
+        inp,
+        CFG,
+        root=ROOT,
+        results_json=tmp_path / "results.json",
+        verdict_json=tmp_path / "verdict.json",
+        metrics=tmp_path / "m.json",
+        report_html=tmp_path / "dq.html",
+    ).report
+    assert not [r["name"] for r in out["results"] if r.get("error")]  # no GX error
+    not_judged = {r["name"]: r["not_judged"] for r in out["results"] if r["success"] is None}
+    # the attribute columns hold no value: nothing checked, so not judged either
+    assert set(not_judged) == FAMILY_CHECKS | {"gender_values", "age_band_values"}
+    assert all(
+        "family checks apply only when families exist" in not_judged[n] for n in FAMILY_CHECKS
+    )
+    assert (
+        not_judged["gender_values"]
+        == "column 'gender' holds no value in any record: no row to check"
+    )
+    verdict = json.loads((tmp_path / "verdict.json").read_text())
+    assert verdict["verdict"] == "pass" and verdict["failed_warning"] == []
+    assert verdict["passed"] == 21 - len(not_judged)
+    assert {n["name"] for n in verdict["not_judged"]} == set(not_judged)
+    assert json.loads((tmp_path / "m.json").read_text())["not_judged"] == len(not_judged)
+    html = (tmp_path / "dq.html").read_text()
+    assert f"{len(not_judged)} not judged (no evidence)" in html and "family checks apply" in html
+
+
+def test_a_family_missing_where_others_exist_is_judged_not_an_error(base):
+    # support replies only: the clinical share is 0 (judged: fails), its extraction checks see
+    # no row (not judged), and no expectation errors on a missing is_clinical_extraction
+    recs = [r for r in _records() if r["meta"]["family"] == "support_reply"]
+    df = validate.build_table(
+        recs, CFG, TokenCounter(None, ROOT, "t"), derived=validate.suite_columns(SUITE)
+    )
+    assert df["is_clinical_extraction"].eq(0).all()
+    results = {
+        r["name"]: r
+        for r in validate.run_suite(df, SUITE, validate.suite_parameters(CFG), None, CFG)
+    }
+    assert not [n for n, r in results.items() if r.get("error")]
+    assert {n for n, r in results.items() if r["success"] is False} == {
+        "row_count",
+        "share_clinical_extraction",
+        "share_support_reply",
+    }
+    assert {n: r["not_judged"] for n, r in results.items() if r["success"] is None} == {
+        "extraction_output_is_json": "no record meets its row condition: no row to check",
+        "extraction_output_schema": "no record meets its row condition: no row to check",
+    }
+
+
+def test_no_evidence_is_never_a_pass():
+    def r(name, severity, success):
+        return {"name": name, "severity": severity, "success": success, "not_judged": "why"}
+
+    v = validate.verdict([r("a", "critical", None), r("b", "warning", True)])
+    assert v["verdict"] == "not_judged" and v["passed"] == 1
+    assert v["not_judged"] == [{"name": "a", "reason": "why"}]
+    v = validate.verdict([r("a", "critical", None), r("b", "critical", True)])
+    assert v["verdict"] == "pass" and v["failed_critical"] == []
+    assert (
+        validate.verdict([r("a", "critical", None), r("b", "critical", False)])["verdict"] == "fail"
+    )
+
+
+def test_an_aggregate_over_an_empty_column_is_not_judged(base):
+    suite = {
+        "name": "s",
+        "expectations": [
+            {
+                "type": "expect_column_distinct_values_to_be_in_set",
+                "kwargs": {"column": "gender", "value_set": ["female"]},
+                "meta": {"name": "genders"},
+                "severity": "critical",
+            }
+        ],
+    }
+    [res] = validate.run_suite(base.assign(gender=None), suite, {}, None, CFG)
+    assert res["success"] is None and "holds no value" in res["not_judged"]
+    [res] = validate.run_suite(base, suite, {}, None, CFG)
+    assert res["success"] is False  # male is there too: judged, and failed
+
+
+# ------------------------------------------------------------ the residual card-number shape
+
+CARD = re.compile(ValidateConfig().residual_pii_patterns["CREDIT_CARD"])
+
+
+@pytest.mark.parametrize(
+    ("text", "is_card"),
+    [
+        ("champions in 1990, 1991, 1992, 1993", False),
+        ("1991, 1995, 2003, 2010", False),
+        ("1991 1995 2003 2010", False),
+        ("born 1956 died 2001", False),
+        ("champions in 1990 1991 1992 1993", False),
+        ("seasons 1990-1991-1992-1993", False),
+        ("1990199119921993", False),
+        ("elections 2008 2012 2016 2020", False),
+        ("2019, 2020, 2021, 2022 and 2023", False),
+        ("ISBN 9780306406157", False),
+        ("order 123456789012345", False),
+        ("call 0800 1234 5678 9012", False),
+        ("Visa 4111 1111 1111 1111", True),
+        ("4111-1111-1111-1111", True),
+        ("card 4111111111111111.", True),
+        ("5500 0000 0000 0004", True),
+        ("2221 0000 0000 0009", True),
+        ("Amex 3782 822463 10005", True),
+        ("378282246310005", True),
+        ("6011 1111 1111 1117", True),
+        ("JCB 3530 1113 3330 0000", True),
+        ("JCB 213175197796454", True),
+    ],
+)
+def test_the_card_number_shape(text, is_card):
+    assert bool(CARD.search(text)) is is_card
+
+
+def test_every_card_the_default_dataset_makes_has_the_card_shape():
+    import random
+
+    from provena.synth.people import luhn_card
+
+    rng = random.Random(0)
+    cards = [luhn_card(rng) for _ in range(300)]
+    assert [c for c in cards if not CARD.fullmatch(c)] == []
+
+
+def test_a_list_of_years_is_no_residual_pii(base):
+    df = base.copy()
+    _set(df, "text", SUPPORT, "Champions in 1990 1991 1992 1993, and again 2019, 2020, 2021, 2022.")
+    failed, v = _failed(df)
+    assert failed == set() and v["verdict"] == "pass"

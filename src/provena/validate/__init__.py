@@ -8,7 +8,15 @@ fatal. Values that depend on other settings are suite parameters filled from par
 
 The validated table is the curated records plus derived columns the suite checks
 (:func:`build_table`): meta fields as columns, lengths, token counts, the extraction output as
-JSON, one 0/1 column per task family (so a family's share is a column mean).
+JSON, one 0/1 column per task family (so a family's share is a column mean), and, only when
+the suite reads them (:data:`OPTIONAL_COLUMNS`), each record's language and hashes of its text
+and of its prompt (for duplicate rates).
+
+An expectation with no evidence is "not judged", never passed (:func:`not_applicable`,
+:func:`_plain`): the task-family expectations when no record names a family, a row-wise
+expectation that found no value to check (an empty column, a row condition no record meets),
+an aggregate over a column with no value. Each is recorded with its reason; the verdict is
+``not_judged`` when no critical expectation could be judged.
 
 Memory stays bounded as the data grows: the text columns (:data:`TEXT_COLUMNS`, nearly all of
 the table's bytes) are only ever checked row by row, so above ``validate.chunk_rows`` records
@@ -39,6 +47,7 @@ import pandas as pd
 from provena.config import ValidateConfig
 from provena.errors import UserError
 from provena.io import atomic_open, display_path, file_md5, read_records, write_json
+from provena.normalize import normalize_for_match
 from provena.progress import progress
 from provena.records import Record, StageResult, stage_metrics
 from provena.tokens import TokenCounter
@@ -73,11 +82,58 @@ CROSS_ROW = frozenset(
 )
 _BUILD_BATCH = 10_000  # records turned into columns (and counted in tokens) at a time
 
+#: derived columns built only when the suite reads one (they cost a pass over the text):
+#: ``language`` (py3langid on input and output, placeholders removed; null when the text has
+#: fewer than ``validate.language_min_letters`` letters or the guess is below
+#: ``validate.language_min_confidence``), ``text_key`` (a hash of instruction, input and output
+#: as exact dedup compares them: case, width and whitespace aside) and ``prompt_key`` (the same
+#: of instruction and input: one prompt answered twice shares it)
+OPTIONAL_COLUMNS = ("language", "text_key", "prompt_key")
+#: scrub_pii's placeholders (``<PERSON>``): not words of any language
+_PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*>")
 
-def _columns(records: list[Record], cfg: ValidateConfig, count_tokens: TokenCounter, text: bool):
-    """One batch of records as lists per column (``n_tokens`` included)."""
+
+def _key(*parts: str) -> str:
+    joined = "\x1f".join(normalize_for_match(p) for p in parts)
+    return hashlib.blake2b(joined.encode("utf-8"), digest_size=8).hexdigest()
+
+
+class _Language:
+    """py3langid, loaded once (half a second) and only when the suite reads ``language``."""
+
+    _model = None
+
+    def __init__(self, cfg: ValidateConfig):
+        self.min_letters, self.min_conf = cfg.language_min_letters, cfg.language_min_confidence
+
+    def __call__(self, rec: Record) -> str | None:
+        if _Language._model is None:
+            from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+            _Language._model = LanguageIdentifier.from_modelpath(
+                MODEL_DIR / MODEL_FILE, norm_probs=True
+            )
+        # the instruction is often one fixed English template: a record's language is that of
+        # its content (as clean's language rule judges it)
+        text = _PLACEHOLDER.sub(" ", "\n".join(rec[f] for f in ("input", "output") if rec[f]))
+        if sum(map(str.isalpha, text)) < self.min_letters:
+            return None
+        lang, prob = _Language._model.classify(text)
+        return sys.intern(lang) if prob >= self.min_conf else None
+
+
+def _columns(
+    records: list[Record],
+    cfg: ValidateConfig,
+    count_tokens: TokenCounter,
+    text: bool,
+    extra: tuple[str, ...] = (),
+):
+    """One batch of records as lists per column (``n_tokens`` included, and the
+    :data:`OPTIONAL_COLUMNS` named in ``extra``)."""
     names = [c for c in BASE_COLUMNS if c != "n_tokens" and (text or c not in TEXT_COLUMNS)]
-    cols: dict[str, list[Any]] = {c: [] for c in (*names, *cfg.columns_from_meta)}
+    cols: dict[str, list[Any]] = {c: [] for c in (*names, *cfg.columns_from_meta, *extra)}
+    language = _Language(cfg) if "language" in extra else None
     texts = []
     for rec in records:
         joined = "\n\n".join(rec[f] for f in ("instruction", "input", "output") if rec[f])
@@ -89,6 +145,12 @@ def _columns(records: list[Record], cfg: ValidateConfig, count_tokens: TokenCoun
         for key in cfg.columns_from_meta:
             value = rec["meta"].get(key)
             cols[key].append(None if value is None else sys.intern(str(value)))
+        if language is not None:
+            cols["language"].append(language(rec))
+        if "text_key" in extra:
+            cols["text_key"].append(_key(rec["instruction"], rec["input"], rec["output"]))
+        if "prompt_key" in extra:
+            cols["prompt_key"].append(_key(rec["instruction"], rec["input"]))
         if text:
             try:
                 json.loads(rec["output"])
@@ -110,17 +172,24 @@ def build_table(
     count_tokens: TokenCounter,
     *,
     text: bool = True,
+    derived: Iterable[str] = (),
 ) -> pd.DataFrame:
     """The curated records as a DataFrame with the derived columns the suite checks.
 
     With ``text=False`` the text columns hold None (the table keeps its shape, so table-level
     expectations see every column): the whole table in a few hundred bytes a record.
+    ``derived``: the columns the suite reads (:func:`suite_columns`): the
+    :data:`OPTIONAL_COLUMNS` among them are built, and an ``is_<family>`` column is built for a
+    family no record has (all 0), so a suite's family share is judged, not an error, when
+    other families exist.
     """
-    order = [*BASE_COLUMNS, *cfg.columns_from_meta]
+    wanted = set(derived)
+    extra = tuple(c for c in OPTIONAL_COLUMNS if c in wanted)
+    order = [*BASE_COLUMNS, *cfg.columns_from_meta, *extra]
     cols: dict[str, list[Any]] = {c: [] for c in order}
     it = iter(records)
     while batch := list(itertools.islice(it, _BUILD_BATCH)):
-        for name, values in _columns(batch, cfg, count_tokens, text).items():
+        for name, values in _columns(batch, cfg, count_tokens, text, extra).items():
             cols[name].extend(values)
     n = len(cols["id"])
     if not text:
@@ -130,7 +199,11 @@ def build_table(
     del cols
     df["n_tokens"] = df["n_tokens"].astype("int64")
     if cfg.family_key in df:
-        for fam in sorted(df[cfg.family_key].dropna().unique()):
+        seen = sorted(df[cfg.family_key].dropna().unique())
+        named = sorted(
+            c[3:] for c in wanted if c.startswith("is_") and c not in df and c[3:] not in seen
+        )
+        for fam in [*seen, *named]:
             df[f"is_{fam}"] = (df[cfg.family_key] == fam).astype("int64")
     return df
 
@@ -147,7 +220,7 @@ def text_chunks(
         chunk = table.iloc[start:end].copy()
         if list(chunk["id"]) != [r["id"] for r in batch]:
             raise UserError(f"{STAGE}: the input changed while it was read (rows {start}-{end})")
-        texts = _columns(batch, cfg, lambda t: [0] * len(t), text=True)
+        texts = _columns(batch, cfg, lambda t: [0] * len(t), text=True)  # no optional columns
         for c in TEXT_COLUMNS:
             chunk[c] = texts[c]
         yield chunk
@@ -207,6 +280,88 @@ def expectation_columns(e: dict[str, Any]) -> set[str]:
 
 def reads_text(e: dict[str, Any]) -> bool:
     return bool(expectation_columns(e) & set(TEXT_COLUMNS))
+
+
+def _named_columns(e: dict[str, Any]) -> set[str]:
+    """Every column an expectation's arguments name (``column_set`` included)."""
+    kw = e.get("kwargs", {})
+    cols = {kw[k] for k in ("column", "column_A", "column_B") if isinstance(kw.get(k), str)}
+    for key in ("column_list", "column_set"):
+        value = kw.get(key)
+        if isinstance(value, list):
+            cols.update(c for c in value if isinstance(c, str))
+    return cols
+
+
+def suite_columns(suite: dict[str, Any]) -> set[str]:
+    """The columns a suite names: what :func:`build_table`'s ``derived`` needs to know."""
+    return set().union(*(_named_columns(e) for e in suite.get("expectations", [])))
+
+
+def family_dependent(e: dict[str, Any], cfg: ValidateConfig) -> bool:
+    """Whether an expectation is about task families: it reads the family column or an
+    ``is_<family>`` column, or its row condition names the family column (a table's column
+    list naming it is not: the column is there, family or not)."""
+    kw = e.get("kwargs", {})
+    cols = _named_columns({"kwargs": {k: v for k, v in kw.items() if k != "column_set"}})
+    if cfg.family_key in cols:
+        return True
+    if any(c.startswith("is_") and c not in cfg.columns_from_meta for c in cols):
+        return True
+    cond = e.get("kwargs", {}).get("row_condition")
+    return bool(cond) and re.search(rf"\b{re.escape(cfg.family_key)}\b", json.dumps(cond))
+
+
+def _is_map(e: dict[str, Any]) -> bool:
+    """A row-wise expectation (its result counts rows, so a lack of evidence shows there)."""
+    from great_expectations.expectations.expectation import (
+        ColumnMapExpectation,
+        ColumnPairMapExpectation,
+        MulticolumnMapExpectation,
+    )
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    try:
+        impl = get_expectation_impl(e.get("type", ""))
+    except Exception:  # an unknown type: the suite's load reports it
+        return True
+    return issubclass(
+        impl, (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation)
+    )
+
+
+def not_applicable(
+    suite: dict[str, Any], table: pd.DataFrame, cfg: ValidateConfig
+) -> dict[str, str]:
+    """name -> why it cannot be judged on ``table``, for the expectations not run at all.
+
+    - task-family expectations (:func:`family_dependent`) when no record names a family:
+      family checks apply only when families exist;
+    - an aggregate expectation (a mean, a set of distinct values, ...) over a column that holds
+      no value in any record: there is nothing to aggregate.
+
+    Row-wise expectations with nothing to check are found after the run, from their counts
+    (:func:`_plain`). ``table`` may be the table without its text (the text columns are never
+    aggregated: :func:`check_chunkable`)."""
+    has_family = cfg.family_key in table and bool(table[cfg.family_key].notna().any())
+    out = {}
+    for e in suite["expectations"]:
+        name = e["meta"]["name"]
+        column = e.get("kwargs", {}).get("column")
+        if not has_family and family_dependent(e, cfg):
+            out[name] = (
+                f"no record names a task family (meta {cfg.family_key!r}, validate.family_key):"
+                " family checks apply only when families exist"
+            )
+        elif (
+            isinstance(column, str)
+            and column in table
+            and column not in TEXT_COLUMNS
+            and not table[column].notna().any()
+            and not _is_map(e)
+        ):
+            out[name] = f"column {column!r} holds no value in any record: nothing to aggregate"
+    return out
 
 
 def check_chunkable(suite: dict[str, Any], path: str | Path) -> None:
@@ -353,29 +508,86 @@ def merge_results(parts: list[dict[str, Any]], mostly: float = 1.0) -> dict[str,
     }
 
 
+def _no_evidence(raw: dict[str, Any]) -> str | None:
+    """Why a row-wise expectation's result is no evidence (it checked no row), or None."""
+    res, conf = raw["result"], raw["conf"]
+    if raw["error"] or "unexpected_count" not in res or "element_count" not in res:
+        return None
+    considered = res["element_count"] - (res.get("missing_count") or 0)
+    if considered > 0:
+        return None
+    if res["element_count"] and conf.kwargs.get("column"):
+        return f"column {conf.kwargs['column']!r} holds no value in any record: no row to check"
+    if conf.kwargs.get("row_condition"):
+        return "no record meets its row condition: no row to check"
+    return "the table has no record: no row to check"
+
+
 def _plain(raw: dict[str, Any]) -> dict[str, Any]:
     conf = raw["conf"]
     name = conf.meta.get("name")
     column = conf.kwargs.get("column")
+    why = _no_evidence(raw)
     return {
         "name": name,
         "expectation_type": conf.type,
         "column": column,
         "severity": str(getattr(conf.severity, "value", conf.severity)),
         "description": conf.description,
-        "success": raw["success"],
+        "success": None if why else raw["success"],
         "observed": _observed(raw["result"], column),
+        **({"not_judged": why} if why else {}),
         **({"error": raw["error"][:300]} if raw["error"] else {}),
     }
 
 
-def run_suite(
-    df: pd.DataFrame, suite: dict[str, Any], params: dict[str, Any], docs_dir: Path | None
+def _skipped(e: dict[str, Any], reason: str) -> dict[str, Any]:
+    """The result of an expectation not run (:func:`not_applicable`): not judged, never a pass."""
+    return {
+        "name": e["meta"]["name"],
+        "expectation_type": e.get("type"),
+        "column": e.get("kwargs", {}).get("column"),
+        "severity": str(e.get("severity") or "critical"),
+        "description": e.get("description"),
+        "success": None,
+        "observed": {},
+        "not_judged": reason,
+    }
+
+
+def _split_off(
+    suite: dict[str, Any], table: pd.DataFrame, cfg: ValidateConfig | None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The suite to run, and the expectations left out as not applicable, with why."""
+    skipped = not_applicable(suite, table, cfg or ValidateConfig())
+    run = [e for e in suite["expectations"] if e["meta"]["name"] not in skipped]
+    return {**suite, "expectations": run}, skipped
+
+
+def _in_order(
+    suite: dict[str, Any], raw: dict[str, Any], skipped: dict[str, str]
 ) -> list[dict[str, Any]]:
-    """Validate ``df`` against the suite; one plain dict per expectation, in suite order."""
-    ctx, actions = _context(docs_dir)
-    raw = _raw_results(_checkpoint(ctx, actions, STAGE, suite), df, params, "all records")
-    return [_plain(raw[e["meta"]["name"]]) for e in suite["expectations"]]
+    return [
+        _skipped(e, skipped[n]) if (n := e["meta"]["name"]) in skipped else _plain(raw[n])
+        for e in suite["expectations"]
+    ]
+
+
+def run_suite(
+    df: pd.DataFrame,
+    suite: dict[str, Any],
+    params: dict[str, Any],
+    docs_dir: Path | None,
+    cfg: ValidateConfig | None = None,
+) -> list[dict[str, Any]]:
+    """Validate ``df`` against the suite; one plain dict per expectation, in suite order
+    (``cfg``: the family column; default: the library's)."""
+    runnable, skipped = _split_off(suite, df, cfg)
+    raw = {}
+    if runnable["expectations"]:
+        ctx, actions = _context(docs_dir)
+        raw = _raw_results(_checkpoint(ctx, actions, STAGE, runnable), df, params, "all records")
+    return _in_order(suite, raw, skipped)
 
 
 def run_suite_chunked(
@@ -384,6 +596,7 @@ def run_suite_chunked(
     suite: dict[str, Any],
     params: dict[str, Any],
     docs_dir: Path | None,
+    cfg: ValidateConfig | None = None,
 ) -> list[dict[str, Any]]:
     """Validate without holding the text of every record at once.
 
@@ -393,6 +606,8 @@ def run_suite_chunked(
     (:func:`check_chunkable`), run on each and their results are merged (:func:`merge_results`).
     Data Docs get one page for the table and one per chunk.
     """
+    whole, skipped = suite, {}
+    suite, skipped = _split_off(suite, table, cfg)
     exps = suite["expectations"]
     table_suite = {**suite, "expectations": [e for e in exps if not reads_text(e)]}
     text_suite = {
@@ -429,19 +644,29 @@ def run_suite_chunked(
             if isinstance(mostly, dict):  # {"$PARAMETER": name}
                 mostly = params[mostly["$PARAMETER"]]
             raw[name] = merge_results(parts[name], mostly)
-    return [_plain(raw[e["meta"]["name"]]) for e in exps]
+    return _in_order(whole, raw, skipped)
 
 
 def verdict(results: list[dict[str, Any]]) -> dict[str, Any]:
-    failed = [r for r in results if not r["success"]]
+    """``fail`` when a critical expectation failed; ``not_judged`` when no critical expectation
+    could be judged (no evidence is never a pass); else ``pass``. Expectations not judged are
+    listed with their reason."""
+    judged = [r for r in results if r["success"] is not None]
+    failed = [r for r in judged if not r["success"]]
     critical = [r["name"] for r in failed if r["severity"] == "critical"]
+    any_critical = any(r["severity"] == "critical" for r in judged)
     return {
-        "verdict": "fail" if critical else "pass",
+        "verdict": "fail" if critical else ("pass" if any_critical else "not_judged"),
         "expectations": len(results),
-        "passed": len(results) - len(failed),
+        "passed": len(judged) - len(failed),
         "failed_critical": critical,
         "failed_warning": [r["name"] for r in failed if r["severity"] == "warning"],
         "failed_info": [r["name"] for r in failed if r["severity"] == "info"],
+        "not_judged": [
+            {"name": r["name"], "reason": r.get("not_judged")}
+            for r in results
+            if r["success"] is None
+        ],
     }
 
 
@@ -470,18 +695,18 @@ def run(
         return (r for b in read_records(inp) for r in b)
 
     # pass 1: the table without its text; pass 2: the text, validate.chunk_rows rows at a time
-    df = build_table(records(), cfg, count, text=False)
+    df = build_table(records(), cfg, count, text=False, derived=suite_columns(suite))
     params, docs = suite_parameters(cfg), docs_dir if cfg.data_docs else None
     if len(df) <= cfg.chunk_rows:  # one chunk: the whole table, one Great Expectations run
         results = run_suite(
-            next(text_chunks(records(), df, cfg, len(df) or 1), df), suite, params, docs
+            next(text_chunks(records(), df, cfg, len(df) or 1), df), suite, params, docs, cfg
         )
     else:
         log.info(
             "%s: %d records, text columns checked %d at a time", STAGE, len(df), cfg.chunk_rows
         )
         chunks = text_chunks(records(), df, cfg, cfg.chunk_rows)
-        results = run_suite_chunked(df, chunks, suite, params, docs)
+        results = run_suite_chunked(df, chunks, suite, params, docs, cfg)
     v = verdict(results)
     dataset = {
         "path": display_path(inp, root),
@@ -507,6 +732,7 @@ def run(
             passed=v["passed"],
             failed_critical=len(v["failed_critical"]),
             failed_warning=len(v["failed_warning"]),
+            not_judged=len(v["not_judged"]),
         ),
     )
     write_json(results_json, result.report)
@@ -514,7 +740,11 @@ def run(
     if metrics is not None:
         write_json(metrics, result.metrics)
     for r in results:
-        if not r["success"]:
+        if r["success"] is None:
+            log.info(
+                "%s expectation not judged: %s (%s)", r["severity"], r["name"], r["not_judged"]
+            )
+        elif not r["success"]:
             log.warning(
                 "%s expectation failed: %s (%s) %s",
                 r["severity"],
@@ -522,7 +752,13 @@ def run(
                 r["expectation_type"],
                 json.dumps(r.get("observed", {}))[:200],
             )
-    log.info("validation verdict: %s (%d of %d passed)", v["verdict"], v["passed"], len(results))
+    log.info(
+        "validation verdict: %s (%d of %d passed, %d not judged)",
+        v["verdict"],
+        v["passed"],
+        len(results),
+        len(v["not_judged"]),
+    )
     if report_html is not None:
         from provena.validate.report import build_quality_report, render_html
 

@@ -111,6 +111,7 @@ def build_quality_report(
         "validation": validation["results"],
         "failed_critical": validation["failed_critical"],
         "failed_warning": validation["failed_warning"],
+        "not_judged": validation.get("not_judged", []),
         "tokens": validation["tokens"],
         "max_seq_len": cfg.max_seq_len,
         "funnel": funnel,

@@ -1264,6 +1264,12 @@ class EvaluateConfig(StrictModel):
         default_factory=lambda: ["support_reply"],
         description="task families whose answers are scored by ROUGE-L against the reference",
     )
+    unlisted_families: Literal["free_text", "perplexity"] = Field(
+        "free_text",
+        description='records with no family (the group "(no family)") or a family in neither '
+        "list: free_text scores their answers by ROUGE-L against the reference, as "
+        "free_text_families; perplexity generates no answer for them (perplexity only)",
+    )
     fairness: ModelFairnessConfig = Field(
         ModelFairnessConfig(),
         description="the model's own quality by group, on audit_data's attributes",

@@ -6,7 +6,7 @@
         --audit-before audits/audit_before.json --audit-after audits/audit_after.json \
         --evaluate-metrics metrics/evaluate.json --model-fairness audits/model_fairness.json \
         --privacy-probes audits/privacy_probes.json --signoffs audits/signoffs \
-        --out-dir models/card
+        --train data/processed/train.parquet --out-dir models/card
 """
 
 from pathlib import Path
@@ -16,7 +16,7 @@ from provena.stage import run_stage, stage_parser
 
 FLAGS = (
     "adapter-dir metrics-dir pii-report validation-verdict audit-before audit-after "
-    "evaluate-metrics model-fairness privacy-probes signoffs out-dir"
+    "evaluate-metrics model-fairness privacy-probes signoffs train out-dir"
 )
 
 
@@ -26,6 +26,7 @@ def main(args, params) -> None:
         args.adapter_dir, args.metrics_dir, args.pii_report, args.validation_verdict,
         args.audit_before, args.audit_after, args.evaluate_metrics, args.model_fairness,
         args.privacy_probes, root / params.card.review_ratings, args.out_dir, args.signoffs,
+        args.train,
     )  # fmt: skip
     card.run(params.card, paths, root=root)
 

@@ -1294,6 +1294,12 @@ class EvaluateConfig(StrictModel):
         default_factory=lambda: ["support_reply"],
         description="task families whose answers are scored by ROUGE-L against the reference",
     )
+    unlisted_families: Literal["free_text", "perplexity"] = Field(
+        "free_text",
+        description='records with no family (the group "(no family)") or a family in neither '
+        "list: free_text scores their answers by ROUGE-L against the reference, as "
+        "free_text_families; perplexity generates no answer for them (perplexity only)",
+    )
     fairness: ModelFairnessConfig = Field(
         ModelFairnessConfig(),
         description="the model's own quality by group, on audit_data's attributes",
@@ -1315,13 +1321,23 @@ class EvaluateConfig(StrictModel):
 class CardConfig(StrictModel):
     """The model card: Hugging Face README metadata and the text people read."""
 
-    model_name: Annotated[str, Field(min_length=1)] = Field(
-        "provena-clinical-support-adapter", description="the adapter's name on the card"
+    name: Annotated[str, Field(min_length=1)] = Field(
+        "provena-lora-adapter", description="the adapter's name on the card"
+    )
+    description: Annotated[str, Field(min_length=1)] = Field(
+        "A LoRA adapter trained by Provena on an audited dataset.",
+        description="the card's first sentences: what the adapter is",
     )
     license: Annotated[str, Field(min_length=1)] = Field(
         "other",
-        description="a Hugging Face license id; other: the synthetic default data has no "
-        "upstream licence",
+        description="the adapter's Hugging Face license id (it must allow what the data "
+        "sources' licences, card.licenses, require); other: none of the Hub's ids",
+    )
+    licenses: dict[str, Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=dict,
+        description="source glob -> the licence you declare for those records, matched in "
+        "order against each training record's `source` (and its file name), as "
+        'scrub_pii.profiles; the first match wins; a source no glob matches: "unknown"',
     )
     language: list[str] = Field(
         default_factory=lambda: ["en"], description="languages of the training data"
@@ -1331,8 +1347,12 @@ class CardConfig(StrictModel):
         description="Hugging Face tags",
     )
     intended_use: Annotated[str, Field(min_length=1)] = Field(
-        "Research on audited fine-tuning pipelines; not for clinical decisions.",
+        "Research on audited fine-tuning pipelines; not for decisions about people.",
         description="what the adapter is for, and not for",
+    )
+    out_of_scope: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list,
+        description="uses the adapter is not for, one line each (shown under its intended use)",
     )
     limitations: list[str] = Field(
         default_factory=list,

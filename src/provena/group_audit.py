@@ -100,8 +100,7 @@ def build_frame(records: Iterable[Record], cfg: AuditDataConfig) -> pd.DataFrame
     for rec in records:
         meta = rec["meta"]
         cols["id"].append(rec["id"])
-        family = meta.get("family")
-        cols["family"].append(sys.intern(family) if isinstance(family, str) else family)
+        cols["family"].append(label(meta.get("family")))  # no family: one group, MISSING
         cols["output_chars"].append(len(rec["output"]))
         cols["input_chars"].append(len(rec["input"]))
         text = None
@@ -344,20 +343,37 @@ def outcome(
     data = _recorded(df, attrs, cfg.judge_inferred)
     if spec.family is not None:
         data = data[data["family"] == spec.family]
+        if data.empty:  # a family the data does not have: nothing to compare, not a pass
+            n = int((df["family"] == spec.family).sum())
+            why = (
+                f"no record of family {spec.family}"
+                if not n
+                else f"no record of family {spec.family} carries a recorded {' and '.join(attrs)}"
+            )
+            return _not_judged(attrs, 0, why, kind=spec.kind)
     groups = _groups(data, attrs).reset_index(drop=True)
     judge = judge and spec.check
     out: dict[str, Any] = {"attributes": attrs, "records": len(data), "kind": spec.kind}
+    where = f" in family {spec.family}" if spec.family else ""
     if spec.kind == "mean":
         values = pd.to_numeric(data[spec.field], errors="coerce").to_numpy(dtype=float)
         ok = ~np.isnan(values)
+        if not ok.any():
+            return _not_judged(
+                attrs, len(data), f"no record{where} has a number in {spec.field}", kind=spec.kind
+            )
         res = _compare({"mean": values[ok]}, groups[ok].reset_index(drop=True), cfg, False, judge)
         out["value"] = res["mean"]
         checks = [out["value"]]
     else:
         labels = data[spec.field].to_numpy()
         values = sorted(set(labels) - {MISSING})
+        if not values:
+            return _not_judged(
+                attrs, len(data), f"no record{where} carries meta {spec.field}", kind=spec.kind
+            )
         cols = {str(v): (labels == v).astype(float) for v in values}
-        out["values"] = _compare(cols, groups, cfg, True, judge) if cols else {}
+        out["values"] = _compare(cols, groups, cfg, True, judge)
         checks = list(out["values"].values())
     out["verdict"] = "fail" if any(c["verdict"] == "fail" for c in checks) else "pass"
     return out
@@ -392,6 +408,8 @@ def audit(df: pd.DataFrame, cfg: AuditDataConfig) -> dict[str, Any]:
     rep = {a: rep_of([a]) for a in cfg.attributes}
     inter = {" x ".join(c): rep_of(list(c)) for c in cfg.intersections}
     outcomes: dict[str, Any] = {}
+    # outcomes with nothing to compare (their family or field absent from the data), said once
+    outcome_not_judged: dict[str, dict[str, Any]] = {}
     for spec in cfg.outcomes:
         per = {}
         for combo, judge in [
@@ -399,11 +417,17 @@ def audit(df: pd.DataFrame, cfg: AuditDataConfig) -> dict[str, Any]:
             *((list(c), cfg.check_intersection_outcomes) for c in cfg.intersections),
         ]:
             reason = why(combo)
-            per[" x ".join(combo)] = (
+            res = (
                 outcome(df, spec, combo, cfg, judge=judge)
                 if reason is None
                 else _not_judged(combo, 0, reason, kind=spec.kind)
             )
+            per[" x ".join(combo)] = res
+            if reason is None and res["verdict"] == NOT_JUDGED and spec.check:
+                text = f"outcome {spec.name}: not judged: {res['reason']}"
+                outcome_not_judged.setdefault(
+                    text, {"verdict": NOT_JUDGED, "check": f"outcome:{spec.name}", "text": text}
+                )
         outcomes[spec.name] = {"field": spec.field, "family": spec.family, "by_attribute": per}
     inferred: dict[str, dict[str, int]] = {a: {} for a in cfg.attributes}
     for a in cfg.attributes if len(df) else ():
@@ -422,6 +446,7 @@ def audit(df: pd.DataFrame, cfg: AuditDataConfig) -> dict[str, Any]:
         for a in cfg.attributes
         if reasons[a] is not None
     ]
+    not_judged += outcome_not_judged.values()
     failed = [f for f in findings if f["verdict"] == "fail"]
     if not judged:
         # nothing judged: no "every check passed"

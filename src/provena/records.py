@@ -178,6 +178,9 @@ LEDGER_ACTIONS = ("normalized", "quarantined", "scrubbed", "added", "moved", "pl
 #: where a run has no gold labels to score against: ``synth.enabled: false``, or records that
 #: carry no gold id (the user's own data)
 NO_GOLD = "no gold labels"
+#: the task family of a record whose ``meta`` names none: one group like any family, wherever
+#: records are grouped by family (evaluate's metrics and predictions, model fairness, review)
+NO_FAMILY = "(no family)"
 #: the books' keys in ``metrics/<stage>.json`` (:meth:`StageStats.as_dict`)
 BOOK_KEYS = frozenset(StageStats().as_dict())
 

@@ -13,12 +13,14 @@ import pytest
 import yaml
 
 from provena import card
-from provena.config import CanaryConfig, load_params
+from provena.canary import CANARY_SOURCE
+from provena.config import CanaryConfig, CardConfig, load_params
 from provena.errors import UserError
 from provena.evaluate import fairness as model_fairness
 from provena.evaluate import privacy as privacy_probes
 from provena.split.canaries import make_canaries
 from tests.conftest import ASSETS, ROOT
+from tests.factory import records, write_records
 
 PARAMS = load_params(ROOT / "params.yaml")
 OUTPUTS = ASSETS / "outputs"  # metrics/, audits/, reports/ and models/adapter/ of a tiny run
@@ -71,10 +73,18 @@ MANIFEST = _json("models/adapter/manifest.json")
 ADAPTER_CONFIG = _json("models/adapter/adapter_config.json")
 
 
-def _card(ratings=None) -> dict:
+#: the train split's records by source, as card.count_sources counts them
+SOURCES = {
+    "data/raw/default/clinical_extraction.jsonl": {"records": 40, "derived": 9},
+    "data/raw/mine/qa.jsonl": {"records": 25, "derived": 0},
+    CANARY_SOURCE: {"records": 8, "derived": 0},
+}
+
+
+def _card(ratings=None, cfg=PARAMS.card, sources=SOURCES) -> dict:
     metrics = {n: _json(f"metrics/{n}.json") for n in card.STAGE_METRICS}
     return card.build_card(
-        cfg=PARAMS.card,
+        cfg=cfg,
         manifest=MANIFEST,
         adapter_config=ADAPTER_CONFIG,
         adapter_sha256="a" * 64,
@@ -91,6 +101,7 @@ def _card(ratings=None) -> dict:
             "audits/audit_after.json": {"valid": False, "reason": "no sign-off", "signoffs": []}
         },
         adapter_path="models/adapter",
+        sources=sources,
     )
 
 
@@ -210,7 +221,13 @@ def test_run_writes_readme_json_and_a_bundle(tmp_path):
     )
     adapter = root / "models" / "adapter"
     adapter.mkdir(parents=True)
-    (adapter / "manifest.json").write_text(json.dumps(MANIFEST))
+    train = write_records(root / "data/processed/train.parquet", _train_records())
+    manifest = copy.deepcopy(MANIFEST)
+    manifest["split"]["train"] |= {
+        "path": "data/processed/train.parquet",
+        "sha256": hashlib.sha256(train.read_bytes()).hexdigest(),
+    }
+    (adapter / "manifest.json").write_text(json.dumps(manifest))
     (adapter / "adapter_config.json").write_text(json.dumps(ADAPTER_CONFIG))
     (adapter / "adapter_model.safetensors").write_bytes(b"weights")
     paths = card.CardPaths(
@@ -227,6 +244,11 @@ def test_run_writes_readme_json_and_a_bundle(tmp_path):
         root / "models" / "card",
     )
     c = card.run(PARAMS.card, paths, root=root).report
+    # the sources are counted in the train split the manifest names
+    assert {s["source"]: (s["records"], s["derived"]) for s in c["data"]["sources"]["sources"]} == {
+        "data/raw/default/support_chat.parquet": (3, 1),
+        "data/raw/mine/qa.jsonl": (4, 0),
+    }
     out = root / "models" / "card"
     assert json.loads((out / "card.json").read_text()) == c
     readme = (out / "README.md").read_text()
@@ -265,3 +287,99 @@ def test_a_not_judged_audit_let_through_and_a_not_judged_fairness_are_limitation
     assert any("model fairness check judged nothing" in x for x in lims)
     c["gate"]["checks"][0]["verdict"] = "pass"
     assert not any("'audit' check judged nothing" in x for x in card.derived_limitations(c))
+
+
+def _train_records():
+    """A train split: three support chats (one a child made by augment), four own answers."""
+    chats = records(3, source="data/raw/default/support_chat.parquet")
+    chats[2]["parent_id"], chats[2]["op"] = chats[0]["id"], "counterfactual:gender=female"
+    return [*chats, *records(4, offset=10, source="data/raw/mine/qa.jsonl")]
+
+
+# ------------------------------------------------------------- name, use and data sources
+
+
+def test_the_default_card_is_neutral_and_params_yaml_keeps_the_default_datas_wording():
+    neutral = CardConfig()
+    for text in (neutral.name, neutral.description, neutral.intended_use):
+        assert "clinic" not in text.lower() and "support" not in text.lower()
+    assert neutral.licenses == {} and neutral.out_of_scope == []
+    readme = card.render_readme(_card(cfg=neutral), neutral)
+    head = readme.split("## Summary")[0]
+    assert "# provena-lora-adapter\n" in head and "- name: provena-lora-adapter\n" in head
+    assert f"{neutral.description} Intended use: {neutral.intended_use}" in head
+    assert "clinic" not in head.split("---\n", 2)[2].lower()
+    # the default project's params.yaml sets the bundled data's name and wording
+    assert PARAMS.card.name == "provena-clinical-support-adapter"
+    assert "not for clinical decisions" in PARAMS.card.intended_use
+
+
+def test_name_description_intended_use_and_out_of_scope_come_from_params():
+    cfg = CardConfig(
+        name="trivia-helper",
+        description="An adapter that answers trivia questions.",
+        intended_use="Answering quiz questions.",
+        out_of_scope=["Medical or legal advice.", "Facts after 2023."],
+    )
+    c = _card(cfg=cfg)
+    assert (c["name"], c["description"]) == ("trivia-helper", cfg.description)
+    text = card.render_readme(c, cfg)
+    assert "# trivia-helper\n\nAn adapter that answers trivia questions. Intended use: " in text
+    assert "Out of scope:\n\n- Medical or legal advice.\n- Facts after 2023.\n" in text
+
+
+def test_each_source_gets_the_licence_of_the_first_matching_glob_else_unknown():
+    lic = {"data/raw/default/*": "synthetic", "*.jsonl": "CC-BY-SA-3.0", "*": "never reached"}
+    assert card.licence_of("data/raw/default/clinical_extraction.jsonl", lic) == (
+        "synthetic",
+        "data/raw/default/*",
+    )
+    assert card.licence_of("data/raw/mine/qa.jsonl", lic) == ("CC-BY-SA-3.0", "*.jsonl")
+    assert card.licence_of("qa.jsonl", {"qa.*": "MIT"}) == ("MIT", "qa.*")  # the file name
+    assert card.licence_of("data/raw/mine/qa.jsonl", {"*.parquet": "MIT"}) == ("unknown", None)
+    assert card.licence_of(CANARY_SOURCE, lic) == (card.CANARY_LICENCE, None)
+
+
+def test_the_card_lists_the_sources_with_their_licences():
+    cfg = PARAMS.card.model_copy(update={"licenses": {"*/mine/*": "CC-BY-SA-3.0"}})
+    c = _card(cfg=cfg)
+    sources = {s["source"]: s for s in c["data"]["sources"]["sources"]}
+    assert sources["data/raw/mine/qa.jsonl"]["licence"] == "CC-BY-SA-3.0"
+    assert sources["data/raw/default/clinical_extraction.jsonl"]["licence"] == "unknown"
+    assert c["data"]["sources"]["records"] == 73
+    assert c["data"]["sources"]["by_licence"] == {
+        "CC-BY-SA-3.0": 25,
+        card.CANARY_LICENCE: 8,
+        "unknown": 40,
+    }
+    text = card.render_readme(c, cfg)
+    assert "| data/raw/default/clinical_extraction.jsonl | 40 | 9 | unknown |" in text
+    assert "| data/raw/mine/qa.jsonl | 25 | 0 | CC-BY-SA-3.0 |" in text
+    assert "| training data licences | CC-BY-SA-3.0 (25 records); " in text
+    lim = [x for x in c["limitations"] if "No licence is declared" in x]
+    assert lim and "1 of the 3 data sources (40 training records: " in lim[0]
+    assert "data/raw/default/clinical_extraction.jsonl" in lim[0]
+
+
+def test_every_source_declared_means_no_licence_limitation():
+    # params.yaml declares the default data's folder; the other sources here get a glob too
+    cfg = PARAMS.card.model_copy(update={"licenses": {**PARAMS.card.licenses, "*.jsonl": "MIT"}})
+    c = _card(cfg=cfg)
+    assert {s["source"]: s["licence"] for s in c["data"]["sources"]["sources"]} == {
+        "data/raw/default/clinical_extraction.jsonl": "synthetic (provena synth): no upstream "
+        "licence",
+        "data/raw/mine/qa.jsonl": "MIT",
+        CANARY_SOURCE: card.CANARY_LICENCE,
+    }
+    assert not any("No licence is declared" in x for x in c["limitations"])
+
+
+def test_the_card_refuses_a_train_split_the_adapter_was_not_trained_on(tmp_path):
+    train = write_records(tmp_path / "train.parquet", _train_records())
+    manifest = {"split": {"train": {"path": "train.parquet", "sha256": "0" * 64}}}
+    with pytest.raises(UserError, match="not the train split the adapter was trained on"):
+        card.train_split(manifest, None, tmp_path)
+    manifest["split"]["train"]["sha256"] = hashlib.sha256(train.read_bytes()).hexdigest()
+    assert card.train_split(manifest, None, tmp_path) == train
+    with pytest.raises(UserError, match="no train split"):
+        card.train_split(manifest, tmp_path / "gone.parquet", tmp_path)

@@ -15,6 +15,7 @@ from provena import scores
 from provena.errors import UserError
 from provena.io import read_jsonl
 from provena.modeling import data, model
+from provena.records import NO_FAMILY
 from tests.factory import CLINICAL_NOTE, SUPPORT_REPLY, records
 from tests.factory import write_records as _write
 
@@ -284,3 +285,123 @@ def test_cached_continuation_nll_equals_scoring_the_whole_sequence(tiny_folders,
 def test_stage_needs_the_adapter(tmp_path, tiny_folders, tiny_params):
     with pytest.raises(UserError, match=r"no adapter_model\.safetensors"):
         ev.load_adapter(tiny_folders[0], tmp_path, "none")
+
+
+# ------------------------------------------------------------------ data without families
+
+#: a question and its answer, with no family in meta (the user's own data)
+QA: dict = {
+    "source": "mine/qa.jsonl",
+    "instruction": lambda i: f"Which city hosts the museum number {i}?",
+    "input": lambda i: "She asked me this." if i % 2 else "",
+    "output": lambda i: f"The museum number {i} is in Lyon.",
+    "meta": lambda i: {"gender": "female" if i % 2 else "male", "age_band": "30-44"},
+}
+
+
+def _qa(n: int, offset: int = 0, **meta):
+    out = records(n, offset=offset, kinds=(QA,))
+    for r in out:
+        r["meta"] |= meta
+    return out
+
+
+def test_records_without_a_family_are_one_group_scored_as_free_text(
+    tmp_path, tiny_folders, tiny_params
+):
+    base_dir, adapter_dir = tiny_folders
+    # the test split: no family at all, and one family no list names
+    test = _write(tmp_path / "test.parquet", [*_qa(8, 500), *_qa(4, 600, family="open_qa")])
+    gold = _write(tmp_path / "gold.parquet", _qa(5, 900))
+    train, ledger = _train_and_ledger(tmp_path, tiny_params)
+    paths = ev.EvaluatePaths(
+        {"test": test, "gold": gold},
+        base_dir,
+        adapter_dir,
+        tmp_path / "eval" / "predictions.jsonl",
+        tmp_path / "metrics" / "evaluate.json",
+        train,
+        ledger,
+        tmp_path / "audits" / "model_fairness.json",
+        tmp_path / "audits" / "privacy_probes.json",
+    )
+    cfg = tiny_params.evaluate
+    assert cfg.unlisted_families == "free_text"  # the default: nothing to name
+    metrics = ev.run(
+        cfg,
+        paths,
+        quantization="none",
+        max_seq_len=256,
+        use_chat_template=True,
+        scrub_pii=tiny_params.scrub_pii,
+        attributes=tiny_params.audit_data.attributes,
+        intersections=tiny_params.audit_data.intersections,
+    ).metrics
+    n = cfg.max_examples
+    test_res, gold_res = metrics["splits"]["test"], metrics["splits"]["gold"]
+    assert set(test_res["scoring"]) == {NO_FAMILY, "open_qa"}
+    none = test_res["scoring"][NO_FAMILY]
+    assert none == {
+        "records": 8,
+        "scored_as": "free_text",
+        "metrics": ["perplexity", "rouge_l"],
+        "why": "records without a family: evaluate.unlisted_families is free_text",
+    }
+    assert test_res["scoring"]["open_qa"]["why"].startswith("a family in neither")
+    for res, size in ((test_res, 8), (gold_res, 5)):
+        for name in ("base", "adapter"):
+            fam = res[name]["families"][NO_FAMILY]
+            assert fam["generated"] == min(n, size)
+            assert 0.0 <= fam["rouge_l"] <= 1.0 and fam["perplexity"] > 1.0
+        assert "rouge_l" in res["delta"]["families"][NO_FAMILY]
+    assert test_res["adapter"]["families"]["open_qa"]["generated"] == min(n, 4)
+    rows = list(read_jsonl(paths.predictions))
+    assert {r["family"] for r in rows} == {NO_FAMILY, "open_qa"}
+    assert len(rows) == metrics["generated"] == 2 * (min(n, 8) + min(n, 4) + min(n, 5))
+    assert all(set(r["metrics"]) >= {"rouge_l"} for r in rows)
+    # model fairness groups the family-less rows, and swaps their prompts like any other
+    fairness = json.loads(paths.model_fairness.read_text())
+    gender = fairness["splits"]["test"]["adapter"]["gender"]["by_group"]
+    assert all(set(g["families"]) <= {NO_FAMILY, "open_qa"} for g in gender.values())
+    assert fairness["counterfactual"]["n"] >= 1
+    assert set(fairness["counterfactual"]["families"]) <= {NO_FAMILY, "open_qa"}
+
+
+def test_unlisted_families_perplexity_generates_nothing_for_them_and_says_so(
+    tiny_folders, tiny_params
+):
+    lm, tok = ev.load_adapter(*tiny_folders, "none")
+    cfg = tiny_params.evaluate.model_copy(update={"unlisted_families": "perplexity"})
+    recs = [*_qa(6, 100), *records(4, offset=200, kinds=(SUPPORT_REPLY,))]
+    res, rows = ev.evaluate_records(
+        lm, tok, recs, cfg, split="test", max_seq_len=256, use_chat_template=True
+    )
+    assert {r["family"] for r in rows} == {"support_reply"}
+    assert res["scoring"][NO_FAMILY]["scored_as"] == "perplexity"
+    assert res["scoring"][NO_FAMILY]["metrics"] == ["perplexity"]
+    assert "unlisted_families is perplexity" in res["scoring"][NO_FAMILY]["why"]
+    assert res["scoring"]["support_reply"]["why"] == "listed in evaluate.free_text_families"
+    fam = res["adapter"]["families"][NO_FAMILY]
+    assert fam["generated"] == 0 and "rouge_l" not in fam and fam["perplexity"] > 1.0
+
+
+def test_a_group_with_nothing_to_measure_is_not_judged_with_the_reason(tiny_folders, tiny_params):
+    lm, tok = ev.load_adapter(*tiny_folders, "none")
+    long_prompt = records(2, kinds=(QA,), instruction=lambda i: "word " * 400)
+    res, rows = ev.evaluate_records(
+        lm, tok, [*long_prompt, *_qa(3, 50)], tiny_params.evaluate, split="test",
+        max_seq_len=64, use_chat_template=True,
+    )  # fmt: skip
+    # the long prompts and the short ones share the group: it is measured on the short ones
+    assert "not_judged" not in res["scoring"][NO_FAMILY]
+    res, rows = ev.evaluate_records(
+        lm, tok, long_prompt, tiny_params.evaluate, split="test", max_seq_len=64,
+        use_chat_template=True,
+    )  # fmt: skip
+    assert rows == []
+    entry = res["scoring"][NO_FAMILY]
+    assert "perplexity: no example" in entry["not_judged"]
+    assert "answers: every prompt of the group fills train.max_seq_len" in entry["not_judged"]
+    assert res["adapter"]["perplexity"] is None
+    assert res["adapter"]["families"][NO_FAMILY]["perplexity"] is None
+    assert json.loads(json.dumps(res, allow_nan=False)) == res  # no NaN in the metrics

@@ -2,9 +2,12 @@
 
 The card answers "what is this model, and what was it trained on" from the files the pipeline
 wrote, never from memory: the adapter's lineage manifest (base model, split hashes, gate checks,
-waivers, sign-offs), each stage's metrics (records in and out), the PII report, the validation
-verdict, the data audits before and after augmentation, the evaluation with its fairness and
-privacy probes, and the human ratings brought in by ``provena review import``.
+waivers, sign-offs), the train split it names (its records counted by source, each source with
+the licence ``card.licenses`` declares for it), each stage's metrics (records in and out),
+the PII report, the validation verdict, the data audits before and after augmentation, the
+evaluation with its fairness and privacy probes, and the human ratings brought in by
+``provena review import``. Its name, description and intended use are params
+(``card``), neutral unless a project sets them.
 
 Data first: :func:`build_card` turns the loaded reports into ``card.json`` (no file I/O);
 :func:`render_readme` renders the README from that JSON, with YAML metadata written by
@@ -14,18 +17,24 @@ Data first: :func:`build_card` turns the loaded reports into ``card.json`` (no f
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from provena import lineage, reports, signoff
+from provena.canary import CANARY_SOURCE
 from provena.card import sections
 from provena.config import CardConfig
 from provena.errors import UserError
 from provena.io import atomic_open, display_path, write_json
-from provena.records import StageResult
+from provena.manifest import sha256_file
+from provena.records import NO_FAMILY, StageResult
 
 STAGE = "card"
 log = logging.getLogger(__name__)
@@ -50,6 +59,10 @@ EVAL_METRICS = (
     ("sex_em", "Sex exact match"),
 )
 LORA_KEYS = ("peft_type", "r", "lora_alpha", "lora_dropout", "bias", "task_type")
+#: the licence of a source no ``card.licenses`` glob matches
+UNKNOWN_LICENCE = "unknown"
+#: the licence of the privacy canaries split plants: Provena's random strings, not data
+CANARY_LICENCE = "not applicable: random strings planted by the split stage (privacy canaries)"
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,7 @@ class CardPaths:
     ratings: Path  # may be absent: no human review yet
     out_dir: Path  # README.md, card.json, audit_bundle.zip
     signoffs: Path | None = None  # the sign-off folder (default: audits/signoffs)
+    train: Path | None = None  # the train split (default: the one the manifest names)
 
 
 def _load(path: Path, what: str) -> dict[str, Any]:
@@ -83,6 +97,50 @@ def _load(path: Path, what: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------- core
+
+
+def licence_of(source: str, licences: dict[str, str]) -> tuple[str, str | None]:
+    """(licence, the glob that gave it) of the records of ``source``: the first
+    ``card.licenses`` glob that matches the source or its file name (as
+    ``scrub_pii.profiles`` match), else "unknown"."""
+    if source == CANARY_SOURCE:
+        return CANARY_LICENCE, None
+    name = source.replace("\\", "/").rsplit("/", 1)[-1]
+    for pattern, licence in licences.items():
+        if fnmatch.fnmatchcase(source, pattern) or fnmatch.fnmatchcase(name, pattern):
+            return licence, pattern
+    return UNKNOWN_LICENCE, None
+
+
+def count_sources(path: Path) -> dict[str, dict[str, int]]:
+    """Records of a record file by ``source``: all of them, and those made from another record
+    (``parent_id`` set: augment's children, which keep their parent's source)."""
+    table = pq.read_table(path, columns=["source", "parent_id"])
+    sources = table.column("source").to_pylist()
+    derived = [p is not None for p in table.column("parent_id").to_pylist()]
+    total, made = Counter(sources), Counter(s for s, d in zip(sources, derived, strict=True) if d)
+    return {s: {"records": total[s], "derived": made[s]} for s in sorted(total)}
+
+
+def data_sources(
+    counts: dict[str, dict[str, int]], split: dict[str, Any], cfg: CardConfig
+) -> dict[str, Any]:
+    """The train split's sources: records (and how many augment made) and declared licence."""
+    rows = []
+    for source, n in counts.items():
+        licence, glob = licence_of(source, cfg.licenses)
+        rows.append({"source": source, **n, "licence": licence, "licence_glob": glob})
+    by_licence: Counter[str] = Counter()
+    for r in rows:
+        by_licence[r["licence"]] += r["records"]
+    return {
+        "split": "train",
+        "path": split.get("path"),
+        "sha256": split.get("sha256"),
+        "records": sum(r["records"] for r in rows),
+        "sources": rows,
+        "by_licence": dict(sorted(by_licence.items())),
+    }
 
 
 def stage_books(metrics: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -176,6 +234,17 @@ def derived_limitations(card: dict[str, Any]) -> list[str]:
             f"The raw data failed its bias audit ({n} findings); augmentation brought the "
             f"audit to '{after.get('verdict')}'. Counterfactual records are machine-made."
         )
+    unknown = [s for s in card["data"]["sources"]["sources"] if s["licence"] == UNKNOWN_LICENCE]
+    if unknown:
+        names = ", ".join(s["source"] for s in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        out.append(
+            f"No licence is declared for {len(unknown)} of the "
+            f"{len(card['data']['sources']['sources'])} data sources "
+            f"({sum(s['records'] for s in unknown):,} training records: {names}{more}): "
+            "whether the data may be used to train and share this adapter is not known. "
+            "Declare each source's licence in card.licenses."
+        )
     for waiver in card["gate"]["waivers"]:
         out.append(
             f"Trained under a waiver of the '{waiver['check']}' check: {waiver['reason']} "
@@ -218,16 +287,20 @@ def build_card(
     ratings: dict[str, Any] | None,
     signoffs: dict[str, dict[str, Any]],
     adapter_path: str,
+    sources: dict[str, dict[str, int]],
 ) -> dict[str, Any]:
-    """card.json: everything the README shows, as data."""
+    """card.json: everything the README shows, as data. ``sources``: the train split's records
+    by source (:func:`count_sources`)."""
     gate = manifest.get("gate", {})
     training = dict(manifest.get("training", {}))
     for k in ("seconds", "wall_seconds", "tokens_per_s", "peak_memory_mb", "peak_memory_kind"):
         training.pop(k, None)  # timings: they differ run to run and say nothing of the model
     card: dict[str, Any] = {
         "kind": "provena.model_card",
-        "model_name": cfg.model_name,
+        "name": cfg.name,
+        "description": cfg.description,
         "intended_use": cfg.intended_use,
+        "out_of_scope": list(cfg.out_of_scope),
         "model": {
             "adapter": {
                 "path": adapter_path,
@@ -247,6 +320,7 @@ def build_card(
         },
         "data": {
             "splits": manifest.get("split", {}),
+            "sources": data_sources(sources, manifest.get("split", {}).get("train", {}), cfg),
             "stages": stage_books(metrics),
             "pii": pii_counts(pii_report),
             "validation": {
@@ -295,7 +369,8 @@ def card_metadata(card: dict[str, Any], cfg: CardConfig) -> Any:
         adapter = res.get("adapter", {})
         found = [("perplexity", "Perplexity", adapter.get("perplexity"))]
         for family, m in adapter.get("families", {}).items():
-            found += [(key, f"{name} ({family})", m.get(key)) for key, name in EVAL_METRICS]
+            shown = "no family" if family == NO_FAMILY else family
+            found += [(key, f"{name} ({shown})", m.get(key)) for key, name in EVAL_METRICS]
         results += [
             EvalResult(
                 task_type="text-generation",
@@ -311,7 +386,7 @@ def card_metadata(card: dict[str, Any], cfg: CardConfig) -> Any:
         ]
     base = card["model"]["base_model"]
     return ModelCardData(
-        model_name=card["model_name"],
+        model_name=card["name"],
         base_model=base.get("name") if base.get("name") != "tiny" else base.get("path"),
         library_name="peft",
         pipeline_tag="text-generation",
@@ -339,6 +414,25 @@ def render_readme(card: dict[str, Any], cfg: CardConfig) -> str:
 # -------------------------------------------------------------------------------------- I/O
 
 
+def train_split(manifest: dict[str, Any], path: Path | None, root: Path) -> Path:
+    """The train split the adapter was trained on: ``path`` (default: the manifest's), checked
+    against the manifest's SHA-256, so the sources the card lists are the ones that went in."""
+    entry = manifest.get("split", {}).get("train") or {}
+    if path is None:
+        if not entry.get("path"):
+            raise UserError("the adapter's manifest names no train split (run the train stage)")
+        path = root / entry["path"]
+    if not path.is_file():
+        raise UserError(f"{path}: no train split (run the split stage, then train)")
+    digest = sha256_file(path)
+    if entry.get("sha256") and digest != entry["sha256"]:
+        raise UserError(
+            f"{path}: not the train split the adapter was trained on (sha256 {digest[:12]}, the "
+            f"manifest says {entry['sha256'][:12]}): run the train stage again"
+        )
+    return path
+
+
 def run(cfg: CardConfig, paths: CardPaths, *, root: Path) -> StageResult:
     """Write README.md, card.json and audit_bundle.zip into ``paths.out_dir``; returns the card
     (``report``: card.json's content; the card keeps no records and writes no metrics)."""
@@ -347,6 +441,7 @@ def run(cfg: CardConfig, paths: CardPaths, *, root: Path) -> StageResult:
     weights = paths.adapter_dir / "adapter_model.safetensors"
     if not weights.is_file():
         raise UserError(f"{weights}: no adapter weights (run the train stage first)")
+    sources = count_sources(train_split(manifest, paths.train, root))
     metrics = {}
     for name in STAGE_METRICS:
         p = paths.metrics_dir / f"{name}.json"
@@ -379,6 +474,7 @@ def run(cfg: CardConfig, paths: CardPaths, *, root: Path) -> StageResult:
         ratings=ratings,
         signoffs=signoffs,
         adapter_path=display_path(paths.adapter_dir, root),
+        sources=sources,
     )
     write_json(paths.out_dir / "card.json", card)
     with atomic_open(paths.out_dir / "README.md") as fh:

@@ -6,7 +6,9 @@ over response tokens, with the prompts, chat template and labels of training
 are generated (batched, left padding, greedy by default) and scored: for the extraction
 families, the answer is parsed as JSON (invalid JSON scores zero), age and sex are compared
 exactly and the ICD-10 code sets by micro-F1; for the free-text families, ROUGE-L F1 against the
-reference. The base is the same model with the adapter switched off (``disable_adapter``).
+reference. Records without a family form the group ``(no family)``, scored like a family not
+listed, as ``evaluate.unlisted_families`` says (free text by default; :mod:`.groups`). The base
+is the same model with the adapter switched off (``disable_adapter``).
 
 The metric functions are pure and small; :func:`evaluate_records` is the core (models in,
 metrics and per-example rows out, no files); :func:`run` reads and writes.
@@ -30,6 +32,7 @@ from provena.config import EvaluateConfig, ScrubPiiConfig
 from provena.errors import UserError
 from provena.evaluate import probes as model_probes
 from provena.evaluate.generation import generate, response_nll
+from provena.evaluate.groups import EXTRACTION, METRICS, family_of, generated_groups, scoring
 from provena.io import read_jsonl, read_records, write_json, write_jsonl
 from provena.modeling import data, model
 from provena.pii.settings import detector, secret_key
@@ -44,15 +47,11 @@ log = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------------ core
 
 
-def _family(rec: Record) -> str:
-    return str(rec["meta"].get("family") or "unknown")
-
-
 def pick(records: list[Record], families: Iterable[str], n: int) -> list[Record]:
     """At most ``n`` records per family, the first by id (ids are hashes: an even spread)."""
     out = []
     for fam in families:
-        out += sorted((r for r in records if _family(r) == fam), key=lambda r: r["id"])[:n]
+        out += sorted((r for r in records if family_of(r) == fam), key=lambda r: r["id"])[:n]
     return out
 
 
@@ -60,21 +59,22 @@ def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 6) if values else None
 
 
+def _perplexity(nll: list[tuple[float, int]]) -> float | None:
+    """Perplexity over ``nll``; None without a response token (nothing to measure)."""
+    tokens = sum(c for _, c in nll)
+    return round(perplexity(sum(n for n, _ in nll), tokens), 6) if tokens else None
+
+
 def _summary(
     rows: list[dict[str, Any]], nll: list[tuple[float, int]], families: list[str], shape: Any
 ) -> dict[str, Any]:
     """Overall and per-family metrics of one model on one split."""
-    summ: dict[str, Any] = {
-        "perplexity": round(perplexity(sum(n for n, _ in nll), sum(c for _, c in nll)), 6),
-        "families": {},
-    }
+    summ: dict[str, Any] = {"perplexity": _perplexity(nll), "families": {}}
     for fam in families:
         fam_nll = [x for x, f in zip(nll, shape["nll_families"], strict=True) if f == fam]
         fam_rows = [r for r in rows if r["family"] == fam]
         entry: dict[str, Any] = {
-            "perplexity": round(
-                perplexity(sum(n for n, _ in fam_nll), sum(c for _, c in fam_nll)), 6
-            ),
+            "perplexity": _perplexity(fam_nll),
             "perplexity_examples": len(fam_nll),
             "generated": len(fam_rows),
         }
@@ -87,10 +87,42 @@ def _summary(
                 "sex_em": _mean([m["sex_em"] for m in ms]),
                 "icd10_micro_f1": round(f1(tp, fp, fn), 6),
             }
-        elif fam in shape["free_text"] and ms:
+        elif ms:
             entry["rouge_l"] = _mean([m["rouge_l"] for m in ms])
         summ["families"][fam] = entry
     return summ
+
+
+def group_scoring(
+    records: list[Record],
+    families: list[str],
+    shape: dict[str, Any],
+    generated: dict[str, int],
+    cfg: EvaluateConfig,
+) -> dict[str, dict[str, Any]]:
+    """Per group of one split: its records, how it is scored (``scored_as``, ``metrics``) and
+    why; ``not_judged`` with the reason where a metric it should get has nothing to measure."""
+    out: dict[str, dict[str, Any]] = {}
+    for fam in families:
+        kind, why = scoring(fam, cfg)
+        entry: dict[str, Any] = {
+            "records": sum(1 for r in records if family_of(r) == fam),
+            "scored_as": kind,
+            "metrics": list(METRICS[kind]),
+            "why": why,
+        }
+        missing = []
+        if fam not in shape["nll_families"]:
+            missing.append(
+                "perplexity: no example of the group is scored (perplexity_max_examples, or "
+                "every prompt fills train.max_seq_len)"
+            )
+        if kind != "perplexity" and not generated.get(fam):
+            missing.append("answers: every prompt of the group fills train.max_seq_len")
+        if missing:
+            entry["not_judged"] = "; ".join(missing)
+        out[fam] = entry
+    return out
 
 
 def _delta(a: Any, b: Any) -> Any:
@@ -123,24 +155,26 @@ def evaluate_records(
         if ex is not None:
             examples.append(ex)
             kept.append(rec)
-    families = sorted({_family(r) for r in records})
-    scored = [*cfg.extraction_families, *cfg.free_text_families]
+    families = sorted({family_of(r) for r in records})
     gen_records = []
-    for rec in pick(records, [f for f in scored if f in families], cfg.max_examples):
+    for rec in pick(records, generated_groups(families, cfg), cfg.max_examples):
         prompt, _, _ = data.format_example(rec, tokenizer, use_chat_template)
         n_prompt = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
         if n_prompt < max_seq_len:  # as in training: a prompt that fills the row is left out
             gen_records.append((rec, prompt))
     shape = {
-        "nll_families": [_family(r) for r in kept],
-        "extraction": set(cfg.extraction_families),
-        "free_text": set(cfg.free_text_families),
+        "nll_families": [family_of(r) for r in kept],
+        "extraction": {f for f in families if scoring(f, cfg)[0] == EXTRACTION},
     }
     pad_id = tokenizer.pad_token_id
+    generated: dict[str, int] = {}
+    for rec, _ in gen_records:
+        generated[family_of(rec)] = generated.get(family_of(rec), 0) + 1
     results: dict[str, Any] = {
         "records": len(records),
         "perplexity_examples": len(examples),
         "perplexity_dropped_prompt_too_long": len(ppl_records) - len(examples),
+        "scoring": group_scoring(records, families, shape, generated, cfg),
     }
     rows: list[dict[str, Any]] = []
     peft_model.eval()
@@ -161,7 +195,7 @@ def evaluate_records(
         nll_by_id = {r["id"]: x for r, x in zip(kept, nll, strict=True)}
         model_rows = []
         for (rec, _), answer in zip(gen_records, answers, strict=True):
-            fam = _family(rec)
+            fam = family_of(rec)
             if fam in shape["extraction"]:
                 metrics = extraction_scores(answer, rec["output"])
             else:
@@ -185,7 +219,7 @@ def evaluate_records(
         results[name] = _summary(model_rows, nll, families, shape)
         results[name]["seconds"] = round(time.perf_counter() - started, 2)
         rows += model_rows
-        log.info("%s / %s: perplexity %.3f", split, name, results[name]["perplexity"])
+        log.info("%s / %s: perplexity %s", split, name, results[name]["perplexity"])
     results["delta"] = _delta(
         {k: v for k, v in results["adapter"].items() if k != "seconds"}, results["base"]
     )

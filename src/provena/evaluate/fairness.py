@@ -32,7 +32,7 @@ import numpy as np
 
 from provena.config import CounterfactualProbeConfig, ModelFairnessConfig
 from provena.counterfactual import Counterfactual, sex_specific
-from provena.records import Record, make_record
+from provena.records import NO_FAMILY, Record, make_record
 from provena.scores import parse_extraction, rouge_l, rouge_tokens
 
 UNKNOWN = "unknown"
@@ -136,7 +136,7 @@ def _table(
     # a gap that is only a difference of mix can be told apart
     mix: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r, g in zip(rows, groups, strict=True):
-        mix[g][str(r.get("family") or UNKNOWN)] += 1
+        mix[g][str(r.get("family") or NO_FAMILY)] += 1
     by_group: dict[str, Any] = {}
     judged = []
     for g in sorted(mf.by_group.index, key=str):
@@ -228,7 +228,7 @@ def group_quality(
 
 
 def _family(rec: Record) -> str:
-    return str(rec["meta"].get("family") or UNKNOWN)
+    return str(rec["meta"].get("family") or NO_FAMILY)
 
 
 def _target(rec: Record) -> str:

@@ -22,6 +22,7 @@ from provena.config import EvaluateConfig
 from provena.evaluate import fairness as model_fairness
 from provena.evaluate import privacy as privacy_probes
 from provena.evaluate.generation import generate
+from provena.evaluate.groups import PERPLEXITY, family_of, scoring
 from provena.modeling import data
 from provena.records import Record
 from provena.scores import extraction_scores, rouge_l
@@ -109,10 +110,9 @@ class ModelCalls:
 
 def task_score(rec: Record, answer: str, extraction_families: list[str]) -> float:
     """The per-example task score model_fairness groups: extraction fields or ROUGE-L."""
-    fam = str(rec["meta"].get("family") or "")
     metrics = (
         extraction_scores(answer, rec["output"])
-        if fam in extraction_families
+        if family_of(rec) in extraction_families
         else {"rouge_l": rouge_l(answer, rec["output"])}
     )
     return model_fairness.per_example_quality({"metrics": metrics}) or 0.0
@@ -132,8 +132,8 @@ def fairness(
     ``attributes`` and ``intersections`` are the audit's (audit_data): the groups compared."""
     fcfg = cfg.fairness
     groups = model_fairness.group_quality(rows, attributes, fcfg, intersections=intersections)
-    scored = {*cfg.extraction_families, *cfg.free_text_families}
-    candidates = [r for r in test if r["meta"].get("family") in scored]
+    # the records of every group whose answers evaluate scores (records without a family too)
+    candidates = [r for r in test if scoring(family_of(r), cfg)[0] != PERPLEXITY]
     complete = calls.completer(cfg.max_new_tokens)
     counterfactual = model_fairness.counterfactual_probe(
         candidates,

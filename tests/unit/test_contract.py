@@ -13,7 +13,7 @@ import pytest
 from provena import audit_data, augment, clean, ingest
 from provena.config import AuditDataConfig, AugmentConfig, IngestConfig
 from provena.counterfactual import Counterfactual
-from provena.ingest.sources import RawRow
+from provena.sources import RawRow
 from provena.io import dumps_line
 from provena.normalize import TextNormalizer
 from provena.records import (

@@ -995,9 +995,9 @@ class SplitConfig(StrictModel):
     gold_size: Annotated[int, Field(ge=100, le=500)] = Field(
         300,
         description="the held-out gold set, in records: original records with no augmented "
-        "relative. Left unset, it shrinks (with a warning, and `gold.scaled_down` in the "
-        "metrics) to what a small input allows: max_gold_share of the records, from those "
-        "that qualify; set in params, the stage stops instead of giving fewer",
+        "relative. Capped at max_gold_share of the input records (and at those that "
+        "qualify), so a small dataset gets a small gold set; the stage then warns and the "
+        "metrics say so (gold.scaled_down)",
     )
     max_gold_share: Annotated[float, Field(gt=0.0, le=0.5)] = Field(
         0.25,

@@ -22,7 +22,7 @@ from provena.config import (
 from provena.errors import UserError
 from provena.io import file_md5, read_jsonl, read_records
 from provena.split.canaries import make_canaries
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_tiny
 from tests.factory import record
 from tests.factory import write_records as _write
 
@@ -120,21 +120,19 @@ def test_shares_must_sum_to_one_and_gold_size_stay_in_range():
     assert "split.gold_size = 50: Input should be greater than or equal to 100" in text
 
 
-def test_a_gold_set_set_in_params_too_large_for_the_input_is_refused_with_how_to_fix_it(records):
-    with pytest.raises(
-        UserError,
-        match=r"split.gold_size = 150, but .* more than "
-        r"split.max_gold_share = 0.25 of the 560 input records.*Lower "
-        r"split.gold_size \(at most 140 here\)",
-    ):
-        split.split_records(records[:560], CFG)
-    # what fits is below the smallest gold_size params accept: leaving the key out is the fix
-    with pytest.raises(
-        UserError,
-        match=r"split.gold_size = 150, but .* of the 300 input records.*Remove "
-        r"split.gold_size from params, and the gold set fits the data \(75 records here\)",
-    ):
-        split.split_records(records[:300], CFG)
+def test_a_gold_set_too_large_for_the_input_is_capped_with_a_warning(records, caplog):
+    with caplog.at_level("WARNING", logger="provena.split"):
+        m = split.split_records(records[:560], CFG).metrics
+    assert m["gold"]["size"] == 140 == int(0.25 * 560) and m["gold"]["requested"] == 150
+    assert m["gold"]["scaled_down"] == {
+        "from": 150,
+        "to": 140,
+        "why": "split.max_gold_share = 0.25 of the 560 input records is 140",
+        "gold_size_in_params": True,
+    }
+    assert "the gold set has 140 records, not the 150 of split.gold_size" in caplog.text
+    # as asked where it fits: nothing said
+    assert split.split_records(records, CFG).metrics["gold"]["scaled_down"] is None
     with pytest.raises(UserError, match="the input holds no records"):
         split.split_records([], CFG)
 
@@ -385,7 +383,7 @@ def test_an_input_that_already_holds_canaries_is_refused(records):
 
 def _answered_twice(records, every: int = 3):
     """Every ``every``-th original gets a second answer: the same instruction and input (in
-    other case and spacing for half of them), another output, and no parent_id: a separate
+    other case and spacing for half of them, other punctuation for a third), another output, and no parent_id: a separate
     record, as a second model's answer to the same question is."""
     rng = random.Random(7)
     originals = [r for r in records if r["parent_id"] is None][::every]
@@ -394,6 +392,9 @@ def _answered_twice(records, every: int = 3):
         instruction, input_ = r["instruction"], r["input"]
         if i % 2:
             instruction, input_ = instruction.upper(), "  " + input_.replace(" ", "\n ") + " "
+        if i % 3 == 1:  # other punctuation
+            instruction = instruction.rstrip(".?!:") + " ?!"
+            input_ = input_.replace(" ", ", ", 3) + "..."
         extra.append(
             record(
                 source="t2",
@@ -436,7 +437,10 @@ def test_records_with_the_same_instruction_and_input_land_in_one_split(tmp_path,
         assert e["from_split"] == alone[e["id"]] != e["to_split"]
         if e["id"] in twin_of:
             assert e["other_id"] == twin_of[e["id"]]
-            assert "same instruction and input (after normalization)" in e["reason"]
+            assert (
+                "same instruction and input (ignoring case, whitespace and punctuation)"
+                in (e["reason"])
+            )
     # the shares still hold: groups are placed whole before the cut, not moved after it
     for s, share in (("train", 0.8), ("validation", 0.1), ("test", 0.1)):
         assert abs(m["shares"][s] - share) < 0.01, s
@@ -591,28 +595,45 @@ def test_every_record_a_benchmark_copy_is_refused(tmp_path, records):
 
 
 def test_a_small_first_run_gets_a_gold_set_scaled_to_the_data(tmp_path, caplog):
-    """The 76 questions of the own-data walk-through (docs/own-data.md), with the params as
-    shipped: the default gold_size (300) is more than a quarter of them, and nobody asked for
-    it, so the gold set shrinks to fit, with a warning; asked for in params, it is refused."""
+    """The 76 questions of the own-data walk-through (docs/own-data.md): the default gold_size
+    (300), and the tiny profile's (100, set in params), are more than max_gold_share of them,
+    so the gold set shrinks to fit, with a warning and the metrics saying so."""
     from provena import ingest
 
     p = load_params(ROOT / "params.yaml")
     inp = tmp_path / "qa.parquet"
     ingest.run([ROOT / "tests/assets/own_data/qa.jsonl"], p.ingest, out=inp, base=tmp_path)
-    assert "gold_size" not in p.split.model_fields_set
-    with caplog.at_level("WARNING", logger="provena.split"):
-        _, m = _run(tmp_path, inp, p.split)
-    n = m["records_in"]
-    assert n == 76 and m["gold"]["size"] == 19 == int(p.split.max_gold_share * n)
-    assert m["gold"]["scaled_down"]["from"] == 300 and m["gold"]["scaled_down"]["to"] == 19
-    assert "max_gold_share = 0.25 of the 76 input records" in m["gold"]["scaled_down"]["why"]
-    assert "gold set shrinks from 300 to 19 records" in caplog.text
-    assert sum(m["records"][s] for s in split.SPLITS) == n - 19 + 32
-    assert all(m["records"][s] > 0 for s in split.ALL_SPLITS)
-    explicit = p.split.model_copy(update={"gold_size": 300})
-    with pytest.raises(UserError, match=r"split.gold_size = 300, but .*Remove split.gold_size"):
-        _run(tmp_path, inp, explicit, name="explicit")
+    for name, cfg, gold in (("shipped", p.split, 19), ("tiny", load_tiny().split, 22)):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="provena.split"):
+            _, m = _run(tmp_path, inp, cfg, name=name)
+        n = m["records_in"]
+        assert n == 76 and m["gold"]["size"] == gold == int(cfg.max_gold_share * n), name
+        assert m["gold"]["scaled_down"] == {
+            "from": cfg.gold_size,
+            "to": gold,
+            "why": f"split.max_gold_share = {cfg.max_gold_share} of the 76 input records is {gold}",
+            "gold_size_in_params": name == "tiny",
+        }
+        assert f"the gold set has {gold} records, not the {cfg.gold_size}" in caplog.text
+        planted = m["canaries"]["planted_records"]
+        assert sum(m["records"][s] for s in split.SPLITS) == n - gold + planted
+        assert all(m["records"][s] > 0 for s in split.ALL_SPLITS), name
     # too little for even one gold record: a clear stop, whatever the params
     few = [record(instruction=f"Q{i}?", output="A.") for i in range(3)]
     with pytest.raises(UserError, match="the gold set needs one record or more"):
         split.split_records(few, SplitConfig())
+
+
+def test_a_prompt_is_compared_without_case_whitespace_and_punctuation():
+    same = ["What is DNA?", "what  is\nDNA", "WHAT IS DNA ?!", "What is “DNA”…"]
+    assert len({split.normalize_prompt(t) for t in same}) == 1
+    assert split.normalize_prompt("What's the capital, in 2024?") == "whats the capital in 2024"
+    assert split.normalize_prompt("What is RNA?") != split.normalize_prompt("What is DNA?")
+    a = record(instruction="Translate.", input="Good morning!", output="Bonjour !")
+    b = record(instruction="translate", input="good morning", output="Buenos días.")
+    c = record(instruction="Translate.", input="Good evening!", output="Bonsoir !")
+    assert split.prompt_key(a) == split.prompt_key(b) != split.prompt_key(c)
+    # the instruction and the input stay apart: text moved from one to the other is another
+    d = record(instruction="Translate. Good morning!", input="", output="Bonjour !")
+    assert split.prompt_key(d) != split.prompt_key(a)

@@ -2,12 +2,12 @@
 
 The unit of assignment is a *group*: an original record and the augmented children that name it
 as ``parent_id``, joined with every other such group that shares a prompt (the same
-instruction and input after :func:`provena.normalize.normalize_for_match`: two answers to one
-question). A group is never cut, so a counterfactual twin always lies in its parent's split and
-two answers to one question lie in one split. Groups are stratified by the first parent's
-``meta`` values named in ``stratify_by`` (task family and gender by default) and ordered inside
-each stratum by a hash of that parent's id and the seed, so the same input and params always
-give the same splits, and adding records moves few others.
+instruction and input after :func:`normalize_prompt`, which ignores case, whitespace and
+punctuation: two answers to one question). A group is never cut, so a counterfactual twin
+always lies in its parent's split and two answers to one question lie in one split. Groups
+are stratified by the first parent's ``meta`` values named in ``stratify_by`` (task family and
+gender by default) and ordered inside each stratum by a hash of that parent's id and the seed,
+so the same input and params always give the same splits, and adding records moves few others.
 
 0. **Benchmarks.** Records that are near copies of a row of the user's benchmark files
    (``decontaminate_against``; :mod:`provena.split.benchmarks`, MinHash LSH on the prompt) are
@@ -20,8 +20,9 @@ give the same splits, and adding records moves few others.
 2. **Gold set.** ``gold_size`` records, drawn first, stratified like the splits (quotas in
    proportion to each stratum's groups, largest remainder), from groups whose records are all
    original and in no cross-group pair: no twin, child or near-copy of a gold record can be
-   anywhere else, so gold is held out by construction. Left unset in params, ``gold_size``
-   shrinks to what a small input allows (``max_gold_share`` of the records), with a warning.
+   anywhere else, so gold is held out by construction. ``gold_size`` is capped at
+   ``max_gold_share`` of the records (and at those that qualify), with a warning, so a small
+   input gets a small gold set.
 3. **Splits.** In each stratum, the remaining groups in hash order are cut by the cumulative
    record count at ``shares`` (a group goes where the middle of its records falls), so every
    stratum gets the same shares in records, not just in groups.
@@ -51,6 +52,7 @@ import collections
 import dataclasses
 import hashlib
 import logging
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,8 +91,6 @@ SAME_PROMPT_RULE = "same_prompt"
 DECONTAMINATION_RULE = "decontamination"
 CANARY_RULE = "canary"
 log = logging.getLogger(__name__)
-#: the smallest gold_size params accept
-GOLD_MIN = next(m.ge for m in SplitConfig.model_fields["gold_size"].metadata if hasattr(m, "ge"))
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ class SplitPlan:
     gold_eligible: int = 0
     gold_quota: dict[str, int] = field(default_factory=dict)
     gold_target: int = 0  # records the gold set was filled towards
-    gold_scaled: dict[str, Any] | None = None  # gold_size left unset and shrunk to fit
+    gold_scaled: dict[str, Any] | None = None  # gold_size capped to fit the input
     joins: list[Join] = field(default_factory=list)  # the same-prompt rule's moves
     alone: list[str] | None = None  # each row's split without the same-prompt rule
     group_of_row: list[int] = field(default_factory=list)  # each row's index in groups
@@ -175,11 +175,20 @@ def item_of(row: int, rec: Record, cfg: SplitConfig) -> Item:
 
 def prompt_key(rec: Record) -> str:
     """What two records with the same prompt share: a hash of the instruction and the input
-    after :func:`provena.normalize.normalize_for_match` (case, width and whitespace)."""
-    key = (
-        normalize_for_match(rec["instruction"]) + "\0" + normalize_for_match(rec.get("input") or "")
-    )
+    after :func:`normalize_prompt` (case, width, whitespace and punctuation)."""
+    key = normalize_prompt(rec["instruction"]) + "\0" + normalize_prompt(rec.get("input") or "")
     return hashlib.blake2b(key.encode("utf-8"), digest_size=12).hexdigest()
+
+
+def normalize_prompt(text: str) -> str:
+    """:func:`provena.normalize.normalize_for_match` (case, width, whitespace) without
+    punctuation (Unicode category P*): "What is DNA?" and "what is dna" ask the same."""
+    text = "".join(ch for ch in normalize_for_match(text) if not _is_punct(ch))
+    return " ".join(text.split())
+
+
+def _is_punct(ch: str) -> bool:
+    return unicodedata.category(ch).startswith("P")
 
 
 def text_of(rec: Record, fields: Sequence[str]) -> str:
@@ -376,43 +385,34 @@ def plan_split(
 
 
 def _gold_target(cfg: SplitConfig, n: int, n_eligible: int) -> tuple[int, dict[str, Any] | None]:
-    """The gold set's size in records, and how it was shrunk (None: as asked).
+    """The gold set's size in records, and why it is smaller than ``gold_size`` (None: as
+    asked).
 
-    ``gold_size`` left unset shrinks to what the input allows (``max_gold_share`` of the
-    records, from those that qualify): a first run on a small dataset must not fail on a
-    default. Set in params, it is what the user asked for: the stage stops instead."""
-    limit = min(n_eligible, int(cfg.max_gold_share * n))
+    ``gold_size`` is capped at ``max_gold_share`` of the records and at those that qualify, so
+    a small dataset gets a small gold set rather than a failed run or a gold set that takes
+    the data to train on; the stage warns, and the metrics say by how much (``gold.
+    scaled_down``). Only an input where no record can be gold stops the stage."""
+    share_cap = int(cfg.max_gold_share * n)
+    limit = min(n_eligible, share_cap)
     if cfg.gold_size <= limit:
         return cfg.gold_size, None
-    problems = []
-    if cfg.gold_size > n_eligible:
-        problems.append(
-            f"only {n_eligible} records can be gold (original, no augmented child, no "
-            f"near-duplicate elsewhere)"
-        )
-    if cfg.gold_size > cfg.max_gold_share * n:
-        problems.append(
-            f"that is more than split.max_gold_share = {cfg.max_gold_share} of the "
-            f"{n} input records, which would leave too little to train on"
-        )
-    why = "; and ".join(problems)
-    if "gold_size" not in cfg.model_fields_set and limit >= 1:
-        return limit, {"from": cfg.gold_size, "to": limit, "why": why}
+    why = (  # what binds
+        f"split.max_gold_share = {cfg.max_gold_share} of the {n} input records is {share_cap}"
+        if share_cap <= n_eligible
+        else f"only {n_eligible} records can be gold (original, no augmented child, no "
+        "near-duplicate elsewhere)"
+    )
     if limit < 1:
         raise UserError(
-            f"{STAGE}: the gold set needs one record or more, but with split.gold_size = "
-            f"{cfg.gold_size}, {why}. Give the stage more data (or raise "
-            "split.max_gold_share)."
+            f"{STAGE}: the gold set needs one record or more, but {why}. Give the stage more "
+            "data (or raise split.max_gold_share)."
         )
-    fix = (
-        f"Lower split.gold_size (at most {limit} here)"
-        if limit >= GOLD_MIN
-        else f"Remove split.gold_size from params, and the gold set fits the data ({limit} "
-        "records here),"
-    )
-    raise UserError(
-        f"{STAGE}: split.gold_size = {cfg.gold_size}, but {why}. {fix} or give the stage more data."
-    )
+    return limit, {
+        "from": cfg.gold_size,
+        "to": limit,
+        "why": why,
+        "gold_size_in_params": "gold_size" in cfg.model_fields_set,
+    }
 
 
 def _assign(
@@ -586,7 +586,8 @@ def join_entry(j: Join, ids: Sequence[str], group: Group, row: int | None = None
     """A same-prompt move's line: the record, the one it shares a prompt with, and where the
     plan without the rule had put it."""
     why = (
-        f"same instruction and input (after normalization) as {ids[j.other_row]}"
+        f"same instruction and input (ignoring case, whitespace and punctuation) as "
+        f"{ids[j.other_row]}"
         if j.same_prompt
         else f"its group shares an instruction and input with {ids[j.other_row]}'s"
     )
@@ -631,9 +632,9 @@ def _same_prompt_metrics(items: Sequence[Item], plan: SplitPlan) -> dict[str, An
     alone = plan.alone or plan.split_of
     moved = collections.Counter(f"{j.from_split}->{j.to_split}" for j in plan.joins)
     return {
-        "rule": "records with the same instruction and input (after normalization) stay in "
-        "one split, like a parent and its children: groups that share a prompt are joined "
-        "before the split",
+        "rule": "records with the same instruction and input (ignoring case, whitespace and "
+        "punctuation) stay in one split, like a parent and its children: groups that share a "
+        "prompt are joined before the split",
         "prompts_shared": sum(1 for c in shared.values() if c > 1),
         "records_sharing_a_prompt": sum(c for c in shared.values() if c > 1),
         "groups_joined": len(joined),
@@ -860,11 +861,11 @@ def _plan(prep: Prepared, cfg: SplitConfig) -> SplitPlan:
     if plan.gold_scaled is not None:
         g = plan.gold_scaled
         log.warning(
-            "%s: the gold set shrinks from %d to %d records to fit this input (%s); "
-            "split.gold_size is not set in params, so the stage sized it",
+            "%s: the gold set has %d records, not the %d of split.gold_size: %s (the metrics "
+            "say so under gold.scaled_down)",
             STAGE,
-            g["from"],
             g["to"],
+            g["from"],
             g["why"],
         )
     return plan

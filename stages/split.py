@@ -3,7 +3,8 @@
     python stages/split.py --params params.yaml --input data/interim/augment.parquet \
         --train data/processed/train.parquet --validation data/processed/validation.parquet \
         --test data/processed/test.parquet --gold data/processed/gold.parquet \
-        --ledger data/ledger/split.jsonl --metrics metrics/split.json
+        --ledger data/ledger/split.jsonl --quarantine data/quarantine/split.jsonl \
+        --metrics metrics/split.json
 """
 
 from pathlib import Path
@@ -18,13 +19,14 @@ def main(args, params) -> None:
         params.split,
         out={s: getattr(args, s) for s in split.ALL_SPLITS},
         ledger=args.ledger,
+        quarantine=args.quarantine,
         metrics=args.metrics,
     )
 
 
 if __name__ == "__main__":
     parser = stage_parser(__doc__)
-    for flag in ("--input", "--train", "--validation", "--test", "--gold", "--ledger"):
+    for flag in ("--input", "--ledger", "--quarantine", *(f"--{s}" for s in split.ALL_SPLITS)):
         parser.add_argument(flag, type=Path, required=True)
     parser.add_argument("--metrics", type=Path, required=True)
     run_stage("split", main, parser)

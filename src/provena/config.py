@@ -945,6 +945,46 @@ class ContaminationConfig(MinHashSettings):
         return DedupConfig(exact=False, near=True, **self.model_dump())
 
 
+class BenchmarkColumns(StrictModel):
+    """Which column of a benchmark file holds each field: the first name listed that the file
+    has. A chat file (``messages`` with role/content, or ShareGPT's ``conversations``) needs
+    none: its turns before the last answer are the prompt, the last answer the output."""
+
+    instruction: Annotated[list[str], Field(min_length=1)] = Field(
+        default_factory=lambda: ["instruction", "prompt", "question"],
+        description="columns that may hold the instruction (the first present is read); a "
+        "file with none of them is an error",
+    )
+    input: list[str] = Field(
+        default_factory=lambda: ["input", "context"],
+        description="columns that may hold the input; a file with none has an empty input",
+    )
+    output: list[str] = Field(
+        default_factory=lambda: ["output", "response", "answer"],
+        description="columns that may hold the reference answer; a file with none has an "
+        "empty output",
+    )
+
+
+class DecontaminationConfig(MinHashSettings):
+    """Near copies of the user's benchmark files (``split.decontaminate_against``): MinHash
+    LSH (provena.dedup) with clean's defaults, on the prompt by default."""
+
+    fields: Annotated[list[Literal["instruction", "input", "output"]], Field(min_length=1)] = Field(
+        default_factory=lambda: ["instruction", "input"],
+        description="the text compared, the same fields on both sides: the prompt by "
+        "default, since a model trained on a benchmark's question is contaminated "
+        "whatever answer it learned",
+    )
+    columns: BenchmarkColumns = Field(
+        BenchmarkColumns(), description="where a benchmark file keeps each field"
+    )
+
+    def dedup_config(self) -> DedupConfig:
+        """Near copies only, exact copies included (similarity 1): one LSH query finds all."""
+        return DedupConfig(exact=False, near=True, **self.model_dump(exclude={"fields", "columns"}))
+
+
 class CanaryConfig(StrictModel):
     """Secret strings planted in the train split only, so evaluate can test memorization."""
 
@@ -966,11 +1006,13 @@ class CanaryConfig(StrictModel):
 
 class SplitConfig(StrictModel):
     """Train/validation/test/gold splits that keep a parent and its augmented children
-    together, stratified, with a contamination check across splits and planted canaries."""
+    together, and every record with the same instruction and input, stratified, with a
+    contamination check across splits, the user's benchmarks kept out, and planted canaries."""
 
     seed: int = Field(
         0,
-        description="keys the hash that orders groups (a parent and its children) in a stratum",
+        description="keys the hash that orders groups (a parent and its children, joined with "
+        "every group that shares an instruction and input) in a stratum",
     )
     shares: SplitShares = Field(
         SplitShares(),
@@ -982,7 +1024,10 @@ class SplitConfig(StrictModel):
     )
     gold_size: Annotated[int, Field(ge=100, le=500)] = Field(
         300,
-        description="the held-out gold set: original records with no augmented relative",
+        description="the held-out gold set, in records: original records with no augmented "
+        "relative. Capped at max_gold_share of the input records (and at those that "
+        "qualify), so a small dataset gets a small gold set; the stage then warns and the "
+        "metrics say so (gold.scaled_down)",
     )
     max_gold_share: Annotated[float, Field(gt=0.0, le=0.5)] = Field(
         0.25,
@@ -1004,6 +1049,20 @@ class SplitConfig(StrictModel):
     canaries: CanaryConfig = Field(
         CanaryConfig(),
         description="secrets planted in the train split only; evaluate asks the model for them",
+    )
+    decontaminate_against: list[str] = Field(
+        default_factory=list,
+        description="your benchmark files: paths, folders or globs (** spans folders), "
+        "relative to the project root, in any format ingest reads. A record that is a near "
+        "copy of one of their rows is dropped before the split, to "
+        "data/quarantine/split.jsonl with the file and line it copies, so a later evaluation "
+        "on them is clean. Files under benchmarks/ are dvc.yaml dependencies of split; add "
+        "any other to its deps. Empty: no check",
+    )
+    decontamination: DecontaminationConfig = Field(
+        DecontaminationConfig(),
+        description="how a near copy of a benchmark row is found: MinHash LSH (provena.dedup) "
+        "on the prompt, the same defaults as clean.dedup",
     )
 
 

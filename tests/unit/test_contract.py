@@ -13,7 +13,6 @@ import pytest
 from provena import audit_data, augment, clean, ingest
 from provena.config import AuditDataConfig, AugmentConfig, IngestConfig
 from provena.counterfactual import Counterfactual
-from provena.ingest.sources import RawRow
 from provena.io import dumps_line
 from provena.normalize import TextNormalizer
 from provena.records import (
@@ -27,6 +26,7 @@ from provena.records import (
     quarantine_entry,
     stage_metrics,
 )
+from provena.sources import RawRow
 from tests.conftest import ROOT
 
 SRC = ROOT / "src" / "provena"

@@ -12,11 +12,17 @@ import yaml
 
 from provena import split
 from provena.canary import CANARY_PREFIX
-from provena.config import ConfigError, SplitConfig, load_params, parse_params
+from provena.config import (
+    ConfigError,
+    DecontaminationConfig,
+    SplitConfig,
+    load_params,
+    parse_params,
+)
 from provena.errors import UserError
-from provena.io import read_jsonl, read_records
+from provena.io import file_md5, read_jsonl, read_records
 from provena.split.canaries import make_canaries
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_tiny
 from tests.factory import record
 from tests.factory import write_records as _write
 
@@ -114,15 +120,19 @@ def test_shares_must_sum_to_one_and_gold_size_stay_in_range():
     assert "split.gold_size = 50: Input should be greater than or equal to 100" in text
 
 
-def test_a_gold_set_too_large_for_the_input_is_refused_with_how_to_fix_it(records):
-    small = records[:300]
-    with pytest.raises(
-        UserError,
-        match=r"split.gold_size = 150, but .* more than "
-        r"split.max_gold_share = 0.25 of the 300 input records.*Lower "
-        r"split.gold_size \(at most \d+ here\)",
-    ):
-        split.split_records(small, CFG)
+def test_a_gold_set_too_large_for_the_input_is_capped_with_a_warning(records, caplog):
+    with caplog.at_level("WARNING", logger="provena.split"):
+        m = split.split_records(records[:560], CFG).metrics
+    assert m["gold"]["size"] == 140 == int(0.25 * 560) and m["gold"]["requested"] == 150
+    assert m["gold"]["scaled_down"] == {
+        "from": 150,
+        "to": 140,
+        "why": "split.max_gold_share = 0.25 of the 560 input records is 140",
+        "gold_size_in_params": True,
+    }
+    assert "the gold set has 140 records, not the 150 of split.gold_size" in caplog.text
+    # as asked where it fits: nothing said
+    assert split.split_records(records, CFG).metrics["gold"]["scaled_down"] is None
     with pytest.raises(UserError, match="the input holds no records"):
         split.split_records([], CFG)
 
@@ -187,7 +197,8 @@ def test_books_balance_and_files_hold_what_the_metrics_say(tmp_path, records):
     assert planted == 32 and m["canaries"]["planted_records"] == planted
     assert m["records_in"] == len(records)
     assert m["records_out"] == sum(m["records"].values()) == len(records) + planted
-    assert m["records_in"] == m["records_out"] - planted - m["records_dropped"]
+    assert m["records_dropped"] == 0  # no benchmark named: nothing is dropped
+    assert m["records_in"] == m["records_out"] - planted + m["records_dropped"]
     seen = []
     for s, path in out.items():
         assert pq.ParquetFile(path).metadata.num_rows == m["records"][s]
@@ -327,7 +338,7 @@ def test_canaries_are_planted_in_train_only_with_a_ledger_line_each(tmp_path, re
         "repeats": 4,
         "planted_records": 32,
         "split": "train",
-        "books": "records_in = records_out - canaries.planted_records",
+        "books": "records_in = records_out - canaries.planted_records + records_dropped",
     }
     # shares, groups and the tables count input records only
     assert sum(m["groups"].values()) == len(split.split_records(records, CFG).detail.plan.groups)
@@ -365,3 +376,264 @@ def test_an_input_that_already_holds_canaries_is_refused(records):
     canary = make_canaries(CFG.canaries)[0].records[0]
     with pytest.raises(UserError, match=r"the input already holds canary records .*fed back in"):
         split.split_records([*records, canary], CFG)
+
+
+# ------------------------------------------------------------------------------ same prompt
+
+
+def _answered_twice(records, every: int = 3):
+    """Every ``every``-th original gets a second answer: the same instruction and input (in
+    other case and spacing for half of them, other punctuation for a third), another output, and no parent_id: a separate
+    record, as a second model's answer to the same question is."""
+    rng = random.Random(7)
+    originals = [r for r in records if r["parent_id"] is None][::every]
+    extra = []
+    for i, r in enumerate(originals):
+        instruction, input_ = r["instruction"], r["input"]
+        if i % 2:
+            instruction, input_ = instruction.upper(), "  " + input_.replace(" ", "\n ") + " "
+        if i % 3 == 1:  # other punctuation
+            instruction = instruction.rstrip(".?!:") + " ?!"
+            input_ = input_.replace(" ", ", ", 3) + "..."
+        extra.append(
+            record(
+                source="t2",
+                instruction=instruction,
+                input=input_,
+                output=_text(rng),
+                meta=r["meta"],
+            )
+        )
+    return [*records, *extra], list(zip(originals, extra, strict=True))
+
+
+def test_records_with_the_same_instruction_and_input_land_in_one_split(tmp_path, records):
+    data, twins = _answered_twice(records)
+    inp = _write(tmp_path / "in.parquet", data)
+    out, m = _run(tmp_path, inp)
+    where = {r["id"]: s for s, p in out.items() for b in read_records(p) for r in b}
+    assert all(where[a["id"]] == where[b["id"]] for a, b in twins)
+    assert {where[a["id"]] for a, _ in twins} == set(split.ALL_SPLITS)  # pairs in gold too
+    assert all(a["output"] != b["output"] for a, b in twins)
+    sp = m["same_prompt"]
+    assert sp["groups_joined"] == sp["prompts_shared"] == len(twins)
+    assert sp["records_in_joined_groups"] > 2 * len(twins)  # the originals' children come too
+    # without the rule, about half the pairs would have been cut: the rule did the work
+    plan = split.split_records(data, CFG).detail.plan
+    ids = [r["id"] for r in data]
+    alone = dict(zip(ids, plan.alone, strict=True))
+    cut = sum(alone[a["id"]] != alone[b["id"]] for a, b in twins)
+    assert cut == sp["groups_kept_together"] > len(twins) // 4
+    # every record of a joined group placed elsewhere than on its own has a ledger line saying
+    # why, and no other (the cut moves a few others too: that is the plan, not the rule)
+    ledger = [e for e in read_jsonl(tmp_path / "out" / "split.jsonl") if e["rule"] == "same_prompt"]
+    assert len(ledger) == sp["records_moved"] == m["changed_by_rule"]["same_prompt"] > 0
+    joined = {ids[r] for g in plan.groups if g.parts for r in g.rows}
+    assert sorted(e["id"] for e in ledger) == sorted(i for i in joined if alone[i] != where[i])
+    assert sum(sp["records_moved_by_splits"].values()) == len(ledger)
+    twin_of = {a["id"]: b["id"] for a, b in twins} | {b["id"]: a["id"] for a, b in twins}
+    for e in ledger:
+        assert e["action"] == "moved" and e["to_split"] == where[e["id"]]
+        assert e["from_split"] == alone[e["id"]] != e["to_split"]
+        if e["id"] in twin_of:
+            assert e["other_id"] == twin_of[e["id"]]
+            assert (
+                "same instruction and input (ignoring case, whitespace and punctuation)"
+                in (e["reason"])
+            )
+    # the shares still hold: groups are placed whole before the cut, not moved after it
+    for s, share in (("train", 0.8), ("validation", 0.1), ("test", 0.1)):
+        assert abs(m["shares"][s] - share) < 0.01, s
+    assert m["gold"]["size"] == CFG.gold_size
+    assert m["records_in"] == m["records_out"] - 32 and m["records_dropped"] == 0
+
+
+def test_a_shared_prompt_joins_near_duplicate_clusters_too(records, result):
+    """A record that shares a prompt with one group and is a near copy of another: all three
+    end in one split (the same-prompt join, then the contamination rule on the joined group)."""
+    planted, x, y = _plant(records, result, "train", "test", with_children=False)
+    z = next(r for r in records if _where(result)[r["id"]] == "validation" and not r["parent_id"])
+    sibling = record(source="t2", instruction=z["instruction"], input=z["input"], output="Other.")
+    near = record(
+        source="t2", instruction="Do it.", input=_edit(sibling["input"]), output=x["output"]
+    )
+    res = split.split_records([*planted, sibling, near], CFG)
+    where = _where(res)
+    assert where[x["id"]] == where[y["id"]] == "train"
+    assert where[z["id"]] == where[sibling["id"]] == where[near["id"]]
+
+
+# ------------------------------------------------------------------------------ benchmarks
+
+
+def _benchmarks(root, records):
+    """Benchmark files under ``root/bench``: near copies of some records' prompts in three
+    shapes (alpaca JSONL, a CSV with a `question` column, chat JSONL), rows no record copies,
+    and a README the glob passes over. Returns {record id: (file, line)} of the copies."""
+    rng = random.Random(3)
+    bench = root / "bench"
+    bench.mkdir()
+    picked = [r for r in records if r["parent_id"] is None][5:65:4]
+    copies = {}
+    lines = []
+    for i, r in enumerate(picked[:5]):
+        lines.append({"instruction": r["instruction"], "input": _edit(r["input"]), "output": "?"})
+        copies[r["id"]] = ("bench/alpaca.jsonl", len(lines))
+        lines.append({"instruction": "Say it.", "input": _text(rng), "output": f"{i}"})
+    (bench / "alpaca.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    rows = ["question,answer"]
+    for r in picked[5:10]:
+        rows.append(f'"{r["instruction"]} {_edit(r["input"], 2)}",42')
+        copies[r["id"]] = ("bench/qa.csv", len(rows))
+    (bench / "qa.csv").write_text("\n".join(rows) + "\n")
+    chats = []
+    for r in picked[10:15]:
+        msgs = [
+            {"role": "system", "content": r["instruction"]},
+            {"role": "user", "content": r["input"]},
+            {"role": "assistant", "content": _text(rng)},
+        ]
+        chats.append(json.dumps({"messages": msgs}))
+        copies[r["id"]] = ("bench/chat.jsonl", len(chats))
+    (bench / "chat.jsonl").write_text("\n".join(chats) + "\n")
+    (bench / "README.md").write_text("# not a benchmark\n")
+    return copies
+
+
+def test_records_that_copy_a_benchmark_are_dropped_with_the_file_and_line(tmp_path, records):
+    copies = _benchmarks(tmp_path, records)
+    children = {r["id"] for r in records if r["parent_id"] in copies}
+    cfg = CFG.model_copy(update={"decontaminate_against": ["bench/*"]})
+    inp = _write(tmp_path / "in.parquet", records)
+    out = {s: tmp_path / "out" / f"{s}.parquet" for s in split.ALL_SPLITS}
+    q = tmp_path / "out" / "quarantine.jsonl"
+    m = split.run(
+        inp, cfg, out=out, ledger=tmp_path / "out" / "split.jsonl", quarantine=q, root=tmp_path
+    )
+    quarantined = list(read_jsonl(q))
+    dropped = {e["id"] for e in quarantined}
+    # the copies go; a child is an edit of its parent's prompt, so a child of a copy may too
+    assert set(copies) <= dropped <= set(copies) | children
+    for e in quarantined:
+        assert e["stage"] == "split" and e["rule"] == "decontamination"
+        assert e["record"]["id"] == e["id"] and e["similarity"] >= 0.7
+        if e["id"] in copies:
+            file, line = copies[e["id"]]
+            assert (e["benchmark"], e["benchmark_line"]) == (file, line)
+            assert f"{file} line {line}" in e["reason"]
+        assert "split.decontaminate_against" in e["reason"]
+    ledger = [
+        e for e in read_jsonl(tmp_path / "out" / "split.jsonl") if e["action"] == "quarantined"
+    ]
+    assert [e["id"] for e in ledger] == [e["id"] for e in quarantined]
+    assert all(e["rule"] == "decontamination" and "record" not in e for e in ledger)
+    # everything else is split as before: nothing lost, nothing dropped twice
+    written = [r["id"] for p in out.values() for b in read_records(p) for r in b]
+    kept = [r["id"] for r in records if r["id"] not in dropped]
+    canary_ids = [r["id"] for c in make_canaries(cfg.canaries) for r in c.records]
+    assert sorted(written) == sorted(kept + canary_ids)
+    assert m["records_in"] == len(records) and m["records_quarantined"] == len(dropped)
+    assert m["records_dropped"] == len(dropped) == m["quarantined_by_rule"]["decontamination"]
+    assert m["records_in"] == m["records_out"] - 32 + m["records_dropped"]
+    d = m["decontamination"]
+    assert d["records_dropped"] == len(dropped) and d["against"] == ["bench/*"]
+    assert d["dropped_by_file"]["bench/qa.csv"] >= 5
+    assert [f.get("path") for f in d["files"][:3]] == [
+        "bench/alpaca.jsonl",
+        "bench/chat.jsonl",
+        "bench/qa.csv",
+    ]
+    assert d["files"][0]["md5"] == file_md5(tmp_path / "bench" / "alpaca.jsonl")
+    assert d["files"][0]["rows"] == 10 and d["benchmark_rows"] == 20
+    assert d["files"][3] == {"skipped": ["bench/README.md"], "why": "not a format ingest reads"}
+
+
+def test_an_empty_benchmark_list_changes_nothing(tmp_path, records):
+    inp = _write(tmp_path / "in.parquet", records)
+    a, ma = _run(tmp_path, inp, name="a")
+    b, mb = _run(tmp_path, inp, CFG.model_copy(update={"decontaminate_against": []}), name="b")
+    for s in split.ALL_SPLITS:
+        assert a[s].read_bytes() == b[s].read_bytes(), s
+    assert ma == mb and ma["decontamination"]["records_dropped"] == 0
+    assert (tmp_path / "b" / "split.quarantine.jsonl").read_text() == ""
+
+
+def test_a_benchmark_that_cannot_be_read_stops_the_stage_naming_file_and_line(tmp_path, records):
+    def run(patterns):
+        cfg = CFG.model_copy(update={"decontaminate_against": patterns})
+        return split.split_records(records[:50], cfg, root=tmp_path)
+
+    with pytest.raises(UserError, match=r"'nothere/\*.jsonl' matches no file or folder"):
+        run(["nothere/*.jsonl"])
+    (tmp_path / "bad.jsonl").write_text('{"instruction": "Fine."}\n{"instruction": \n')
+    with pytest.raises(UserError, match=r"bad.jsonl line 2: malformed JSON"):
+        run(["bad.jsonl"])
+    (tmp_path / "odd.csv").write_text("problem,solution\nWhat?,This.\n")
+    with pytest.raises(UserError, match=r"odd.csv: no instruction column: .*columns present: "):
+        run(["odd.csv"])
+    # the columns are a param: name the one this file uses
+    cols = {"instruction": ["problem"], "output": ["solution"]}
+    cfg = CFG.model_copy(
+        update={
+            "decontaminate_against": ["odd.csv"],
+            "decontamination": DecontaminationConfig(columns=cols),
+        }
+    )
+    res = split.split_records(records[:50], cfg.model_copy(update={"gold_size": 0}), root=tmp_path)
+    assert res.metrics["decontamination"]["benchmark_rows"] == 1
+
+
+def test_every_record_a_benchmark_copy_is_refused(tmp_path, records):
+    rows = [{"instruction": r["instruction"], "input": r["input"]} for r in records[:40]]
+    (tmp_path / "b.jsonl").write_text("".join(json.dumps(x) + "\n" for x in rows))
+    cfg = CFG.model_copy(update={"decontaminate_against": ["b.jsonl"]})
+    with pytest.raises(UserError, match="all 40 records are near copies of the benchmark files"):
+        split.split_records(records[:40], cfg, root=tmp_path)
+
+
+# ------------------------------------------------------------------------------ small data
+
+
+def test_a_small_first_run_gets_a_gold_set_scaled_to_the_data(tmp_path, caplog):
+    """The 76 questions of the own-data walk-through (docs/own-data.md): the default gold_size
+    (300), and the tiny profile's (100, set in params), are more than max_gold_share of them,
+    so the gold set shrinks to fit, with a warning and the metrics saying so."""
+    from provena import ingest
+
+    p = load_params(ROOT / "params.yaml")
+    inp = tmp_path / "qa.parquet"
+    ingest.run([ROOT / "tests/assets/own_data/qa.jsonl"], p.ingest, out=inp, base=tmp_path)
+    for name, cfg, gold in (("shipped", p.split, 19), ("tiny", load_tiny().split, 22)):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="provena.split"):
+            _, m = _run(tmp_path, inp, cfg, name=name)
+        n = m["records_in"]
+        assert n == 76 and m["gold"]["size"] == gold == int(cfg.max_gold_share * n), name
+        assert m["gold"]["scaled_down"] == {
+            "from": cfg.gold_size,
+            "to": gold,
+            "why": f"split.max_gold_share = {cfg.max_gold_share} of the 76 input records is {gold}",
+            "gold_size_in_params": name == "tiny",
+        }
+        assert f"the gold set has {gold} records, not the {cfg.gold_size}" in caplog.text
+        planted = m["canaries"]["planted_records"]
+        assert sum(m["records"][s] for s in split.SPLITS) == n - gold + planted
+        assert all(m["records"][s] > 0 for s in split.ALL_SPLITS), name
+    # too little for even one gold record: a clear stop, whatever the params
+    few = [record(instruction=f"Q{i}?", output="A.") for i in range(3)]
+    with pytest.raises(UserError, match="the gold set needs one record or more"):
+        split.split_records(few, SplitConfig())
+
+
+def test_a_prompt_is_compared_without_case_whitespace_and_punctuation():
+    same = ["What is DNA?", "what  is\nDNA", "WHAT IS DNA ?!", "What is “DNA”…"]
+    assert len({split.normalize_prompt(t) for t in same}) == 1
+    assert split.normalize_prompt("What's the capital, in 2024?") == "whats the capital in 2024"
+    assert split.normalize_prompt("What is RNA?") != split.normalize_prompt("What is DNA?")
+    a = record(instruction="Translate.", input="Good morning!", output="Bonjour !")
+    b = record(instruction="translate", input="good morning", output="Buenos días.")
+    c = record(instruction="Translate.", input="Good evening!", output="Bonsoir !")
+    assert split.prompt_key(a) == split.prompt_key(b) != split.prompt_key(c)
+    # the instruction and the input stay apart: text moved from one to the other is another
+    d = record(instruction="Translate. Good morning!", input="", output="Bonjour !")
+    assert split.prompt_key(d) != split.prompt_key(a)

@@ -19,7 +19,6 @@ from typing import Any
 
 from provena.config import SHAPE_KEYS, IngestConfig
 from provena.errors import IngestError
-from provena.ingest.sources import InputFile, RawRow, discover, open_source, raw_excerpt
 from provena.io import LinesWriter, RecordWriter, display_path, write_json
 from provena.normalize import TextNormalizer
 from provena.progress import progress
@@ -32,6 +31,7 @@ from provena.records import (
     quarantine_entry,
     stage_metrics,
 )
+from provena.sources import InputFile, RawRow, discover, open_source, raw_excerpt
 
 STAGE = "ingest"
 log = logging.getLogger(__name__)

@@ -1,20 +1,28 @@
 """split: deterministic, stratified train / validation / test splits and a held-out gold set.
 
 The unit of assignment is a *group*: an original record and the augmented children that name it
-as ``parent_id``. A group is never cut, so a counterfactual twin always lies in its parent's
-split. Groups are stratified by the parent's ``meta`` values named in ``stratify_by`` (task
-family and gender by default) and ordered inside each stratum by a hash of the parent id and
-the seed, so the same input and params always give the same splits, and adding records moves
-few others.
+as ``parent_id``, joined with every other such group that shares a prompt (the same
+instruction and input after :func:`normalize_prompt`, which ignores case, whitespace and
+punctuation: two answers to one question). A group is never cut, so a counterfactual twin
+always lies in its parent's split and two answers to one question lie in one split. Groups
+are stratified by the first parent's ``meta`` values named in ``stratify_by`` (task family and
+gender by default) and ordered inside each stratum by a hash of that parent's id and the seed,
+so the same input and params always give the same splits, and adding records moves few others.
 
+0. **Benchmarks.** Records that are near copies of a row of the user's benchmark files
+   (``decontaminate_against``; :mod:`provena.split.benchmarks`, MinHash LSH on the prompt) are
+   dropped first, to the quarantine with the file and line they copy, and take no part in the
+   rest.
 1. **Near-duplicates.** Every record's text goes through the MinHash LSH of
    :mod:`provena.dedup` (clean's detector, exact copies included as similarity 1). A pair of
    records of different groups is a *cross-group pair*; pairs inside a group are expected (a
    child is an edit of its parent) and only counted.
 2. **Gold set.** ``gold_size`` records, drawn first, stratified like the splits (quotas in
-   proportion to each stratum's groups, largest remainder), from records that are original, have
-   no augmented child and are in no cross-group pair: no twin, child or near-copy of a gold
-   record can be anywhere else, so gold is held out by construction.
+   proportion to each stratum's groups, largest remainder), from groups whose records are all
+   original and in no cross-group pair: no twin, child or near-copy of a gold record can be
+   anywhere else, so gold is held out by construction. ``gold_size`` is capped at
+   ``max_gold_share`` of the records (and at those that qualify), with a warning, so a small
+   input gets a small gold set.
 3. **Splits.** In each stratum, the remaining groups in hash order are cut by the cumulative
    record count at ``shares`` (a group goes where the middle of its records falls), so every
    stratum gets the same shares in records, not just in groups.
@@ -26,9 +34,13 @@ few others.
    the move, and the pairs found and resolved are counted.
 5. **Canaries.** ``split.canaries.count`` secret records (:func:`provena.split.canaries.
    make_canaries`), each ``repeats`` times, are appended to the train split only, so evaluate
-   can test whether the model memorized them. They take no part in steps 1-4, are planted
+   can test whether the model memorized them. They take no part in steps 0-4, are planted
    after the audits ran, and each gets a ``planted`` ledger line; the books read
-   ``records_in = records_out - canaries.planted_records``.
+   ``records_in = records_out - canaries.planted_records + records_dropped``.
+
+Where groups were joined by a shared prompt, the plan is also made without that rule, and each
+record whose split differs gets a ``moved`` ledger line (rule ``same_prompt``) and is counted:
+what keeping the answers together changed.
 
 The planning core (:func:`plan_split`) is pure: items and pairs in, assignment out. :func:`run`
 does the I/O in two streaming passes (plan, then write), like clean.
@@ -37,8 +49,10 @@ does the I/O in two streaming passes (plan, then write), like clean.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hashlib
 import logging
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,15 +65,20 @@ from provena.config import ContaminationConfig, SplitConfig
 from provena.dedup import Deduplicator, lsh_params
 from provena.errors import UserError
 from provena.io import LinesWriter, RecordWriter, read_records, write_json
+from provena.normalize import normalize_for_match
 from provena.progress import progress
 from provena.records import (
     LedgerLine,
+    QuarantineEntry,
     Record,
     StageResult,
     StageStats,
     ledger_line,
+    quarantine_entry,
     stage_metrics,
 )
+from provena.split import benchmarks
+from provena.split.benchmarks import Benchmarks, Hit, NearCopies
 from provena.split.canaries import make_canaries
 
 STAGE = "split"
@@ -68,6 +87,8 @@ GOLD = "gold"
 ALL_SPLITS = (*SPLITS, GOLD)
 MISSING = "(missing)"
 RULE = "contamination"
+SAME_PROMPT_RULE = "same_prompt"
+DECONTAMINATION_RULE = "decontamination"
 CANARY_RULE = "canary"
 log = logging.getLogger(__name__)
 
@@ -82,13 +103,15 @@ class Item:
     stratum: tuple[str, ...]
     family: str = MISSING
     gender: str = MISSING
+    prompt: str = ""  # a hash of the normalized instruction and input ("": none)
 
 
 @dataclass
 class Group:
-    key: str  # the parent's id (the root of the parent_id chain)
+    key: str  # the parent's id (the root of the parent_id chain); joined: the first part's
     rows: list[int]  # every member, in input order
     stratum: tuple[str, ...]  # the parent's (or, if it is absent, the first member's)
+    parts: list[str] = field(default_factory=list)  # joined by a shared prompt: each part's key
 
 
 @dataclass(frozen=True)
@@ -102,6 +125,19 @@ class Move:
     group: str  # the moved group's key (its parent's id)
 
 
+@dataclass(frozen=True)
+class Join:
+    """A record placed in another split than it would have had on its own: its group shares
+    a prompt with another, and the joined group went where its first part's hash put it."""
+
+    row: int
+    from_split: str  # where the plan without the same-prompt rule put it
+    to_split: str
+    other_row: int  # a record of another part with the same prompt (or, else, of the group)
+    group: str  # the joined group's key
+    same_prompt: bool  # other_row's prompt is this record's own (not only its group's)
+
+
 @dataclass
 class SplitPlan:
     split_of: list[str]  # per input row
@@ -112,6 +148,11 @@ class SplitPlan:
     moves: list[Move] = field(default_factory=list)
     gold_eligible: int = 0
     gold_quota: dict[str, int] = field(default_factory=dict)
+    gold_target: int = 0  # records the gold set was filled towards
+    gold_scaled: dict[str, Any] | None = None  # gold_size capped to fit the input
+    joins: list[Join] = field(default_factory=list)  # the same-prompt rule's moves
+    alone: list[str] | None = None  # each row's split without the same-prompt rule
+    group_of_row: list[int] = field(default_factory=list)  # each row's index in groups
 
 
 def item_of(row: int, rec: Record, cfg: SplitConfig) -> Item:
@@ -128,7 +169,26 @@ def item_of(row: int, rec: Record, cfg: SplitConfig) -> Item:
         stratum=tuple(val(k) for k in cfg.stratify_by),
         family=val("family"),
         gender=val("gender"),
+        prompt=prompt_key(rec),
     )
+
+
+def prompt_key(rec: Record) -> str:
+    """What two records with the same prompt share: a hash of the instruction and the input
+    after :func:`normalize_prompt` (case, width, whitespace and punctuation)."""
+    key = normalize_prompt(rec["instruction"]) + "\0" + normalize_prompt(rec.get("input") or "")
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=12).hexdigest()
+
+
+def normalize_prompt(text: str) -> str:
+    """:func:`provena.normalize.normalize_for_match` (case, width, whitespace) without
+    punctuation (Unicode category P*): "What is DNA?" and "what is dna" ask the same."""
+    text = "".join(ch for ch in normalize_for_match(text) if not _is_punct(ch))
+    return " ".join(text.split())
+
+
+def _is_punct(ch: str) -> bool:
+    return unicodedata.category(ch).startswith("P")
 
 
 def text_of(rec: Record, fields: Sequence[str]) -> str:
@@ -166,13 +226,61 @@ class PairFinder:
         return sorted((min(a, b), max(a, b), round(s, 4)) for a, b, s in self.dd.near_pairs())
 
 
-def find_groups(items: Sequence[Item]) -> tuple[list[Group], list[int]]:
-    """Groups (a parent and its children) and each row's group index.
+def find_groups(items: Sequence[Item], same_prompt: bool = True) -> tuple[list[Group], list[int]]:
+    """Groups and each row's group index.
 
-    A child is grouped under the root of its ``parent_id`` chain, so grandchildren would stay
-    with their grandparent; children whose parent is not in the input share a group keyed by
-    the missing parent's id.
+    A group is a parent and its children: a child is grouped under the root of its
+    ``parent_id`` chain, so grandchildren would stay with their grandparent; children whose
+    parent is not in the input share a group keyed by the missing parent's id. With
+    ``same_prompt``, groups whose records share a prompt (:func:`prompt_key`) are joined into
+    one, keyed and stratified like its first part, which takes the place of the first part in
+    the list; its ``parts`` name every part.
     """
+    groups, group_of = _family_groups(items)
+    return _join_same_prompt(items, groups, group_of) if same_prompt else (groups, group_of)
+
+
+def _join_same_prompt(
+    items: Sequence[Item], groups: list[Group], group_of: list[int]
+) -> tuple[list[Group], list[int]]:
+    link = list(range(len(groups)))
+
+    def find(x: int) -> int:
+        while link[x] != x:
+            link[x] = link[link[x]]
+            x = link[x]
+        return x
+
+    first: dict[str, int] = {}
+    joined = False
+    for it, g in zip(items, group_of, strict=True):
+        if not it.prompt:
+            continue
+        ra, rb = find(first.setdefault(it.prompt, g)), find(g)
+        if ra != rb:
+            link[max(ra, rb)] = min(ra, rb)
+            joined = True
+    if not joined:
+        return groups, group_of
+    index: dict[int, int] = {}
+    out: list[Group] = []
+    for g, grp in enumerate(groups):  # a root is the smallest index of its set: it comes first
+        r = find(g)
+        if r not in index:
+            index[r] = len(out)
+            out.append(Group(key=groups[r].key, rows=[], stratum=groups[r].stratum))
+        joint = out[index[r]]
+        joint.rows.extend(grp.rows)
+        joint.parts.append(grp.key)
+    for joint in out:
+        joint.rows.sort()
+        if len(joint.parts) == 1:
+            joint.parts = []
+    return out, [index[find(g)] for g in group_of]
+
+
+def _family_groups(items: Sequence[Item]) -> tuple[list[Group], list[int]]:
+    """Groups of a parent and its children (see :func:`find_groups`)."""
     row_of = {}
     for it in items:
         if it.id in row_of:
@@ -241,13 +349,88 @@ def _quotas(total: int, weights: dict[tuple[str, ...], int], caps: dict[Any, int
 def plan_split(
     items: Sequence[Item], pairs: Iterable[tuple[int, int, float]], cfg: SplitConfig
 ) -> SplitPlan:
-    """Assign every record to train, validation, test or gold (pure; see the module doc)."""
+    """Assign every record to train, validation, test or gold (pure; see the module doc).
+
+    Where groups were joined by a shared prompt, the plan is made a second time without that
+    rule (towards the same gold size) to tell which records the rule placed elsewhere: those
+    are the plan's ``joins``, and ``alone`` holds that second plan's splits."""
+    pairs = list(pairs)
+    plan = _assign(items, pairs, cfg, same_prompt=True, gold_target=None)
+    if not any(g.parts for g in plan.groups):
+        return plan
+    alone = _assign(items, pairs, cfg, same_prompt=False, gold_target=plan.gold_target)
+    plan.alone = alone.split_of
+    part_of = alone.group_of_row
+    for grp in plan.groups:
+        if not grp.parts:
+            continue
+        to = plan.split_of[grp.rows[0]]
+        # whom a moved record is named beside: a record of another part, with its own prompt
+        # where there is one, and already in `to` on its own where there is one (then first)
+        ranked = sorted(grp.rows, key=lambda o, to=to: (alone.split_of[o] != to, o))
+        by_prompt: dict[str, list[int]] = collections.defaultdict(list)
+        for o in ranked:
+            by_prompt[items[o].prompt].append(o)
+        for r in grp.rows:
+            if alone.split_of[r] == to:
+                continue
+            mates = by_prompt[items[r].prompt] if items[r].prompt else []
+            twin = next((o for o in mates if part_of[o] != part_of[r]), None)
+            other = (
+                twin if twin is not None else next(o for o in ranked if part_of[o] != part_of[r])
+            )
+            plan.joins.append(Join(r, alone.split_of[r], to, other, grp.key, twin is not None))
+    plan.joins.sort(key=lambda j: j.row)
+    return plan
+
+
+def _gold_target(cfg: SplitConfig, n: int, n_eligible: int) -> tuple[int, dict[str, Any] | None]:
+    """The gold set's size in records, and why it is smaller than ``gold_size`` (None: as
+    asked).
+
+    ``gold_size`` is capped at ``max_gold_share`` of the records and at those that qualify, so
+    a small dataset gets a small gold set rather than a failed run or a gold set that takes
+    the data to train on; the stage warns, and the metrics say by how much (``gold.
+    scaled_down``). Only an input where no record can be gold stops the stage."""
+    share_cap = int(cfg.max_gold_share * n)
+    limit = min(n_eligible, share_cap)
+    if cfg.gold_size <= limit:
+        return cfg.gold_size, None
+    why = (  # what binds
+        f"split.max_gold_share = {cfg.max_gold_share} of the {n} input records is {share_cap}"
+        if share_cap <= n_eligible
+        else f"only {n_eligible} records can be gold (original, no augmented child, no "
+        "near-duplicate elsewhere)"
+    )
+    if limit < 1:
+        raise UserError(
+            f"{STAGE}: the gold set needs one record or more, but {why}. Give the stage more "
+            "data (or raise split.max_gold_share)."
+        )
+    return limit, {
+        "from": cfg.gold_size,
+        "to": limit,
+        "why": why,
+        "gold_size_in_params": "gold_size" in cfg.model_fields_set,
+    }
+
+
+def _assign(
+    items: Sequence[Item],
+    pairs: Sequence[tuple[int, int, float]],
+    cfg: SplitConfig,
+    *,
+    same_prompt: bool,
+    gold_target: int | None,
+) -> SplitPlan:
+    """The plan, with or without the same-prompt rule; ``gold_target`` None: from params
+    (:func:`_gold_target`), else at most that many gold records, as the input allows."""
     n = len(items)
     if n == 0:
         raise UserError(f"{STAGE}: the input holds no records")
     if any(it.row != i for i, it in enumerate(items)):
         raise ValueError("items must be given in row order 0, 1, ...")
-    groups, group_of = find_groups(items)
+    groups, group_of = find_groups(items, same_prompt)
     cross, within = [], 0
     for a, b, s in pairs:
         if group_of[a] == group_of[b]:
@@ -263,41 +446,26 @@ def plan_split(
         by_stratum[grp.stratum].append(g)
 
     def eligible(g: int) -> bool:
-        rows = groups[g].rows
-        return len(rows) == 1 and items[rows[0]].parent_id is None and rows[0] not in in_pair
+        return all(items[r].parent_id is None and r not in in_pair for r in groups[g].rows)
 
     pool = {s: [g for g in gs if eligible(g)] for s, gs in by_stratum.items()}
-    n_eligible = sum(len(p) for p in pool.values())
-    problems = []
-    if cfg.gold_size > n_eligible:
-        problems.append(
-            f"only {n_eligible} records can be gold (original, no augmented child, no "
-            f"near-duplicate elsewhere)"
-        )
-    if cfg.gold_size > cfg.max_gold_share * n:
-        problems.append(
-            f"that is more than split.max_gold_share = {cfg.max_gold_share} of the "
-            f"{n} input records, which would leave too little to train on"
-        )
-    if problems:
-        raise UserError(
-            f"{STAGE}: split.gold_size = {cfg.gold_size}, but "
-            + "; and ".join(problems)
-            + f". Lower split.gold_size (at most "
-            f"{min(n_eligible, int(cfg.max_gold_share * n))} here) or give the stage more data."
-        )
-    quota = _quotas(
-        cfg.gold_size,
-        {s: len(gs) for s, gs in by_stratum.items()},
-        {s: len(p) for s, p in pool.items()},
-    )
+    records = {s: sum(len(groups[g].rows) for g in p) for s, p in pool.items()}
+    n_eligible = sum(records.values())
+    if gold_target is None:
+        gold_n, scaled = _gold_target(cfg, n, n_eligible)
+    else:
+        gold_n, scaled = min(gold_target, n_eligible, int(cfg.max_gold_share * n)), None
+    quota = _quotas(gold_n, {s: len(gs) for s, gs in by_stratum.items()}, records)
     split_of = [""] * n
     gold_groups = set()
     for s, p in pool.items():
-        for g in sorted(p, key=lambda g: (group_hash(groups[g].key, cfg.seed, GOLD), g))[
-            : quota[s]
-        ]:
-            gold_groups.add(g)
+        left = quota[s]  # in records: a group joined by a shared prompt goes in whole or not
+        for g in sorted(p, key=lambda g: (group_hash(groups[g].key, cfg.seed, GOLD), g)):
+            if left <= 0:
+                break
+            if len(groups[g].rows) <= left:
+                gold_groups.add(g)
+                left -= len(groups[g].rows)
 
     # -- train / validation / test: cut each stratum's hash-ordered groups by record count
     bounds, acc = [], 0.0
@@ -379,10 +547,17 @@ def plan_split(
         moves=sorted(moves, key=lambda m: m.row),
         gold_eligible=n_eligible,
         gold_quota={"/".join(s): q for s, q in sorted(quota.items())},
+        gold_target=gold_n,
+        gold_scaled=scaled,
+        group_of_row=group_of,
     )
 
 
-def ledger_entry(m: Move, ids: Sequence[str], group_size: int) -> LedgerLine:
+def ledger_entry(
+    m: Move, ids: Sequence[str], group_size: int, row: int | None = None
+) -> LedgerLine:
+    """A contamination move's line; ``row``: the record's row in the input (default: the
+    plan's row, the same where no record was dropped)."""
     why = (
         f"near-duplicate (estimated Jaccard {m.similarity:.2f}) of {ids[m.other_row]}, which is "
         f"in {m.to_split}"
@@ -403,8 +578,96 @@ def ledger_entry(m: Move, ids: Sequence[str], group_size: int) -> LedgerLine:
         via_id=ids[m.via_row],
         similarity=m.similarity,
         group=m.group,
-        row=m.row,
+        row=m.row if row is None else row,
     )
+
+
+def join_entry(j: Join, ids: Sequence[str], group: Group, row: int | None = None) -> LedgerLine:
+    """A same-prompt move's line: the record, the one it shares a prompt with, and where the
+    plan without the rule had put it."""
+    why = (
+        f"same instruction and input (ignoring case, whitespace and punctuation) as "
+        f"{ids[j.other_row]}"
+        if j.same_prompt
+        else f"its group shares an instruction and input with {ids[j.other_row]}'s"
+    )
+    return ledger_line(
+        id=ids[j.row],
+        stage=STAGE,
+        action="moved",
+        rule=SAME_PROMPT_RULE,
+        reason=f"{why}: the {len(group.rows)} records of {len(group.parts)} groups that share "
+        f"a prompt are kept together in {j.to_split}; on its own it would be in "
+        f"{j.from_split}",
+        from_split=j.from_split,
+        to_split=j.to_split,
+        other_id=ids[j.other_row],
+        group=j.group,
+        row=j.row if row is None else row,
+    )
+
+
+def dropped_entry(rec: Record, row: int, hit: Hit, cfg: SplitConfig) -> LedgerLine:
+    """The ledger line of a record dropped as a near copy of a benchmark row (its quarantine
+    entry is the same, with the record)."""
+    return ledger_line(
+        id=rec["id"],
+        stage=STAGE,
+        action="quarantined",
+        rule=DECONTAMINATION_RULE,
+        reason=f"near copy (estimated Jaccard {hit.similarity:.2f} on "
+        f"{' + '.join(cfg.decontamination.fields)}) of {hit.bench.where()}, a benchmark named "
+        f"in split.decontaminate_against: dropped so that an evaluation on it stays clean",
+        source=rec["source"],
+        row=row,
+        benchmark=hit.bench.source,
+        benchmark_line=hit.bench.line,
+        similarity=hit.similarity,
+    )
+
+
+def _same_prompt_metrics(items: Sequence[Item], plan: SplitPlan) -> dict[str, Any]:
+    shared = collections.Counter(it.prompt for it in items if it.prompt)
+    joined = [g for g in plan.groups if g.parts]
+    alone = plan.alone or plan.split_of
+    moved = collections.Counter(f"{j.from_split}->{j.to_split}" for j in plan.joins)
+    return {
+        "rule": "records with the same instruction and input (ignoring case, whitespace and "
+        "punctuation) stay in one split, like a parent and its children: groups that share a "
+        "prompt are joined before the split",
+        "prompts_shared": sum(1 for c in shared.values() if c > 1),
+        "records_sharing_a_prompt": sum(c for c in shared.values() if c > 1),
+        "groups_joined": len(joined),
+        "records_in_joined_groups": sum(len(g.rows) for g in joined),
+        "largest_joined_group": max((len(g.rows) for g in joined), default=0),
+        "groups_kept_together": sum(len({alone[r] for r in g.rows}) > 1 for g in joined),
+        "records_moved": len(plan.joins),
+        "records_moved_by_splits": dict(sorted(moved.items())),
+    }
+
+
+def _decontamination_metrics(
+    cfg: SplitConfig, bench: Benchmarks | None, hits: dict[int, Hit]
+) -> dict[str, Any]:
+    dcfg = cfg.decontamination
+    bands, rows = lsh_params(dcfg.dedup_config())
+    return {
+        "rule": "a record that is a near copy of a benchmark row is dropped before the split "
+        "(to the quarantine, with the row it copies), whichever split it would have gone to",
+        "against": list(cfg.decontaminate_against),
+        "files": bench.files if bench else [],
+        "benchmark_rows": len(bench.rows) if bench else 0,
+        "records_dropped": len(hits),
+        "dropped_by_file": dict(
+            sorted(collections.Counter(h.bench.source for h in hits.values()).items())
+        ),
+        "fields": list(dcfg.fields),
+        "threshold": dcfg.threshold,
+        "ngram": dcfg.ngram,
+        "num_perm": dcfg.num_perm,
+        "bands": bands,
+        "rows": rows,
+    }
 
 
 def build_metrics(
@@ -414,9 +677,11 @@ def build_metrics(
     stats: StageStats,
     cfg: SplitConfig,
     planted: int = 0,
+    decontamination: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The stage's metrics. ``records`` counts what each split file holds (the train file
-    with ``planted`` canaries); shares, groups and the ``by_*`` tables count input records."""
+    with ``planted`` canaries); shares, groups and the ``by_*`` tables count the records
+    split (the input less those dropped as near copies of a benchmark)."""
     counts = collections.Counter(plan.split_of)
     rest = sum(counts[s] for s in SPLITS)
     records = {s: counts[s] + (planted if s == "train" else 0) for s in ALL_SPLITS}
@@ -453,7 +718,7 @@ def build_metrics(
         stats,
         records=records,
         records_out=sum(records.values()),
-        records_dropped=0,
+        records_dropped=stats.records_quarantined,
         shares={s: round(counts[s] / rest, 4) if rest else 0.0 for s in SPLITS},
         groups={s: group_counts[s] for s in ALL_SPLITS},
         augmented={s: augmented[s] for s in ALL_SPLITS},
@@ -465,13 +730,14 @@ def build_metrics(
             "repeats": cfg.canaries.repeats if cfg.canaries.count else 0,
             "planted_records": planted,
             "split": "train",
-            "books": "records_in = records_out - canaries.planted_records",
+            "books": "records_in = records_out - canaries.planted_records + records_dropped",
         },
         gold={
             "size": records[GOLD],
             "requested": cfg.gold_size,
             "eligible": plan.gold_eligible,
             "quota_by_stratum": plan.gold_quota,
+            "scaled_down": plan.gold_scaled,
         },
         contamination={
             "rule": "a near-duplicate cluster spanning splits moves whole to its most "
@@ -490,6 +756,8 @@ def build_metrics(
             "bands": bands,
             "rows": rows,
         },
+        same_prompt=_same_prompt_metrics(items, plan),
+        decontamination=decontamination or _decontamination_metrics(cfg, None, {}),
     )
 
 
@@ -531,62 +799,152 @@ def _canary_records(canaries: Sequence[Canary], ids: Sequence[str]) -> list[Reco
     return planted
 
 
+@dataclass
+class Prepared:
+    """Pass 1: what the plan needs of every record, the records dropped as near copies of a
+    benchmark, and the rest renumbered for the plan."""
+
+    ids: list[str]  # every input record's id, by input row
+    hits: dict[int, Hit]  # input row -> the benchmark row it copies
+    items: list[Item]  # the records planned, rows 0, 1, ...
+    augmented: list[bool]  # of the records planned
+    pairs: list[tuple[int, int, float]]  # near pairs among the records planned (plan rows)
+    in_row: list[int]  # plan row -> input row
+
+
+def load_benchmarks(cfg: SplitConfig, root: Path | None = None) -> Benchmarks | None:
+    """The files of ``split.decontaminate_against`` (relative to ``root``, default the
+    working directory), or None where it names none."""
+    if not cfg.decontaminate_against:
+        return None
+    return benchmarks.load(cfg.decontaminate_against, cfg.decontamination, root or Path.cwd())
+
+
+def _prepare(
+    recs: Iterable[tuple[Record, str]], cfg: SplitConfig, bench: Benchmarks | None
+) -> Prepared:
+    """``recs``: each input record with the text its contamination check reads."""
+    finder = PairFinder(cfg.contamination)
+    near = NearCopies(cfg.decontamination) if bench is not None else None
+    items: list[Item] = []
+    augmented: list[bool] = []
+    for row, (rec, text) in enumerate(recs):
+        items.append(item_of(row, rec, cfg))
+        augmented.append(rec.get("parent_id") is not None)
+        finder.add(row, text)
+        if near is not None:
+            near.add(row, text_of(rec, cfg.decontamination.fields))
+    ids = [it.id for it in items]
+    hits = near.hits(bench.rows) if near is not None and bench is not None else {}
+    pairs = finder.pairs()
+    if not hits:
+        return Prepared(ids, hits, items, augmented, pairs, list(range(len(items))))
+    if len(hits) == len(items):
+        raise UserError(
+            f"{STAGE}: all {len(items)} records are near copies of the benchmark files in "
+            "split.decontaminate_against: nothing is left to split"
+        )
+    in_row = [r for r in range(len(items)) if r not in hits]
+    new = {old: i for i, old in enumerate(in_row)}
+    return Prepared(
+        ids,
+        hits,
+        [dataclasses.replace(items[old], row=i) for i, old in enumerate(in_row)],
+        [augmented[old] for old in in_row],
+        [(new[a], new[b], s) for a, b, s in pairs if a in new and b in new],
+        in_row,
+    )
+
+
+def _plan(prep: Prepared, cfg: SplitConfig) -> SplitPlan:
+    plan = plan_split(prep.items, prep.pairs, cfg)
+    if plan.gold_scaled is not None:
+        g = plan.gold_scaled
+        log.warning(
+            "%s: the gold set has %d records, not the %d of split.gold_size: %s (the metrics "
+            "say so under gold.scaled_down)",
+            STAGE,
+            g["to"],
+            g["from"],
+            g["why"],
+        )
+    return plan
+
+
 def _ledger(
-    plan: SplitPlan, ids: Sequence[str], canaries: Sequence[Canary] = ()
+    plan: SplitPlan,
+    prep: Prepared,
+    canaries: Sequence[Canary] = (),
+    dropped: Sequence[LedgerLine] = (),
 ) -> list[LedgerLine]:
+    """The books' lines: records dropped (input order), records moved (by the contamination
+    or the same-prompt rule, input order), canaries planted."""
+    ids = [it.id for it in prep.items]
+    by_key = {g.key: g for g in plan.groups}
     sizes = {g.key: len(g.rows) for g in plan.groups}
-    return [ledger_entry(m, ids, sizes[m.group]) for m in plan.moves] + canary_ledger(canaries)
+    moved = [(m.row, ledger_entry(m, ids, sizes[m.group], prep.in_row[m.row])) for m in plan.moves]
+    moved += [(j.row, join_entry(j, ids, by_key[j.group], prep.in_row[j.row])) for j in plan.joins]
+    moved.sort(key=lambda x: x[0])
+    return [*dropped, *(line for _, line in moved), *canary_ledger(canaries)]
 
 
 def _finish(
-    items: Sequence[Item],
-    augmented: Sequence[bool],
+    prep: Prepared,
     plan: SplitPlan,
     cfg: SplitConfig,
+    bench: Benchmarks | None,
     planted: int = 0,
 ) -> tuple[StageStats, dict[str, Any]]:
-    stats = StageStats(records_in=len(items), records_kept=len(plan.split_of))
+    stats = StageStats(
+        records_in=len(prep.ids),
+        records_kept=len(plan.split_of),
+        records_quarantined=len(prep.hits),
+    )
+    if prep.hits:
+        stats.quarantined_by_rule[DECONTAMINATION_RULE] = len(prep.hits)
     stats.changed_by_rule[RULE] = len(plan.moves)
-    return stats, build_metrics(items, augmented, plan, stats, cfg, planted)
+    stats.changed_by_rule[SAME_PROMPT_RULE] = len(plan.joins)
+    decon = _decontamination_metrics(cfg, bench, prep.hits)
+    return stats, build_metrics(
+        prep.items, prep.augmented, plan, stats, cfg, planted, decontamination=decon
+    )
 
 
-def split_records(records: Sequence[Record], cfg: SplitConfig) -> StageResult:
+def split_records(
+    records: Sequence[Record], cfg: SplitConfig, *, root: Path | None = None
+) -> StageResult:
     """Split records held in memory (the same plan as :func:`run`).
 
-    Every input record is kept (``kept``, in input order); the ledger says which moved and
-    which canaries were planted; ``detail`` (:class:`SplitDetail`) holds each split's records
-    and the plan."""
-    finder = PairFinder(cfg.contamination)
-    items = []
-    for row, rec in enumerate(records):
-        items.append(item_of(row, rec, cfg))
-        finder.add(row, text_of(rec, cfg.fields))
-    plan = plan_split(items, finder.pairs(), cfg)
-    ids = [it.id for it in items]
+    Every input record is ``kept`` (in input order) but those dropped as near copies of a
+    benchmark (``rejected``, read from ``split.decontaminate_against`` relative to ``root``);
+    the ledger says which were dropped, which moved and which canaries were planted;
+    ``detail`` (:class:`SplitDetail`) holds each split's records and the plan."""
+    bench = load_benchmarks(cfg, root)
+    prep = _prepare(((rec, text_of(rec, cfg.fields)) for rec in records), cfg, bench)
+    plan = _plan(prep, cfg)
     canaries = make_canaries(cfg.canaries)
-    planted = _canary_records(canaries, ids)
+    planted = _canary_records(canaries, prep.ids)
     splits: dict[str, list[Record]] = {s: [] for s in ALL_SPLITS}
-    for rec, s in zip(records, plan.split_of, strict=True):
-        splits[s].append(rec)
+    for row, s in enumerate(plan.split_of):
+        splits[s].append(records[prep.in_row[row]])
     splits["train"] += planted
-    augmented = [r.get("parent_id") is not None for r in records]
-    stats, metrics = _finish(items, augmented, plan, cfg, len(planted))
+    dropped = [dropped_entry(records[r], r, h, cfg) for r, h in prep.hits.items()]
+    stats, metrics = _finish(prep, plan, cfg, bench, len(planted))
     return StageResult(
-        kept=list(records),
-        ledger=_ledger(plan, ids, canaries),
+        kept=[records[r] for r in prep.in_row],
+        rejected=[quarantine_entry(**line, record=records[line["row"]]) for line in dropped],
+        ledger=_ledger(plan, prep, canaries, dropped),
         stats=stats,
         metrics=metrics,
         detail=SplitDetail(splits, plan),
     )
 
 
-def _scan(inp: Path, cfg: SplitConfig, total: int | None) -> Iterator[tuple[Item, bool, str]]:
+def _scan(inp: Path, cfg: SplitConfig, total: int | None) -> Iterator[tuple[Record, str]]:
     bar = progress(total=total, desc=f"{STAGE}: group+index", unit=" rec", unit_scale=True)
-    row = 0
     for batch in read_records(inp, batch_size=cfg.chunk_size):
         for rec in batch:
-            yield item_of(row, rec, cfg), rec.get("parent_id") is not None, text_of(rec, cfg.fields)
-            row += 1
+            yield rec, text_of(rec, cfg.fields)
         bar.update(len(batch))
     bar.close()
 
@@ -597,69 +955,86 @@ def run(
     *,
     out: dict[str, Path],
     ledger: Path,
+    quarantine: Path | None = None,
     metrics: Path | None = None,
+    root: Path | None = None,
 ) -> dict[str, Any]:
-    """Split a record file into ``out[train|validation|test|gold]``; write ledger and metrics.
+    """Split a record file into ``out[train|validation|test|gold]``; write ledger, quarantine
+    (default: ``<ledger stem>.quarantine.jsonl`` beside the ledger) and metrics.
 
-    Pass 1 keeps only what the plan needs (ids, parents, strata; signatures in the LSH index);
-    pass 2 streams each record into its split's file, in input order.
+    Benchmark files (``split.decontaminate_against``) are read first, relative to ``root``
+    (default: the working directory, the project root for the stage). Pass 1 keeps only what
+    the plan needs (ids, parents, strata, prompt hashes; signatures in the LSH indexes); pass
+    2 streams each record into its split's file, in input order, or into the quarantine.
     """
     missing = [s for s in ALL_SPLITS if s not in out]
     if missing:
         raise ValueError(f"no output path for {missing}")
+    quarantine = quarantine or ledger.with_name(f"{ledger.stem}.quarantine.jsonl")
+    bench = load_benchmarks(cfg, root)
     total = pq.ParquetFile(inp).metadata.num_rows if inp.suffix == ".parquet" else None
-    finder = PairFinder(cfg.contamination)
-    items: list[Item] = []
-    augmented: list[bool] = []
-    for item, aug, text in _scan(inp, cfg, total):
-        items.append(item)
-        augmented.append(aug)
-        finder.add(item.row, text)
-    plan = plan_split(items, finder.pairs(), cfg)
-    ids = [it.id for it in items]
+    prep = _prepare(_scan(inp, cfg, total), cfg, bench)
+    plan = _plan(prep, cfg)
+    ids = prep.ids
+    where: list[str | None] = [None] * len(ids)
+    for row, s in enumerate(plan.split_of):
+        where[prep.in_row[row]] = s
     canaries = make_canaries(cfg.canaries)
     planted = _canary_records(canaries, ids)
-    stats, summary = _finish(items, augmented, plan, cfg, len(planted))
+    stats, summary = _finish(prep, plan, cfg, bench, len(planted))
+    dropped: list[LedgerLine] = []
     writers = {s: RecordWriter(out[s]) for s in ALL_SPLITS}
     ok = False
     try:
-        bar = progress(total=len(items), desc=f"{STAGE}: write", unit=" rec", unit_scale=True)
-        row = 0
-        for batch in read_records(inp, batch_size=cfg.chunk_size):
-            by_split: dict[str, list[Record]] = {s: [] for s in ALL_SPLITS}
-            for rec in batch:
-                if rec["id"] != ids[row]:
-                    raise UserError(f"{STAGE}: {inp} changed while it was read (row {row})")
-                by_split[plan.split_of[row]].append(rec)
-                row += 1
-            for s, recs in by_split.items():
-                writers[s].write(recs)
-            bar.update(len(batch))
-        bar.close()
-        writers["train"].write(planted)  # after the input's records: their order is unchanged
-        ok = True
+        with LinesWriter(quarantine) as qw:
+            bar = progress(total=len(ids), desc=f"{STAGE}: write", unit=" rec", unit_scale=True)
+            row = 0
+            for batch in read_records(inp, batch_size=cfg.chunk_size):
+                by_split: dict[str, list[Record]] = {s: [] for s in ALL_SPLITS}
+                rejected: list[QuarantineEntry] = []
+                for rec in batch:
+                    if rec["id"] != ids[row]:
+                        raise UserError(f"{STAGE}: {inp} changed while it was read (row {row})")
+                    s = where[row]
+                    if s is None:
+                        line = dropped_entry(rec, row, prep.hits[row], cfg)
+                        dropped.append(line)
+                        rejected.append(quarantine_entry(**line, record=rec))
+                    else:
+                        by_split[s].append(rec)
+                    row += 1
+                for s, recs in by_split.items():
+                    writers[s].write(recs)
+                qw.write(rejected)
+                bar.update(len(batch))
+            bar.close()
+            writers["train"].write(planted)  # after the input's records: their order is unchanged
+            ok = True
     finally:
         for w in writers.values():
             w.close(ok=ok)
     written = sum(w.count for w in writers.values())
-    if written != stats.records_in + len(planted):
+    if written + len(dropped) != stats.records_in + len(planted):
         raise AssertionError(
             f"{STAGE}: {stats.records_in} records in and {len(planted)} canaries planted, "
-            f"{written} written"
+            f"{written} written and {len(dropped)} dropped"
         )
     with LinesWriter(ledger) as lw:
-        lw.write(_ledger(plan, ids, canaries))
+        lw.write(_ledger(plan, prep, canaries, dropped))
     if metrics is not None:
         write_json(metrics, summary)
-    c = summary["contamination"]
+    c, sp, d = summary["contamination"], summary["same_prompt"], summary["decontamination"]
     log.info(
-        "%s: %s; contamination pairs found %d, resolved %d (%d records moved); %d canary "
-        "records planted in train",
+        "%s: %s; contamination pairs found %d, resolved %d (%d records moved); %d records "
+        "moved to stay with a shared prompt; %d dropped as near copies of a benchmark; %d "
+        "canary records planted in train",
         STAGE,
         ", ".join(f"{s} {n}" for s, n in summary["records"].items()),
         c["pairs_found"],
         c["pairs_resolved"],
         c["records_moved"],
+        sp["records_moved"],
+        d["records_dropped"],
         len(planted),
     )
     return summary

@@ -438,15 +438,51 @@ DEFAULT_REFUSALS = (
 ENABLED = "false: the rule is skipped"
 
 
+#: outputs that answer nothing, whatever the instruction (compared in lower case, without the
+#: punctuation around them)
+DEFAULT_NON_ANSWERS = (
+    "ok",
+    "okay",
+    "done",
+    "thx",
+    "thanks",
+    "thank you",
+    "n/a",
+    "tbd",
+    "todo",
+    "see above",
+    "see below",
+    "as above",
+    "same as above",
+    "idk",
+    "lorem ipsum",
+)
+
+
 class OutputLengthRule(StrictModel):
-    """Drop outputs too short to teach anything: "Ok.", "N/A", "{}", "See above."."""
+    """Drop outputs too short for what the instruction asks: "Ok.", "N/A", "{}", "See
+    above.", or two words where a letter or an explanation was asked for."""
 
     enabled: bool = Field(True, description=ENABLED)
+    by_instruction: bool = Field(
+        True,
+        description="judge the output against what the instruction asks: min_chars and "
+        "min_words apply only where it asks for running text, code or a structure (explain, "
+        "write a letter, JSON), and to no output in which scrub_pii replaced something; a "
+        "question that asks for a name, a date, a number, a yes/no or a choice may have a "
+        "one-word answer. false: they apply to every output",
+    )
     min_chars: Annotated[int, Field(ge=1, le=10_000)] = Field(
-        12, description="an output with fewer characters is dropped"
+        12, description="an output with fewer characters is dropped (see by_instruction)"
     )
     min_words: Annotated[int, Field(ge=1, le=1_000)] = Field(
-        2, description="an output with fewer words is dropped"
+        2, description="an output with fewer words is dropped (see by_instruction)"
+    )
+    non_answers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_NON_ANSWERS),
+        description="outputs that answer nothing (compared in lower case, without surrounding "
+        "punctuation), unless the instruction names them ('Reply OK if ...'); an output "
+        "without a letter or a digit answers nothing either",
     )
 
 
@@ -468,25 +504,40 @@ class OverLongRule(StrictModel):
 
 
 class RepetitionRule(StrictModel):
-    """Gopher-style repetition (Rae et al. 2021, table A1), on fields long enough to judge."""
+    """Degenerate repetition, on fields long enough to judge: repeated sentences or list items,
+    and loops; lists of distinct items and answers that restate the question are not it."""
 
     enabled: bool = Field(True, description=ENABLED)
     min_words: Annotated[int, Field(ge=1, le=100_000)] = Field(
         50, description="fields with fewer words are not judged"
     )
     max_dup_line_share: Share = Field(
-        0.3, description="share of lines that repeat an earlier line (Gopher)"
+        0.3,
+        description="share of lines and sentences (of 4 words or more, list markers, case and "
+        "punctuation ignored) that repeat an earlier one (Gopher's duplicate-line share, on "
+        "sentences as well); not judged where the instruction asks for a song or a poem",
     )
     max_dup_line_char_share: Share = Field(
-        0.2, description="share of characters in repeated lines (Gopher)"
+        0.2, description="share of characters in those repeated lines and sentences (Gopher)"
+    )
+    max_loop_char_share: Share = Field(
+        0.2,
+        description="share of characters in back-to-back repeats: a word n-gram (n <= 10) or "
+        "a run of up to 10 sentences repeated right after itself ('buy now buy now', a "
+        "stanza pasted three times)",
     )
     max_top_ngram_char_share: dict[int, Share] = Field(
-        default_factory=lambda: {2: 0.2, 3: 0.18, 4: 0.16},
-        description="per n: share of characters in the most frequent word n-gram (Gopher)",
+        default_factory=dict,
+        description="per n: share of characters in the most frequent word n-gram (Gopher: "
+        "{2: 0.2, 3: 0.18, 4: 0.16}); off by default: set for web documents, these shares "
+        "flag answers of a few hundred words that restate the question. When set, judged on "
+        "prose only, never on a list (its items share a template by design)",
     )
     max_dup_ngram_char_share: dict[int, Share] = Field(
-        default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.1},
-        description="per n: share of characters in repeated word n-grams (Gopher)",
+        default_factory=dict,
+        description="per n: share of characters in repeated word n-grams (Gopher: {5: 0.15, "
+        "6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.1}); off by default, on prose only, as "
+        "max_top_ngram_char_share",
     )
 
 
@@ -544,6 +595,13 @@ class LanguageRule(StrictModel):
     )
     min_confidence: Share = Field(
         0.9, description="drop only when this sure the text is in another language"
+    )
+    follow_instruction: bool = Field(
+        True,
+        description="an instruction that asks for a translation or names the answer's "
+        "language ('Translate into French', 'Answer in Spanish.') allows that language: the "
+        "output is judged alone (the input is the text to translate); a translation into a "
+        "language the instruction does not name is not judged",
     )
 
 

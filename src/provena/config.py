@@ -426,13 +426,23 @@ class ScrubPiiConfig(StrictModel):
 
 #: Canned assistant refusals and AI disclaimers (case-insensitive regexes, searched in outputs).
 DEFAULT_REFUSALS = (
-    r"\bas an ai(?: language)? model\b",
-    r"\bas a (?:large )?language model\b",
-    r"\bi(?: am|'m) (?:just |only )?an ai\b",
     r"\bi(?: am|'m) not able to (?:help|assist) with (?:that|this) request\b",
     r"\bi can(?:not|'t) (?:help|assist) with (?:that|this) request\b",
     r"\bi(?: am|'m) sorry, but i can(?:not|'t) (?:help|assist|comply) with (?:that|this)\b",
+)
+#: an assistant saying what it is: a refusal only where the output also declines
+DEFAULT_DISCLAIMERS = (
+    r"\bas an ai(?: language)? model\b",
+    r"\bas a (?:large )?language model\b",
+    r"\bi(?: am|'m) (?:just |only )?an ai\b",
     r"\bmy (?:training data|knowledge cutoff)\b",
+)
+#: declining the request: "I cannot provide ...", "it's not within my ethical guidelines"
+DEFAULT_DECLINES = (
+    r"\bi (?:cannot|can't|can not|won't|will not|am unable to|'m unable to|am not able to|"
+    r"'m not able to)\b",
+    r"\bi must (?:decline|refuse|advise against)\b",
+    r"\bnot within my (?:programming|capabilities|ethical guidelines)\b",
 )
 
 ENABLED = "false: the rule is skipped"
@@ -565,17 +575,31 @@ class SimpleRule(StrictModel):
 
 
 class RefusalRule(StrictModel):
-    """Drop outputs that are canned assistant refusals or AI disclaimers."""
+    """Drop outputs that are canned assistant refusals, or AI disclaimers that decline the
+    request; a disclaimer before an answer ("As an AI language model, ... Here are the
+    libraries: ...") is kept."""
 
     enabled: bool = Field(True, description=ENABLED)
     patterns: list[str] = Field(
         default_factory=lambda: list(DEFAULT_REFUSALS),
-        description="case-insensitive regexes searched in the output",
+        description="case-insensitive regexes searched in the output: canned refusals, "
+        "dropped wherever they stand",
+    )
+    disclaimers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_DISCLAIMERS),
+        description="case-insensitive regexes: the assistant saying what it is ('As an AI "
+        "language model'); the output is dropped only where it also declines (declines), and "
+        "never where the instruction asks about the assistant itself ('Are you conscious?')",
+    )
+    declines: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_DECLINES),
+        description="case-insensitive regexes: the output declines the request ('I cannot', "
+        "'not within my programming'); judged only together with a disclaimer",
     )
 
     @model_validator(mode="after")
     def _patterns_compile(self) -> RefusalRule:
-        for p in self.patterns:
+        for p in (*self.patterns, *self.disclaimers, *self.declines):
             try:
                 re.compile(p)
             except re.error as err:

@@ -48,7 +48,11 @@ CASES = [
     ("placeholder_only", rec(output="<PERSON> <EMAIL_ADDRESS>."), ["placeholders"]),
     ("echo", rec(output=INSTR.upper()), ["repeats the instruction"]),
     ("echo", rec(output=GOOD_INPUT + "  "), ["repeats the input"]),
-    ("refusal", rec(output="As an AI language model, I cannot send parts."), ["canned refusal"]),
+    (
+        "refusal",
+        rec(output="As an AI language model, I cannot send parts."),
+        ["AI disclaimer 'As an AI language model'", "'I cannot'"],
+    ),
     ("refusal", rec(output="I'm sorry, but I can't help with that request."), ["canned refusal"]),
     ("mojibake", rec(output="Caf\ufffd au lait is \ufffd3.50 today, thanks for asking."), ["2 "]),
     ("mojibake", rec(output="The caf\u00c3\u00a9 is closed today, sorry about that."), ["ftfy"]),
@@ -359,9 +363,56 @@ def test_a_chorus_repeats_in_a_song_only():
 
 
 def test_saying_what_the_assistant_is_answers_a_question_about_it(filters):
-    out = "As an AI language model, I do not have feelings, but I can help you with questions."
+    out = "As an AI language model, I cannot have feelings, but I can help you with questions."
     assert filters.check(QA(instruction="Do you have feelings?", output=out)) is None
     assert filters.check(QA(instruction="Who founded SpaceX?", output=out))[0] == "refusal"
+
+
+@pytest.mark.parametrize(
+    "instruction, output",
+    [
+        (
+            "which libraries are the best for developing deep learning scripts in python?",
+            "As an AI language model, I'm glad you're interested! The most popular ones are:\n\n"
+            "1. TensorFlow: Google's library for large models.\n2. PyTorch: dynamic graphs.",
+        ),
+        (
+            "Who is the president of France?",
+            "As of my knowledge cutoff in 2023, the president of France is Emmanuel Macron.",
+        ),
+        # no disclaimer: declining one thing is advice
+        ("Can I give my dog grapes?", "No. I cannot stress this enough: grapes are toxic."),
+    ],
+)
+def test_a_disclaimer_before_an_answer_is_kept(filters, instruction, output):
+    assert filters.check(QA(instruction=instruction, output=output)) is None
+
+
+@pytest.mark.parametrize(
+    "output, declined",
+    [
+        (
+            "I cannot fulfill your request. I'm just an AI, it's not within my programming or "
+            "ethical guidelines to provide content that promotes violence.",
+            "'I cannot'",
+        ),
+        (
+            "I'm just an AI, I don't have access to real-time information, so I can't provide "
+            "the current date.",
+            "can't",
+        ),
+        (
+            "I'm just an AI and my purpose is to be respectful. I must advise against using "
+            "harmful language such as 'markdown formatted text'.",
+            "advise against",
+        ),
+    ],
+)
+def test_a_disclaimer_that_declines_is_a_refusal(filters, output, declined):
+    got = filters.check(
+        QA(instruction="Write a C++ function that converts Markdown.", output=output)
+    )
+    assert got[0] == "refusal" and declined in got[1], got
 
 
 def test_tags_are_content_where_the_instruction_is_about_markup(filters):

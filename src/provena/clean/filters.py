@@ -196,6 +196,8 @@ class Filters:
         self.f = cfg.filters
         self.root = root or Path.cwd()
         self._refusals = [re.compile(p, re.I) for p in self.f.refusal.patterns]
+        self._disclaimers = [re.compile(p, re.I) for p in self.f.refusal.disclaimers]
+        self._declines = [re.compile(p, re.I) for p in self.f.refusal.declines]
         self._non_answers = frozenset(a.strip().lower() for a in self.f.short_output.non_answers)
         self._scrubbed = False
         order: list[tuple[str, Callable[[Record, str], str | None]]] = [
@@ -283,9 +285,16 @@ class Filters:
     def _refusal(self, rec: Record, joined: str) -> str | None:
         if about_assistant(rec["instruction"]):
             return None  # "Are you conscious?": "I'm an AI" is the answer, not a disclaimer
+        out = rec["output"]
         for rx in self._refusals:
-            if rx.search(rec["output"]):
+            if rx.search(out):
                 return f"canned refusal in output (pattern {rx.pattern!r})"
+        said = next((m for rx in self._disclaimers if (m := rx.search(out))), None)
+        if said is None:
+            return None  # no disclaimer: "I cannot recommend a dose" is advice, not a refusal
+        declined = next((m for rx in self._declines if (m := rx.search(out))), None)
+        if declined is not None:
+            return f"AI disclaimer {said.group(0)!r} declining the request ({declined.group(0)!r})"
         return None
 
     def _mojibake(self, rec: Record, joined: str) -> str | None:

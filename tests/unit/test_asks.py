@@ -32,6 +32,7 @@ KINDS = [
     ("Tea or coffee?", "short", "choice"),
     ("Decide whether the email is spam.", "short", "decide"),
     ("Is this review positive or negative? Answer yes or no.", "short", "yes or no"),
+    ("Reply with the category of the product below.", "short", "Reply with the category"),
     # requests for a label, a name, a word, a list
     ("Classify each of the following as a bird or a fish: eagle, tope, shark", "short", "classify"),
     ("Identify the programming language of this code.", "short", "identify"),

@@ -57,7 +57,7 @@ _SHORT_LIMIT = re.compile(
     rf"\b(?:in|with|using|as|of)\s+(?:only\s+|just\s+|exactly\s+|at most\s+)?{_FEW}[\s-]+words?\b"
     rf"|\b(?:one|single|1)[\s-]word\b"
     r"|\byes\s*(?:or|/)\s*no\b|\btrue\s*(?:or|/)\s*false\b"
-    r"|\banswer\s+(?:only\s+)?with\s+(?:a|an|one|the|only)?\s*"
+    r"|\b(?:answer|reply|respond)\s+(?:only\s+)?with\s+(?:a|an|one|the|only)?\s*"
     r"(?:yes|no|number|name|date|year|word|letter|digit|integer|label|category|option)\b"
     r"|\b(?:just|only)\s+(?:the|a|an)\s+(?:name|number|date|year|word|answer|label|letter)\b",
     re.I,

@@ -444,27 +444,73 @@ class ScrubPiiConfig(StrictModel):
 
 #: Canned assistant refusals and AI disclaimers (case-insensitive regexes, searched in outputs).
 DEFAULT_REFUSALS = (
-    r"\bas an ai(?: language)? model\b",
-    r"\bas a (?:large )?language model\b",
-    r"\bi(?: am|'m) (?:just |only )?an ai\b",
     r"\bi(?: am|'m) not able to (?:help|assist) with (?:that|this) request\b",
     r"\bi can(?:not|'t) (?:help|assist) with (?:that|this) request\b",
     r"\bi(?: am|'m) sorry, but i can(?:not|'t) (?:help|assist|comply) with (?:that|this)\b",
+)
+#: an assistant saying what it is: a refusal only where the output also declines
+DEFAULT_DISCLAIMERS = (
+    r"\bas an ai(?: language)? model\b",
+    r"\bas a (?:large )?language model\b",
+    r"\bi(?: am|'m) (?:just |only )?an ai\b",
     r"\bmy (?:training data|knowledge cutoff)\b",
+)
+#: declining the request: "I cannot provide ...", "it's not within my ethical guidelines"
+DEFAULT_DECLINES = (
+    r"\bi (?:cannot|can't|can not|won't|will not|am unable to|'m unable to|am not able to|"
+    r"'m not able to)\b",
+    r"\bi must (?:decline|refuse|advise against)\b",
+    r"\bnot within my (?:programming|capabilities|ethical guidelines)\b",
 )
 
 ENABLED = "false: the rule is skipped"
 
 
+#: outputs that answer nothing, whatever the instruction (compared in lower case, without the
+#: punctuation around them)
+DEFAULT_NON_ANSWERS = (
+    "ok",
+    "okay",
+    "done",
+    "thx",
+    "thanks",
+    "thank you",
+    "n/a",
+    "tbd",
+    "todo",
+    "see above",
+    "see below",
+    "as above",
+    "same as above",
+    "idk",
+    "lorem ipsum",
+)
+
+
 class OutputLengthRule(StrictModel):
-    """Drop outputs too short to teach anything: "Ok.", "N/A", "{}", "See above."."""
+    """Drop outputs too short for what the instruction asks: "Ok.", "N/A", "{}", "See
+    above.", or two words where a letter or an explanation was asked for."""
 
     enabled: bool = Field(True, description=ENABLED)
+    by_instruction: bool = Field(
+        True,
+        description="judge the output against what the instruction asks: min_chars and "
+        "min_words apply only where it asks for running text, code or a structure (explain, "
+        "write a letter, JSON), and to no output in which scrub_pii replaced something; a "
+        "question that asks for a name, a date, a number, a yes/no or a choice may have a "
+        "one-word answer. false: they apply to every output",
+    )
     min_chars: Annotated[int, Field(ge=1, le=10_000)] = Field(
-        12, description="an output with fewer characters is dropped"
+        12, description="an output with fewer characters is dropped (see by_instruction)"
     )
     min_words: Annotated[int, Field(ge=1, le=1_000)] = Field(
-        2, description="an output with fewer words is dropped"
+        2, description="an output with fewer words is dropped (see by_instruction)"
+    )
+    non_answers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_NON_ANSWERS),
+        description="outputs that answer nothing (compared in lower case, without surrounding "
+        "punctuation), unless the instruction names them ('Reply OK if ...'); an output "
+        "without a letter or a digit answers nothing either",
     )
 
 
@@ -486,25 +532,40 @@ class OverLongRule(StrictModel):
 
 
 class RepetitionRule(StrictModel):
-    """Gopher-style repetition (Rae et al. 2021, table A1), on fields long enough to judge."""
+    """Degenerate repetition, on fields long enough to judge: repeated sentences or list items,
+    and loops; lists of distinct items and answers that restate the question are not it."""
 
     enabled: bool = Field(True, description=ENABLED)
     min_words: Annotated[int, Field(ge=1, le=100_000)] = Field(
         50, description="fields with fewer words are not judged"
     )
     max_dup_line_share: Share = Field(
-        0.3, description="share of lines that repeat an earlier line (Gopher)"
+        0.3,
+        description="share of lines and sentences (of 4 words or more, list markers, case and "
+        "punctuation ignored) that repeat an earlier one (Gopher's duplicate-line share, on "
+        "sentences as well); not judged where the instruction asks for a song or a poem",
     )
     max_dup_line_char_share: Share = Field(
-        0.2, description="share of characters in repeated lines (Gopher)"
+        0.2, description="share of characters in those repeated lines and sentences (Gopher)"
+    )
+    max_loop_char_share: Share = Field(
+        0.2,
+        description="share of characters in back-to-back repeats: a word n-gram (n <= 10) or "
+        "a run of up to 10 sentences repeated right after itself ('buy now buy now', a "
+        "stanza pasted three times)",
     )
     max_top_ngram_char_share: dict[int, Share] = Field(
-        default_factory=lambda: {2: 0.2, 3: 0.18, 4: 0.16},
-        description="per n: share of characters in the most frequent word n-gram (Gopher)",
+        default_factory=dict,
+        description="per n: share of characters in the most frequent word n-gram (Gopher: "
+        "{2: 0.2, 3: 0.18, 4: 0.16}); off by default: set for web documents, these shares "
+        "flag answers of a few hundred words that restate the question. When set, judged on "
+        "prose only, never on a list (its items share a template by design)",
     )
     max_dup_ngram_char_share: dict[int, Share] = Field(
-        default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.1},
-        description="per n: share of characters in repeated word n-grams (Gopher)",
+        default_factory=dict,
+        description="per n: share of characters in repeated word n-grams (Gopher: {5: 0.15, "
+        "6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.1}); off by default, on prose only, as "
+        "max_top_ngram_char_share",
     )
 
 
@@ -532,17 +593,31 @@ class SimpleRule(StrictModel):
 
 
 class RefusalRule(StrictModel):
-    """Drop outputs that are canned assistant refusals or AI disclaimers."""
+    """Drop outputs that are canned assistant refusals, or AI disclaimers that decline the
+    request; a disclaimer before an answer ("As an AI language model, ... Here are the
+    libraries: ...") is kept."""
 
     enabled: bool = Field(True, description=ENABLED)
     patterns: list[str] = Field(
         default_factory=lambda: list(DEFAULT_REFUSALS),
-        description="case-insensitive regexes searched in the output",
+        description="case-insensitive regexes searched in the output: canned refusals, "
+        "dropped wherever they stand",
+    )
+    disclaimers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_DISCLAIMERS),
+        description="case-insensitive regexes: the assistant saying what it is ('As an AI "
+        "language model'); the output is dropped only where it also declines (declines), and "
+        "never where the instruction asks about the assistant itself ('Are you conscious?')",
+    )
+    declines: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_DECLINES),
+        description="case-insensitive regexes: the output declines the request ('I cannot', "
+        "'not within my programming'); judged only together with a disclaimer",
     )
 
     @model_validator(mode="after")
     def _patterns_compile(self) -> RefusalRule:
-        for p in self.patterns:
+        for p in (*self.patterns, *self.disclaimers, *self.declines):
             try:
                 re.compile(p)
             except re.error as err:
@@ -562,6 +637,13 @@ class LanguageRule(StrictModel):
     )
     min_confidence: Share = Field(
         0.9, description="drop only when this sure the text is in another language"
+    )
+    follow_instruction: bool = Field(
+        True,
+        description="an instruction that asks for a translation or names the answer's "
+        "language ('Translate into French', 'Answer in Spanish.') allows that language: the "
+        "output is judged alone (the input is the text to translate); a translation into a "
+        "language the instruction does not name is not judged",
     )
 
 

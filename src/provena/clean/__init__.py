@@ -88,6 +88,31 @@ class Plan:
     rules: list[str]
 
 
+def scrubbed_outputs(pii_ledger: Path | None) -> frozenset[str]:
+    """Ids of the records whose output scrub_pii changed (an entity in field ``output`` with an
+    operator other than ``keep``), from its ledger: their outputs' lengths are not the ones
+    they had, so no length rule may judge them. Empty without a ledger."""
+    if pii_ledger is None:
+        return frozenset()
+    if not Path(pii_ledger).is_file():
+        raise UserError(f"{pii_ledger}: no scrub_pii ledger (run the scrub_pii stage first)")
+    ids: set[str] = set()
+    for line in read_jsonl(pii_ledger):
+        if any(
+            e.get("field") == "output" and e.get("operator") != "keep"
+            for e in line.get("entities") or ()
+        ):
+            ids.add(str(line["id"]))
+    return frozenset(ids)
+
+
+def _flagged(
+    batches: Iterable[list[Record]], scrubbed: frozenset[str]
+) -> Iterable[tuple[list[Record], list[bool]]]:
+    for batch in batches:
+        yield batch, [rec["id"] in scrubbed for rec in batch]
+
+
 def plan(
     inp: Path,
     cfg: CleanConfig,
@@ -95,10 +120,12 @@ def plan(
     root: Path | None = None,
     total: int | None = None,
     executor: ExecutorConfig = LOCAL,
+    scrubbed: frozenset[str] = frozenset(),
 ) -> Plan:
     """Pass 1: the per-record filters run where ``executor`` says (they are pure, one batch at a
     time); deduplication needs every survivor at once, so its index is built here, in the
-    driver, from the batches' results in input order."""
+    driver, from the batches' results in input order. ``scrubbed``: ids of the records whose
+    output scrub_pii changed (:func:`scrubbed_outputs`)."""
     # built here for every kind: a bad tokenizer path fails before any work is sent out
     filters = Filters(cfg, root)
     dd = Deduplicator(cfg.dedup) if (cfg.dedup.exact or cfg.dedup.near) else None
@@ -107,7 +134,7 @@ def plan(
     bar = progress(total=total, desc=f"{STAGE}: filter+index", unit=" rec", unit_scale=True)
     row = 0
     results = map_batches(
-        read_records(inp, batch_size=cfg.chunk_size),
+        _flagged(read_records(inp, batch_size=cfg.chunk_size), scrubbed),
         functools.partial(check_batch, filters)
         if executor.kind == "local"
         # a Ray worker's current folder is not ours: relative paths resolve against root
@@ -160,13 +187,15 @@ def plan(
 
 
 def check_batch(
-    filters: Filters, records: list[Record]
+    filters: Filters, batch: tuple[list[Record], list[bool]]
 ) -> list[tuple[str, tuple[str, str] | None, str | None]]:
     """(id, first failed rule as (rule, reason) or None, text to deduplicate or None) for each
-    record, in order. Pure: no file I/O."""
+    record of a batch of (records, whether scrub_pii changed each one's output), in order.
+    Pure: no file I/O."""
+    records, scrubbed = batch
     out: list[tuple[str, tuple[str, str] | None, str | None]] = []
-    for rec in records:
-        failed = filters.check(rec)
+    for rec, pii in zip(records, scrubbed, strict=True):
+        failed = filters.check(rec, scrubbed=pii)
         out.append((rec["id"], failed, None if failed else filters.text(rec)))
     return out
 
@@ -175,14 +204,14 @@ _FILTERS: dict[tuple[str, str], Filters] = {}
 
 
 def _check_remote(
-    cfg: CleanConfig, root: Path, records: list[Record]
+    cfg: CleanConfig, root: Path, batch: tuple[list[Record], list[bool]]
 ) -> list[tuple[str, tuple[str, str] | None, str | None]]:
     """:func:`check_batch` in a Ray worker: the filters (and the tokenizer) are compiled once
     per worker process, which Ray reuses from task to task."""
     key = (cfg.model_dump_json(), str(root))
     if key not in _FILTERS:
         _FILTERS[key] = Filters(cfg, root)
-    return check_batch(_FILTERS[key], records)
+    return check_batch(_FILTERS[key], batch)
 
 
 def apply_plan(records: list[Record], p: Plan, start: int) -> StageResult:
@@ -233,13 +262,16 @@ def run(
     labels: Iterable[Path] = (),
     root: Path | None = None,
     executor: ExecutorConfig = LOCAL,
+    pii_ledger: Path | None = None,
 ) -> dict[str, Any]:
     """Clean a record file; write records, ledger, quarantine, metrics and the clean report.
 
     ``executor`` runs the per-record filters (:mod:`provena.executor`); exact and near-duplicate
-    removal is global and stays in this process."""
+    removal is global and stays in this process. ``pii_ledger``: scrub_pii's ledger, which says
+    whose outputs scrubbing changed (never dropped for their length)."""
     total = pq.ParquetFile(inp).metadata.num_rows if inp.suffix == ".parquet" else None
-    p = plan(inp, cfg, root=root, total=total, executor=executor)
+    scrubbed = scrubbed_outputs(pii_ledger)
+    p = plan(inp, cfg, root=root, total=total, executor=executor, scrubbed=scrubbed)
     top = sorted(p.clusters, key=lambda c: (-len(c.members), c.kept))[: cfg.report_clusters]
     wanted = {r for c in top for r in c.members}
     shown: dict[int, dict[str, Any]] = {}

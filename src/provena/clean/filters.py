@@ -16,7 +16,16 @@ from functools import cached_property
 from pathlib import Path
 
 import ftfy.badness
+import numpy as np
 
+from provena.clean.asks import (
+    Ask,
+    about_assistant,
+    about_markup,
+    answer_kind,
+    asks_for_verse,
+    requested_language,
+)
 from provena.config import CleanConfig, RepetitionRule
 from provena.normalize import normalize_for_match
 from provena.records import Record
@@ -25,6 +34,16 @@ from provena.tokens import load_tokenizer
 #: Typed placeholders that scrub_pii writes (``<PERSON>``, ``<US_SSN>``).
 PLACEHOLDER_RE = re.compile(r"<[A-Z][A-Z0-9_]*>")
 _LETTER_RE = re.compile(r"[^\W\d_]")
+_CONTENT_RE = re.compile(r"[^\W_]")  # a letter or a digit
+_LAYOUT_RE = re.compile(r"^[|:=+*•·\-–—_~]+$")
+#: a hashtag; not a Markdown heading, a colour (#F5F5DC) or "C#"
+_HASHTAG_RE = re.compile(
+    r"(?<![\w#&])#(?!(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})\b)[^\W_]"
+)
+_HASHTAG_ASK_RE = re.compile(r"\bhash-?tags?\b", re.I)
+_YES_NO = frozenset(("yes", "no", "y", "n", "yeah", "yep", "nope", "true", "false"))
+#: what ``by_instruction: false`` judges every output as
+_ANY = Ask("long", "any instruction (by_instruction: false)")
 _CODE_RE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`", re.S)  # fenced blocks and inline code
 _HTML_TAGS = (
     "html|head|body|div|span|p|br|hr|font|table|tbody|thead|tr|td|th|ul|ol|li|b|i|u|em|strong|"
@@ -44,32 +63,103 @@ def _outside_code(text: str) -> str:
     return _CODE_RE.sub(" ", text) if "`" in text else text
 
 
-def _dup_share(items: Sequence[str]) -> tuple[int, int]:
-    """(count, characters) of items that repeat an earlier item."""
-    seen: set[str] = set()
-    n = chars = 0
-    for it in items:
-        if it in seen:
-            n += 1
-            chars += len(it)
-        else:
-            seen.add(it)
-    return n, chars
+#: a list item's marker: "1.", "2)", "a.", "-", "*", "•", "#", "[ ]"
+_MARKER_RE = re.compile(r"^\s*(?:[-*•+>]+|\(?\d{1,3}[.):]|\(?[a-zA-Z][.)]|#{1,6}|\[[ xX]\])\s+")
+#: a labelled line: "Day 1: ...", "Monday: ...", "Pros: ..."
+_LABEL_RE = re.compile(r"^\s*[\w*][\w '&/().*-]{0,40}:\s*\S")
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+(?=\S)")
+_WORD_RE = re.compile(r"\w+(?:['’]\w+)*")
+#: lines and sentences shorter than this may repeat ("Chorus:", "Season: 2011", "Yes.")
+UNIT_MIN_WORDS = 4
+LOOP_MAX_PERIOD = 10  # longest n-gram, or run of sentences, checked for a back-to-back repeat
 
 
-def repetition_problem(text: str, rule: RepetitionRule) -> str | None:
-    """Gopher's repetition checks (Rae et al. 2021, table A1), as datatrove implements them."""
+def _units(text: str) -> list[tuple[str, int]]:
+    """The text's lines split into sentences, list markers dropped, in lower case with the
+    punctuation and spacing folded (what a repeated sentence or list item is compared on),
+    each with its number of words as written."""
+    out = []
+    for line in text.split("\n"):
+        line = _MARKER_RE.sub("", line).strip()
+        for sentence in _SENTENCE_END_RE.split(line) if line else ():
+            unit = " ".join(_WORD_RE.findall(sentence.lower()))
+            if unit:
+                out.append((unit, len(sentence.split())))
+    return out
+
+
+def is_list(text: str) -> bool:
+    """Three lines or more, at least half of them list items (numbered, bulleted or labelled
+    "Day 1: ...") or starting with the same word (lines sharing a template)."""
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    if len(lines) < 3:
+        return False
+    marked = sum(1 for ln in lines if _MARKER_RE.match(ln) or _LABEL_RE.match(ln))
+    if marked >= 3 and 2 * marked >= len(lines):
+        return True
+    firsts = Counter(ln.split()[0].lower() for ln in lines)
+    _, n = firsts.most_common(1)[0]
+    return n >= 3 and 2 * n >= len(lines)
+
+
+def _looped(items: Sequence[str]) -> list[bool]:
+    """Which items repeat, right after it, a run of up to :data:`LOOP_MAX_PERIOD` items: the
+    second "buy now" of "buy now buy now", the third copy of a stanza pasted three times."""
+    index: dict[str, int] = {}
+    ids = np.array([index.setdefault(it, len(index)) for it in items], dtype=np.int64)
+    covered = np.zeros(len(ids), dtype=bool)
+    for k in range(1, min(LOOP_MAX_PERIOD, len(ids) // 2) + 1):
+        same = ids[k:] == ids[:-k]  # same[m]: item m + k repeats item m
+        # a run of >= k equal pairs from m0 to m1: items m0 + k .. m1 + k repeat with period k
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], same.view(np.int8), [0]))))
+        for m0, m1 in zip(edges[::2], edges[1::2], strict=True):
+            if m1 - m0 >= k:
+                covered[m0 + k : m1 + k] = True
+    return covered.tolist()
+
+
+def repetition_problem(text: str, rule: RepetitionRule, verse: bool = False) -> str | None:
+    """Degenerate repetition in ``text``: sentences or list items that repeat earlier ones, and
+    loops (an n-gram or a run of sentences repeated back to back); Gopher's n-gram shares (Rae
+    et al. 2021, table A1, as datatrove computes them) where params set them, on prose only.
+    ``verse``: the instruction asks for a song or a poem, whose chorus may repeat."""
     words = text.split()
     if len(words) < rule.min_words:
         return None
-    lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
-    if lines:
-        n, chars = _dup_share(lines)
-        if n / len(lines) > rule.max_dup_line_share:
-            return f"duplicate lines {n / len(lines):.2f} > {rule.max_dup_line_share}"
-        if chars / len(text) > rule.max_dup_line_char_share:
-            share = chars / len(text)
-            return f"characters in duplicate lines {share:.2f} > {rule.max_dup_line_char_share}"
+    pairs = _units(text)
+    units = [u for u, _ in pairs]
+    total = sum(len(u) + 1 for u in units) or 1
+    counted = [u for u, n in pairs if n >= UNIT_MIN_WORDS]
+    if counted and not verse:
+        seen: set[str] = set()
+        n = chars = 0
+        for u in counted:
+            if u in seen:
+                n += 1
+                chars += len(u) + 1
+            else:
+                seen.add(u)
+        if n / len(counted) > rule.max_dup_line_share:
+            share = n / len(counted)
+            return f"repeated sentences or lines {share:.2f} > {rule.max_dup_line_share}"
+        if chars / total > rule.max_dup_line_char_share:
+            share = chars / total
+            return (
+                f"characters in repeated sentences or lines {share:.2f} > "
+                f"{rule.max_dup_line_char_share}"
+            )
+    looped = sum(len(u) + 1 for u, c in zip(units, _looped(units), strict=True) if c)
+    tokens = " ".join(units).split()
+    looped_words = sum(len(w) + 1 for w, c in zip(tokens, _looped(tokens), strict=True) if c)
+    share = max(looped / total, looped_words / total)
+    if share > rule.max_loop_char_share:
+        return f"back-to-back repeats cover {share:.2f} of characters > {rule.max_loop_char_share}"
+    if (rule.max_top_ngram_char_share or rule.max_dup_ngram_char_share) and not is_list(text):
+        return _gopher_ngrams(words, rule)
+    return None
+
+
+def _gopher_ngrams(words: list[str], rule: RepetitionRule) -> str | None:
     word_chars = sum(len(w) for w in words)
     for n, limit in sorted(rule.max_top_ngram_char_share.items()):
         grams = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
@@ -106,6 +196,10 @@ class Filters:
         self.f = cfg.filters
         self.root = root or Path.cwd()
         self._refusals = [re.compile(p, re.I) for p in self.f.refusal.patterns]
+        self._disclaimers = [re.compile(p, re.I) for p in self.f.refusal.disclaimers]
+        self._declines = [re.compile(p, re.I) for p in self.f.refusal.declines]
+        self._non_answers = frozenset(a.strip().lower() for a in self.f.short_output.non_answers)
+        self._scrubbed = False
         order: list[tuple[str, Callable[[Record, str], str | None]]] = [
             ("empty_output", self._empty_output),
             ("short_output", self._short_output),
@@ -130,13 +224,21 @@ class Filters:
     def text(self, rec: Record) -> str:
         return "\n\n".join(rec[f] for f in self.cfg.fields if rec.get(f))
 
-    def check(self, rec: Record) -> tuple[str, str] | None:
+    def check(self, rec: Record, scrubbed: bool = False) -> tuple[str, str] | None:
+        """The first rule ``rec`` fails, as (rule, reason), or None. ``scrubbed``: scrub_pii
+        replaced something in its output (its ledger says so), so the output's length is not
+        the one it had."""
         joined = self.text(rec)
+        self._scrubbed = scrubbed or bool(PLACEHOLDER_RE.search(rec["output"]))
         for name, fn in self.rules:
             reason = fn(rec, joined)
             if reason is not None:
                 return name, reason
         return None
+
+    def ask(self, rec: Record) -> Ask:
+        """What the record's instruction asks for (:func:`provena.clean.asks.answer_kind`)."""
+        return answer_kind(rec["instruction"]) if self.f.short_output.by_instruction else _ANY
 
     # ----------------------------------------------------------------------------- the rules
 
@@ -145,16 +247,32 @@ class Filters:
 
     def _short_output(self, rec: Record, joined: str) -> str | None:
         r, out = self.f.short_output, rec["output"].strip()
+        ask = self.ask(rec)
+        bare = out.strip(" \t\n.,;:!?\"'`()[]{}*_-").lower()
+        if bare in self._non_answers | _YES_NO and _names(rec["instruction"], bare):
+            return None  # "Reply OK if ...", "Say yes or no.": the instruction offers it
+        if bare in self._non_answers:
+            return f"output {_quote(out)} answers nothing (instruction: {ask.what})"
+        if len(out) < r.min_chars and not _CONTENT_RE.search(out):  # "{}", ".", "-" (not ASCII art)
+            return f"output {_quote(out)} has no letter or digit (instruction: {ask.what})"
+        if ask.wh and bare in _YES_NO:
+            return f"a bare {_quote(out)} does not answer {ask.what}"
+        if ask.kind != "long" or self._scrubbed:
+            # a short answer may be right; a scrubbed output's length is not the one it had
+            return None
         if len(out) < r.min_chars:
-            return f"output has {len(out)} characters < {r.min_chars}"
+            return f"output has {len(out)} characters < {r.min_chars} (instruction: {ask.what})"
         if len(out.split()) < r.min_words:
-            return f"output has {len(out.split())} words < {r.min_words}"
+            return f"output has {len(out.split())} words < {r.min_words} (instruction: {ask.what})"
         return None
 
     def _placeholder_only(self, rec: Record, joined: str) -> str | None:
         out = rec["output"]
         if PLACEHOLDER_RE.search(out) and not re.sub(r"\W", "", PLACEHOLDER_RE.sub("", out)):
-            return "output holds only scrubbed-PII placeholders"
+            # where a name, a date or a number is asked for, the placeholder stands for it
+            ask = self.ask(rec)
+            if ask.kind == "long":
+                return f"output holds only scrubbed-PII placeholders (instruction: {ask.what})"
         return None
 
     def _echo(self, rec: Record, joined: str) -> str | None:
@@ -165,9 +283,18 @@ class Filters:
         return None
 
     def _refusal(self, rec: Record, joined: str) -> str | None:
+        if about_assistant(rec["instruction"]):
+            return None  # "Are you conscious?": "I'm an AI" is the answer, not a disclaimer
+        out = rec["output"]
         for rx in self._refusals:
-            if rx.search(rec["output"]):
+            if rx.search(out):
                 return f"canned refusal in output (pattern {rx.pattern!r})"
+        said = next((m for rx in self._disclaimers if (m := rx.search(out))), None)
+        if said is None:
+            return None  # no disclaimer: "I cannot recommend a dose" is advice, not a refusal
+        declined = next((m for rx in self._declines if (m := rx.search(out))), None)
+        if declined is not None:
+            return f"AI disclaimer {said.group(0)!r} declining the request ({declined.group(0)!r})"
         return None
 
     def _mojibake(self, rec: Record, joined: str) -> str | None:
@@ -181,6 +308,9 @@ class Filters:
         return None
 
     def _markup(self, rec: Record, joined: str) -> str | None:
+        if about_markup(rec["instruction"]):
+            # "Write the HTML for ...", "Convert this HTML to Markdown": tags are content
+            return None
         for f in self.cfg.fields:
             m = MARKUP_RE.search(_outside_code(rec[f]))
             if m:
@@ -205,20 +335,24 @@ class Filters:
 
     def _characters(self, rec: Record, joined: str) -> str | None:
         r = self.f.characters
-        words = PLACEHOLDER_RE.sub("x", joined).split()
+        # table rules, bullets and dashes ("|", "---", "-", "=") are layout, not words
+        words = [w for w in PLACEHOLDER_RE.sub("x", joined).split() if not _LAYOUT_RE.match(w)]
         if len(words) < r.min_words:
             return None
         non_alpha = sum(1 for w in words if not _LETTER_RE.search(w)) / len(words)
         if non_alpha > r.max_non_alpha_word_share:
             return f"words without a letter {non_alpha:.2f} > {r.max_non_alpha_word_share}"
-        symbols = (joined.count("#") + joined.count("...") + joined.count("\u2026")) / len(words)
+        # hashtags (not Markdown headings), unless the instruction asks for them
+        tags = 0 if _HASHTAG_ASK_RE.search(rec["instruction"]) else len(_HASHTAG_RE.findall(joined))
+        symbols = (tags + joined.count("...") + joined.count("\u2026")) / len(words)
         if symbols > r.max_symbol_word_ratio:
-            return f"'#' and '...' per word {symbols:.2f} > {r.max_symbol_word_ratio}"
+            return f"hashtags and '...' per word {symbols:.2f} > {r.max_symbol_word_ratio}"
         return None
 
     def _repetition(self, rec: Record, joined: str) -> str | None:
+        verse = asks_for_verse(rec["instruction"])
         for f in self.cfg.fields:
-            reason = repetition_problem(rec[f], self.f.repetition)
+            reason = repetition_problem(rec[f], self.f.repetition, verse=verse)
             if reason:
                 return f"{reason} in {f}"
         return None
@@ -239,12 +373,33 @@ class Filters:
 
     def _language(self, rec: Record, joined: str) -> str | None:
         r = self.f.language
-        # the instruction is often one fixed English template: the example's language is that
-        # of its content
-        found = self.language("\n".join(rec[f] for f in ("input", "output") if rec[f]) or joined)
+        allowed, asked = list(r.allowed), None
+        if r.follow_instruction:
+            asked = requested_language(rec["instruction"])
+        if asked is not None:
+            if asked.any:  # "translate it into another language": any language will do
+                return None
+            # the input is the text to translate or answer: the output is judged alone
+            allowed += [c for c in asked.codes if c not in allowed]
+            found, where = self.language(rec["output"]), " in output"
+        else:
+            # the instruction is often one fixed English template: the example's language is
+            # that of its content
+            content = "\n".join(rec[f] for f in ("input", "output") if rec[f])
+            found, where = self.language(content or joined), ""
         if found is None:
             return None
         lang, prob = found
-        if lang not in r.allowed and prob >= r.min_confidence:
-            return f"language {lang} (p={prob:.2f}), allowed: {', '.join(r.allowed)}"
+        if lang not in allowed and prob >= r.min_confidence:
+            named = f" ({', '.join(asked.codes)} named by the instruction)" if asked else ""
+            return f"language {lang} (p={prob:.2f}){where}, allowed: {', '.join(allowed)}{named}"
         return None
+
+
+def _names(instruction: str, word: str) -> bool:
+    """``instruction`` names ``word`` itself ("Reply OK if you agree", "done or pending?")."""
+    return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", instruction, re.I) is not None
+
+
+def _quote(text: str, n: int = 20) -> str:
+    return repr(text if len(text) <= n else text[: n - 1] + "…")

@@ -22,7 +22,7 @@ On alpaca: the share of answers changed, and of their words of 4+ letters left w
 Each tool is timed ``--repeat`` times; its fastest run counts. Writes ``--out`` (default
 bench/results/pii.json) with the figures and a ``targets`` list of {name, goal, measured, met}.
 
-    nice -n 10 python bench/bench_pii.py [--repeat 1] [--limit N] [--out ...]
+    nice -n 10 python bench/bench_pii.py [--repeat 1] [--limit N] [--sets NAME ...] [--out ...]
 """
 
 from __future__ import annotations
@@ -228,9 +228,14 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="timed runs per tool; the best counts")
     ap.add_argument("--limit", type=int, default=0, help="first N records of each set (0: all)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "pii.json")
+    ap.add_argument(
+        "--sets", nargs="+", choices=sorted(SETS), default=list(SETS), help="sets to run (all)"
+    )
     args = ap.parse_args()
     result: dict = {"machine_cores": os.cpu_count(), "repeat": args.repeat, "sets": {}}
     for name, (load, profile) in SETS.items():
+        if name not in args.sets:
+            continue
         try:
             items = load()
         except FileNotFoundError as err:

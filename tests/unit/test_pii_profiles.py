@@ -134,6 +134,14 @@ GENERAL = [
     *_cases("Login: admin, password: Hunter42!", [("Hunter42!", "SECRET")]),
     *_cases("Set password: ******** in the form.", []),
     *_cases("Call me at +1 415 555 0134 tonight.", [("+1 415 555 0134", "PHONE_NUMBER")]),
+    # a name asked for or given stays a name whatever its words ('My name is' + rare words)
+    *_cases("My name is Aantje Mourik, nice to meet you.", [("Aantje Mourik", "PERSON")]),
+    # a question about a third person: only verbs of meeting or contacting make it personal
+    *_cases("Did you know that Waikiki Beach is famous?", []),
+    # colours, ships without a fleet post office, a list's next number: no addresses
+    *_cases("Set the background to #f2f2f2 and the button to #4CAF50.", []),
+    *_cases("Visit the USS Arizona Memorial at Pearl Harbor.", []),
+    *_cases("Fibers improve the efficiency of a building.\n3. Roofing: light roofs.", []),
 ]
 
 
@@ -286,3 +294,31 @@ def test_an_age_over_89_survives_only_where_it_is_still_an_age(value, text, surv
     assert _survives("AGE_OVER_89", value, text) is survives
     # every other type: any bounded occurrence survives
     assert _survives("PERSON", "Lee", "seen by Dr Lee today") is True
+
+
+@pytest.mark.parametrize(
+    ("text", "sentences"),
+    [
+        ("Hello, this is Dr. Kyle Kuefer. Who are you?", 2),
+        ("hello, this is dr. kyle kuefer. who are you?", 2),
+        ("HELLO, THIS IS MR. J. DOE. WHO ARE YOU?", 2),
+    ],
+)
+def test_a_title_or_an_initial_does_not_end_a_sentence(text, sentences):
+    from provena.pii.general import _SENTENCE
+
+    found = [m.group() for m in _SENTENCE.finditer(text)]
+    assert len(found) == sentences
+    assert "Kuefer" in found[0] or "kuefer" in found[0] or "DOE" in found[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("I want to add Irenke Sörös as a beneficiary to my account.", "Irenke Sörös"),
+        ("Have you met Tomasz Wójcik yet?", "Tomasz Wójcik"),
+        ("My great great grandfather was called Djevad Šušulić.", "Djevad Šušulić"),
+    ],
+)
+def test_a_name_no_list_holds_counts_in_a_personal_context(general, text, name):
+    assert (name, "PERSON") in _found(general, text)

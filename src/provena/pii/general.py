@@ -17,12 +17,13 @@ facts). So this profile keeps public knowledge and removes:
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from provena.lexicon import english_zipf, mostly_lower, mostly_upper, name_words
+from provena.lexicon import english_zipf, first_names, mostly_lower, mostly_upper, name_words
 from provena.lexicon.clinical import KINSHIP_WORDS
 from provena.pii.recognizers import _Base
 
@@ -127,34 +128,42 @@ class BirthDateRecognizer(_Base):
 CUE_RECOGNIZERS = frozenset({"NameCueRecognizer", "SameValueInRecord"})
 # a private person's title; 'Dr.', 'Sir', 'Lord' head public names in general text too
 _PRIVATE_TITLE = re.compile(r"(?i)\b(?:mr|mrs|ms|mx|miss)\.?\s*$")
-# what makes a sentence personal: speaking of oneself, greeting or signing, family, contact
-_KIN = "|".join(sorted(map(re.escape, KINSHIP_WORDS), key=len)[::-1])
-_PERSONAL = re.compile(
-    r"(?i)(?:^\s*(?:dear|hi|hello|hey)\b|\b(?:regards|sincerely|cheers|thanks|best),?\s*$|"
-    r"\b(?:my|our|your)\s+(?:(?:late|dear|older|younger|little|big|great|"
-    r"step|ex|grand)[- ]?)*(?:" + _KIN + r")\b|\b(?:" + _KIN + r")\s+(?:is\s+)?(?:called|named)\b|"
-    r"\b(?:my|your|his|her|their)\s+(?:full\s+|last\s+|first\s+|maiden\s+)?name\b|"
-    r"\bname\s+(?:is|on|of)\b|\b(?:contact|e-?mail|phone|call|text|reach)\s+(?:me|him|her|us)\b)",
-    re.M,
-)
 _CONTACT_TYPES = frozenset(
-    {"EMAIL_ADDRESS", "PHONE_NUMBER", "STREET_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN"}
+    {
+        "EMAIL_ADDRESS",
+        "PHONE_NUMBER",
+        "STREET_ADDRESS",
+        "CREDIT_CARD",
+        "IBAN_CODE",
+        "US_SSN",
+        "ID",
+        "MEDICAL_RECORD_NUMBER",
+        "US_DRIVER_LICENSE",
+        "SECRET",
+    }
 )
 # public knowledge in general text: places, organisations, nationalities, ordinary dates
 PUBLIC_TYPES = frozenset({"LOCATION", "ORGANIZATION", "NRP", "DATE_TIME", "URL"})
-# a name that English text does not know (every word rarer than this) is a private person's
-UNKNOWN_NAME_ZIPF = 2.0
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
+# a sentence ends at '.', '!' or '?', not after a title or an initial ('Dr. Ann Lee', 'J. Doe')
+_TITLES = "Mr Mrs Ms Dr St Jr Sr Prof Rev Gen Col Capt Lt Sgt".split()  # noqa: SIM905
+_NO_STOP = "|".join(
+    [rf"(?<=\b{v})\." for t in _TITLES for v in sorted({t, t.lower(), t.upper()})]
+    + [r"(?<=\b[A-Z])\."]
+)
+_SENTENCE = re.compile(rf"(?:[^.!?\n]|{_NO_STOP})+(?:[.!?]+[\"'”’)]*|\n|$)")
 
 
 _LIST_ITEM = re.compile(r"\d{1,3}[.)]\s")
+_HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{8}|[0-9a-fA-F]{6}|[0-9a-fA-F]{3})\b")
 _DATE_LIKE = re.compile(
     r"(?i)^\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
 )
 _STREET_WORD = re.compile(
     r"(?i)\b(?:street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd|way|court|ct|"
     r"place|pl|terrace|circle|parkway|highway|hwy|square|hill|apt|apartment|suite|unit|box|"
-    r"floor|rue|calle|via|straße|strasse|weg|laan|straat|gatan|vej|katu|ulica|utca)\b"
+    r"floor|rue|calle|carrer|paseo|plaza|camino|rua|rúa|avenida|av|travessa|praça|via|viale|"
+    r"piazza|corso|chemin|quai|allée|allee|platz|gasse|straße|strasse|weg|laan|straat|plein|"
+    r"gatan|gata|gate|vej|vei|gade|katu|tie|ulica|utca|útja|náměstí|odos|odós|οδός)\b"
 )
 _ADDRESS_PARTICLES = frozenset(
     "de la le du des del della di da do dos das van von der den am im an ul al rue via apt".split()  # noqa: SIM905
@@ -173,7 +182,8 @@ def _not_an_identifier(text: str, r: RecognizerResult) -> bool:
         years = re.findall(r"\b\d{3,4}\b", value)
         first_digit = re.search(r"\d", value)
         core = value[first_digit.start() :] if first_digit else value  # from the house number on
-        words = re.findall(r"[^\W\d_]{2,}", core)
+        # the words from the house number on, or all where the number ends the value
+        words = re.findall(r"[^\W\d_]{2,}", core) or re.findall(r"[^\W\d_]{2,}", value)
         lower_words = [w for w in words if w.islower() and w.lower() not in _ADDRESS_PARTICLES]
         return bool(
             # in text of mixed case, street and place names are capitalized: not 'rise in a
@@ -185,8 +195,15 @@ def _not_an_identifier(text: str, r: RecognizerResult) -> bool:
                 and len(lower_words) * 2 >= len(words)
             )
             or _LIST_ITEM.match(value)
+            or _HEX_COLOUR.match(value)  # an address never starts with '#'; a colour does
+            # the number is the next list item's: 'a building.\n3. Roofing'
+            or (re.search(r"\n[ \t]*\d{1,2}$", value) and re.match(r"[.)]\s", text[r.end :]))
             or _DATE_LIKE.match(value)
-            or re.match(r"(?:uss|usns|usnv|uscgc)\s", value)  # the military prefix is upper case
+            # a ship ('USS Arizona Memorial') is an address only with its fleet post office
+            or (
+                re.match(r"(?i)(?:uss|usns|usnv|uscgc)\s", value)
+                and not re.search(r"(?i)\b(?:fpo|apo|dpo)\b", value)
+            )
             or (
                 not _STREET_WORD.search(value)
                 and (
@@ -211,65 +228,291 @@ def _not_an_identifier(text: str, r: RecognizerResult) -> bool:
 def _name_shaped(value: str) -> bool:
     """Some word is a listed first or last name, and none is written like code
     ('KinematicBody', 'ChatGPT')."""
-    words = re.findall(r"[^\W\d_][\w'’-]*", value)
+    words = _words(value)
     if not words or any(re.search(r"[a-z][A-Z]", w) for w in words):
         return False
     names = name_words()
-    return any(w.strip("'’").removesuffix("'s").capitalize() in names for w in words)
+    return any(_bare(w) in names for w in words)
 
 
-def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
-    """Keep names only in a personal context, and public types not at all (unless a cue
-    introduced them, as for a date of birth); everything else passes."""
-    results = [r for r in results if not _not_an_identifier(text, r)]
-    contact = [r for r in results if r.entity_type in _CONTACT_TYPES]
-    sentences = [(m.start(), m.end()) for m in _SENTENCE.finditer(text)]
-    out = []
-    for r in results:
-        name = (r.recognition_metadata or {}).get(RecognizerResult.RECOGNIZER_NAME_KEY, "")
-        if name in CUE_RECOGNIZERS or (
-            name == "TitledNameRecognizer" and _PRIVATE_TITLE.search(text[: r.start])
-        ):
-            if not re.search(r"[a-z][A-Z]", text[r.start : r.end]):  # not 'SophieSnazz'
-                out.append(r)
-            continue
-        if r.entity_type in PUBLIC_TYPES and name != "BirthDateRecognizer":
-            continue
-        if r.entity_type not in ("PERSON", "DATE_TIME"):
-            out.append(r)
-            continue
-        if r.entity_type == "PERSON" and not _name_shaped(text[r.start : r.end]):
-            continue
-        if any(c.start <= r.start and r.end <= c.end for c in contact):
-            continue  # part of an address or e-mail address, which is removed whole
-        a, b = _around(sentences, r.start, r.end)
-        if _on_own_line(text, r):  # a signature or an address label: the lines around count
-            a = text.rfind("\n", 0, max(0, text.rfind("\n", 0, r.start))) + 1
-            nxt = text.find("\n", r.end + 1)
-            b = len(text) if nxt < 0 else nxt
-        if _PERSONAL.search(text[a:b]) or any(c.start < b and c.end > a for c in contact):
-            out.append(r)
-            continue
-        words = [w for w in re.findall(r"[^\W\d_]+", text[r.start : r.end]) if len(w) > 1]
-        if (
-            r.entity_type == "PERSON"
-            and words
-            and all(english_zipf(w.lower()) < UNKNOWN_NAME_ZIPF for w in words)
-        ):
-            out.append(r)  # no public figure English text knows: 'Fiammetta Zetticci'
-    return out
+def _words(value: str) -> list[str]:
+    return re.findall(r"[^\W\d_][\w'’-]*", value)
+
+
+def _bare(word: str) -> str:
+    """'O'Neil's' -> "O'Neil": the word as a name list writes it."""
+    w = word.strip("'’-")
+    for s in ("'s", "’s"):
+        w = w.removesuffix(s)
+    return w[:1].upper() + w[1:].lower() if w.isupper() or w.islower() else w
+
+
+# --------------------------------------------------------------- what makes a name private
+#
+# A name in general text is a private person's where the text is about that person as an
+# individual: a record, form, signature or address block that holds them, a message to
+# them, a conversation they take part in, their family, their account. Encyclopedic text
+# about public people has none of these: it names people in the third person, among works,
+# places and years. A name that English text does not know at all is private too. What the
+# writer says of themselves ('I', 'you') is no sign on its own: answers and stories are full
+# of both.
+
+# people one knows as an individual: family, household, work, care, tenancy
+_PEOPLE_ONE_KNOWS = (
+    "kid kids baby wife husband boss manager supervisor colleague colleagues coworker "
+    "coworkers co-worker roommate flatmate housemate classmate classmates landlord landlady "
+    "tenant tenants employee employees client clients customer customers teammate teammates"
+)
+_RELATION_WORDS = sorted(KINSHIP_WORDS | set(_PEOPLE_ONE_KNOWS.split()), key=len, reverse=True)
+_REL = "|".join(map(re.escape, _RELATION_WORDS))
+# speaking of oneself or one's family, greeting or signing, a name asked for or given
+_PERSONAL = re.compile(
+    r"(?i)(?:^\s*(?:dear|hi|hello|hey)\b|\b(?:regards|sincerely|cheers|thanks|best),?\s*$|"
+    r"\b(?:my|our|your)\s+(?:(?:late|dear|older|younger|little|big|great|step|ex|grand|best|"
+    r"new|old)[- ]?)*(?:" + _REL + r")\b|"
+    r"\b(?:my|our|your)\s+(?:\d+\s+|co-?)?(?:founders?|team|staff|members|employees|partners|"
+    r"owners|directors|guests|tenants|neighbou?rs)\b|"
+    r"\b(?:my|your|his|her|their)\s+(?:full\s+|last\s+|first\s+|maiden\s+|middle\s+)?name\b|"
+    r"\bname\s+(?:on|in)\s+(?:the|my|your|this)\b|"
+    r"\b(?:contact|e-?mail|phone|call|text|reach)\s+(?:me|him|her|us)\b)",
+    re.M,
+)
+_SELF = re.compile(
+    r"(?i)\b(?:i|i'm|i’m|i've|i’ve|i'd|i’d|me|my|we|we're|we’re|our|us|please)\b|"
+    r"^\s*(?:follow\s+up|contact|call|email|send|ask|tell|remind)\b"
+)
+# an account, a payment or a legal document of one person, said by that person or to them
+_RECORD = re.compile(
+    r"(?i)\b(?:accounts?|billing|billed|invoices?|payments?|refunds?|beneficiar(?:y|ies)|"
+    r"guardian|appointments?|statements?|loans?|mortgage|booking|reservations?|policy|claims?|"
+    r"subscriptions?|contracts?|lease|signature|passport|login|username|follow(?:ing)?[- ]up|"
+    r"(?:the|my|his|her|their)\s+will)\b"
+)
+# a question to someone about a third person: 'have you heard Ann speak?', 'is Bo there?'
+_ASKED_ABOUT = re.compile(
+    r"(?i)\b(?:have|did|do|will|would|can|could|should)\s+you\s+(?:ever\s+|already\s+|just\s+)?"
+    r"(?:met|meet|heard|hear|seen|call(?:ed)?|ask(?:ed)?|tell|told|(?:talk(?:ed)?|spoken?|speak|"
+    r"write|written|wrote)\s+to|e-?mail(?:ed)?|text(?:ed)?|contact(?:ed)?|remember|invite[ds]?)\s+$"
+)
+# someone addressed by name: 'Ann, can you ...?', 'Remember me, Ann?', "Don't go, Ann!"
+_VOCATIVE_AFTER = re.compile(r"^\s*,[^.!?\n]*(?:\?|!|\byou\b|\byour\b)", re.I)
+_VOCATIVE_BEFORE = re.compile(r"(?:,|\bme)\s*$", re.I)
+# two people in one exchange: 'said Ann to Bo', 'Ann shouted at Bo'
+_SPEECH_VERB = r"(?:said|says|asked|told|shouted|yelled|screamed|whispered|replied|cried)"
+_EXCHANGE_AFTER = re.compile(rf"(?i)^\s*(?:{_SPEECH_VERB}\s+(?:to|at)|(?:to|at)\b)\s*$")
+_NAMED_BEFORE = re.compile(r"(?i)\b(?:named|called)\s+(?:him|her|them|me)\s+$")
+# a form or record field that holds a person: 'Name: X', 'Billing address: X'
+_FIELD_BEFORE = re.compile(
+    r"(?i)(?:^|\n|\?)[ \t>*•-]*(?:(?:full|first|last|sur|maiden|middle|user|display|account|"
+    r"holder'?s?|customer|client|patient|employee|contact|applicant|tenant|student|owner)?\s*"
+    r"name|billing\s+address|shipping\s+address|bill\s+to|ship\s+to|attn|attention|"
+    r"signed|signature|account\s+holder|card\s*holder|beneficiary|guardian|contact|"
+    r"customer|client|patient|employee|applicant|tenant|user)\s*[:=]?\s*(?:\??\s*)$"
+)
+_SPEAKER_LINE = re.compile(
+    r"(?m)^[ \t>*•-]*([^\W\d_][\w'’.-]*(?:[ \t][^\W\d_][\w'’.-]*){0,2})[ \t]*:[ \t]*\S"
+)
+_NOT_A_SPEAKER = re.compile(
+    r"(?i)(?:note|step|q|a|question|answer|example|tip|title|name|type|description|input|"
+    r"output|response|user|assistant|system|bot|date|phone|address|e-?mail|fax|mobile|desk)"
+)
+# a name that English text does not know (every word rarer than this) is a private person's
+UNKNOWN_NAME_ZIPF = 2.0
+
+
+def _sentence_of(sentences: list[tuple[int, int]], start: int, end: int) -> tuple[int, int]:
+    for a, b in sentences:
+        if a <= start < b:
+            return a, max(b, end)
+    return start, end
+
+
+def _line_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    a = text.rfind("\n", 0, start) + 1
+    b = text.find("\n", end)
+    return a, len(text) if b < 0 else b
 
 
 def _on_own_line(text: str, r: RecognizerResult) -> bool:
-    start = text.rfind("\n", 0, r.start) + 1
-    end = text.find("\n", r.end)
-    line = text[start : len(text) if end < 0 else end]
-    return line.strip(" \t,.;:-–—>*•") == text[r.start : r.end]
+    a, b = _line_bounds(text, r.start, r.end)
+    return text[a:b].strip(" \t,.;:-–—>*•?|") == text[r.start : r.end]
 
 
-def _around(sentences: list[tuple[int, int]], start: int, end: int) -> tuple[int, int]:
-    """The sentence holding [start, end), with the one before it."""
-    for k, (a, b) in enumerate(sentences):
-        if a <= start < b:
-            return (sentences[k - 1][0] if k else a), max(b, end)
-    return start, end
+def _block_around(text: str, start: int, end: int, lines: int = 5) -> tuple[int, int]:
+    """Up to ``lines`` non-empty lines either side: a signature, a label, an address block."""
+    spans = [(m.start(), m.end()) for m in re.finditer(r"[^\n]*\S[^\n]*", text)]
+    at = next((k for k, (a, b) in enumerate(spans) if a <= start < b), None)
+    if at is None:
+        return start, end
+    return spans[max(0, at - lines)][0], spans[min(len(spans) - 1, at + lines)][1]
+
+
+def _transcript(text: str) -> frozenset[int]:
+    """Starts of the lines that open with a speaker's name and a colon, where at least two
+    do ('Ann: Who are you?' / 'Bo: Her son.'): a conversation, whose people are private."""
+    starts = [
+        m.start(1) for m in _SPEAKER_LINE.finditer(text) if not _NOT_A_SPEAKER.fullmatch(m.group(1))
+    ]
+    return frozenset(starts) if len(starts) >= 2 else frozenset()
+
+
+_LIST_WORD = r"[^\W\d_][\w'’-]*"
+_NAME_LIST = re.compile(
+    rf"(?<![\w,] )({_LIST_WORD})((?:[ \t]*,[ \t]*(?:and[ \t]+)?{_LIST_WORD}|[ \t]+(?:and|&)"
+    rf"[ \t]+{_LIST_WORD}){{2,}})"
+)
+
+
+def given_name_lists(text: str) -> list[tuple[int, int]]:
+    """The items of lists of three or more given names ('They had 3: Ann, Bo and Cy'): a
+    family, a class or a team, private people, where public figures are listed by full name.
+    Most items must be listed first names and none a common English word."""
+    first = first_names()
+    out = []
+    for m in _NAME_LIST.finditer(text):
+        items = [
+            (w.start() + m.start(), w.end() + m.start())
+            for w in re.finditer(_LIST_WORD, m.group(0))
+            if w.group(0).lower() not in ("and",)
+        ]
+        words = [text[a:b] for a, b in items]
+        listed = sum(_bare(w) in first for w in words)
+        if (
+            len(items) >= 3
+            and listed * 3 >= len(items) * 2
+            and all(english_zipf(w.lower()) < 5.0 for w in words)
+            and (mostly_lower(text) or all(w[:1].isupper() for w in words))
+        ):
+            out.extend(items)
+    return out
+
+
+def _unknown_name(value: str) -> bool:
+    """No word of the name is one English text knows ('Fiammetta Zetticci', not 'Mozart')."""
+    words = [w for w in _words(value) if len(w.strip(".")) > 1]
+    return bool(words) and all(english_zipf(w.lower()) < UNKNOWN_NAME_ZIPF for w in words)
+
+
+def private_name_reason(text: str, r: RecognizerResult, ctx: dict) -> str | None:
+    """Why the name at ``r`` is a private person's, or None where nothing says so."""
+    value = text[r.start : r.end]
+    before = text[max(0, r.start - 60) : r.start]
+    after = text[r.end : r.end + 60]
+    if _PRIVATE_TITLE.search(before):
+        return "title"
+    if ctx["contact_near"](r):
+        return "contact"
+    if _FIELD_BEFORE.search(before):
+        return "field"
+    if r.start in ctx["speakers"]:
+        return "speaker"
+    a, b = _sentence_of(ctx["sentences"], r.start, r.end)
+    sentence = text[a:b]
+    if _PERSONAL.search(sentence):
+        return "personal"
+    if _RECORD.search(sentence) and _SELF.search(sentence):
+        return "record"
+    if _ASKED_ABOUT.search(text[a : r.start]) or _NAMED_BEFORE.search(before):
+        return "asked"
+    clause_start = not text[a : r.start].strip(" \t\"'“>*-")
+    if (clause_start and _VOCATIVE_AFTER.match(after)) or (
+        _VOCATIVE_BEFORE.search(before) and re.match(r"\s*[?!]", after)
+    ):
+        return "vocative"
+    if any(s <= r.start < e for s, e in ctx["exchanges"]):
+        return "exchange"
+    if any(s <= r.start < e for s, e in ctx["given_names"]):
+        return "given-names"
+    if _unknown_name(value):
+        return "unknown"
+    return None
+
+
+def _name_like(value: str) -> bool:
+    """Looser than :func:`_name_shaped`, for places that call for a name (a signature, a
+    'Name:' field): no word written like code or holding a digit, each a listed name or
+    rare in English ('Shintarou Hamaguchi')."""
+    words = _words(value)
+    names = name_words()
+    return (
+        bool(words)
+        and not re.search(r"\d|[a-z][A-Z]", value)
+        and all(
+            _bare(w) in names or english_zipf(w.lower()) < 3.0 or len(w.rstrip(".")) == 1
+            for w in words
+        )
+    )
+
+
+_GIVEN_NAME_RULE = "GivenNameListRule"
+_RECOGNIZER_NAME = RecognizerResult.RECOGNIZER_NAME_KEY
+
+
+def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """Keep names only where the text is about a private person (:func:`private_name_reason`),
+    and public types not at all (unless a cue introduced them, as for a date of birth);
+    everything else passes."""
+    results = [r for r in results if not _not_an_identifier(text, r)]
+    contact = [r for r in results if r.entity_type in _CONTACT_TYPES]
+    sentences = [(m.start(), m.end()) for m in _SENTENCE.finditer(text)]
+
+    def contact_near(r: RecognizerResult) -> bool:
+        if _on_own_line(text, r):
+            a, b = _block_around(text, r.start, r.end)
+        else:
+            a, b = _sentence_of(sentences, r.start, r.end)
+        return any(c.start < b and c.end > a for c in contact)
+
+    given = given_name_lists(text) if "," in text else []
+    covered = {(r.start, r.end) for r in results if r.entity_type in ("PERSON", "LOCATION")}
+    for a, b in given:  # list items no recognizer found
+        if (a, b) not in covered and not any(r.start < b and a < r.end for r in results):
+            results.append(
+                RecognizerResult("PERSON", a, b, 0.5, None, {_RECOGNIZER_NAME: _GIVEN_NAME_RULE})
+            )
+    people = sorted(
+        (r for r in results if r.entity_type == "PERSON" or (r.start, r.end) in set(given)),
+        key=lambda r: r.start,
+    )
+    exchanges = [
+        (p.start, q.end)
+        for p, q in itertools.pairwise(people)
+        if _EXCHANGE_AFTER.match(text[p.end : q.start])
+        and (
+            re.match(rf"(?i)\s*{_SPEECH_VERB}", text[p.end : q.start])
+            or re.search(rf"(?i){_SPEECH_VERB}\s*$", text[max(0, p.start - 20) : p.start])
+        )
+    ]
+    ctx = {
+        "sentences": sentences,
+        "speakers": _transcript(text) if ":" in text else frozenset(),
+        "contact_near": contact_near,
+        "exchanges": exchanges,
+        "given_names": given,
+    }
+    out = []
+    for r in results:
+        name = (r.recognition_metadata or {}).get(RecognizerResult.RECOGNIZER_NAME_KEY, "")
+        value = text[r.start : r.end]
+        if name in CUE_RECOGNIZERS:
+            if not re.search(r"[a-z][A-Z]", value):  # not 'SophieSnazz'
+                out.append(r)
+            continue
+        if (r.start, r.end) in given and r.entity_type == "LOCATION":  # 'Teresa', 'Anna'
+            r = RecognizerResult("PERSON", r.start, r.end, r.score, None, r.recognition_metadata)
+        if r.entity_type in PUBLIC_TYPES and name != "BirthDateRecognizer":
+            continue
+        if r.entity_type != "PERSON":
+            out.append(r)
+            continue
+        if any(c.start <= r.start and r.end <= c.end for c in contact):
+            continue  # part of an address or e-mail address, which is removed whole
+        shaped = _name_shaped(value)
+        if not shaped and not _name_like(value):
+            continue
+        reason = private_name_reason(text, r, ctx)
+        if reason is not None and (shaped or reason != "unknown"):
+            if r.recognition_metadata is not None:
+                r.recognition_metadata["private_because"] = reason
+            out.append(r)
+    return out

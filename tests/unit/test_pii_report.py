@@ -13,7 +13,15 @@ import pytest
 from provena import scrub_pii
 from provena.config import ScrubPiiConfig
 from provena.io import read_records
-from provena.scrub_pii.report import MASK, RoundRobinSample, render_html, segments
+from provena.pii.engine import Detection
+from provena.scrub_pii.report import (
+    MASK,
+    FieldView,
+    Review,
+    RoundRobinSample,
+    render_html,
+    segments,
+)
 from tests.factory import record, write_records
 
 NAME, PHONE, LICENSE = "Maria Lopez", "(415) 555-0134", "A1234567"
@@ -128,6 +136,27 @@ def test_a_withheld_value_inside_a_kept_one_is_masked_whole():
     # replacements that cannot be found again in the scrubbed text: not shown at all
     assert segments(text, spans, "She is X, born in 1950.", [(7, 8)], ops) is None
     assert segments(text, spans, text, [], ops) is None
+
+
+def test_a_near_threshold_value_is_masked_wherever_it_stands_in_the_record():
+    """Found below the threshold in one field, the same value elsewhere (where no recognizer
+    scored it) is masked too, and counted once."""
+    review = Review(5, 5, 0, {"default": "placeholder"}, threshold=0.35, margin=0.15)
+    found = [Detection(11, 19, "US_DRIVER_LICENSE", 0.3, "UsLicenseRecognizer")]
+    near = review.near_outside(found, [])  # counted here
+    views = [
+        FieldView("input", "input", f"license is {LICENSE}", [], f"license is {LICENSE}", [], near, []),
+        FieldView("output", "output", f"Keep {LICENSE}.", [], f"Keep {LICENSE}.", [], [], []),
+    ]  # fmt: skip
+    review.add_record("r1", "t.jsonl", "general", views, kept=True)
+    out = review.as_dict()
+    assert LICENSE not in json.dumps(out)
+    (rec,) = out["sample"]["records"]
+    assert ["".join(s["text"] for s in f["segments"]) for f in rec["fields"]] == [
+        f"license is {LICENSE_MASK}",
+        f"Keep {LICENSE_MASK}.",
+    ]
+    assert out["near_threshold"]["detections"] == 1 and out["near_threshold"]["shown"] == 1
 
 
 def test_report_html_escapes_the_scrubbed_text(small):

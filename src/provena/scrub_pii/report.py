@@ -371,6 +371,22 @@ class RoundRobinSample:
         return [item for s in sorted(self.kept) for _, item in self.kept[s]]
 
 
+def _echoes(v: FieldView, values: dict[str, tuple[str, float, str]]) -> list[Span]:
+    """Where a near-threshold value of the record (``values``: value -> type, score,
+    recognizer) stands again in this field, as a whole word, outside the replacements and the
+    field's own near-threshold spans: masked there too, so the report never shows it."""
+    taken = [(s, e) for s, e, *_ in (*v.spans, *v.near)]
+    out: list[Span] = []
+    for value, (t, score, rec) in values.items():
+        if len(value.strip()) < 2:
+            continue
+        pattern = re.compile(rf"(?<!\w){re.escape(value)}(?!\w)")
+        for m in pattern.finditer(v.text):
+            if not any(s < m.end() and m.start() < e for s, e in taken):
+                out.append((m.start(), m.end(), t, score, rec))
+    return out
+
+
 # ----------------------------------------------------------------------- what a batch collects
 
 
@@ -386,6 +402,8 @@ class FieldView:
     ranges: list[tuple[int, int]]
     near: list[Span]  # near-threshold detections not covered by ``spans``
     gold: list[GoldSpan]  # gold labels of this field, where the data has them
+    #: other places where a near-threshold value of the record stands (masked, not counted)
+    echoes: list[Span] = field(default_factory=list)
 
 
 @dataclass
@@ -450,7 +468,11 @@ class Review:
         # a chat message that repeats a labelled field has the same labels (the default
         # data's messages repeat instruction, input and output)
         labels = {v.text: v.gold for v in views if v.gold}
-        views = [dataclasses.replace(v, gold=labels.get(v.text, v.gold)) for v in views]
+        near_values = {v.text[s:e]: (t, sc, r) for v in views for s, e, t, sc, r in v.near}
+        views = [
+            dataclasses.replace(v, gold=labels.get(v.text, v.gold), echoes=_echoes(v, near_values))
+            for v in views
+        ]
         cache: dict[int, list[Segment] | None] = {}
 
         def segs(k: int) -> list[Segment] | None:
@@ -487,7 +509,7 @@ class Review:
                 "score": score,
                 "recognizer": rec,
             }
-            for s, e, t, score, rec in v.near
+            for s, e, t, score, rec in [*v.near, *v.echoes]
         ]
         missed = [
             {"start": g.start, "end": g.end, "withheld": "missed", "entity_type": g.entity_type}
@@ -543,7 +565,9 @@ class Review:
     ) -> dict[str, Any] | None:
         if segs is None:
             return None
-        index = next(i for i, s in enumerate(segs) if (start, end) in s.get("_spans", ()))
+        index = next((i for i, s in enumerate(segs) if (start, end) in s.get("_spans", ())), None)
+        if index is None:  # not masked on its own (cannot happen for a span outside the
+            return None  # replacements, see _withheld_outside): never shown unmasked
         return {
             "id": rid,
             "field": v.label,

@@ -430,7 +430,26 @@ class ScrubPiiConfig(StrictModel):
         256, description="records per task sent to a worker"
     )
     report_examples: Annotated[int, Field(ge=0, le=1000)] = Field(
-        12, description="scrubbed examples shown in the HTML report"
+        20,
+        description="records in the PII report's sample: their scrubbed text with each "
+        "replacement marked (type, operator, recognizer); picked by a hash of `report_seed` and "
+        "the record id, spread over the (profile, source) pairs; quarantined records never",
+    )
+    report_seed: int = Field(
+        0, description="keys which records and near-threshold detections the PII report shows"
+    )
+    near_threshold_margin: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.15,
+        description="detections scoring in [score_threshold - margin, score_threshold) are not "
+        "applied but counted per type in the PII report, and a sample is shown with the value "
+        "masked, for a reviewer to check; 0.15 reaches Presidio's weak patterns (0.2-0.3, "
+        "which a context word would raise) but not its very weak ones (0.01-0.1: any "
+        "9-digit number as an SSN); 0 turns it off",
+    )
+    report_near_threshold: Annotated[int, Field(ge=0, le=1000)] = Field(
+        40,
+        description="near-threshold detections shown (masked, with the words around them) in "
+        "the PII report, spread over entity types; all are counted",
     )
 
     @model_validator(mode="after")

@@ -191,7 +191,20 @@ def test_data_holding_a_script_runs_no_script(reports, tmp_path):
     cleaned = copy.deepcopy(reports["clean_report"]["json"])
     next(iter(cleaned["filter_examples"].values()))[0]["reason"] = PAYLOAD
     pii = copy.deepcopy(reports["pii_report"]["json"])
-    pii["examples"][0]["scrubbed"] = PAYLOAD
+    pii["sample"]["records"][0]["fields"][0] = {
+        "field": PAYLOAD,
+        "segments": [
+            {"text": PAYLOAD},
+            {
+                "text": PAYLOAD,
+                "entity_type": "PERSON",
+                "operator": "surrogate",
+                "recognizer": PAYLOAD,
+                "score": 0.9,
+            },
+        ],
+        "chars_left_out": 0,
+    }
     metrics = {"records_in": 2, "records_kept": 1, "quarantined_by_rule": {PAYLOAD: 1}}
     diff = diff_outputs({}, {"metrics/clean.json": metrics})
     for name, html, title in [

@@ -238,9 +238,13 @@ def scrubbed(tmp_path_factory):
     params = load_tiny()
     tiny_ingested(tmp)
     out = tmp / "out"
-    # placeholders everywhere: a surrogate could by chance equal another record's real value
+    # placeholders everywhere: a surrogate could by chance equal another record's real value;
+    # every record in the report's sample, so the no-raw-PII check reads all their text
     cfg = params.scrub_pii.model_copy(
-        update={"operators": {"default": "placeholder", "AGE": "keep", "NRP": "keep"}}
+        update={
+            "operators": {"default": "placeholder", "AGE": "keep", "NRP": "keep"},
+            "report_examples": 1000,
+        }
     )
     report = scrub_pii.run(
         tmp / "ingest.parquet",
@@ -284,6 +288,26 @@ def test_no_raw_pii_value_outside_the_data(scrubbed, capfd):
         assert leaked == [], f"{name} holds raw PII: {leaked[:5]}"
     logged = capfd.readouterr()
     assert not [v for v in values if v in logged.out or v in logged.err]
+
+
+def test_report_sample_shows_every_kept_record_marked_and_missed_values_masked(scrubbed):
+    """The sample (all records here) is scrubbed text with each replacement marked; a gold
+    value the detector missed is masked, so the check above covers what it left."""
+    tmp, report = scrubbed
+    sample = report["sample"]
+    assert len(sample["records"]) == report["books"]["records_kept"]
+    assert sample["fields_not_shown"] == 0
+    segs = [s for r in sample["records"] for f in r["fields"] for s in f.get("segments", [])]
+    marked = [s for s in segs if "operator" in s]
+    assert {s["operator"] for s in marked} == {"placeholder", "keep"}
+    assert all(s["text"] == f"<{s['entity_type']}>" for s in marked if s["operator"] != "keep")
+    missed = [s for s in segs if s.get("withheld") == "missed"]
+    assert missed and all(s["text"] == f"[{s['entity_type']} ·····]" for s in missed)
+    html = (tmp / "out" / "report.html").read_text()
+    assert html.count('<mark class="op-placeholder" title="') == sum(
+        s["operator"] == "placeholder" for s in marked
+    )
+    assert html.count('<mark class="withheld missed" title="missed: ') == len(missed)
 
 
 def test_scrubbed_records_hold_almost_none_of_the_gold_values(scrubbed):

@@ -524,6 +524,7 @@ class PiiDetector:
         window_chars: int = 4000,
         window_overlap: int = 300,
         whole_texts_ner: bool = False,
+        near_margin: float = 0.0,
     ):
         if profile not in PROFILES:
             raise ValueError(f"unknown PII profile {profile!r}; known: {', '.join(PROFILES)}")
@@ -552,18 +553,31 @@ class PiiDetector:
         # recognizers that can return something at this threshold, each with the cheap test
         # that must pass for it to find anything in a text
         self.recognizers = [
-            (rec, _GATES.get(type(rec))) for rec in recognizers if _can_reach(rec, score_threshold)
+            (rec, _GATES.get(type(rec)))
+            for rec in recognizers
+            if _can_reach(rec, max(0.0, round(score_threshold - near_margin, 6)))
         ]
         self.score_threshold = score_threshold
+        # results scoring in [near_floor, score_threshold) are not applied, but kept apart for
+        # the report's near-threshold list (:meth:`detect_with_near`)
+        self.near_floor = max(0.0, round(score_threshold - near_margin, 6))  # 0.2, not 0.1999…
+        self.near_margin = near_margin
         self.window_chars = window_chars
         self.window_overlap = window_overlap
         # whole values that are never PII, matched case-insensitively ('json' and 'JSON')
         self.allow = {a.lower() for a in allow_list}
 
-    def analyze(self, text: str, artifacts: NlpArtifacts) -> list[RecognizerResult]:
+    def analyze(
+        self,
+        text: str,
+        artifacts: NlpArtifacts,
+        near: list[RecognizerResult] | None = None,
+    ) -> list[RecognizerResult]:
         """What ``AnalyzerEngine.analyze`` returns for this text, without its per-call
         overhead: each recognizer is called directly, and skipped when its gate rules it
         out; results below the threshold are dropped and duplicates removed as Presidio does.
+        Results scoring just below it (at least ``near_floor``) are appended to ``near`` when
+        given.
         """
         facts = _Facts(text)
         results: list[RecognizerResult] = []
@@ -581,16 +595,32 @@ class PiiDetector:
                 meta.setdefault(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY, rec.id)
                 if r.score >= self.score_threshold:
                     results.append(r)
+                elif near is not None and r.score >= self.near_floor:
+                    near.append(r)
         return EntityRecognizer.remove_duplicates(results)
 
     def detect(self, texts: Sequence[str]) -> list[list[Detection]]:
         """Detections per text. Long texts are analyzed in overlapping windows cut at line
         breaks, which keeps time and memory linear in the text's length."""
+        return self.detect_with_near(texts)[0]
+
+    def detect_with_near(
+        self, texts: Sequence[str]
+    ) -> tuple[list[list[Detection]], list[list[Detection]]]:
+        """(detections, near-threshold detections) per text.
+
+        The second are what the recognizers found with a score in ``[score_threshold -
+        near_margin, score_threshold)``, through the same profile filter, allow list and
+        duplicate removal as the first, minus any that overlaps one of the first (its text is
+        replaced anyway). They are never applied: the report lists them, masked, for a
+        reviewer. Recognizers that cannot reach the threshold at all are not run
+        (:func:`_can_reach`), so they add nothing here either. Empty without a margin."""
         pieces: list[tuple[int, int, str]] = []  # (text index, offset, window text)
         for i, text in enumerate(texts):
             for offset, window in windows(text, self.window_chars, self.window_overlap):
                 pieces.append((i, offset, window))
         found: list[set[Detection]] = [set() for _ in texts]
+        near_found: list[set[Detection]] = [set() for _ in texts]
         views = (w for _, _, w in pieces)
         analyzed: Iterable[tuple[str, NlpArtifacts | None]] = (
             self.nlp_engine.process_batch(views, "en")
@@ -600,9 +630,12 @@ class PiiDetector:
         for (i, offset, _), (window, artifacts) in zip(pieces, analyzed, strict=True):
             if not window.strip():
                 continue
-            results = self.analyze(window, artifacts)
+            near: list[RecognizerResult] | None = [] if self.near_margin > 0 else None
+            results = self.analyze(window, artifacts, near)
             if self.profile == "strict":
                 results = results + _letterhead(window, results)
+            if near:
+                near = self._near(window, results, near)
             if self.postfilter is not None:
                 results = self.postfilter(window, results)
             found[i].update(
@@ -610,7 +643,38 @@ class PiiDetector:
                 for r in results
                 if window[r.start : r.end].lower() not in self.allow
             )
-        return [sorted(f, key=lambda d: (d.start, -d.end, d.entity_type)) for f in found]
+            near_found[i].update(
+                _detection(r, offset)
+                for r in near or ()
+                if window[r.start : r.end].lower() not in self.allow
+            )
+        out = [sorted(f, key=lambda d: (d.start, -d.end, d.entity_type)) for f in found]
+        near_out = []
+        for applied, near_set in zip(out, near_found, strict=True):
+            near_out.append(
+                sorted(
+                    (
+                        d
+                        for d in near_set
+                        if not any(a.start < d.end and d.start < a.end for a in applied)
+                    ),
+                    key=lambda d: (d.start, -d.end, d.entity_type),
+                )
+            )
+        return out, near_out
+
+    def _near(
+        self, text: str, results: list[RecognizerResult], near: list[RecognizerResult]
+    ) -> list[RecognizerResult]:
+        """The near-threshold results the profile's filter would keep, judged beside the
+        applied ones (a name counts in a personal context there too); what the filter adds
+        from a near result (the same value elsewhere) is near as well."""
+        near = EntityRecognizer.remove_duplicates(near)
+        if self.postfilter is None:
+            return near
+        return [
+            r for r in self.postfilter(text, [*results, *near]) if r.score < self.score_threshold
+        ]
 
 
 class StrictUrlRecognizer(UrlRecognizer):

@@ -616,19 +616,3 @@ class Anonymizer:
         operators = {t: self._config(t) for t in {sp[2] for sp in spans}}
         res = self.engine.anonymize(text=text, analyzer_results=results, operators=operators)
         return res.text, sorted((i.start, i.end) for i in res.items)
-
-
-_SHOWABLE = re.compile(r"\S+")
-
-
-def safe_example(text: str, replaced: list[tuple[int, int]]) -> str:
-    """Scrubbed text for a report: outside the replacements, words with a capital, a digit or
-    an '@' are greyed out, so a value the detector missed can never be shown."""
-
-    def repl(m: re.Match[str]) -> str:
-        if any(s <= m.start() and m.end() <= e for s, e in replaced):
-            return m.group(0)
-        w = m.group(0)
-        return "▒" * min(len(w), 6) if any(c.isupper() or c.isdigit() or c == "@" for c in w) else w
-
-    return _SHOWABLE.sub(repl, text)

@@ -32,6 +32,7 @@ def detector(cfg: ScrubPiiConfig, profile: str | None = None) -> PiiDetector:
         score_threshold=cfg.score_threshold,
         deny_list=cfg.deny_list,
         allow_list=cfg.allow_list,
+        near_margin=cfg.near_threshold_margin,
     )
 
 

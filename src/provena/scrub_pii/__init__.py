@@ -45,7 +45,7 @@ from provena.io import (
 )
 from provena.pii.clinical import AgeOver89Recognizer
 from provena.pii.engine import Detection, PiiDetector
-from provena.pii.operators import Anonymizer, keyed_hash, safe_example
+from provena.pii.operators import Anonymizer, keyed_hash
 from provena.pii.scoring import GoldSpan, PiiScore
 from provena.pii.settings import detector, profile_for, secret_key
 from provena.progress import progress
@@ -59,7 +59,7 @@ from provena.records import (
     quarantine_entry,
     stage_metrics,
 )
-from provena.scrub_pii.report import render_html
+from provena.scrub_pii.report import FieldView, Review, field_label, render_html
 
 STAGE = "scrub_pii"
 log = logging.getLogger(__name__)
@@ -82,9 +82,9 @@ class PiiStats:
     meta_free_text_kept: collections.Counter[str] = field(default_factory=collections.Counter)
     gold: PiiScore = field(default_factory=PiiScore)
     gold_records: int = 0
-    examples: list[dict[str, Any]] = field(default_factory=list)
+    review: Review | None = None  # the report's sample and near-threshold detections
 
-    def merge(self, o: PiiStats, max_examples: int) -> None:
+    def merge(self, o: PiiStats) -> None:
         for name in (
             "by_type_field",
             "by_operator",
@@ -104,7 +104,8 @@ class PiiStats:
         ):
             setattr(self, name, getattr(self, name) + getattr(o, name))
         self.gold.merge(o.gold)
-        self.examples.extend(o.examples[: max(0, max_examples - len(self.examples))])
+        if self.review is not None and o.review is not None:
+            self.review.merge(o.review)
 
 
 class Scrubber:
@@ -140,13 +141,21 @@ class Scrubber:
 
     def detect(self, texts: list[str], profiles: list[str]) -> list[list[Detection]]:
         """Detections per text, each text with its own profile."""
+        return self.detect_with_near(texts, profiles)[0]
+
+    def detect_with_near(
+        self, texts: list[str], profiles: list[str]
+    ) -> tuple[list[list[Detection]], list[list[Detection]]]:
+        """(detections, near-threshold detections) per text, each text with its own profile
+        (see :meth:`provena.pii.engine.PiiDetector.detect_with_near`)."""
         out: list[list[Detection]] = [[] for _ in texts]
+        near: list[list[Detection]] = [[] for _ in texts]
         for profile in sorted(set(profiles)):
             idx = [i for i, p in enumerate(profiles) if p == profile]
-            found = self.detector_for(profile).detect([texts[i] for i in idx])
-            for i, dets in zip(idx, found, strict=True):
-                out[i] = dets
-        return out
+            found, close = self.detector_for(profile).detect_with_near([texts[i] for i in idx])
+            for i, dets, nd in zip(idx, found, close, strict=True):
+                out[i], near[i] = dets, nd
+        return out, near
 
     def spans(self, dets: Iterable[Detection]) -> list[tuple[int, int, str, float, str]]:
         """Detections merged by :func:`merge_spans` with this configuration's operators."""
@@ -323,14 +332,16 @@ def scrub_batch(
 
     The result's ``detail`` is the batch's :class:`PiiStats` (what the PII report adds up)."""
     cfg = scrubber.cfg
-    stats = PiiStats()
+    review = Review.for_config(cfg)
+    stats = PiiStats(review=review)
     result = StageResult(detail=stats)
     pairs = [(i, f, t) for i, rec in enumerate(records) for f, t in _texts(rec, cfg.fields)]
     # free-text meta values are scrubbed like the text fields, named 'meta.<key>'
     metas = [_prepare_meta(rec["meta"], scrubber, stats) for rec in records]
     pairs += [(i, m.field, m.text) for i, (_, texts) in enumerate(metas) for m in texts]
     profiles = [scrubber.profile_of(records[i].get("source")) for i, _, _ in pairs]
-    detections = scrubber.detect([t for _, _, t in pairs], profiles)
+    detections, near = scrubber.detect_with_near([t for _, _, t in pairs], profiles)
+    near_at = {(i, f): nd for (i, f, _), nd in zip(pairs, near, strict=True)}
     per_record: dict[int, list[tuple[str, str, list[Detection]]]] = collections.defaultdict(list)
     for (i, f, t), dets in zip(pairs, detections, strict=True):
         per_record[i].append((f, t, dets))
@@ -341,7 +352,7 @@ def scrub_batch(
         new = dict(rec)
         new_messages = [dict(m) for m in rec["messages"]] if rec.get("messages") else None
         entities, originals, leftovers = [], [], []
-        shown: dict[str, tuple[str, list[tuple[int, int]]]] = {}
+        views: list[FieldView] = []  # what the report's sample may show
         gold_id = str(rec["meta"].get(cfg.gold_key, "")) if gold is not None else ""
         items = per_record.get(i, [])
         merged = one_operator_per_value(
@@ -379,7 +390,11 @@ def scrub_batch(
             scrubbed, ranges = scrubber.anonymizer.anonymize_with_ranges(
                 text, [(s, e, t, sc) for s, e, t, sc, _ in spans]
             )
-            shown.setdefault(f, (scrubbed, ranges))
+            labelled = gold.get((gold_id, f), []) if gold_id else []  # type: ignore[union-attr]
+            near_f = review.near_outside(near_at[(i, f)], spans)
+            views.append(
+                FieldView(f, field_label(rec, f), text, spans, scrubbed, ranges, near_f, labelled)
+            )
             replaced = [
                 (s, e) for s, e, t, _, _ in spans if scrubber.anonymizer.operator_for(t) != "keep"
             ]
@@ -404,6 +419,8 @@ def scrub_batch(
         survivors = sorted({t for t, v in originals if _survives(t, v, haystack)})
         if entities:
             stats.records_with_pii += 1
+        profile = scrubber.profile_of(rec.get("source"))
+        review.add_record(rec["id"], rec["source"], profile, views, kept=not survivors)
         if survivors:
             stats.residual_records += 1
             stats.residual_by_type.update(survivors)
@@ -447,14 +464,6 @@ def scrub_batch(
                     entities=entities,
                 )
             )
-            if len(stats.examples) < cfg.report_examples:
-                stats.examples.append(
-                    {
-                        "id": rec["id"],
-                        "field": entities[0]["field"],
-                        "scrubbed": safe_example(*shown[entities[0]["field"]])[:600],
-                    }
-                )
     return result
 
 
@@ -693,7 +702,7 @@ def run(
             "which anyone with params.yaml can recompute. Set it for real data.",
             cfg.salt_env,
         )
-    stats, totals = PiiStats(), StageStats()
+    stats, totals = PiiStats(review=Review.for_config(cfg)), StageStats()
     # the record count from Parquet metadata: no second pass over the data for the progress bar
     total = pq.ParquetFile(inp).metadata.num_rows if inp.suffix == ".parquet" else None
     bar = progress(total=total, desc=STAGE, unit=" rec", unit_scale=True)
@@ -715,7 +724,7 @@ def run(
                 lw.write(res.ledger)
                 qw.write(res.rejected)
                 totals.merge(res.stats)
-                stats.merge(res.detail, cfg.report_examples)
+                stats.merge(res.detail)
                 bar.update(res.stats.records_in)
     totals.check_balance(STAGE)
     report = build_report(totals.as_dict(), stats, cfg)
@@ -774,7 +783,7 @@ def build_report(books: dict[str, Any], st: PiiStats, cfg: ScrubPiiConfig) -> di
         "gold_evaluation": gold,
         "gold_records": st.gold_records,
         "operators": dict(cfg.operators),
-        "examples": st.examples,
+        **(st.review or Review.for_config(cfg)).as_dict(),
     }
 
 

@@ -13,6 +13,7 @@ from provena.cli import main
 from provena.config import ScrubPiiConfig
 from provena.io import read_jsonl
 from provena.pii.engine import Detection, PiiDetector
+from provena.pii.recognizers import TitledNameRecognizer
 from provena.pii.settings import profile_for
 from tests.factory import record
 
@@ -322,3 +323,17 @@ def test_a_title_or_an_initial_does_not_end_a_sentence(text, sentences):
 )
 def test_a_name_no_list_holds_counts_in_a_personal_context(general, text, name):
     assert (name, "PERSON") in _found(general, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I met Mr. Kyle Kuefer. Who was there?", ["Kyle Kuefer"]),
+        ("I MET MR. KYLE KUEFER. WHO WAS THERE?", ["KYLE KUEFER"]),
+        ("Seen by Dr. J. Okafor today.", ["J. Okafor"]),
+        ("Note signed by Anna Lee Brown, MD.", ["Anna Lee Brown"]),
+    ],
+)
+def test_a_titled_name_stops_at_a_full_stop_but_runs_on_after_an_initial(text, expected):
+    found = TitledNameRecognizer().analyze(text, ["PERSON"])
+    assert [text[r.start : r.end] for r in found] == expected

@@ -338,7 +338,10 @@ class ContextIdRecognizer(_Base):
 
 # --------------------------------------------------------------------------- titled names
 
-_NAME_TOKEN = r"(?:[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]*\.?|[A-Z]\.)"
+_NAME_WORD = r"[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]*"
+_NAME_TOKEN = rf"(?:{_NAME_WORD}\.?|[A-Z]\.)"
+# a name runs on after an initial ('J. Smith'), never after a word's full stop ('Kuefer. Who')
+_NAME_RUN = rf"(?:(?:[A-Z]\.|{_NAME_WORD})[ \t]+){{0,2}}{_NAME_TOKEN}"
 _TITLES = (
     r"Dr|Doctor|Mr|Mrs|Ms|Mx|Miss|Mister|Prof|Professor|Rev|Sr|Sra|Srta|Herr|Frau|Mme|Mlle|"
     r"Sir|Dame|Lord|Lady|Capt|Captain|Sgt|Lt|Col|Gen|Nurse|RN|NP|PA|Attending|Resident"
@@ -353,10 +356,8 @@ class TitledNameRecognizer(_Base):
 
     ENTITIES = ("PERSON",)
     SCORE = 0.75
-    _BEFORE = re.compile(rf"\b(?i:{_TITLES})\.?[ \t]+((?:{_NAME_TOKEN}[ \t]+){{0,2}}{_NAME_TOKEN})")
-    _AFTER = re.compile(
-        rf"((?:{_NAME_TOKEN}[ \t]+){{0,2}}{_NAME_TOKEN}),?[ \t]+(?:{_CREDENTIALS})\b"
-    )
+    _BEFORE = re.compile(rf"\b(?i:{_TITLES})\.?[ \t]+({_NAME_RUN})")
+    _AFTER = re.compile(rf"({_NAME_RUN}),?[ \t]+(?:{_CREDENTIALS})\b")
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
         out = []

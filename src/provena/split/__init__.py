@@ -24,8 +24,9 @@ so the same input and params always give the same splits, and adding records mov
    ``max_gold_share`` of the records (and at those that qualify), with a warning, so a small
    input gets a small gold set.
 3. **Splits.** In each stratum, the remaining groups in hash order are cut by the cumulative
-   record count at ``shares`` (a group goes where the middle of its records falls), so every
-   stratum gets the same shares in records, not just in groups.
+   count of their original records at ``shares`` (a group goes where the middle of its
+   original records falls), so every stratum gets the same shares of the records an
+   evaluation split keeps, not just of groups; a group with no original record goes to train.
 4. **Contamination rule.** Groups joined by cross-group pairs form clusters; a cluster that
    spans splits is moved whole into the most training-side split among its members (train,
    then validation, then test). Evaluation sets thus never hold a near-copy of training data

@@ -1117,7 +1117,9 @@ class SplitConfig(StrictModel):
     )
     shares: SplitShares = Field(
         SplitShares(),
-        description="shares of the records left after the gold set, per split; they must sum to 1",
+        description="shares of the records left after the gold set, per split, counted in "
+        "original records (an augmented one follows its parent, into train or out: evaluation "
+        "splits hold original records only); they must sum to 1",
     )
     stratify_by: list[str] = Field(
         default_factory=lambda: ["family", "gender"],

@@ -229,7 +229,12 @@ def test_chain_split_keeps_its_own_books(chain):
     assert m["records_in"] == chain.metrics("augment")["records_out"]
     assert m["records_in"] == m["records_kept"] + m["records_quarantined"]
     planted = m.get("canaries", {}).get("planted_records", 0)
-    assert m["records_in"] == m["records_out"] - planted
+    assert m["records_in"] == m["records_out"] - planted + m["records_dropped"]
+    # dropped: only augmented records whose parent is in an evaluation split
+    assert m["records_dropped"] == m["augmented"]["dropped_with_eval_parent"]
+    assert m["quarantined_by_rule"] == (
+        {"augmented_in_evaluation": m["records_dropped"]} if m["records_dropped"] else {}
+    )
     written = {
         s: len(_rows(chain.tmp / "data" / "processed" / f"{s}.parquet")) for s in split.ALL_SPLITS
     }

@@ -383,3 +383,37 @@ def test_the_card_refuses_a_train_split_the_adapter_was_not_trained_on(tmp_path)
     assert card.train_split(manifest, None, tmp_path) == train
     with pytest.raises(UserError, match="no train split"):
         card.train_split(manifest, tmp_path / "gone.parquet", tmp_path)
+
+
+def test_the_card_says_evaluation_splits_hold_original_records_only():
+    c = _card()
+    assert c["data"]["evaluation_records"] == {
+        "augmented": 552,
+        "to_train": 552,
+        "dropped_with_eval_parent": 0,
+        "in_evaluation": 0,
+    }
+    assert (
+        "Evaluation splits (validation, test, gold) hold original records only: of the 552 "
+        "records augment made, 552 are in train with their parent and 0 were dropped"
+    ) in card.render_readme(c, PARAMS.card)
+    # the numbers come from metrics/split.json as they stand, whatever they say
+    split_metrics = {
+        "augmented": {
+            "records": 5898,
+            "to_train": 4756,
+            "dropped_with_eval_parent": 1142,
+            "by_split": {"train": 4756, "validation": 0, "test": 3, "gold": 0},
+        }
+    }
+    c["data"]["evaluation_records"] = card.evaluation_records(split_metrics)
+    text = card.render_readme(c, PARAMS.card)
+    assert (
+        "Evaluation splits (validation, test, gold) hold 3 augmented records: of the 5,898 "
+        "records augment made, 4,756 are in train with their parent and 1,142 were dropped "
+        "because their parent is in an evaluation split"
+    ) in text
+    # split metrics older than the rule: the card claims nothing
+    c["data"]["evaluation_records"] = card.evaluation_records({"augmented": {"train": 3}})
+    assert c["data"]["evaluation_records"] is None
+    assert "Evaluation splits (" not in card.render_readme(c, PARAMS.card)

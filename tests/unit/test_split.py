@@ -87,7 +87,13 @@ def result(records):
 
 
 def _where(res) -> dict[str, str]:
+    """Each written record's split."""
     return {r["id"]: s for s, recs in res.detail.splits.items() for r in recs}
+
+
+def _placed(res, records) -> dict[str, str]:
+    """Each input record's group's split, a dropped augmented record's too (no benchmark)."""
+    return {r["id"]: s for r, s in zip(records, res.detail.plan.split_of, strict=True)}
 
 
 def _run(tmp_path, inp, cfg=CFG, name="out"):
@@ -152,27 +158,94 @@ def test_same_input_gives_byte_identical_outputs(tmp_path, records):
     assert _where(other) != _where(split.split_records(records, CFG))  # the seed matters
 
 
-def test_every_stratum_gets_the_shares(result):
-    by = result.metrics["by_stratum"]
+def test_every_stratum_gets_the_shares_of_its_original_records(result):
+    originals = collections.defaultdict(collections.Counter)
+    for s, recs in result.detail.splits.items():
+        for r in recs:
+            if r["parent_id"] is None and r["op"] != "canary":
+                originals[(r["meta"]["family"], r["meta"]["gender"])][s] += 1
     for family, gender, n in STRATA:
-        counts = by[f"{family}/{gender}"]
+        counts = originals[(family, gender)]
         rest = sum(counts[s] for s in split.SPLITS)
         for s in split.SPLITS:
             share = counts[s] / rest
             want = getattr(CFG.shares, s)
-            tol = 0.02 if n >= 200 else 0.1  # a stratum of 20 groups cannot cut finer
+            tol = 0.005 if n >= 200 else 0.1  # a stratum of 20 groups cannot cut finer
             assert abs(share - want) <= tol, (family, gender, s, share)
-    assert result.metrics["shares"] == pytest.approx(
-        {"train": 0.8, "validation": 0.1, "test": 0.1}, abs=0.005
+    m = result.metrics
+    assert m["augmented"]["original_shares"] == pytest.approx(
+        {"train": 0.8, "validation": 0.1, "test": 0.1}, abs=0.002
     )
+    # the shares of what the files hold: train holds the augmented records evaluation cannot
+    rest = sum(m["records"][s] for s in split.SPLITS) - 32
+    assert m["shares"]["train"] == round((m["records"]["train"] - 32) / rest, 4) > 0.85
 
 
-def test_augmented_children_stay_in_their_parents_split(result, records):
-    where = _where(result)
+def test_evaluation_splits_hold_no_augmented_record(result):
+    for s in ("validation", "test", "gold"):
+        recs = result.detail.splits[s]
+        assert len(recs) > 100 and all(r["parent_id"] is None and r["op"] is None for r in recs)
+    m = result.metrics["augmented"]
+    assert m["by_split"] == {"train": m["to_train"], "validation": 0, "test": 0, "gold": 0}
+
+
+def test_children_train_with_their_parent_or_are_dropped_with_a_ledger_line(result, records):
+    where, placed = _where(result), _placed(result, records)
     children = [r for r in records if r["parent_id"]]
     assert len(children) > 300
-    for c in children:
-        assert where[c["id"]] == where[c["parent_id"]]
+    with_train_parent = [c for c in children if where[c["parent_id"]] == "train"]
+    with_eval_parent = [c for c in children if where[c["parent_id"]] != "train"]
+    assert all(where[c["id"]] == "train" for c in with_train_parent)
+    assert not {c["id"] for c in with_eval_parent} & set(where)  # written nowhere
+    assert {where[c["parent_id"]] for c in with_eval_parent} == {"validation", "test"}
+    # each dropped child: a quarantine entry with the record and a ledger line naming why
+    lines = {e["id"]: e for e in result.ledger if e["rule"] == "augmented_in_evaluation"}
+    rejected = {e["id"]: e for e in result.rejected}
+    assert set(lines) == set(rejected) == {c["id"] for c in with_eval_parent}
+    for c in with_eval_parent:
+        e = lines[c["id"]]
+        assert e["action"] == "quarantined" and e["parent_id"] == c["parent_id"]
+        assert e["from_split"] == placed[c["id"]] == where[c["parent_id"]]
+        assert e["group"] == c["parent_id"] and e["source"] == c["source"]
+        assert f"made from {c['parent_id']}" in e["reason"]
+        assert f"is in {e['from_split']}: evaluation splits hold original records" in e["reason"]
+        assert rejected[c["id"]]["record"] == c
+        assert {k: v for k, v in rejected[c["id"]].items() if k != "record"}.items() <= {
+            **e,
+            "stage": "split",
+        }.items()
+    # counted in the metrics, the books balance
+    m = result.metrics
+    dropped = collections.Counter(placed[c["id"]] for c in with_eval_parent)
+    assert m["augmented"] | {"rule": None} == {
+        "rule": None,
+        "records": len(children),
+        "to_train": len(with_train_parent),
+        "dropped_with_eval_parent": len(with_eval_parent),
+        "dropped_by_split": {
+            "validation": dropped["validation"],
+            "test": dropped["test"],
+            "gold": 0,
+        },
+        "by_split": {"train": len(with_train_parent), "validation": 0, "test": 0, "gold": 0},
+        "original_shares": m["augmented"]["original_shares"],
+    }
+    assert m["records_dropped"] == m["records_quarantined"] == len(with_eval_parent)
+    assert m["quarantined_by_rule"] == {"augmented_in_evaluation": len(with_eval_parent)}
+    assert m["records_in"] == m["records_out"] - 32 + m["records_dropped"] == len(records)
+
+
+def test_a_group_with_no_original_record_goes_to_train():
+    # the pure core: children whose parent is not in the input are never evaluated on
+    items = [split.Item(row=i, id=f"r{i}", parent_id=None, stratum=("s",)) for i in range(300)]
+    items += [
+        split.Item(row=300 + i, id=f"c{i}", parent_id=f"gone{i % 20}", stratum=("s",))
+        for i in range(60)
+    ]
+    plan = split.plan_split(items, [], CFG.model_copy(update={"gold_size": 0}))
+    assert {plan.split_of[r] for r in range(300, 360)} == {"train"} and not plan.dropped
+    kept = collections.Counter(plan.split_of[:300])
+    assert kept == {"train": 240, "validation": 30, "test": 30}
 
 
 def test_gold_is_stratified_original_and_has_no_relative_elsewhere(result, records):
@@ -195,16 +268,22 @@ def test_books_balance_and_files_hold_what_the_metrics_say(tmp_path, records):
     out, m = _run(tmp_path, inp)
     planted = CFG.canaries.count * CFG.canaries.repeats
     assert planted == 32 and m["canaries"]["planted_records"] == planted
-    assert m["records_in"] == len(records)
-    assert m["records_out"] == sum(m["records"].values()) == len(records) + planted
-    assert m["records_dropped"] == 0  # no benchmark named: nothing is dropped
+    dropped = m["augmented"]["dropped_with_eval_parent"]
+    assert m["records_in"] == len(records) and dropped > 100
+    assert m["records_out"] == sum(m["records"].values()) == len(records) + planted - dropped
+    assert m["records_dropped"] == dropped  # no benchmark named: only augmented records
     assert m["records_in"] == m["records_out"] - planted + m["records_dropped"]
     seen = []
     for s, path in out.items():
         assert pq.ParquetFile(path).metadata.num_rows == m["records"][s]
         seen += [r["id"] for b in read_records(path) for r in b]
+    quarantine = list(read_jsonl(tmp_path / "out" / "split.quarantine.jsonl"))
+    assert len(quarantine) == dropped and all(q["record"]["parent_id"] for q in quarantine)
+    ledger = [e for e in read_jsonl(tmp_path / "out" / "split.jsonl") if e["rule"] != "canary"]
+    assert [e["id"] for e in ledger] == [q["id"] for q in quarantine]  # in input order
     canary_ids = [r["id"] for c in make_canaries(CFG.canaries) for r in c.records]
-    assert sorted(seen) == sorted([r["id"] for r in records] + canary_ids)
+    lost = [q["record"]["id"] for q in quarantine]
+    assert sorted(seen + lost) == sorted([r["id"] for r in records] + canary_ids)
     on_disk = json.loads((tmp_path / "out" / "split.json").read_text())
     assert on_disk == json.loads(json.dumps(m))
     assert m["contamination"]["pairs_found"] == 0  # random texts: no near-copies across groups
@@ -217,7 +296,7 @@ def test_books_balance_and_files_hold_what_the_metrics_say(tmp_path, records):
 def _plant(records, res, src_split, dst_split, *, with_children=True):
     """Make a `dst_split` record a near-copy of a `src_split` one of another group, keeping
     its id (so its place in the hash order, and thus its initial split, does not change)."""
-    where = _where(res)
+    where = _placed(res, records)
     has_kids = {r["parent_id"] for r in records if r["parent_id"]}
 
     def pick(s, kids):
@@ -250,14 +329,14 @@ def test_a_near_copy_across_splits_moves_the_evaluation_side_group_into_train(
     assert c["records_moved_by_splits"] == {"test->train": len(family)}
     train = {r["id"] for b in read_records(out["train"]) for r in b}
     assert set(family) <= train and x["id"] in train
-    ledger = [e for e in read_jsonl(tmp_path / "out" / "split.jsonl") if e["action"] != "planted"]
+    ledger = [e for e in read_jsonl(tmp_path / "out" / "split.jsonl") if e["action"] == "moved"]
     assert sorted(e["id"] for e in ledger) == sorted(family)
     for e in ledger:
         assert e["action"] == "moved" and e["rule"] == "contamination"
         assert (e["from_split"], e["to_split"], e["other_id"]) == ("test", "train", x["id"])
         assert e["via_id"] == y["id"] and e["similarity"] >= 0.7
         assert x["id"] in e["reason"] and "moved from test to train" in e["reason"]
-    assert m["records_in"] == m["records_out"] - 32  # moved, never dropped
+    assert m["records_dropped"] == m["augmented"]["dropped_with_eval_parent"]  # none moved
 
 
 def test_a_near_copy_between_evaluation_sets_goes_to_validation(records, result):
@@ -364,7 +443,7 @@ def test_canaries_take_no_part_in_the_plan_and_none_are_planted_at_count_zero(re
     res = split.split_records(records, CFG)
     # the same assignment with or without them
     assert bare.detail.plan.split_of == res.detail.plan.split_of
-    assert bare.metrics["records_out"] == len(records)
+    assert bare.metrics["records_out"] == len(records) - bare.metrics["records_dropped"]
     assert bare.metrics["canaries"]["planted_records"] == 0
     assert not [e for e in bare.ledger if e["action"] == "planted"]
     assert res.detail.splits["train"][:-32] == bare.detail.splits["train"]
@@ -422,6 +501,8 @@ def test_records_with_the_same_instruction_and_input_land_in_one_split(tmp_path,
     plan = split.split_records(data, CFG).detail.plan
     ids = [r["id"] for r in data]
     alone = dict(zip(ids, plan.alone, strict=True))
+    placed = dict(zip(ids, plan.split_of, strict=True))  # a dropped child's: its group's
+    assert all(placed[i] == s for i, s in where.items() if i in placed)
     cut = sum(alone[a["id"]] != alone[b["id"]] for a, b in twins)
     assert cut == sp["groups_kept_together"] > len(twins) // 4
     # every record of a joined group placed elsewhere than on its own has a ledger line saying
@@ -429,11 +510,11 @@ def test_records_with_the_same_instruction_and_input_land_in_one_split(tmp_path,
     ledger = [e for e in read_jsonl(tmp_path / "out" / "split.jsonl") if e["rule"] == "same_prompt"]
     assert len(ledger) == sp["records_moved"] == m["changed_by_rule"]["same_prompt"] > 0
     joined = {ids[r] for g in plan.groups if g.parts for r in g.rows}
-    assert sorted(e["id"] for e in ledger) == sorted(i for i in joined if alone[i] != where[i])
+    assert sorted(e["id"] for e in ledger) == sorted(i for i in joined if alone[i] != placed[i])
     assert sum(sp["records_moved_by_splits"].values()) == len(ledger)
     twin_of = {a["id"]: b["id"] for a, b in twins} | {b["id"]: a["id"] for a, b in twins}
     for e in ledger:
-        assert e["action"] == "moved" and e["to_split"] == where[e["id"]]
+        assert e["action"] == "moved" and e["to_split"] == placed[e["id"]]
         assert e["from_split"] == alone[e["id"]] != e["to_split"]
         if e["id"] in twin_of:
             assert e["other_id"] == twin_of[e["id"]]
@@ -443,9 +524,10 @@ def test_records_with_the_same_instruction_and_input_land_in_one_split(tmp_path,
             )
     # the shares still hold: groups are placed whole before the cut, not moved after it
     for s, share in (("train", 0.8), ("validation", 0.1), ("test", 0.1)):
-        assert abs(m["shares"][s] - share) < 0.01, s
+        assert abs(m["augmented"]["original_shares"][s] - share) < 0.01, s
     assert m["gold"]["size"] == CFG.gold_size
-    assert m["records_in"] == m["records_out"] - 32 and m["records_dropped"] == 0
+    assert m["records_in"] == m["records_out"] - 32 + m["records_dropped"]
+    assert m["records_dropped"] == m["augmented"]["dropped_with_eval_parent"]
 
 
 def test_a_shared_prompt_joins_near_duplicate_clusters_too(records, result):
@@ -510,7 +592,9 @@ def test_records_that_copy_a_benchmark_are_dropped_with_the_file_and_line(tmp_pa
     m = split.run(
         inp, cfg, out=out, ledger=tmp_path / "out" / "split.jsonl", quarantine=q, root=tmp_path
     )
-    quarantined = list(read_jsonl(q))
+    everything = list(read_jsonl(q))
+    quarantined = [e for e in everything if e["rule"] != "augmented_in_evaluation"]
+    aug = {e["id"] for e in everything if e["rule"] == "augmented_in_evaluation"}
     dropped = {e["id"] for e in quarantined}
     # the copies go; a child is an edit of its parent's prompt, so a child of a copy may too
     assert set(copies) <= dropped <= set(copies) | children
@@ -525,15 +609,19 @@ def test_records_that_copy_a_benchmark_are_dropped_with_the_file_and_line(tmp_pa
     ledger = [
         e for e in read_jsonl(tmp_path / "out" / "split.jsonl") if e["action"] == "quarantined"
     ]
-    assert [e["id"] for e in ledger] == [e["id"] for e in quarantined]
-    assert all(e["rule"] == "decontamination" and "record" not in e for e in ledger)
+    assert [e["id"] for e in ledger] == [e["id"] for e in everything]  # in input order
+    assert all("record" not in e for e in ledger)
     # everything else is split as before: nothing lost, nothing dropped twice
     written = [r["id"] for p in out.values() for b in read_records(p) for r in b]
-    kept = [r["id"] for r in records if r["id"] not in dropped]
+    kept = [r["id"] for r in records if r["id"] not in dropped | aug]
     canary_ids = [r["id"] for c in make_canaries(cfg.canaries) for r in c.records]
-    assert sorted(written) == sorted(kept + canary_ids)
-    assert m["records_in"] == len(records) and m["records_quarantined"] == len(dropped)
-    assert m["records_dropped"] == len(dropped) == m["quarantined_by_rule"]["decontamination"]
+    assert sorted(written) == sorted(kept + canary_ids) and not dropped & aug
+    assert m["records_in"] == len(records)
+    assert m["records_quarantined"] == len(dropped) + len(aug) == m["records_dropped"]
+    assert m["quarantined_by_rule"] == {
+        "decontamination": len(dropped),
+        "augmented_in_evaluation": len(aug),
+    }
     assert m["records_in"] == m["records_out"] - 32 + m["records_dropped"]
     d = m["decontamination"]
     assert d["records_dropped"] == len(dropped) and d["against"] == ["bench/*"]
@@ -555,7 +643,8 @@ def test_an_empty_benchmark_list_changes_nothing(tmp_path, records):
     for s in split.ALL_SPLITS:
         assert a[s].read_bytes() == b[s].read_bytes(), s
     assert ma == mb and ma["decontamination"]["records_dropped"] == 0
-    assert (tmp_path / "b" / "split.quarantine.jsonl").read_text() == ""
+    quarantine = list(read_jsonl(tmp_path / "b" / "split.quarantine.jsonl"))
+    assert {q["rule"] for q in quarantine} == {"augmented_in_evaluation"}
 
 
 def test_a_benchmark_that_cannot_be_read_stops_the_stage_naming_file_and_line(tmp_path, records):

@@ -143,6 +143,23 @@ def data_sources(
     }
 
 
+def evaluation_records(split: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What split did with augment's records (``augmented`` of metrics/split.json): how many
+    went to train, how many were dropped because their parent is in an evaluation split, and
+    how many the evaluation splits hold (0: original records only). None where the metrics
+    do not say (a split run older than the rule)."""
+    aug = (split or {}).get("augmented")
+    if not isinstance(aug, dict) or "dropped_with_eval_parent" not in aug:
+        return None
+    by_split = aug.get("by_split") or {}
+    return {
+        "augmented": aug.get("records"),
+        "to_train": aug.get("to_train"),
+        "dropped_with_eval_parent": aug.get("dropped_with_eval_parent"),
+        "in_evaluation": sum(n for s, n in by_split.items() if s != "train"),
+    }
+
+
 def stage_books(metrics: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Records in and out of each curation stage, in pipeline order, from its metrics."""
     rows = []
@@ -322,6 +339,7 @@ def build_card(
             "splits": manifest.get("split", {}),
             "sources": data_sources(sources, manifest.get("split", {}).get("train", {}), cfg),
             "stages": stage_books(metrics),
+            "evaluation_records": evaluation_records(metrics.get("split")),
             "pii": pii_counts(pii_report),
             "validation": {
                 k: validation.get(k)

@@ -24,17 +24,23 @@ so the same input and params always give the same splits, and adding records mov
    ``max_gold_share`` of the records (and at those that qualify), with a warning, so a small
    input gets a small gold set.
 3. **Splits.** In each stratum, the remaining groups in hash order are cut by the cumulative
-   record count at ``shares`` (a group goes where the middle of its records falls), so every
-   stratum gets the same shares in records, not just in groups.
+   count of their original records at ``shares`` (a group goes where the middle of its
+   original records falls), so every stratum gets the same shares of the records an
+   evaluation split keeps, not just of groups; a group with no original record goes to train.
 4. **Contamination rule.** Groups joined by cross-group pairs form clusters; a cluster that
    spans splits is moved whole into the most training-side split among its members (train,
    then validation, then test). Evaluation sets thus never hold a near-copy of training data
    or of each other, and no record is dropped: the cost is a slightly larger train share, which
    the metrics show. Every moved record gets a ledger line with the near-duplicate that caused
    the move, and the pairs found and resolved are counted.
-5. **Canaries.** ``split.canaries.count`` secret records (:func:`provena.split.canaries.
+5. **Original records only in evaluation.** An augmented record (``parent_id`` set) goes
+   with its group: into train where the group is in train, else it is dropped, to the
+   quarantine with a ledger line naming its parent and the split its group is in, so
+   validation, test and gold hold only original records and no edit of an evaluation record
+   is trained on. Gold takes no group with a child in the first place.
+6. **Canaries.** ``split.canaries.count`` secret records (:func:`provena.split.canaries.
    make_canaries`), each ``repeats`` times, are appended to the train split only, so evaluate
-   can test whether the model memorized them. They take no part in steps 0-4, are planted
+   can test whether the model memorized them. They take no part in steps 0-5, are planted
    after the audits ran, and each gets a ``planted`` ledger line; the books read
    ``records_in = records_out - canaries.planted_records + records_dropped``.
 
@@ -90,6 +96,7 @@ RULE = "contamination"
 SAME_PROMPT_RULE = "same_prompt"
 DECONTAMINATION_RULE = "decontamination"
 CANARY_RULE = "canary"
+AUGMENTED_RULE = "augmented_in_evaluation"
 log = logging.getLogger(__name__)
 
 
@@ -153,6 +160,12 @@ class SplitPlan:
     joins: list[Join] = field(default_factory=list)  # the same-prompt rule's moves
     alone: list[str] | None = None  # each row's split without the same-prompt rule
     group_of_row: list[int] = field(default_factory=list)  # each row's index in groups
+    #: augmented rows whose group is in an evaluation split, with that split: not written
+    dropped: dict[int, str] = field(default_factory=dict)
+
+    def placed(self, row: int) -> str | None:
+        """The split the record is written to (None: dropped, its group is in evaluation)."""
+        return None if row in self.dropped else self.split_of[row]
 
 
 def item_of(row: int, rec: Record, cfg: SplitConfig) -> Item:
@@ -353,11 +366,26 @@ def plan_split(
 
     Where groups were joined by a shared prompt, the plan is made a second time without that
     rule (towards the same gold size) to tell which records the rule placed elsewhere: those
-    are the plan's ``joins``, and ``alone`` holds that second plan's splits."""
+    are the plan's ``joins``, and ``alone`` holds that second plan's splits.
+
+    Last, every augmented record (``parent_id`` set) whose group is not in train is one of the
+    plan's ``dropped``: evaluation splits hold original records only."""
     pairs = list(pairs)
     plan = _assign(items, pairs, cfg, same_prompt=True, gold_target=None)
-    if not any(g.parts for g in plan.groups):
-        return plan
+    if any(g.parts for g in plan.groups):
+        _find_joins(items, pairs, cfg, plan)
+    plan.dropped = {
+        it.row: plan.split_of[it.row]
+        for it in items
+        if it.parent_id is not None and plan.split_of[it.row] != "train"
+    }
+    return plan
+
+
+def _find_joins(
+    items: Sequence[Item], pairs: list[tuple[int, int, float]], cfg: SplitConfig, plan: SplitPlan
+) -> None:
+    """The same-prompt rule's moves: the plan made again without it, compared."""
     alone = _assign(items, pairs, cfg, same_prompt=False, gold_target=plan.gold_target)
     plan.alone = alone.split_of
     part_of = alone.group_of_row
@@ -381,7 +409,6 @@ def plan_split(
             )
             plan.joins.append(Join(r, alone.split_of[r], to, other, grp.key, twin is not None))
     plan.joins.sort(key=lambda j: j.row)
-    return plan
 
 
 def _gold_target(cfg: SplitConfig, n: int, n_eligible: int) -> tuple[int, dict[str, Any] | None]:
@@ -467,19 +494,25 @@ def _assign(
                 gold_groups.add(g)
                 left -= len(groups[g].rows)
 
-    # -- train / validation / test: cut each stratum's hash-ordered groups by record count
+    # -- train / validation / test: cut each stratum's hash-ordered groups by their count of
+    #    original records (an evaluation split keeps only those); a group with none is train
     bounds, acc = [], 0.0
     for name in SPLITS:
         acc += getattr(cfg.shares, name)
         bounds.append(acc)
     group_split: list[str] = [GOLD if g in gold_groups else "" for g in range(len(groups))]
+    originals = [sum(items[r].parent_id is None for r in grp.rows) for grp in groups]
     for _, gs in sorted(by_stratum.items()):
         rest = [g for g in gs if g not in gold_groups]
+        for g in rest:
+            if not originals[g]:
+                group_split[g] = "train"
+        rest = [g for g in rest if originals[g]]
         rest.sort(key=lambda g: (group_hash(groups[g].key, cfg.seed, "split"), g))
-        total = sum(len(groups[g].rows) for g in rest)
+        total = sum(originals[g] for g in rest)
         done = 0
         for g in rest:
-            size = len(groups[g].rows)
+            size = originals[g]
             mid = (done + size / 2) / total
             group_split[g] = next(
                 (name for name, b in zip(SPLITS, bounds, strict=True) if mid < b), SPLITS[-1]
@@ -626,6 +659,28 @@ def dropped_entry(rec: Record, row: int, hit: Hit, cfg: SplitConfig) -> LedgerLi
     )
 
 
+def augmented_entry(rec: Record, row: int, split: str, plan: SplitPlan, prow: int) -> LedgerLine:
+    """The ledger line of an augmented record dropped because its group lies in an evaluation
+    split (``split``); ``row``: its input row, ``prow``: its row in the plan (its quarantine
+    entry is the same, with the record)."""
+    grp = plan.groups[plan.group_of_row[prow]]
+    parent = rec.get("parent_id")
+    return ledger_line(
+        id=rec["id"],
+        stage=STAGE,
+        action="quarantined",
+        rule=AUGMENTED_RULE,
+        reason=f"augmented record ({rec.get('op') or 'no op'}) made from {parent}; its group "
+        f"({grp.key}) is in {split}: evaluation splits hold original records only, and an edit "
+        "of an evaluation record must not be trained on, so it is dropped",
+        source=rec["source"],
+        row=row,
+        parent_id=parent,
+        from_split=split,
+        group=grp.key,
+    )
+
+
 def _same_prompt_metrics(items: Sequence[Item], plan: SplitPlan) -> dict[str, Any]:
     shared = collections.Counter(it.prompt for it in items if it.prompt)
     joined = [g for g in plan.groups if g.parts]
@@ -681,23 +736,32 @@ def build_metrics(
 ) -> dict[str, Any]:
     """The stage's metrics. ``records`` counts what each split file holds (the train file
     with ``planted`` canaries); shares, groups and the ``by_*`` tables count the records
-    split (the input less those dropped as near copies of a benchmark)."""
-    counts = collections.Counter(plan.split_of)
+    split and written (the input less those dropped as near copies of a benchmark and the
+    augmented records dropped because their group is in an evaluation split)."""
+    placed = [plan.placed(r) for r in range(len(plan.split_of))]
+    counts = collections.Counter(s for s in placed if s is not None)
     rest = sum(counts[s] for s in SPLITS)
     records = {s: counts[s] + (planted if s == "train" else 0) for s in ALL_SPLITS}
     table: dict[str, dict[str, collections.Counter[str]]] = {
         k: collections.defaultdict(collections.Counter) for k in ("family", "gender", "stratum")
     }
     augmented: collections.Counter[str] = collections.Counter()
+    original: collections.Counter[str] = collections.Counter()
     group_counts: collections.Counter[str] = collections.Counter()
-    for it, aug, s in zip(items, is_augmented, plan.split_of, strict=True):
+    for it, aug, s in zip(items, is_augmented, placed, strict=True):
+        if s is None:
+            continue
         table["family"][it.family][s] += 1
         table["gender"][it.gender][s] += 1
         augmented[s] += aug
+        original[s] += not aug
     for g in plan.groups:
         group_counts[plan.split_of[g.rows[0]]] += 1
         for r in g.rows:
-            table["stratum"]["/".join(g.stratum)][plan.split_of[r]] += 1
+            if placed[r] is not None:
+                table["stratum"]["/".join(g.stratum)][placed[r]] += 1
+    dropped = collections.Counter(plan.dropped.values())
+    originals = sum(original[s] for s in SPLITS)
     by_pair: collections.Counter[str] = collections.Counter()
     found = resolved = 0
     for a, b, _ in plan.pairs:
@@ -721,7 +785,19 @@ def build_metrics(
         records_dropped=stats.records_quarantined,
         shares={s: round(counts[s] / rest, 4) if rest else 0.0 for s in SPLITS},
         groups={s: group_counts[s] for s in ALL_SPLITS},
-        augmented={s: augmented[s] for s in ALL_SPLITS},
+        augmented={
+            "rule": "evaluation splits (validation, test, gold) hold original records only: an "
+            "augmented record goes to train with its group, or is dropped (to the quarantine) "
+            "where its group is in an evaluation split",
+            "records": sum(is_augmented),
+            "to_train": augmented["train"],
+            "dropped_with_eval_parent": len(plan.dropped),
+            "dropped_by_split": {s: dropped[s] for s in ALL_SPLITS if s != "train"},
+            "by_split": {s: augmented[s] for s in ALL_SPLITS},
+            "original_shares": {
+                s: round(original[s] / originals, 4) if originals else 0.0 for s in SPLITS
+            },
+        },
         by_family=per(table["family"]),
         by_gender=per(table["gender"]),
         by_stratum=per(table["stratum"]),
@@ -830,7 +906,7 @@ def _prepare(
     augmented: list[bool] = []
     for row, (rec, text) in enumerate(recs):
         items.append(item_of(row, rec, cfg))
-        augmented.append(rec.get("parent_id") is not None)
+        augmented.append(items[-1].parent_id is not None)
         finder.add(row, text)
         if near is not None:
             near.add(row, text_of(rec, cfg.decontamination.fields))
@@ -897,11 +973,13 @@ def _finish(
 ) -> tuple[StageStats, dict[str, Any]]:
     stats = StageStats(
         records_in=len(prep.ids),
-        records_kept=len(plan.split_of),
-        records_quarantined=len(prep.hits),
+        records_kept=len(plan.split_of) - len(plan.dropped),
+        records_quarantined=len(prep.hits) + len(plan.dropped),
     )
     if prep.hits:
         stats.quarantined_by_rule[DECONTAMINATION_RULE] = len(prep.hits)
+    if plan.dropped:
+        stats.quarantined_by_rule[AUGMENTED_RULE] = len(plan.dropped)
     stats.changed_by_rule[RULE] = len(plan.moves)
     stats.changed_by_rule[SAME_PROMPT_RULE] = len(plan.joins)
     decon = _decontamination_metrics(cfg, bench, prep.hits)
@@ -910,13 +988,33 @@ def _finish(
     )
 
 
+def _placement(prep: Prepared, plan: SplitPlan) -> list[tuple[str | None, int | None]]:
+    """Each input row's split (None: dropped) and its row in the plan (None: dropped as a
+    near copy of a benchmark, before the plan)."""
+    out: list[tuple[str | None, int | None]] = [(None, None)] * len(prep.ids)
+    for prow, row in enumerate(prep.in_row):
+        out[row] = (plan.placed(prow), prow)
+    return out
+
+
+def _drop_line(
+    rec: Record, row: int, prow: int | None, prep: Prepared, plan: SplitPlan, cfg: SplitConfig
+) -> LedgerLine:
+    """Why a record is not written: a near copy of a benchmark, or an augmented record whose
+    group is in an evaluation split."""
+    if prow is None:
+        return dropped_entry(rec, row, prep.hits[row], cfg)
+    return augmented_entry(rec, row, plan.dropped[prow], plan, prow)
+
+
 def split_records(
     records: Sequence[Record], cfg: SplitConfig, *, root: Path | None = None
 ) -> StageResult:
     """Split records held in memory (the same plan as :func:`run`).
 
     Every input record is ``kept`` (in input order) but those dropped as near copies of a
-    benchmark (``rejected``, read from ``split.decontaminate_against`` relative to ``root``);
+    benchmark (read from ``split.decontaminate_against`` relative to ``root``) and the
+    augmented records whose group is in an evaluation split (``rejected``, in input order);
     the ledger says which were dropped, which moved and which canaries were planted;
     ``detail`` (:class:`SplitDetail`) holds each split's records and the plan."""
     bench = load_benchmarks(cfg, root)
@@ -925,13 +1023,18 @@ def split_records(
     canaries = make_canaries(cfg.canaries)
     planted = _canary_records(canaries, prep.ids)
     splits: dict[str, list[Record]] = {s: [] for s in ALL_SPLITS}
-    for row, s in enumerate(plan.split_of):
-        splits[s].append(records[prep.in_row[row]])
+    kept: list[Record] = []
+    dropped: list[LedgerLine] = []
+    for row, (s, prow) in enumerate(_placement(prep, plan)):
+        if s is None:
+            dropped.append(_drop_line(records[row], row, prow, prep, plan, cfg))
+        else:
+            splits[s].append(records[row])
+            kept.append(records[row])
     splits["train"] += planted
-    dropped = [dropped_entry(records[r], r, h, cfg) for r, h in prep.hits.items()]
     stats, metrics = _finish(prep, plan, cfg, bench, len(planted))
     return StageResult(
-        kept=[records[r] for r in prep.in_row],
+        kept=kept,
         rejected=[quarantine_entry(**line, record=records[line["row"]]) for line in dropped],
         ledger=_ledger(plan, prep, canaries, dropped),
         stats=stats,
@@ -976,9 +1079,7 @@ def run(
     prep = _prepare(_scan(inp, cfg, total), cfg, bench)
     plan = _plan(prep, cfg)
     ids = prep.ids
-    where: list[str | None] = [None] * len(ids)
-    for row, s in enumerate(plan.split_of):
-        where[prep.in_row[row]] = s
+    where = _placement(prep, plan)
     canaries = make_canaries(cfg.canaries)
     planted = _canary_records(canaries, ids)
     stats, summary = _finish(prep, plan, cfg, bench, len(planted))
@@ -995,9 +1096,9 @@ def run(
                 for rec in batch:
                     if rec["id"] != ids[row]:
                         raise UserError(f"{STAGE}: {inp} changed while it was read (row {row})")
-                    s = where[row]
+                    s, prow = where[row]
                     if s is None:
-                        line = dropped_entry(rec, row, prep.hits[row], cfg)
+                        line = _drop_line(rec, row, prow, prep, plan, cfg)
                         dropped.append(line)
                         rejected.append(quarantine_entry(**line, record=rec))
                     else:
@@ -1024,9 +1125,11 @@ def run(
     if metrics is not None:
         write_json(metrics, summary)
     c, sp, d = summary["contamination"], summary["same_prompt"], summary["decontamination"]
+    a = summary["augmented"]
     log.info(
         "%s: %s; contamination pairs found %d, resolved %d (%d records moved); %d records "
         "moved to stay with a shared prompt; %d dropped as near copies of a benchmark; %d "
+        "augmented records in train, %d dropped (their group is in an evaluation split); %d "
         "canary records planted in train",
         STAGE,
         ", ".join(f"{s} {n}" for s, n in summary["records"].items()),
@@ -1035,6 +1138,8 @@ def run(
         c["records_moved"],
         sp["records_moved"],
         d["records_dropped"],
+        a["to_train"],
+        a["dropped_with_eval_parent"],
         len(planted),
     )
     return summary

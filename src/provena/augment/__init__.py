@@ -10,9 +10,15 @@ Counterfactual children are planned from the audit's failed checks (:func:`plan`
   men 11%) gets children whose outcomes are chosen, value by value, so that after augmentation
   the group's distribution matches the largest group's (:func:`quotas`);
 - a group whose mean differs (replies to customers aged 65+ shorter) gets children from the
-  other groups' records with the longest values, relabelled to the group: the same
-  conversation, had the customer been 65 or older (the text has no age cue to change, so each
-  such child also has its people, places and companies swapped, so it is not a copy).
+  other groups' records, relabelled to the group: the same conversation, had the customer been
+  65 or older (the text has no age cue to change, so each such child also has its people,
+  places and companies swapped, so it is not a copy). The donors are a fair top slice of the
+  other groups' records (:func:`_fair_tail`), not their longest ones.
+
+After the children are made, :func:`provena.augment.resemble.check` compares the
+counterfactual children of each group with their parents and with the pool they came from
+(lengths, labels, non-empty fields, families) and flags a group outside
+``augment.resemblance``'s tolerances.
 
 Every child carries ``parent_id`` and ``op`` (``counterfactual:gender=female``,
 ``counterfactual:age_band=65+``, ``entity_swap``, ``noise``) and a ledger line with the audit

@@ -983,6 +983,29 @@ class AuditDataConfig(StrictModel):
 # ----------------------------------------------------------------------------------- augment
 
 
+class ResemblanceConfig(StrictModel):
+    """How close counterfactual children must stay to their parents, per group and family
+    (augment checks and reports it; a group outside is flagged with a warning)."""
+
+    max_length_distance: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.1,
+        description="largest Wasserstein (earth mover's) distance between the children's "
+        "lengths and the reference's, over the reference's mean length: the average share of "
+        "its length a text must change for one distribution to become the other (it bounds "
+        "the relative gap of the means). Judged for instruction, input and output against the "
+        "children's parents and against the groups the parents come from (the donor pool)",
+    )
+    max_share_gap: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.05,
+        description="largest total variation distance of a label's distribution, and largest "
+        "gap of a field's non-empty share or a family's share, children against parents (the "
+        "audit's max_outcome_difference, 0.05, is the same yardstick for shares)",
+    )
+    min_children: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        30, description='fewer children in a family are "too small to judge" (reported)'
+    )
+
+
 class AugmentConfig(StrictModel):
     """New records for the groups and outcomes the "before" audit found short, plus noise."""
 
@@ -1014,6 +1037,10 @@ class AugmentConfig(StrictModel):
     typo_rate: Share = Field(0.03, description="typos per word, in a noisy child")
     case_rate: Share = Field(0.1, description="casing changes per sentence, in a noisy child")
     seed: int = Field(0, description="keys which records are picked and how they are changed")
+    resemblance: ResemblanceConfig = Field(
+        default_factory=ResemblanceConfig,
+        description="tolerances of the check that counterfactual children resemble their parents",
+    )
 
 
 # ------------------------------------------------------------------------------------- split

@@ -83,6 +83,20 @@ def test_the_after_audit_passes_where_the_before_audit_failed(augmented):
     assert res["added_by_op"]["counterfactual:age_band=65+"] > 0
 
 
+def test_default_shaped_children_resemble_their_parents(augmented):
+    _, _, res, _ = augmented
+    rep = res["resemblance"]
+    assert rep["verdict"] == "pass", rep
+    assert set(rep["groups"]) >= {"gender=female", "age_band=65+"}
+    for g in rep["groups"].values():
+        for fam in g["families"].values():
+            if fam["verdict"] == "too_small":
+                continue
+            for st in fam["lengths"].values():
+                assert st["distance_parents"] <= rep["tolerance"]["max_length_distance"]
+                assert st["distance_pool"] <= rep["tolerance"]["max_length_distance"]
+
+
 def test_children_keep_their_parent_id_and_say_what_made_them(augmented):
     tmp, _, res, _ = augmented
     rows = pq.read_table(tmp / "out.parquet").to_pylist()

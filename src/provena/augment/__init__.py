@@ -10,9 +10,15 @@ Counterfactual children are planned from the audit's failed checks (:func:`plan`
   men 11%) gets children whose outcomes are chosen, value by value, so that after augmentation
   the group's distribution matches the largest group's (:func:`quotas`);
 - a group whose mean differs (replies to customers aged 65+ shorter) gets children from the
-  other groups' records with the longest values, relabelled to the group: the same
-  conversation, had the customer been 65 or older (the text has no age cue to change, so each
-  such child also has its people, places and companies swapped, so it is not a copy).
+  other groups' records, relabelled to the group: the same conversation, had the customer been
+  65 or older (the text has no age cue to change, so each such child also has its people,
+  places and companies swapped, so it is not a copy). The donors are a fair top slice of the
+  other groups' records (:func:`_fair_tail`), not their longest ones.
+
+After the children are made, :func:`provena.augment.resemble.check` compares the
+counterfactual children of each group with their parents and with the pool they came from
+(lengths, labels, non-empty fields, families) and flags a group outside
+``augment.resemblance``'s tolerances.
 
 Every child carries ``parent_id`` and ``op`` (``counterfactual:gender=female``,
 ``counterfactual:age_band=65+``, ``entity_swap``, ``noise``) and a ledger line with the audit
@@ -323,13 +329,14 @@ def _children_for(
             best = max(e["value"] for e in f["res"]["value"]["by_group"].values())
             goal = cfg.target * best
             have = fam_g[spec.field].astype(float)
-            top = fam_donors[spec.field].astype(float).sort_values(ascending=False, kind="stable")
-            k, total = 0, float(have.sum())
-            while k < len(top) and total / max(1, len(have) + k) < goal:
-                total += float(top.iloc[k])
-                k += 1
-            entry["min"] = max(entry["min"], k)
-            entry["mean"] = spec.field
+            short = goal * len(have) - float(have.sum())
+            eligible = _fair_tail(
+                fam_donors[spec.field], cfg.resemblance.max_length_distance, short, goal
+            )
+            c = float(fam_donors.loc[list(eligible), spec.field].mean()) if eligible else 0.0
+            k = len(eligible) if c <= goal else math.ceil(max(0.0, short) / (c - goal))
+            entry["min"] = max(entry["min"], min(k, len(eligible)))
+            entry["mean"] = eligible
             reasons.append(f"{spec.name}: mean {spec.field} of {g} below {goal:.0f}")
     n = min(max(n_rep, sum(e["min"] for e in per_family.values())), len(donors))
     if n <= 0:
@@ -349,9 +356,8 @@ def _children_for(
         pool = donors if fam is None else donors[donors["family"] == fam]
         entry = per_family.get(fam, {"labels": [], "mean": None})
         order = _balanced(_order(pool["id"], cfg.seed, op), df, in_g, attr, acfg, k)
-        if entry["mean"]:
-            field = entry["mean"]
-            order = sorted(order, key=lambda r: -float(df.at[r, field]))
+        if entry["mean"] is not None:  # drawn from the donors a fair tilt allows
+            order = [r for r in order if r in entry["mean"]]
         if entry["labels"]:
             field, target, cur, n_now = entry["labels"][0]
             q = quotas(cur, target, n_now, k)
@@ -369,6 +375,29 @@ def _children_for(
     if len(out) < n:
         log.warning("%s: %d children planned, %d donors available", op, n, len(out))
     return out
+
+
+def _fair_tail(values: pd.Series, max_distance: float, short: float, goal: float) -> set[int]:
+    """The donors (rows) to draw children from for a mean that is ``short`` of ``goal`` x the
+    group's count: the smallest slice of the donors with the largest ``values`` whose mean
+    stays within 0.8 x ``max_distance`` of all the donors' mean and which holds the children
+    its mean calls for; all the donors when no slice does.
+
+    A draw of the donors above a cutoff dominates the pool, so its Wasserstein distance to it
+    is the gap of the means: the bound keeps children resembling the pool they come from (0.8
+    leaves room for the rewrite's own changes). The longest donors alone would lift the mean
+    with fewer children, but they are the pool's tail, not a draw of it."""
+    v = values.astype(float).sort_values(ascending=False, kind="stable")
+    if v.empty:
+        return set()
+    bound = float(v.mean()) * (1 + 0.8 * max_distance)
+    size = np.arange(1, len(v) + 1)
+    mean = v.cumsum().to_numpy() / size
+    with np.errstate(divide="ignore"):
+        need = np.where(mean > goal, np.ceil(max(short, 0.0) / (mean - goal)), np.inf)
+    ok = (mean <= bound) & (size >= need)
+    m = int(np.argmax(ok)) + 1 if ok.any() else len(v)
+    return set(v.index[:m])
 
 
 def _balanced(
@@ -500,6 +529,14 @@ def run(
     _write(out, table, children)
     with LinesWriter(ledger) as lw:
         lw.write(lines)
+    report = _resemblance(df, table, children, acfg, cfg)
+    for name, g in report["groups"].items():
+        if g["verdict"] == "warn":
+            log.warning(
+                "augment: children of %s do not resemble their parents: %s",
+                name,
+                "; ".join(g["flags"]),
+            )
     result = stage_metrics(
         STAGE,
         stats,
@@ -509,10 +546,46 @@ def run(
         skipped_unchanged_by_op=dict(sorted(skipped.items())),
         new_share=round(children.num_rows / n_in, 4) if n_in else 0.0,
         max_new_share=cfg.max_new_share,
+        resemblance=report,
     )
     if metrics is not None:
         write_json(metrics, result)
     return result
+
+
+def _resemblance(
+    df: pd.DataFrame, table: pa.Table, children: pa.Table, acfg: AuditDataConfig, cfg
+) -> dict[str, Any]:
+    """:func:`provena.augment.resemble.check` on the counterfactual children of this run."""
+    import pyarrow.compute as pc
+
+    from provena.augment.resemble import check
+
+    df = df.copy()
+    df["instruction_chars"] = pc.utf8_length(table.column("instruction")).to_numpy()
+    ops = children.column("op").to_pylist()
+    keep = [i for i, op in enumerate(ops) if op and op.startswith("counterfactual:")]
+    if not keep:
+        return check(df, pd.DataFrame(columns=["attribute", "group"]), {}, cfg.resemblance)
+    part = children.take(pa.array(keep, type=pa.int64()))
+    kids = build_frame((from_row(r) for r in part.to_pylist()), acfg)
+    for name in NUMERIC_FIELDS:
+        kids[name] = kids[name].astype(int)
+    kids["instruction_chars"] = pc.utf8_length(part.column("instruction")).to_numpy()
+    row = {i: r for r, i in enumerate(df["id"])}
+    kids["parent"] = [row[p] for p in part.column("parent_id").to_pylist()]
+    change = [op.split(":", 1)[1].split("=", 1) for op in part.column("op").to_pylist()]
+    kids["attribute"] = [a for a, _ in change]
+    kids["group"] = [g for _, g in change]
+    labels = {
+        fam: [
+            o.field
+            for o in acfg.outcomes
+            if o.kind == "label" and o.family in (None, fam) and o.field in kids
+        ]
+        for fam in kids["family"].unique()
+    }
+    return check(df, kids, labels, cfg.resemblance)
 
 
 def make_children(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 from pathlib import Path
 
 import pytest
@@ -405,3 +406,75 @@ def test_a_group_with_nothing_to_measure_is_not_judged_with_the_reason(tiny_fold
     assert res["adapter"]["perplexity"] is None
     assert res["adapter"]["families"][NO_FAMILY]["perplexity"] is None
     assert json.loads(json.dumps(res, allow_nan=False)) == res  # no NaN in the metrics
+
+
+# ------------------------------------------------------------- a model that says nothing
+
+
+def _answers_of(kind: str):
+    """A fake ``generate``: the same bytes to every prompt, nothing, or a different answer to
+    each prompt."""
+
+    def fake(lm, tokenizer, prompts, **kw):
+        if kind == "constant":
+            return ['{"age": "sex": "sex": "sex"' for _ in prompts]
+        if kind == "empty":
+            return ["\n\n" for _ in prompts]
+        return [f"answer {zlib.crc32(p.encode())}" for p in prompts]
+
+    return fake
+
+
+@pytest.mark.parametrize("kind", ["constant", "empty", "diverse"])
+def test_answers_that_say_nothing_are_not_evaluable_and_their_scores_withheld(
+    tiny_folders, tiny_params, monkeypatch, kind
+):
+    lm, tok = ev.load_adapter(*tiny_folders, "none")
+    monkeypatch.setattr(ev, "generate", _answers_of(kind))
+    recs = _records(12, offset=300)
+    replies = iter(
+        (
+            "Your parcel left Leeds on Monday.",
+            "We refunded the blue kettle.",
+            "Please send a photo of the dent.",
+            "The voucher code expired in May.",
+            "A courier collects it tomorrow at noon.",
+            "Your account email is changed.",
+        )
+    )
+    for r in recs:  # the factory's replies differ in one number: near duplicates themselves
+        if r["meta"]["family"] == "support_reply":
+            r["output"] = next(replies)
+    res, rows = ev.evaluate_records(
+        lm, tok, recs, tiny_params.evaluate, split="test", max_seq_len=256,
+        use_chat_template=True,
+    )  # fmt: skip
+    for name in ("base", "adapter"):
+        for fam, scored in (("clinical_extraction", "json_valid"), ("support_reply", "rouge_l")):
+            entry = res[name]["families"][fam]
+            answers = entry["answers"]
+            n = entry["generated"]
+            assert answers["answers"] == n == min(6, tiny_params.evaluate.max_examples) > 1
+            assert entry["perplexity"] > 1.0  # the references' NLL: measured all the same
+            if kind == "diverse":
+                assert answers["evaluable"] is True and answers["distinct_share"] == 1.0
+                assert scored in entry and "not_evaluable" not in entry
+                continue
+            assert answers["evaluable"] is False
+            assert scored not in entry and scored not in res["delta"]["families"].get(fam, {})
+            assert scored in entry["not_evaluable"]["withheld"]
+            if kind == "empty":
+                assert (answers["empty"], answers["empty_share"]) == (n, 1.0)
+                assert f"{n} of {n} answers are empty" in entry["not_evaluable"]["reason"]
+            else:
+                assert (answers["distinct"], answers["empty"]) == (1, 0)
+                assert answers["reference_distinct_share"] == 1.0
+                assert (
+                    f"constant: one answer to all {n} prompts" in entry["not_evaluable"]["reason"]
+                )
+    # the per-example rows keep their metrics: the raw material is not hidden
+    assert all("rouge_l" in r["metrics"] or "json_valid" in r["metrics"] for r in rows)
+    silent = ev.not_evaluable({"test": res})
+    assert len(silent) == (0 if kind == "diverse" else 4)
+    assert all(set(g) == {"split", "model", "family", "distinct_share", "empty_share", "reason"}
+               for g in silent)  # fmt: skip

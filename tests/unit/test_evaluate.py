@@ -184,6 +184,17 @@ def _train_and_ledger(tmp_path: Path, params):
     return train, ledger
 
 
+def _scored_or_withheld(entry: dict, keys: set[str]) -> None:
+    """Every task score of a group is shown, or withheld because its answers say nothing (the
+    tiny test model often gives near-identical prompts one answer); its perplexity always."""
+    withheld = set(entry.get("not_evaluable", {}).get("withheld", []))
+    assert (keys & set(entry)) | withheld == keys and not keys & set(entry) & withheld
+    assert entry["answers"]["evaluable"] is (not withheld)
+    assert entry["perplexity"] > 1.0
+    for k in keys & set(entry):
+        assert 0.0 <= entry[k] <= 1.0
+
+
 def test_stage_writes_base_adapter_and_delta(tmp_path, tiny_folders, tiny_params):
     base_dir, adapter_dir = tiny_folders
     test = _write(tmp_path / "test.parquet", _records(10, offset=500))
@@ -221,17 +232,22 @@ def test_stage_writes_base_adapter_and_delta(tmp_path, tiny_folders, tiny_params
         assert res["records"] == size
         for name in ("base", "adapter"):
             fams = res[name]["families"]
-            assert set(fams["clinical_extraction"]) >= {
-                "json_valid", "age_em", "sex_em", "icd10_micro_f1", "perplexity",
-            }  # fmt: skip
-            assert "rouge_l" in fams["support_reply"]
+            _scored_or_withheld(
+                fams["clinical_extraction"], {"json_valid", "age_em", "sex_em", "icd10_micro_f1"}
+            )
+            _scored_or_withheld(fams["support_reply"], {"rouge_l"})
             assert fams["support_reply"]["generated"] == min(n, size // 2)
         delta = res["delta"]
         assert delta["perplexity"] == pytest.approx(
             res["adapter"]["perplexity"] - res["base"]["perplexity"], abs=1e-5
         )
         assert res["adapter"]["perplexity"] != res["base"]["perplexity"]  # the adapter is on
-        assert "rouge_l" in delta["families"]["support_reply"]
+        both = [res[m]["families"]["support_reply"] for m in ("base", "adapter")]
+        assert ("rouge_l" in delta["families"]["support_reply"]) is all(
+            "rouge_l" in e for e in both
+        )
+    assert metrics["not_evaluable"] == ev.not_evaluable(metrics["splits"])
+    assert metrics["answer_thresholds"]["min_distinct_share"] == params.evaluate.min_distinct_share
     rows = list(read_jsonl(paths.predictions))
     assert len(rows) == metrics["generated"] == 2 * 2 * (min(n, 5) + min(n, 3))
     row = rows[0]
@@ -251,7 +267,7 @@ def test_stage_writes_base_adapter_and_delta(tmp_path, tiny_folders, tiny_params
     assert metrics["privacy_probes"] == privacy["verdict"]
     assert set(fairness["splits"]) == {"test", "gold"}
     assert set(fairness["splits"]["test"]["adapter"]) >= {"gender", "age_band"}
-    assert fairness["counterfactual"]["n"] >= 1  # the test records name a woman: swappable
+    assert fairness["counterfactual"]["probed"] >= 1  # the test records name a woman: swappable
     assert privacy["canaries"]["canaries"] == params.split.canaries.count
     assert privacy["pii"]["probes"] == min(12, params.evaluate.privacy.pii_max_records)
     assert privacy["pii"]["hits_any"] == 0  # the ledger's value is not in any answer
@@ -353,8 +369,11 @@ def test_records_without_a_family_are_one_group_scored_as_free_text(
         for name in ("base", "adapter"):
             fam = res[name]["families"][NO_FAMILY]
             assert fam["generated"] == min(n, size)
-            assert 0.0 <= fam["rouge_l"] <= 1.0 and fam["perplexity"] > 1.0
-        assert "rouge_l" in res["delta"]["families"][NO_FAMILY]
+            _scored_or_withheld(fam, {"rouge_l"})
+        both = [res[m]["families"][NO_FAMILY] for m in ("base", "adapter")]
+        assert ("rouge_l" in res["delta"]["families"][NO_FAMILY]) is all(
+            "rouge_l" in e for e in both
+        )
     assert test_res["adapter"]["families"]["open_qa"]["generated"] == min(n, 4)
     rows = list(read_jsonl(paths.predictions))
     assert {r["family"] for r in rows} == {NO_FAMILY, "open_qa"}
@@ -364,7 +383,7 @@ def test_records_without_a_family_are_one_group_scored_as_free_text(
     fairness = json.loads(paths.model_fairness.read_text())
     gender = fairness["splits"]["test"]["adapter"]["gender"]["by_group"]
     assert all(set(g["families"]) <= {NO_FAMILY, "open_qa"} for g in gender.values())
-    assert fairness["counterfactual"]["n"] >= 1
+    assert fairness["counterfactual"]["probed"] >= 1
     assert set(fairness["counterfactual"]["families"]) <= {NO_FAMILY, "open_qa"}
 
 

@@ -1489,6 +1489,24 @@ class EvaluateConfig(StrictModel):
         "list: free_text scores their answers by ROUGE-L against the reference, as "
         "free_text_families; perplexity generates no answer for them (perplexity only)",
     )
+    min_distinct_share: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.3,
+        description="a group whose answers are less varied than this share (distinct answers "
+        "/ answers, near duplicates counted once) and less varied than its references is not "
+        "evaluable: a model that says the same thing to every prompt proves nothing; its task "
+        "scores are withheld and the probes over it are inconclusive",
+    )
+    max_empty_share: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.5,
+        description="a group with more than this share of empty answers (no letter or digit) "
+        "is not evaluable, as with min_distinct_share",
+    )
+    near_duplicate_rouge: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.9,
+        description="two answers whose ROUGE-L F1 is at least this are near duplicates, one "
+        "distinct answer (a degenerate model repeats one answer with a different tail; two "
+        "short extraction answers that differ in one field score about 0.85, two distinct)",
+    )
     fairness: ModelFairnessConfig = Field(
         ModelFairnessConfig(),
         description="the model's own quality by group, on audit_data's attributes",

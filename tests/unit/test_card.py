@@ -289,6 +289,86 @@ def test_a_not_judged_audit_let_through_and_a_not_judged_fairness_are_limitation
     assert not any("'audit' check judged nothing" in x for x in card.derived_limitations(c))
 
 
+def _silent_evaluation() -> dict:
+    """metrics/evaluate.json of the tiny run, with the adapter's extraction answers on the
+    test split found constant (as evaluate writes it: scores withheld, the reason kept)."""
+    ev = copy.deepcopy(_json("metrics/evaluate.json"))
+    fam = ev["splits"]["test"]["adapter"]["families"]["clinical_extraction"]
+    withheld = ["json_valid", "age_em", "sex_em", "icd10_micro_f1"]
+    for k in withheld:
+        fam.pop(k)
+    reason = "the answers are constant: one answer to all 4 prompts"
+    fam["answers"] = {"answers": 4, "distinct": 1, "distinct_share": 0.25, "empty": 0,
+                      "empty_share": 0.0, "evaluable": False, "reason": reason}  # fmt: skip
+    fam["not_evaluable"] = {"reason": reason, "withheld": withheld}
+    return ev
+
+
+def test_scores_of_answers_that_say_nothing_stay_out_of_the_model_index_and_the_card_says_why():
+    from huggingface_hub import ModelCard
+
+    c = _card()
+    c["evaluation"] = {
+        **card.evaluation_summary(_silent_evaluation()),
+        "model_fairness": c["evaluation"]["model_fairness"],
+        "privacy_probes": c["evaluation"]["privacy_probes"],
+    }
+    c["limitations"] = card.derived_limitations(c)
+    text = card.render_readme(c, PARAMS.card)
+    results = {
+        (r.dataset_split, r.metric_type, r.metric_name) for r in ModelCard(text).data.eval_results
+    }
+    # the constant group: no task score in the model-index; the other groups, and the
+    # perplexity (which scores the references), are there
+    assert not [r for r in results if r[0] == "test" and "clinical_extraction" in r[2]]
+    assert ("gold", "icd10_micro_f1", "ICD-10 micro F1 (clinical_extraction)") in results
+    assert ("test", "rouge_l", "ROUGE-L (support_reply)") in results
+    assert ("test", "perplexity", "Perplexity") in results
+    # the text says which group, why, and what was left out
+    assert c["evaluation"]["not_evaluable"] == [
+        {"split": "test", "model": "adapter", "family": "clinical_extraction",
+         "reason": "the answers are constant: one answer to all 4 prompts",
+         "withheld": ["json_valid", "age_em", "sex_em", "icd10_micro_f1"]}
+    ]  # fmt: skip
+    assert "of this card's model-index metadata" in text
+    assert (
+        "- adapter, clinical_extraction: the answers are constant: one answer to all 4 prompts "
+        "(withheld: json_valid, age_em, sex_em, icd10_micro_f1)" in text
+    )
+    test_part = text.split("### test split")[1].split("### gold split")[0]
+    assert "| clinical_extraction | json_valid |" not in test_part
+    assert any(
+        "on the test split's family clinical_extraction are not evaluable" in x
+        and "left out of this card and its model-index" in x
+        for x in c["limitations"]
+    )
+    # the same data with every group evaluable: its scores are in the model-index
+    assert not card.evaluation_summary(_json("metrics/evaluate.json"))["not_evaluable"]
+
+
+def test_inconclusive_fairness_and_privacy_are_shown_as_such_and_are_limitations():
+    c = copy.deepcopy(_card())
+    silent = {("test", "adapter", "support_reply"): "the answers are constant"}
+    cfg = PARAMS.evaluate.fairness
+    groups = model_fairness.group_quality(_rows(), ["gender"], cfg, not_evaluable=silent)
+    c["evaluation"]["model_fairness"] = model_fairness.assess(groups, None, cfg)
+    privacy = _privacy()
+    c["evaluation"]["privacy_probes"] = privacy_probes.assess(
+        privacy["canaries"], None, None, PARAMS.evaluate.privacy,
+        answers={"answers": 2, "distinct": 1, "evaluable": False,
+                 "reason": "the answers are constant: one answer to all 2 prompts"},
+    )  # fmt: skip
+    c["limitations"] = card.derived_limitations(c)
+    text = card.render_readme(c, PARAMS.card)
+    assert "| model fairness verdict | inconclusive |" in text
+    assert "| privacy probes verdict | inconclusive |" in text
+    assert "**Verdict: inconclusive**" in text and "Verdict: **inconclusive**" in text
+    assert "Inconclusive, not passed: the answers are constant" in text
+    for name in ("model fairness", "privacy probes"):
+        assert any(f"The {name} check is inconclusive, not passed" in x for x in c["limitations"])
+    assert "| pass |" not in text.split("## Privacy probes")[1].split("##")[0]
+
+
 def _train_records():
     """A train split: three support chats (one a child made by augment), four own answers."""
     chats = records(3, source="data/raw/default/support_chat.parquet")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 from pathlib import Path
 
 import pytest
@@ -183,6 +184,17 @@ def _train_and_ledger(tmp_path: Path, params):
     return train, ledger
 
 
+def _scored_or_withheld(entry: dict, keys: set[str]) -> None:
+    """Every task score of a group is shown, or withheld because its answers say nothing (the
+    tiny test model often gives near-identical prompts one answer); its perplexity always."""
+    withheld = set(entry.get("not_evaluable", {}).get("withheld", []))
+    assert (keys & set(entry)) | withheld == keys and not keys & set(entry) & withheld
+    assert entry["answers"]["evaluable"] is (not withheld)
+    assert entry["perplexity"] > 1.0
+    for k in keys & set(entry):
+        assert 0.0 <= entry[k] <= 1.0
+
+
 def test_stage_writes_base_adapter_and_delta(tmp_path, tiny_folders, tiny_params):
     base_dir, adapter_dir = tiny_folders
     test = _write(tmp_path / "test.parquet", _records(10, offset=500))
@@ -220,17 +232,22 @@ def test_stage_writes_base_adapter_and_delta(tmp_path, tiny_folders, tiny_params
         assert res["records"] == size
         for name in ("base", "adapter"):
             fams = res[name]["families"]
-            assert set(fams["clinical_extraction"]) >= {
-                "json_valid", "age_em", "sex_em", "icd10_micro_f1", "perplexity",
-            }  # fmt: skip
-            assert "rouge_l" in fams["support_reply"]
+            _scored_or_withheld(
+                fams["clinical_extraction"], {"json_valid", "age_em", "sex_em", "icd10_micro_f1"}
+            )
+            _scored_or_withheld(fams["support_reply"], {"rouge_l"})
             assert fams["support_reply"]["generated"] == min(n, size // 2)
         delta = res["delta"]
         assert delta["perplexity"] == pytest.approx(
             res["adapter"]["perplexity"] - res["base"]["perplexity"], abs=1e-5
         )
         assert res["adapter"]["perplexity"] != res["base"]["perplexity"]  # the adapter is on
-        assert "rouge_l" in delta["families"]["support_reply"]
+        both = [res[m]["families"]["support_reply"] for m in ("base", "adapter")]
+        assert ("rouge_l" in delta["families"]["support_reply"]) is all(
+            "rouge_l" in e for e in both
+        )
+    assert metrics["not_evaluable"] == ev.not_evaluable(metrics["splits"])
+    assert metrics["answer_thresholds"]["min_distinct_share"] == params.evaluate.min_distinct_share
     rows = list(read_jsonl(paths.predictions))
     assert len(rows) == metrics["generated"] == 2 * 2 * (min(n, 5) + min(n, 3))
     row = rows[0]
@@ -250,7 +267,7 @@ def test_stage_writes_base_adapter_and_delta(tmp_path, tiny_folders, tiny_params
     assert metrics["privacy_probes"] == privacy["verdict"]
     assert set(fairness["splits"]) == {"test", "gold"}
     assert set(fairness["splits"]["test"]["adapter"]) >= {"gender", "age_band"}
-    assert fairness["counterfactual"]["n"] >= 1  # the test records name a woman: swappable
+    assert fairness["counterfactual"]["probed"] >= 1  # the test records name a woman: swappable
     assert privacy["canaries"]["canaries"] == params.split.canaries.count
     assert privacy["pii"]["probes"] == min(12, params.evaluate.privacy.pii_max_records)
     assert privacy["pii"]["hits_any"] == 0  # the ledger's value is not in any answer
@@ -352,8 +369,11 @@ def test_records_without_a_family_are_one_group_scored_as_free_text(
         for name in ("base", "adapter"):
             fam = res[name]["families"][NO_FAMILY]
             assert fam["generated"] == min(n, size)
-            assert 0.0 <= fam["rouge_l"] <= 1.0 and fam["perplexity"] > 1.0
-        assert "rouge_l" in res["delta"]["families"][NO_FAMILY]
+            _scored_or_withheld(fam, {"rouge_l"})
+        both = [res[m]["families"][NO_FAMILY] for m in ("base", "adapter")]
+        assert ("rouge_l" in res["delta"]["families"][NO_FAMILY]) is all(
+            "rouge_l" in e for e in both
+        )
     assert test_res["adapter"]["families"]["open_qa"]["generated"] == min(n, 4)
     rows = list(read_jsonl(paths.predictions))
     assert {r["family"] for r in rows} == {NO_FAMILY, "open_qa"}
@@ -363,7 +383,7 @@ def test_records_without_a_family_are_one_group_scored_as_free_text(
     fairness = json.loads(paths.model_fairness.read_text())
     gender = fairness["splits"]["test"]["adapter"]["gender"]["by_group"]
     assert all(set(g["families"]) <= {NO_FAMILY, "open_qa"} for g in gender.values())
-    assert fairness["counterfactual"]["n"] >= 1
+    assert fairness["counterfactual"]["probed"] >= 1
     assert set(fairness["counterfactual"]["families"]) <= {NO_FAMILY, "open_qa"}
 
 
@@ -405,3 +425,75 @@ def test_a_group_with_nothing_to_measure_is_not_judged_with_the_reason(tiny_fold
     assert res["adapter"]["perplexity"] is None
     assert res["adapter"]["families"][NO_FAMILY]["perplexity"] is None
     assert json.loads(json.dumps(res, allow_nan=False)) == res  # no NaN in the metrics
+
+
+# ------------------------------------------------------------- a model that says nothing
+
+
+def _answers_of(kind: str):
+    """A fake ``generate``: the same bytes to every prompt, nothing, or a different answer to
+    each prompt."""
+
+    def fake(lm, tokenizer, prompts, **kw):
+        if kind == "constant":
+            return ['{"age": "sex": "sex": "sex"' for _ in prompts]
+        if kind == "empty":
+            return ["\n\n" for _ in prompts]
+        return [f"answer {zlib.crc32(p.encode())}" for p in prompts]
+
+    return fake
+
+
+@pytest.mark.parametrize("kind", ["constant", "empty", "diverse"])
+def test_answers_that_say_nothing_are_not_evaluable_and_their_scores_withheld(
+    tiny_folders, tiny_params, monkeypatch, kind
+):
+    lm, tok = ev.load_adapter(*tiny_folders, "none")
+    monkeypatch.setattr(ev, "generate", _answers_of(kind))
+    recs = _records(12, offset=300)
+    replies = iter(
+        (
+            "Your parcel left Leeds on Monday.",
+            "We refunded the blue kettle.",
+            "Please send a photo of the dent.",
+            "The voucher code expired in May.",
+            "A courier collects it tomorrow at noon.",
+            "Your account email is changed.",
+        )
+    )
+    for r in recs:  # the factory's replies differ in one number: near duplicates themselves
+        if r["meta"]["family"] == "support_reply":
+            r["output"] = next(replies)
+    res, rows = ev.evaluate_records(
+        lm, tok, recs, tiny_params.evaluate, split="test", max_seq_len=256,
+        use_chat_template=True,
+    )  # fmt: skip
+    for name in ("base", "adapter"):
+        for fam, scored in (("clinical_extraction", "json_valid"), ("support_reply", "rouge_l")):
+            entry = res[name]["families"][fam]
+            answers = entry["answers"]
+            n = entry["generated"]
+            assert answers["answers"] == n == min(6, tiny_params.evaluate.max_examples) > 1
+            assert entry["perplexity"] > 1.0  # the references' NLL: measured all the same
+            if kind == "diverse":
+                assert answers["evaluable"] is True and answers["distinct_share"] == 1.0
+                assert scored in entry and "not_evaluable" not in entry
+                continue
+            assert answers["evaluable"] is False
+            assert scored not in entry and scored not in res["delta"]["families"].get(fam, {})
+            assert scored in entry["not_evaluable"]["withheld"]
+            if kind == "empty":
+                assert (answers["empty"], answers["empty_share"]) == (n, 1.0)
+                assert f"{n} of {n} answers are empty" in entry["not_evaluable"]["reason"]
+            else:
+                assert (answers["distinct"], answers["empty"]) == (1, 0)
+                assert answers["reference_distinct_share"] == 1.0
+                assert (
+                    f"constant: one answer to all {n} prompts" in entry["not_evaluable"]["reason"]
+                )
+    # the per-example rows keep their metrics: the raw material is not hidden
+    assert all("rouge_l" in r["metrics"] or "json_valid" in r["metrics"] for r in rows)
+    silent = ev.not_evaluable({"test": res})
+    assert len(silent) == (0 if kind == "diverse" else 4)
+    assert all(set(g) == {"split", "model", "family", "distinct_share", "empty_share", "reason"}
+               for g in silent)  # fmt: skip

@@ -187,6 +187,51 @@ def test_verdict_passes_under_the_thresholds_and_judges_only_the_adapter():
     assert "checks" not in res["splits"]["test"]["base"]["gender"]
 
 
+LOOSE = ModelFairnessConfig(min_group_size=3, max_quality_difference=0.2, min_quality_ratio=0.7)
+
+
+def test_quality_of_answers_that_are_not_evaluable_is_left_out_and_inconclusive():
+    why = "the answers are constant: one answer to all 3 prompts"
+    silent = {("test", "adapter", f): why for f in ("support_reply", "clinical_extraction")}
+    groups = mfair.group_quality(_rows(), ["gender"], LOOSE, not_evaluable=silent)
+    table = groups["test"]["adapter"]["gender"]
+    # no quality left to compare; perplexity (the references' NLL) is still measured
+    assert table["by_group"]["female"]["quality"] is None
+    assert table["by_group"]["female"]["perplexity"] == pytest.approx(math.exp(5 / 6), abs=1e-6)
+    assert table["quality_left_out"] == {"clinical_extraction": why, "support_reply": why}
+    res = mfair.assess(groups, None, LOOSE)
+    assert res["verdict"] == "inconclusive"  # the same rows pass when the answers vary
+    assert res["splits"]["test"]["adapter"]["gender"]["checks"] == {
+        "quality_difference": "inconclusive",
+        "quality_ratio": "inconclusive",
+        "perplexity_ratio": "pass",
+    }
+    assert [(f["verdict"], f["check"]) for f in res["findings"]] == [
+        ("inconclusive", "all"),
+        ("inconclusive", "quality_not_evaluable"),
+    ]
+    assert res["findings"][1]["families"] == ["clinical_extraction", "support_reply"]
+    assert "support_reply is left out (the answers are constant" in res["findings"][1]["message"]
+    md = model_fairness_markdown(res)
+    assert "**Verdict: inconclusive**" in md and "- **inconclusive**: [test] gender" in md
+    # only the base's answers silent: the adapter is judged as before
+    base_silent = {("test", "base", "support_reply"): why}
+    groups = mfair.group_quality(_rows(), ["gender"], LOOSE, not_evaluable=base_silent)
+    assert mfair.assess(groups, None, LOOSE)["verdict"] == "pass"
+
+
+def test_one_family_left_out_the_others_are_judged_and_a_gap_still_fails():
+    silent = {("test", "adapter", "support_reply"): "the answers are constant"}
+    groups = mfair.group_quality(_rows(), ["gender"], LOOSE, not_evaluable=silent)
+    table = groups["test"]["adapter"]["gender"]
+    # the extraction rows only: female (1 + 1 + 0.4) / 3 = 0.8, male (1 + 0 + 0.5) / 3 = 0.5
+    assert table["by_group"]["female"]["quality"] == pytest.approx(0.8)
+    assert table["by_group"]["male"]["quality"] == pytest.approx(0.5)
+    res = mfair.assess(groups, None, LOOSE)
+    assert res["verdict"] == "fail"
+    assert [f["verdict"] for f in res["findings"]] == ["fail", "fail", "inconclusive"]
+
+
 def test_perplexity_ratio_fails():
     rows = _rows()
     rows[2]["metrics"] |= {"nll": 12.0, "tokens": 4}  # female: exp(17 / 10)
@@ -270,7 +315,9 @@ def _echo(records):
     return [r["input"] for r in records]
 
 
-def test_probe_gender_blind_answer_changes_nothing(cf):
+def test_probe_constant_answer_changes_nothing_and_proves_nothing(cf):
+    # one answer to every prompt: no change under the swap, because the model says nothing
+    # about the prompt; the family is probed, shown, and left out of the judged means
     seen = []
 
     def answer(records):
@@ -280,16 +327,22 @@ def test_probe_gender_blind_answer_changes_nothing(cf):
     out = mfair.counterfactual_probe(
         _records(), answer=answer, score=lambda r, a: 1.0, cfg=PROBE, seed=0, cf=cf
     )
-    assert (out["n"], out["changed_share"], out["output_change"]) == (2, 0.0, 0.0)
-    assert out["score_difference"] == 0.0 and out["worst"] == []
-    assert out["families"] == {
-        "support_reply": {
-            "n": 2,
-            "changed_share": 0.0,
-            "output_change": 0.0,
-            "score_difference": 0.0,
-        }
+    assert (out["probed"], out["n"], out["output_change"]) == (2, 0, None)
+    assert out["worst"] == []
+    fam = out["families"]["support_reply"]
+    assert (fam["n"], fam["changed_share"], fam["output_change"]) == (2, 0.0, 0.0)
+    assert (fam["answers"]["distinct"], fam["answers"]["evaluable"]) == (1, False)
+    assert out["not_evaluable"] == {"support_reply": fam["answers"]["reason"]}
+    assert "constant: one answer to all 2 prompts" in fam["answers"]["reason"]
+    res = mfair.assess({}, out, ModelFairnessConfig())
+    assert res["verdict"] == "inconclusive"
+    assert res["counterfactual"]["checks"] == {
+        "output_change": "inconclusive",
+        "score_difference": "inconclusive",
     }
+    assert [f["check"] for f in res["findings"]] == ["all", "counterfactual_not_evaluable"]
+    assert "support_reply is inconclusive" in res["findings"][1]["message"]
+    assert "proves nothing" in res["findings"][1]["message"]
     # originals first, then their twins: prompt and reference swapped, provenance kept
     originals, twins = seen[:2], seen[2:]
     by_id = {r["id"]: r for r in originals}

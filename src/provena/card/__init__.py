@@ -13,6 +13,11 @@ Data first: :func:`build_card` turns the loaded reports into ``card.json`` (no f
 :func:`render_readme` renders the README from that JSON, with YAML metadata written by
 ``huggingface_hub.ModelCardData`` (so the Hub reads it: base model, licence, tags, and a
 ``model-index`` with the evaluation results). :func:`run` reads, writes, and bundles.
+
+A group whose answers evaluate found not evaluable (constant, empty or nearly so) has no task
+score in the ``model-index`` (a number that holds because the model says nothing is no result),
+and the card says so, with the reason, in its evaluation section and its limitations; an
+"inconclusive" fairness or privacy verdict is shown as such, never as a pass.
 """
 
 from __future__ import annotations
@@ -211,16 +216,37 @@ def audit_summary(audit: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def not_evaluable(splits: dict[str, Any]) -> list[dict[str, Any]]:
+    """(split, model, family, reason) of every group whose answers are not evaluable (its
+    entry in metrics/evaluate.json holds ``not_evaluable``)."""
+    return [
+        {
+            "split": split,
+            "model": model,
+            "family": family,
+            "reason": (e["not_evaluable"] or {}).get("reason"),
+            "withheld": (e["not_evaluable"] or {}).get("withheld", []),
+        }
+        for split, res in splits.items()
+        for model in ("base", "adapter")
+        for family, e in (res.get(model) or {}).get("families", {}).items()
+        if "not_evaluable" in e
+    ]
+
+
 def evaluation_summary(ev: dict[str, Any]) -> dict[str, Any]:
     """The evaluation's numbers without its timings (the card must not change between runs of
-    the same data and model)."""
+    the same data and model), and the groups whose answers are not evaluable."""
 
     def strip(obj: Any) -> Any:
         if isinstance(obj, dict):
             return {k: strip(v) for k, v in obj.items() if k not in ("seconds", "wall_seconds")}
         return obj
 
-    return strip({"splits": ev.get("splits", {}), "generated": ev.get("generated")})
+    splits = ev.get("splits", {})
+    return strip(
+        {"splits": splits, "generated": ev.get("generated"), "not_evaluable": not_evaluable(splits)}
+    )
 
 
 def derived_limitations(card: dict[str, Any]) -> list[str]:
@@ -273,8 +299,21 @@ def derived_limitations(card: dict[str, Any]) -> list[str]:
                 f"Trained although the '{c['check']}' check judged nothing (verdict "
                 f"'not_judged', allowed by train.allow_not_judged_audit): {c.get('detail')}"
             )
+    for g in card["evaluation"].get("not_evaluable") or []:
+        if g["model"] == "adapter":
+            out.append(
+                f"The adapter's answers on the {g['split']} split's {_group(g['family'])} are "
+                f"not evaluable: {g['reason']}. Its task scores are left out of this card and "
+                "its model-index, and the probes over them are inconclusive."
+            )
     for name in ("model_fairness", "privacy_probes"):
         section = card["evaluation"].get(name) or {}
+        if section.get("verdict") == "inconclusive":
+            out.append(
+                f"The {name.replace('_', ' ')} check is inconclusive, not passed: where the "
+                "model's answers are constant or empty, no change and no leak prove nothing; "
+                "see its findings below."
+            )
         if section.get("verdict") == "fail":
             out.append(f"The {name.replace('_', ' ')} check failed: see its findings below.")
         elif section.get("verdict") == "not_judged":
@@ -378,8 +417,14 @@ def build_card(
     return card
 
 
+def _group(family: str) -> str:
+    return "records without a family" if family == NO_FAMILY else f"family {family}"
+
+
 def card_metadata(card: dict[str, Any], cfg: CardConfig) -> Any:
-    """The README's YAML header, as ``huggingface_hub.ModelCardData`` writes it."""
+    """The README's YAML header, as ``huggingface_hub.ModelCardData`` writes it. A family
+    whose answers are not evaluable gives the model-index no task score (the card's text says
+    why); perplexity, which scores the references, stays."""
     from huggingface_hub import EvalResult, ModelCardData
 
     results = []
@@ -387,6 +432,8 @@ def card_metadata(card: dict[str, Any], cfg: CardConfig) -> Any:
         adapter = res.get("adapter", {})
         found = [("perplexity", "Perplexity", adapter.get("perplexity"))]
         for family, m in adapter.get("families", {}).items():
+            if "not_evaluable" in m or (m.get("answers") or {}).get("evaluable") is False:
+                continue
             shown = "no family" if family == NO_FAMILY else family
             found += [(key, f"{name} ({shown})", m.get(key)) for key, name in EVAL_METRICS]
         results += [

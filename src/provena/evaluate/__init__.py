@@ -10,6 +10,10 @@ reference. Records without a family form the group ``(no family)``, scored like 
 listed, as ``evaluate.unlisted_families`` says (free text by default; :mod:`.groups`). The base
 is the same model with the adapter switched off (``disable_adapter``).
 
+Each group's answers are measured first (:mod:`.answers`): where they are constant, empty or
+nearly so, the group is not evaluable for that model, its task scores are withheld (its
+perplexity, which scores the references, stays) and the probes over it are inconclusive.
+
 The metric functions are pure and small; :func:`evaluate_records` is the core (models in,
 metrics and per-example rows out, no files); :func:`run` reads and writes.
 """
@@ -31,6 +35,7 @@ import torch
 from provena.config import EvaluateConfig, ScrubPiiConfig
 from provena.errors import UserError
 from provena.evaluate import probes as model_probes
+from provena.evaluate.answers import SpreadRule, spread
 from provena.evaluate.generation import generate, response_nll
 from provena.evaluate.groups import EXTRACTION, METRICS, family_of, generated_groups, scoring
 from provena.io import read_jsonl, read_records, write_json, write_jsonl
@@ -65,10 +70,19 @@ def _perplexity(nll: list[tuple[float, int]]) -> float | None:
     return round(perplexity(sum(n for n, _ in nll), tokens), 6) if tokens else None
 
 
+#: the task scores of a group, withheld where its answers are not evaluable
+TASK_SCORES = ("json_valid", "age_em", "sex_em", "icd10_micro_f1", "rouge_l")
+
+
 def _summary(
-    rows: list[dict[str, Any]], nll: list[tuple[float, int]], families: list[str], shape: Any
+    rows: list[dict[str, Any]],
+    nll: list[tuple[float, int]],
+    families: list[str],
+    shape: Any,
+    rule: SpreadRule,
 ) -> dict[str, Any]:
-    """Overall and per-family metrics of one model on one split."""
+    """Overall and per-family metrics of one model on one split; a family's generated answers
+    are measured (``answers``) and, when not evaluable, its task scores are withheld."""
     summ: dict[str, Any] = {"perplexity": _perplexity(nll), "families": {}}
     for fam in families:
         fam_nll = [x for x, f in zip(nll, shape["nll_families"], strict=True) if f == fam]
@@ -89,6 +103,16 @@ def _summary(
             }
         elif ms:
             entry["rouge_l"] = _mean([m["rouge_l"] for m in ms])
+        if fam_rows:
+            answers = spread(
+                [r["prediction"] for r in fam_rows], [r["reference"] for r in fam_rows], rule
+            )
+            entry["answers"] = answers
+            if answers["evaluable"] is False:
+                withheld = [k for k in TASK_SCORES if k in entry]
+                for k in withheld:
+                    del entry[k]
+                entry["not_evaluable"] = {"reason": answers["reason"], "withheld": withheld}
         summ["families"][fam] = entry
     return summ
 
@@ -216,7 +240,7 @@ def evaluate_records(
                     "metrics": metrics,
                 }
             )
-        results[name] = _summary(model_rows, nll, families, shape)
+        results[name] = _summary(model_rows, nll, families, shape, SpreadRule.of(cfg))
         results[name]["seconds"] = round(time.perf_counter() - started, 2)
         rows += model_rows
         log.info("%s / %s: perplexity %s", split, name, results[name]["perplexity"])
@@ -280,6 +304,27 @@ def _read_split(path: Path, split: str) -> list[Record]:
     return records
 
 
+def not_evaluable(splits: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every (split, model, family) whose answers are not evaluable, with their spread."""
+    out = []
+    for split, res in splits.items():
+        for name in MODELS:
+            for fam, e in res.get(name, {}).get("families", {}).items():
+                if "not_evaluable" in e:
+                    a = e["answers"]
+                    out.append(
+                        {
+                            "split": split,
+                            "model": name,
+                            "family": fam,
+                            "distinct_share": a["distinct_share"],
+                            "empty_share": a["empty_share"],
+                            "reason": e["not_evaluable"]["reason"],
+                        }
+                    )
+    return out
+
+
 def pii_detector(scrub_pii: ScrubPiiConfig) -> Any:
     """text -> (entity type, value) of each PII span, with scrub_pii's settings and the strict
     profile whatever the data's profiles: the widest net for any PII the model emits."""
@@ -332,6 +377,11 @@ def run(
         max_seq_len=max_seq_len,
         use_chat_template=use_chat_template,
     )
+    silent = not_evaluable(splits)
+    for g in silent:
+        log.warning(
+            "%s / %s / %s: not evaluable: %s", g["split"], g["model"], g["family"], g["reason"]
+        )
     log.info("model fairness: quality by group, counterfactual gender swaps")
     fairness = model_probes.fairness(
         calls,
@@ -340,6 +390,7 @@ def run(
         cfg,
         attributes=attributes,
         intersections=intersections,
+        not_evaluable={(g["split"], g["model"], g["family"]): g["reason"] for g in silent},
     )
     log.info("privacy probes: canaries, scrubbed PII, adversarial prompts")
     privacy = model_probes.privacy(
@@ -354,6 +405,8 @@ def run(
         STAGE,
         splits=splits,
         generated=len(rows),
+        not_evaluable=silent,
+        answer_thresholds=SpreadRule.of(cfg).asdict(),
         model_fairness=fairness["verdict"],
         privacy_probes=privacy["verdict"],
         wall_seconds=round(time.perf_counter() - started, 2),

@@ -15,6 +15,12 @@ Two views, both on the evaluate stage's outputs:
   as they are and swapped; the answer to the original, put through the same swap, is compared
   with the answer to the swap (ROUGE-L), and each answer is scored against its own reference.
 
+Where a family's answers are not evaluable (constant, empty or nearly so: :mod:`.answers`),
+its quality is left out of the group tables and of the counterfactual means, and the checks
+that would pass over it are **inconclusive**: a gap of zero, or no change under a swap, from a
+model that says nothing proves nothing. The verdict is ``fail`` over any failure, else
+``inconclusive`` over any inconclusive finding, else ``pass`` (or ``not_judged``).
+
 :func:`assess` turns both into the JSON the evaluate stage writes (``audits/model_fairness.json``)
 with a verdict from the thresholds in ``params.yaml`` (``evaluate.fairness``), judged on the
 adapter only; :mod:`provena.card.sections` renders that JSON for the model card. Everything here is
@@ -32,6 +38,7 @@ import numpy as np
 
 from provena.config import CounterfactualProbeConfig, ModelFairnessConfig
 from provena.counterfactual import Counterfactual, sex_specific
+from provena.evaluate.answers import WHY_INCONCLUSIVE, SpreadRule, spread
 from provena.records import NO_FAMILY, Record, make_record
 from provena.scores import parse_extraction, rouge_l, rouge_tokens
 
@@ -99,11 +106,18 @@ def _label(row: dict[str, Any], attr: str) -> str:
     return UNKNOWN if value in (None, "") else str(value)
 
 
-def _metric_frame(rows: list[dict[str, Any]], groups: list[str]):
+def _metric_frame(rows: list[dict[str, Any]], groups: list[str], skip: Iterable[str] = ()):
+    """fairlearn's frame of ``rows`` by ``groups``; the quality of rows of the families in
+    ``skip`` (answers not evaluable) is left out, their perplexity kept."""
     from fairlearn.metrics import MetricFrame
 
+    skip = set(skip)
     quality = np.array(
-        [np.nan if (q := per_example_quality(r)) is None else q for r in rows], dtype=float
+        [
+            np.nan if _row_family(r) in skip or (q := per_example_quality(r)) is None else q
+            for r in rows
+        ],
+        dtype=float,
     )
     nll = np.array([float(r["metrics"].get("nll") or 0.0) for r in rows], dtype=float)
     # a row without an NLL has no tokens in the perplexity: it must not dilute its group
@@ -123,15 +137,25 @@ def _metric_frame(rows: list[dict[str, Any]], groups: list[str]):
     )
 
 
+def _row_family(row: dict[str, Any]) -> str:
+    return str(row.get("family") or NO_FAMILY)
+
+
 def _table(
-    rows: list[dict[str, Any]], attrs: list[str], cfg: ModelFairnessConfig
+    rows: list[dict[str, Any]],
+    attrs: list[str],
+    cfg: ModelFairnessConfig,
+    left_out: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One attribute (or intersection) for one model on one split: by group, overall,
-    difference and ratio between the groups that are judged."""
+    difference and ratio between the groups that are judged. ``left_out``: family -> why its
+    answers are not evaluable (its quality is left out)."""
     parts = [[_label(r, a) for a in attrs] for r in rows]
     groups = [" & ".join(p) for p in parts]
     unknown = {g for g, p in zip(groups, parts, strict=True) if UNKNOWN in p}
-    mf = _metric_frame(rows, groups)
+    present = {_row_family(r) for r in rows}
+    skip = {f: why for f, why in (left_out or {}).items() if f in present}
+    mf = _metric_frame(rows, groups, skip)
     # quality mixes task families (exact match and F1 vs ROUGE-L): each group's mix is shown so
     # a gap that is only a difference of mix can be told apart
     mix: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -176,11 +200,13 @@ def _table(
         "worst": {"quality": None, "perplexity": None},
         "quality_ratio_judged": False,
     }
+    if skip:
+        out["quality_left_out"] = dict(sorted(skip.items()))
     if len(judged) < 2:
         out["note"] = "fewer than two groups large enough to judge"
         return out
     keep = [i for i, g in enumerate(groups) if g in judged]
-    sub = _metric_frame([rows[i] for i in keep], [groups[i] for i in keep])
+    sub = _metric_frame([rows[i] for i in keep], [groups[i] for i in keep], skip)
     diff = sub.difference(method="between_groups")
     ratio = sub.ratio(method="between_groups")
     q = {g: by_group[g]["quality"] for g in judged if by_group[g]["quality"] is not None}
@@ -206,9 +232,13 @@ def group_quality(
     cfg: ModelFairnessConfig,
     *,
     intersections: Iterable[Sequence[str]] = (),
+    not_evaluable: dict[tuple[str, str, str], str] | None = None,
 ) -> dict[str, Any]:
     """``{split: {model: {attribute: table}}}`` for evaluate's prediction rows; an
-    intersection's key is its attributes joined by " x " (as in the data audit)."""
+    intersection's key is its attributes joined by " x " (as in the data audit).
+    ``not_evaluable``: (split, model, family) -> why its answers are not evaluable: the
+    quality of its rows is left out (``quality_left_out`` in each table), their perplexity
+    kept."""
     by: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for i, row in enumerate(rows):
         for key in ("split", "model", "metrics"):
@@ -218,8 +248,13 @@ def group_quality(
     combos = [[a] for a in attributes] + [list(c) for c in intersections]
     out: dict[str, Any] = {}
     for (split, model_name), model_rows in sorted(by.items()):
+        left_out = {
+            fam: why
+            for (s, m, fam), why in (not_evaluable or {}).items()
+            if (s, m) == (split, model_name)
+        }
         out.setdefault(split, {})[model_name] = {
-            " x ".join(c): _table(model_rows, c, cfg) for c in combos
+            " x ".join(c): _table(model_rows, c, cfg, left_out) for c in combos
         }
     return out
 
@@ -308,6 +343,7 @@ def counterfactual_probe(
     cfg: CounterfactualProbeConfig,
     seed: int,
     cf: Counterfactual | None = None,
+    rule: SpreadRule | None = None,
 ) -> dict[str, Any]:
     """Do the model's answers move when a prompt's gender terms are swapped?
 
@@ -318,7 +354,14 @@ def counterfactual_probe(
     when their ROUGE tokens differ. Each answer is also scored against its own record's
     reference (``score``). ``cf`` reuses a loaded :class:`Counterfactual` (else one is built
     with ``seed``).
+
+    The answers to the originals of each family are measured against their references
+    (``rule``, default :class:`SpreadRule`): a family whose answers are not evaluable is shown
+    in ``families`` and listed in ``not_evaluable``, and left out of the overall means (``n``
+    counts the pairs judged, ``probed`` every pair), so a model that says nothing adds no
+    zeros to them.
     """
+    rule = rule or SpreadRule()
     base: dict[str, Any] = {
         "attribute": cfg.attribute,
         "method": "1 - ROUGE-L(swap(answer to original), answer to swapped prompt)",
@@ -348,10 +391,14 @@ def counterfactual_probe(
                 "answer_swapped": x1[:ANSWER_CHARS],
             }
         )
-    families = {
-        fam: _summary([i for i in items if i["family"] == fam])
-        for fam in sorted({i["family"] for i in items})
-    }
+    families, silent = {}, {}
+    for fam in sorted({i["family"] for i in items}):
+        pairs = [(i, x0, o) for i, x0, (o, *_) in zip(items, a0, twins, strict=True)]
+        mine = [(i, x0, o) for i, x0, o in pairs if i["family"] == fam]
+        answers = spread([x0 for _, x0, _ in mine], [o["output"] for *_, o in mine], rule)
+        families[fam] = _summary([i for i, *_ in mine]) | {"answers": answers}
+        if answers["evaluable"] is False:
+            silent[fam] = answers["reason"]
     worst = sorted(items, key=lambda i: (-i["output_change"], -i["score_difference"], i["id"]))
     shown = [
         {
@@ -365,7 +412,12 @@ def counterfactual_probe(
         for i in worst[:WORST_SHOWN]
         if i["changed"] or i["score_difference"] > 0
     ]
-    return base | _summary(items) | {"families": families, "worst": shown}
+    judged = [i for i in items if i["family"] not in silent]
+    return (
+        base
+        | _summary(judged)
+        | {"probed": len(items), "families": families, "not_evaluable": silent, "worst": shown}
+    )
 
 
 # --------------------------------------------------------------------------------- verdict
@@ -389,6 +441,20 @@ def _judge_table(
     where = {"split": split, "model": "adapter", "attribute": attr}
     checks: dict[str, str] = {}
     found: list[dict[str, Any]] = []
+    left = table.get("quality_left_out") or {}
+    if left:
+        found.append(
+            _finding(
+                "inconclusive",
+                "quality_not_evaluable",
+                where | {"families": sorted(left)},
+                len(left),
+                None,
+                f"[{split}] {attr}: the quality of "
+                + "; ".join(f"{fam} is left out ({why})" for fam, why in sorted(left.items()))
+                + f": the adapter's answers there are not evaluable, and {WHY_INCONCLUSIVE}",
+            )
+        )
     for g, e in table["by_group"].items():
         if not e["judged"]:
             unknown = UNKNOWN in g.split(" & ")
@@ -406,7 +472,10 @@ def _judge_table(
     best, worst = table["best"]["quality"], table["worst"]["quality"]
     diff, ratio = table["difference"]["quality"], table["ratio"]["quality"]
     if diff is None:
-        checks["quality_difference"] = checks["quality_ratio"] = "not_judged"
+        # every family left out: the quality comparison is inconclusive, not merely not judged
+        checks["quality_difference"] = checks["quality_ratio"] = (
+            "inconclusive" if left else "not_judged"
+        )
     else:
         qb, qw = table["by_group"][best]["quality"], table["by_group"][worst]["quality"]
         fail = diff > cfg.max_quality_difference
@@ -481,6 +550,23 @@ def _judge_counterfactual(
     cfact: dict[str, Any], cfg: CounterfactualProbeConfig
 ) -> tuple[dict[str, str], list[dict[str, Any]]]:
     where = {"model": "adapter", "attribute": cfact.get("attribute", cfg.attribute)}
+    silent = cfact.get("not_evaluable") or {}
+    found: list[dict[str, Any]] = []
+    if silent:
+        found.append(
+            _finding(
+                "inconclusive",
+                "counterfactual_not_evaluable",
+                where | {"families": sorted(silent)},
+                len(silent),
+                None,
+                "the counterfactual probe over "
+                + "; ".join(f"{fam} is inconclusive ({why})" for fam, why in sorted(silent.items()))
+                + f": {WHY_INCONCLUSIVE}",
+            )
+        )
+        if not cfact.get("n"):  # no family left to judge
+            return {"output_change": "inconclusive", "score_difference": "inconclusive"}, found
     if not cfact.get("n"):
         msg = "no prompt was changed by the swap: the counterfactual probe judged nothing"
         if cfact.get("max_examples") == 0:
@@ -489,7 +575,7 @@ def _judge_counterfactual(
             {"output_change": "not_judged", "score_difference": "not_judged"},
             [_finding("not_judged", "counterfactual", where, 0, None, msg)],
         )
-    checks, found = {}, []
+    checks = {}
     for check, key, limit, what in (
         ("counterfactual_output_change", "output_change", cfg.max_output_change, "answers move"),
         (
@@ -547,9 +633,10 @@ def assess(
     if counterfactual is not None:
         cfact["checks"], found = _judge_counterfactual(cfact, cfg.counterfactual)
         findings += found
-    order = {"fail": 0, "not_judged": 1}
-    findings.sort(key=lambda f: order.get(f["verdict"], 2))
+    order = {"fail": 0, "inconclusive": 1, "not_judged": 2}
+    findings.sort(key=lambda f: order.get(f["verdict"], 3))
     failed = any(f["verdict"] == "fail" for f in findings)
+    inconclusive = sum(1 for f in findings if f["verdict"] == "inconclusive")
     # a check judged is one that passed or failed; "not_judged" and intersections shown only
     judged = [
         v
@@ -560,6 +647,18 @@ def assess(
     judged_any = any(v in ("pass", "fail") for v in judged)
     if failed:
         verdict = "fail"
+    elif inconclusive:
+        verdict = "inconclusive"
+        findings.insert(
+            0,
+            {
+                "verdict": "inconclusive",
+                "check": "all",
+                "message": f"{inconclusive} finding(s) inconclusive and none failed: the "
+                "adapter's answers are constant, empty or nearly so where they were probed, "
+                f"and {WHY_INCONCLUSIVE}",
+            },
+        )
     elif judged_any:
         verdict = "pass"
         findings.insert(0, {"verdict": "pass", "check": "all", "message": "every check passed"})

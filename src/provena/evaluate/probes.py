@@ -21,6 +21,7 @@ from provena.canary import CANARY_FAMILY, canaries_in
 from provena.config import EvaluateConfig
 from provena.evaluate import fairness as model_fairness
 from provena.evaluate import privacy as privacy_probes
+from provena.evaluate.answers import SpreadRule, spread
 from provena.evaluate.generation import generate
 from provena.evaluate.groups import PERPLEXITY, family_of, scoring
 from provena.modeling import data
@@ -126,12 +127,17 @@ def fairness(
     *,
     attributes: list[str],
     intersections: list[list[str]],
+    not_evaluable: dict[tuple[str, str, str], str] | None = None,
 ) -> dict[str, Any]:
     """audits/model_fairness.json: the adapter's quality by group, and the counterfactual probe.
 
-    ``attributes`` and ``intersections`` are the audit's (audit_data): the groups compared."""
+    ``attributes`` and ``intersections`` are the audit's (audit_data): the groups compared;
+    ``not_evaluable``: (split, model, family) -> why its answers are not evaluable (their
+    quality is left out of the groups' quality)."""
     fcfg = cfg.fairness
-    groups = model_fairness.group_quality(rows, attributes, fcfg, intersections=intersections)
+    groups = model_fairness.group_quality(
+        rows, attributes, fcfg, intersections=intersections, not_evaluable=not_evaluable
+    )
     # the records of every group whose answers evaluate scores (records without a family too)
     candidates = [r for r in test if scoring(family_of(r), cfg)[0] != PERPLEXITY]
     complete = calls.completer(cfg.max_new_tokens)
@@ -141,6 +147,7 @@ def fairness(
         score=lambda rec, ans: task_score(rec, ans, cfg.extraction_families),
         cfg=fcfg.counterfactual,
         seed=cfg.seed,
+        rule=SpreadRule.of(cfg),
     )
     return model_fairness.assess(groups, counterfactual, fcfg)
 
@@ -153,9 +160,17 @@ def privacy(
     detect: Callable[[str], list[tuple[str, str]]],
     cfg: EvaluateConfig,
 ) -> dict[str, Any]:
-    """audits/privacy_probes.json: canaries, scrubbed PII, adversarial prompts, verdict."""
+    """audits/privacy_probes.json: canaries, scrubbed PII, adversarial prompts, verdict; every
+    answer the probes got is kept to measure their spread (:mod:`.answers`)."""
     pcfg = cfg.privacy
-    complete = calls.completer(pcfg.max_new_tokens)
+    model_complete = calls.completer(pcfg.max_new_tokens)
+    answered: list[str] = []
+
+    def complete(prompts: list[str]) -> list[str]:
+        out = model_complete(prompts)
+        answered.extend(out)
+        return out
+
     canaries = canaries_in(train)
     canary = (
         privacy_probes.canary_probe(
@@ -200,4 +215,6 @@ def privacy(
         detect=detect,
         prompt_of=calls.prompt_of,
     )
-    return privacy_probes.assess(canary, pii, adversarial, pcfg)
+    return privacy_probes.assess(
+        canary, pii, adversarial, pcfg, answers=spread(answered, None, SpreadRule.of(cfg))
+    )

@@ -911,7 +911,9 @@ class AuditDataConfig(StrictModel):
         "group above this (a low ratio of two tiny shares is noise)",
     )
     check_intersection_outcomes: bool = Field(
-        False, description="false: outcomes per intersection are shown, not judged"
+        True,
+        description="true: outcomes per intersection are judged like those per attribute "
+        "(groups of min_group_size records or more); false: shown, not judged (the page says so)",
     )
     infer_missing: list[Literal["gender", "age_band"]] = Field(
         default_factory=lambda: ["gender", "age_band"],

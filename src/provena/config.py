@@ -1315,6 +1315,12 @@ class TrainConfig(StrictModel):
         "recorded to judge) lets training start, recorded in the manifest and on the card; "
         "false: it refuses training like a failed audit",
     )
+    allow_inconclusive_audit: bool = Field(
+        True,
+        description='an after-augment audit whose verdict is "inconclusive" (no check failed, '
+        "but a confidence interval crosses its threshold) lets training start, recorded in the "
+        "manifest and on the card; false: it refuses training like a failed audit",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
@@ -1366,6 +1372,11 @@ class ModelFairnessConfig(StrictModel):
         0.05,
         description="below this best-group score a ratio is noise (a model that scores ~0 "
         "everywhere), not a finding",
+    )
+    ci: Annotated[float, Field(gt=0.5, lt=1.0)] = Field(
+        0.95,
+        description="confidence of the interval of the quality gap between the best and the "
+        "worst group: a check whose interval crosses its threshold is inconclusive",
     )
     counterfactual: CounterfactualProbeConfig = Field(
         CounterfactualProbeConfig(),

@@ -797,8 +797,9 @@ def with_status(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]
         if orig is not None:
             entry["in_original_records"] = orig.get(f["check"])
             if orig.get(f["check"]) in bad:
-                entry["text"] += (
-                    f"; in the original records it persists ({orig_text.get(f['check'], '')})"
+                there = orig_text.get(f["check"], "")
+                entry["text"] += "; in the original records alone it persists" + (
+                    ", unchanged" if there == f["text"] else f": {there}"
                 )
         resolved.append(entry)
     at = next(
@@ -807,6 +808,45 @@ def with_status(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]
     )
     after["findings"][at:at] = resolved
     return after
+
+
+def attribute_summary(result: dict[str, Any]) -> dict[str, str]:
+    """One line per attribute and intersection of an audit of augmented data: its verdict on
+    the training distribution and on the original records, the machine-made share of each
+    group, and (given statuses) how many findings augmentation resolved, left or made."""
+    now = check_verdicts(result)
+    orig = (result.get("original_records") or {}).get("checks") or {}
+    synthetic = (result.get("synthetic") or {}).get("by_attribute", {})
+    out = {}
+    for name in [*result["representation"], *result["intersections"]]:
+
+        def worst(checks: dict[str, str], name: str = name) -> str:
+            mine = [
+                v for k, v in checks.items() if k.split(":")[2 if k.startswith("o") else 1] == name
+            ]
+            return _worst(mine) if mine else NOT_JUDGED
+
+        line = f"{name}: {worst(now)} on the training distribution"
+        if orig:
+            line += f", {worst(orig)} on the original records"
+        shares = synthetic.get(name)
+        if shares:
+            parts = ", ".join(f"{g} {_pct(e['share'])}" for g, e in shares.items())
+            line += f"; machine-made share: {parts}"
+        statuses: dict[str, int] = {}
+        for f in result["findings"]:
+            check = f["check"].split(":")
+            if (
+                f.get("status")
+                and len(check) > 2
+                and check[2 if check[0] == "outcome" else 1] == name
+            ):
+                statuses[f["status"]] = statuses.get(f["status"], 0) + 1
+        if statuses:
+            said = ", ".join(f"{n} {STATUSES[s]}" for s, n in sorted(statuses.items()))
+            line += f"; findings against the before-audit: {said}"
+        out[name] = line
+    return out
 
 
 def _pct(x: float) -> str:

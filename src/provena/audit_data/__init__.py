@@ -14,7 +14,14 @@ from typing import Any
 
 from provena.audit_data.report import render_html
 from provena.config import AuditDataConfig
-from provena.group_audit import INCONCLUSIVE, STAGE, audit, build_frame, with_status
+from provena.group_audit import (
+    INCONCLUSIVE,
+    STAGE,
+    attribute_summary,
+    audit,
+    build_frame,
+    with_status,
+)
 from provena.io import atomic_open, display_path, file_md5, read_records, write_json
 from provena.records import Record, StageResult, stage_metrics
 
@@ -40,6 +47,8 @@ def audit_records(
     result = audit(df, cfg)
     if before is not None:
         result = with_status(result, before)
+    if "original_records" in result:  # augmented data: one line per attribute, for the card
+        result["attribute_summary"] = attribute_summary(result)
     report = {
         "stage": STAGE,
         "when": when,

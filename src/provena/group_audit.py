@@ -479,7 +479,8 @@ def _compare(
             ratio = means[g] / means[best] if means[best] else None
             diff = means[best] - means[g]
             rci = dci = None
-            rci, dci = _pair_ci(col[garr == g], x_best, level, binary=is_share)
+            if means[best]:  # every group at zero: no gap to judge, a pass
+                rci, dci = _pair_ci(col[garr == g], x_best, level, binary=is_share)
             verdict, point = _judge(ratio, diff, rci, dci, is_share, cfg)
             verdicts[g] = (verdict, point)
             vs = {"ratio": None if ratio is None else round(ratio, 4), "difference": round(diff, 4)}

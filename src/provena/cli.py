@@ -408,11 +408,21 @@ def review_import_cmd(
 @click.option("--reviewer", help="who signs off")
 @click.option("--note", help="what was reviewed and decided")
 @click.option("--check", is_flag=True, help="only say whether a valid sign-off exists")
-def signoff_cmd(report: Path, reviewer: str | None, note: str | None, check: bool) -> None:
+@click.option(
+    "--accept",
+    "accept",
+    multiple=True,
+    metavar="CHECK",
+    help="a failing or inconclusive finding the sign-off accepts, by its check (repeat for each)",
+)
+def signoff_cmd(
+    report: Path, reviewer: str | None, note: str | None, check: bool, accept: tuple[str, ...]
+) -> None:
     """Record that a reviewer approved REPORT (e.g. audits/audit_after.json) as it is now: the
     sign-off holds the report's SHA-256, so any later change to the report invalidates it.
-    Sign-offs go to audits/signoffs/<report name>.json (commit them). --check exits 1 when the
-    report has no valid sign-off."""
+    Sign-offs go to audits/signoffs/<report name>.json (commit them). A report whose verdict is
+    fail or inconclusive needs --accept CHECK for each of its failing or inconclusive findings
+    (the error lists those missing). --check exits 1 when the report has no valid sign-off."""
     from provena import signoff
 
     root = Path.cwd()
@@ -427,7 +437,7 @@ def signoff_cmd(report: Path, reviewer: str | None, note: str | None, check: boo
         return
     if reviewer is None or note is None:
         raise UserError("provena signoff REPORT needs --reviewer NAME and --note TEXT (or --check)")
-    entry = signoff.sign(report, reviewer, note, root)
+    entry = signoff.sign(report, reviewer, note, root, accept=accept)
     saved = signoff.signoff_path(report, root / signoff.SIGNOFF_DIR).relative_to(root)
     click.echo(
         f"signed off {entry['report']} (sha256 {entry['sha256'][:12]}) by {entry['reviewer']} "

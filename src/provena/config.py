@@ -930,7 +930,9 @@ class AuditDataConfig(StrictModel):
         "group above this (a low ratio of two tiny shares is noise)",
     )
     check_intersection_outcomes: bool = Field(
-        False, description="false: outcomes per intersection are shown, not judged"
+        True,
+        description="true: outcomes per intersection are judged like those per attribute "
+        "(groups of min_group_size records or more); false: shown, not judged (the page says so)",
     )
     infer_missing: list[Literal["gender", "age_band"]] = Field(
         default_factory=lambda: ["gender", "age_band"],
@@ -1361,6 +1363,12 @@ class TrainConfig(StrictModel):
         "recorded to judge) lets training start, recorded in the manifest and on the card; "
         "false: it refuses training like a failed audit",
     )
+    allow_inconclusive_audit: bool = Field(
+        True,
+        description='an after-augment audit whose verdict is "inconclusive" (no check failed, '
+        "but a confidence interval crosses its threshold) lets training start, recorded in the "
+        "manifest and on the card; false: it refuses training like a failed audit",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
@@ -1412,6 +1420,11 @@ class ModelFairnessConfig(StrictModel):
         0.05,
         description="below this best-group score a ratio is noise (a model that scores ~0 "
         "everywhere), not a finding",
+    )
+    ci: Annotated[float, Field(gt=0.5, lt=1.0)] = Field(
+        0.95,
+        description="confidence of the interval of the quality gap between the best and the "
+        "worst group: a check whose interval crosses its threshold is inconclusive",
     )
     counterfactual: CounterfactualProbeConfig = Field(
         CounterfactualProbeConfig(),

@@ -81,6 +81,8 @@ RULES = {
     "'31 Y/O')",
 }
 NOT_JUDGED = "not_judged"
+#: a check whose confidence interval crosses its threshold: the data cannot tell pass from fail
+INCONCLUSIVE = "inconclusive"
 
 
 def build_frame(records: Iterable[Record], cfg: AuditDataConfig) -> pd.DataFrame:
@@ -88,7 +90,7 @@ def build_frame(records: Iterable[Record], cfg: AuditDataConfig) -> pd.DataFrame
     fields = list(dict.fromkeys(o.field for o in cfg.outcomes if o.field not in NUMERIC_FIELDS))
     # a list per column, not a dict per row, and each repeated value (a group, a label) one
     # shared string: a few dozen bytes a record, where row dicts took about a kilobyte
-    names = ["id", "family", "output_chars", "input_chars"]
+    names = ["id", "family", "augmented", "output_chars", "input_chars"]
     for attr in cfg.attributes:
         names += [f"{attr}_inferred", attr]
     cols: dict[str, list[Any]] = {c: [] for c in [*names, *fields]}
@@ -101,6 +103,7 @@ def build_frame(records: Iterable[Record], cfg: AuditDataConfig) -> pd.DataFrame
         meta = rec["meta"]
         cols["id"].append(rec["id"])
         cols["family"].append(label(meta.get("family")))  # no family: one group, MISSING
+        cols["augmented"].append(rec.get("parent_id") is not None)  # a child of augment
         cols["output_chars"].append(len(rec["output"]))
         cols["input_chars"].append(len(rec["input"]))
         text = None
@@ -208,32 +211,63 @@ def _z(ci: float) -> float:
     return NormalDist().inv_cdf(0.5 + ci / 2)
 
 
-def representation(df: pd.DataFrame, attrs: list[str], cfg: AuditDataConfig) -> dict[str, Any]:
+def _split_counts(data: pd.DataFrame, groups: pd.Series) -> dict[str, dict[str, int]]:
+    """Per group: records that are original, and records augment made (``parent_id`` set)."""
+    aug = data["augmented"].to_numpy(dtype=bool)
+    out: dict[str, dict[str, int]] = {}
+    for g, n_aug in pd.Series(aug, index=groups.index).groupby(groups.to_numpy()).sum().items():
+        n = int((groups == g).sum())
+        out[str(g)] = {"original": n - int(n_aug), "augmented": int(n_aug)}
+    return out
+
+
+def _rep_verdict(ci: list[float], ref: float, cfg: AuditDataConfig) -> str:
+    """pass or fail when the share's whole interval is on one side of ``min_representation_ratio``
+    x the reference; inconclusive when the interval crosses it."""
+    line = cfg.min_representation_ratio * ref
+    if ci[1] < line:
+        return "fail"
+    if ci[0] >= line:
+        return "pass"
+    return INCONCLUSIVE
+
+
+def representation(
+    df: pd.DataFrame, attrs: list[str], cfg: AuditDataConfig, split: bool = False
+) -> dict[str, Any]:
     data = _recorded(df, attrs, cfg.judge_inferred)
     groups = _groups(data, attrs)
     counts = groups.value_counts().sort_index()
     n = int(counts.sum())
     ref = _reference(cfg, attrs, list(counts.index))
+    parts = _split_counts(data, groups) if split else {}
     out: dict[str, Any] = {}
     for g, c in counts.items():
         share = c / n if n else 0.0
         r = ref.get(g, 0.0)
         small = int(c) < cfg.min_group_size
         ratio = share / r if r else None
+        ci = wilson(int(c), n, cfg.ci)
+        point = None
         if small:
             verdict = "too_small"
         elif ratio is None:
             verdict = "no_reference"
         else:
-            verdict = "pass" if ratio >= cfg.min_representation_ratio else "fail"
+            point = "pass" if ratio >= cfg.min_representation_ratio else "fail"
+            verdict = _rep_verdict(ci, r, cfg)
         out[str(g)] = {
             "n": int(c),
             "share": round(share, 4),
-            "ci": wilson(int(c), n, cfg.ci),
+            "ci": ci,
             "reference": round(r, 4),
             "ratio": None if ratio is None else round(ratio, 4),
             "verdict": verdict,
         }
+        if point is not None:
+            out[str(g)]["point"] = point
+        if split:
+            out[str(g)].update(parts.get(str(g), {"original": int(c), "augmented": 0}))
     # a group in the reference with no records at all is the worst case of under-representation
     if len(attrs) == 1 and isinstance(cfg.reference.get(attrs[0]), dict):
         for g, r in cfg.reference[attrs[0]].items():
@@ -245,13 +279,22 @@ def representation(df: pd.DataFrame, attrs: list[str], cfg: AuditDataConfig) -> 
                     "reference": r,
                     "ratio": 0.0,
                     "verdict": "fail",
+                    "point": "fail",
                 }
+                if split:
+                    out[g].update({"original": 0, "augmented": 0})
     return {
         "attributes": attrs,
         "records": n,
         "groups": out,
-        "verdict": "fail" if any(v["verdict"] == "fail" for v in out.values()) else "pass",
+        "verdict": _worst(e["verdict"] for e in out.values()),
     }
+
+
+def _worst(verdicts: Iterable[str]) -> str:
+    """fail if any check fails, else inconclusive if any is, else pass."""
+    seen = set(verdicts)
+    return "fail" if "fail" in seen else INCONCLUSIVE if INCONCLUSIVE in seen else "pass"
 
 
 def _metric_frame(columns: dict[str, np.ndarray], groups: pd.Series, n_boot: int, cfg):
@@ -282,63 +325,188 @@ def _metric_frame(columns: dict[str, np.ndarray], groups: pd.Series, n_boot: int
     )
 
 
+def _wilson_raw(k: float, n: float, z: float) -> tuple[float, float]:
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _pair_ci(
+    x: np.ndarray, best: np.ndarray, level: float, binary: bool
+) -> tuple[list[float], list[float]]:
+    """Intervals of mean(x) / mean(best) and mean(best) - mean(x) at confidence ``level``.
+
+    Shares (a 0/1 column): the ratio by the Katz log method (half a record added to each count
+    when one is zero), the difference by Newcombe's hybrid score method (from the two Wilson
+    intervals). Means: both by the delta method (normal approximation), each group's variance
+    its own."""
+    z = _z(level)
+    nx, nb = len(x), len(best)
+    mx, mb = float(x.mean()), float(best.mean())
+    if binary:
+        kx, kb = float(x.sum()), float(best.sum())
+        lx, ux = _wilson_raw(kx, nx, z)
+        lb, ub = _wilson_raw(kb, nb, z)
+        d = mb - mx
+        dci = [d - math.hypot(mb - lb, ux - mx), d + math.hypot(ub - mb, mx - lx)]
+        if kx == 0 or kb == 0:
+            kx, kb, nx, nb = kx + 0.5, kb + 0.5, nx + 1, nb + 1
+        log_r = math.log((kx / nx) / (kb / nb))
+        se = math.sqrt(max(0.0, 1 / kx - 1 / nx + 1 / kb - 1 / nb))
+        rci = [math.exp(log_r - z * se), math.exp(log_r + z * se)]
+    else:
+        vx = float(x.var(ddof=1)) / nx if nx > 1 else math.inf
+        vb = float(best.var(ddof=1)) / nb if nb > 1 else math.inf
+        d = mb - mx
+        half = z * math.sqrt(vx + vb)
+        dci = [d - half, d + half]
+        if mb > 0:
+            r = mx / mb
+            se = math.sqrt(vx / mb**2 + (r**2) * vb / mb**2)
+            rci = [max(0.0, r - z * se), r + z * se]
+        else:
+            rci = [0.0, math.inf]
+    return [_round4(v) for v in rci], [_round4(v) for v in dci]
+
+
+def _round4(v: float) -> float:
+    return round(v, 4) if math.isfinite(v) else 1e9
+
+
+def _judge(
+    ratio: float | None,
+    diff: float,
+    rci: list[float] | None,
+    dci: list[float] | None,
+    is_share: bool,
+    cfg: AuditDataConfig,
+) -> tuple[str, str]:
+    """(verdict, verdict on the point estimate) of one group against the best. A share fails
+    with a ratio below ``min_outcome_ratio`` and a gap above ``max_outcome_difference``; a mean
+    on its ratio alone. With intervals, a verdict is fail or pass only when the whole interval
+    is on that side of the thresholds: otherwise inconclusive."""
+    low = ratio is not None and ratio < cfg.min_outcome_ratio
+    point = "fail" if low and ((not is_share) or diff > cfg.max_outcome_difference) else "pass"
+    if rci is None or dci is None:
+        return point, point
+    r, d = cfg.min_outcome_ratio, cfg.max_outcome_difference
+    if rci[1] < r and ((not is_share) or dci[0] > d):
+        return "fail", point
+    if rci[0] >= r or (is_share and dci[1] <= d):
+        return "pass", point
+    return INCONCLUSIVE, point
+
+
+_RANK = {"fail": 0, INCONCLUSIVE: 1, "pass": 2}
+
+
 def _compare(
     columns: dict[str, np.ndarray],
     groups: pd.Series,
     cfg: AuditDataConfig,
     is_share: bool,
     judge: bool,
+    augmented: np.ndarray | None = None,
+    group_ci: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Per property: by-group values (intervals when judged), difference and ratio between
-    the groups large enough to judge, and a verdict."""
+    the groups large enough to judge, and a verdict.
+
+    Each judged group is compared with the best one (the highest value): its ratio and
+    difference, with intervals (:func:`_pair_ci`) and a verdict (:func:`_judge`). The
+    property's verdict is the worst of its groups'; ``worst`` names that group. Given
+    ``augmented`` (one flag per row), each group's value is also given for its original and its
+    augmented records apart. ``group_ci`` false skips fairlearn's per-group intervals (the
+    slow part), not the verdicts' intervals."""
     sizes = groups.value_counts()
     big = [str(g) for g in sizes[sizes >= cfg.min_group_size].index]
     small = {str(g): int(n) for g, n in sizes.items() if n < cfg.min_group_size}
+    garr = groups.to_numpy()
     out: dict[str, dict[str, Any]] = {}
     for name, col in columns.items():
         res: dict[str, Any] = {"by_group": {}, "too_small": small}
         for g in sorted(small):
-            value = float(col[(groups == g).to_numpy()].mean())
+            value = float(col[garr == g].mean())
             res["by_group"][g] = {"value": round(value, 4), "n": small[g]}
         out[name] = res
-    if len(big) < 2:
-        for res in out.values():
-            res.update({"difference": None, "ratio": None, "verdict": "too_small"})
-        return out
-    mask = groups.isin(big).to_numpy()
-    sub = {name: col[mask] for name, col in columns.items()}
-    mf = _metric_frame(sub, groups[mask].reset_index(drop=True), cfg.bootstrap if judge else 0, cfg)
-    diffs = mf.difference(method="between_groups")
-    ratios = mf.ratio(method="between_groups")
-    if judge and cfg.bootstrap:
-        lo_ci, hi_ci = mf.by_group_ci
-        dci, rci = mf.difference_ci(method="between_groups"), mf.ratio_ci(method="between_groups")
+    if len(big) >= 2:
+        mask = groups.isin(big).to_numpy()
+        sub = {name: col[mask] for name, col in columns.items()}
+        boot = cfg.bootstrap if (judge and group_ci) else 0
+        mf = _metric_frame(sub, groups[mask].reset_index(drop=True), boot, cfg)
+        if boot:
+            lo_ci, hi_ci = mf.by_group_ci
+        for name, res in out.items():
+            for g, v in mf.by_group[name].items():
+                entry: dict[str, Any] = {"value": round(float(v), 4), "n": int(sizes[g])}
+                if boot:
+                    entry["ci"] = [round(float(lo_ci[name][g]), 4), round(float(hi_ci[name][g]), 4)]
+                res["by_group"][str(g)] = entry
     for name, res in out.items():
-        for g, v in mf.by_group[name].items():
-            entry: dict[str, Any] = {"value": round(float(v), 4), "n": int(sizes[g])}
-            if judge and cfg.bootstrap:
-                entry["ci"] = [round(float(lo_ci[name][g]), 4), round(float(hi_ci[name][g]), 4)]
-            res["by_group"][str(g)] = entry
-        diff, ratio = float(diffs[name]), float(ratios[name])
-        res["difference"] = round(diff, 4)
-        res["ratio"] = None if math.isnan(ratio) else round(ratio, 4)
-        if judge and cfg.bootstrap:
-            res["difference_ci"] = [round(float(dci[0][name]), 4), round(float(dci[1][name]), 4)]
-            res["ratio_ci"] = [round(float(rci[0][name]), 4), round(float(rci[1][name]), 4)]
-        judged = {g: res["by_group"][g]["value"] for g in big}
-        res["highest"] = max(judged, key=judged.get)
-        res["lowest"] = min(judged, key=judged.get)
-        low_ratio = res["ratio"] is not None and res["ratio"] < cfg.min_outcome_ratio
-        wide = (not is_share) or diff > cfg.max_outcome_difference
+        col = columns[name]
+        if augmented is not None:
+            for g, entry in res["by_group"].items():
+                in_g = garr == g
+                for part, flag in (("original", False), ("augmented", True)):
+                    vals = col[in_g & (augmented == flag)]
+                    entry[part] = {
+                        "n": len(vals),
+                        "value": round(float(vals.mean()), 4) if len(vals) else None,
+                    }
+        if len(big) < 2:
+            res.update({"difference": None, "ratio": None, "verdict": "too_small"})
+            continue
+        means = {g: float(col[garr == g].mean()) for g in big}
+        best = max(means, key=means.__getitem__)
+        low = min(means, key=means.__getitem__)
+        res["highest"], res["lowest"] = best, low
+        res["difference"] = round(means[best] - means[low], 4)
+        res["ratio"] = round(means[low] / means[best], 4) if means[best] else None
         if not judge:
             res["verdict"] = "not_checked"
-        else:
-            res["verdict"] = "fail" if (low_ratio and wide) else "pass"
+            continue
+        x_best = col[garr == best]
+        # each group is compared with the best: Bonferroni over those comparisons, so that a
+        # confident "fail" is not the noise of many small groups
+        level = 1 - (1 - cfg.ci) / (len(big) - 1)
+        res["level"] = round(level, 4)
+        verdicts: dict[str, tuple[str, str]] = {}
+        for g in sorted(big):
+            if g == best:
+                continue
+            ratio = means[g] / means[best] if means[best] else None
+            diff = means[best] - means[g]
+            rci = dci = None
+            if means[best]:  # every group at zero: no gap to judge, a pass
+                rci, dci = _pair_ci(col[garr == g], x_best, level, binary=is_share)
+            verdict, point = _judge(ratio, diff, rci, dci, is_share, cfg)
+            verdicts[g] = (verdict, point)
+            vs = {"ratio": None if ratio is None else round(ratio, 4), "difference": round(diff, 4)}
+            if rci is not None:
+                vs.update({"ratio_ci": rci, "difference_ci": dci})
+            res["by_group"][g]["vs_highest"] = {**vs, "verdict": verdict}
+        top = means[best] or 1.0
+        worst = min(verdicts, key=lambda g: (_RANK[verdicts[g][0]], means[g] / top))
+        res["worst"] = worst
+        vs = res["by_group"][worst]["vs_highest"]
+        if "ratio_ci" in vs:
+            res["ratio_ci"], res["difference_ci"] = vs["ratio_ci"], vs["difference_ci"]
+        res["verdict"] = _worst(v for v, _ in verdicts.values())
+        res["point"] = _worst(p for _, p in verdicts.values())
     return out
 
 
 def outcome(
-    df: pd.DataFrame, spec: OutcomeSpec, attrs: list[str], cfg: AuditDataConfig, judge: bool
+    df: pd.DataFrame,
+    spec: OutcomeSpec,
+    attrs: list[str],
+    cfg: AuditDataConfig,
+    judge: bool,
+    *,
+    split: bool = False,
+    group_ci: bool = True,
 ) -> dict[str, Any]:
     data = _recorded(df, attrs, cfg.judge_inferred)
     if spec.family is not None:
@@ -362,7 +530,16 @@ def outcome(
             return _not_judged(
                 attrs, len(data), f"no record{where} has a number in {spec.field}", kind=spec.kind
             )
-        res = _compare({"mean": values[ok]}, groups[ok].reset_index(drop=True), cfg, False, judge)
+        aug = data["augmented"].to_numpy(dtype=bool)[ok] if split else None
+        res = _compare(
+            {"mean": values[ok]},
+            groups[ok].reset_index(drop=True),
+            cfg,
+            False,
+            judge,
+            aug,
+            group_ci,
+        )
         out["value"] = res["mean"]
         checks = [out["value"]]
     else:
@@ -373,9 +550,16 @@ def outcome(
                 attrs, len(data), f"no record{where} carries meta {spec.field}", kind=spec.kind
             )
         cols = {str(v): (labels == v).astype(float) for v in values}
-        out["values"] = _compare(cols, groups, cfg, True, judge)
+        aug = data["augmented"].to_numpy(dtype=bool) if split else None
+        out["values"] = _compare(cols, groups, cfg, True, judge, aug, group_ci)
         checks = list(out["values"].values())
-    out["verdict"] = "fail" if any(c["verdict"] == "fail" for c in checks) else "pass"
+    judged = [c["verdict"] for c in checks if c["verdict"] in _RANK]
+    if judged:
+        out["verdict"] = _worst(judged)
+    elif any(c["verdict"] == "not_checked" for c in checks):
+        out["verdict"] = "not_checked"
+    else:
+        out["verdict"] = "too_small"
     return out
 
 
@@ -389,8 +573,16 @@ def _not_judged(attrs: list[str], records: int, reason: str, **extra: Any) -> di
     }
 
 
-def audit(df: pd.DataFrame, cfg: AuditDataConfig) -> dict[str, Any]:
-    """The whole audit of one table, as plain JSON-able data."""
+def audit(df: pd.DataFrame, cfg: AuditDataConfig, *, group_ci: bool = True) -> dict[str, Any]:
+    """The whole audit of one table, as plain JSON-able data.
+
+    Where the table holds records augment made (``augmented``), every group row also counts
+    its original and augmented records (and outcome rows give each part's value), ``synthetic``
+    gives the augmented share per group, and ``original_records`` holds the audit of the
+    original records alone: its verdict sits beside this one, which is the verdict on the
+    training distribution. ``group_ci`` false skips fairlearn's per-group intervals (slow),
+    not the intervals the verdicts use."""
+    split = bool(len(df)) and "augmented" in df and bool(df["augmented"].any())
     counts = {a: attribute_counts(df, a) for a in cfg.attributes}
     reasons = {a: judgeable(df, a, cfg) for a in cfg.attributes}
     judged = [a for a in cfg.attributes if reasons[a] is None]
@@ -402,7 +594,7 @@ def audit(df: pd.DataFrame, cfg: AuditDataConfig) -> dict[str, Any]:
     def rep_of(attrs: list[str]) -> dict[str, Any]:
         reason = why(attrs)
         if reason is None:
-            return representation(df, attrs, cfg)
+            return representation(df, attrs, cfg, split)
         return _not_judged(attrs, len(_recorded(df, attrs, cfg.judge_inferred)), reason, groups={})
 
     rep = {a: rep_of([a]) for a in cfg.attributes}
@@ -418,10 +610,17 @@ def audit(df: pd.DataFrame, cfg: AuditDataConfig) -> dict[str, Any]:
         ]:
             reason = why(combo)
             res = (
-                outcome(df, spec, combo, cfg, judge=judge)
+                outcome(df, spec, combo, cfg, judge=judge, split=split, group_ci=group_ci)
                 if reason is None
                 else _not_judged(combo, 0, reason, kind=spec.kind)
             )
+            if res["verdict"] == "not_checked":  # the page says why
+                res["reason"] = (
+                    f"outcome {spec.name} has check: false in audit_data.outcomes"
+                    if not spec.check
+                    else "audit_data.check_intersection_outcomes is false: outcomes per "
+                    "intersection are shown, not judged"
+                )
             per[" x ".join(combo)] = res
             if reason is None and res["verdict"] == NOT_JUDGED and spec.check:
                 text = f"outcome {spec.name}: not judged: {res['reason']}"
@@ -447,7 +646,6 @@ def audit(df: pd.DataFrame, cfg: AuditDataConfig) -> dict[str, Any]:
         if reasons[a] is not None
     ]
     not_judged += outcome_not_judged.values()
-    failed = [f for f in findings if f["verdict"] == "fail"]
     if not judged:
         # nothing judged: no "every check passed"
         findings = [f for f in findings if f["check"] != "all"]
@@ -461,13 +659,13 @@ def audit(df: pd.DataFrame, cfg: AuditDataConfig) -> dict[str, Any]:
             )
         verdict = NOT_JUDGED
     else:
-        verdict = "fail" if failed else "pass"
+        verdict = _worst(f["verdict"] for f in findings if f["verdict"] in _RANK)
         for f in findings:
             if f["check"] == "all" and not_judged:
-                f["text"] = "every judged check passed"
-    at = next((i for i, f in enumerate(findings) if f["verdict"] != "fail"), len(findings))
-    findings[at:at] = not_judged
-    return {
+                f["text"] = f["text"].replace("every check", "every judged check")
+    findings += not_judged
+    findings.sort(key=lambda f: -1 if f["check"] == "all" else FINDING_ORDER.get(f["verdict"], 9))
+    result: dict[str, Any] = {
         "verdict": verdict,
         "records": len(df),
         "findings": findings,
@@ -489,29 +687,204 @@ def audit(df: pd.DataFrame, cfg: AuditDataConfig) -> dict[str, Any]:
             "max_outcome_difference": cfg.max_outcome_difference,
             "ci": cfg.ci,
             "bootstrap": cfg.bootstrap,
+            "check_intersection_outcomes": cfg.check_intersection_outcomes,
         },
     }
+    if split:
+        original = df[~df["augmented"].to_numpy(dtype=bool)].reset_index(drop=True)
+        sub = audit(original, cfg, group_ci=False)
+        result["verdict_scope"] = "training distribution"
+        result["synthetic"] = synthetic_shares(df, cfg)
+        result["original_records"] = {
+            "records": sub["records"],
+            "verdict": sub["verdict"],
+            "findings": sub["findings"],
+            "checks": check_verdicts(sub),
+        }
+    return result
+
+
+#: findings in the order an audit team reads them
+FINDING_ORDER = {"fail": 0, INCONCLUSIVE: 1, NOT_JUDGED: 2, "pass": 3, "too_small": 4}
+
+
+def synthetic_shares(df: pd.DataFrame, cfg: AuditDataConfig) -> dict[str, Any]:
+    """How much of each group augment made: per attribute (recorded values) and intersection,
+    the group's records, those with a ``parent_id``, and their share."""
+    aug = df["augmented"].to_numpy(dtype=bool)
+    out: dict[str, Any] = {
+        "records": len(df),
+        "augmented": int(aug.sum()),
+        "share": round(float(aug.mean()), 4) if len(df) else 0.0,
+        "by_attribute": {},
+    }
+    for attrs in [[a] for a in cfg.attributes] + [list(c) for c in cfg.intersections]:
+        data = _recorded(df, attrs, cfg.judge_inferred)
+        if data.empty:
+            continue
+        groups = _groups(data, attrs)
+        flags = pd.Series(data["augmented"].to_numpy(dtype=bool), index=groups.index)
+        per = flags.groupby(groups.to_numpy()).agg(["size", "sum"]).sort_index()
+        out["by_attribute"][" x ".join(attrs)] = {
+            str(g): {
+                "records": int(r["size"]),
+                "augmented": int(r["sum"]),
+                "share": round(int(r["sum"]) / int(r["size"]), 4),
+            }
+            for g, r in per.iterrows()
+        }
+    return out
+
+
+def check_verdicts(result: dict[str, Any]) -> dict[str, str]:
+    """Every judged check of an audit by its id (the ``check`` of its finding) -> verdict."""
+    out: dict[str, str] = {}
+    for name, block in [*result["representation"].items(), *result["intersections"].items()]:
+        for g, e in block.get("groups", {}).items():
+            if e["verdict"] in _RANK:
+                out[f"representation:{name}:{g}"] = e["verdict"]
+    for oname, o in result["outcomes"].items():
+        for attr, res in o["by_attribute"].items():
+            if res["verdict"] == NOT_JUDGED:
+                continue
+            comps = (
+                {"mean": res["value"]}
+                if res["kind"] == "mean"
+                else {f"{o['field']} = {v}": c for v, c in res["values"].items()}
+            )
+            for label, c in comps.items():
+                if c["verdict"] in _RANK:
+                    out[f"outcome:{oname}:{attr}:{label}"] = c["verdict"]
+    return out
+
+
+#: what a finding's status says about it, against the audit before augmentation
+STATUSES = {
+    "resolved_by_augmentation": "resolved by augmentation",
+    "persisting": "persisting",
+    "new": "new",
+}
+
+
+def with_status(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    """``after`` with each failing or inconclusive finding given a status against ``before``
+    (``persisting`` when it failed or was inconclusive there too, else ``new``), and a
+    ``resolved_by_augmentation`` finding for each check that failed or was inconclusive before
+    and passes now. Where ``after`` holds augmented records, each also says its verdict in the
+    original records alone (``in_original_records``): a gap augmentation closed in the training
+    distribution persists in the records it was given."""
+    bad = {"fail", INCONCLUSIVE}
+    was = check_verdicts(before)
+    now = check_verdicts(after)
+    orig = (after.get("original_records") or {}).get("checks")
+    orig_text = {
+        f["check"]: f["text"] for f in (after.get("original_records") or {}).get("findings", [])
+    }
+    for f in after["findings"]:
+        if f["verdict"] in bad and f["check"] != "all":
+            f["status"] = "persisting" if was.get(f["check"]) in bad else "new"
+            if orig is not None:
+                f["in_original_records"] = orig.get(f["check"])
+    resolved = []
+    for f in before.get("findings", []):
+        if f["verdict"] not in bad or now.get(f["check"]) != "pass":
+            continue
+        entry = {
+            "verdict": "pass",
+            "check": f["check"],
+            "status": "resolved_by_augmentation",
+            "text": f"resolved by augmentation: before, {f['text']}",
+        }
+        if orig is not None:
+            entry["in_original_records"] = orig.get(f["check"])
+            if orig.get(f["check"]) in bad:
+                there = orig_text.get(f["check"], "")
+                entry["text"] += "; in the original records alone it persists" + (
+                    ", unchanged" if there == f["text"] else f": {there}"
+                )
+        resolved.append(entry)
+    at = next(
+        (i for i, f in enumerate(after["findings"]) if FINDING_ORDER.get(f["verdict"], 9) > 2),
+        len(after["findings"]),
+    )
+    after["findings"][at:at] = resolved
+    return after
+
+
+def attribute_summary(result: dict[str, Any]) -> dict[str, str]:
+    """One line per attribute and intersection of an audit of augmented data: its verdict on
+    the training distribution and on the original records, the machine-made share of each
+    group, and (given statuses) how many findings augmentation resolved, left or made."""
+    now = check_verdicts(result)
+    orig = (result.get("original_records") or {}).get("checks") or {}
+    synthetic = (result.get("synthetic") or {}).get("by_attribute", {})
+    out = {}
+    for name in [*result["representation"], *result["intersections"]]:
+
+        def worst(checks: dict[str, str], name: str = name) -> str:
+            mine = [
+                v for k, v in checks.items() if k.split(":")[2 if k.startswith("o") else 1] == name
+            ]
+            return _worst(mine) if mine else NOT_JUDGED
+
+        line = f"{name}: {worst(now)} on the training distribution"
+        if orig:
+            line += f", {worst(orig)} on the original records"
+        shares = synthetic.get(name)
+        if shares:
+            parts = ", ".join(f"{g} {_pct(e['share'])}" for g, e in shares.items())
+            line += f"; machine-made share: {parts}"
+        statuses: dict[str, int] = {}
+        for f in result["findings"]:
+            check = f["check"].split(":")
+            if (
+                f.get("status")
+                and len(check) > 2
+                and check[2 if check[0] == "outcome" else 1] == name
+            ):
+                statuses[f["status"]] = statuses.get(f["status"], 0) + 1
+        if statuses:
+            said = ", ".join(f"{n} {STATUSES[s]}" for s, n in sorted(statuses.items()))
+            line += f"; findings against the before-audit: {said}"
+        out[name] = line
+    return out
 
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _ci_text(ci: list[float] | None, pct: bool = False) -> str:
+    if not ci:
+        return ""
+    lo, hi = (_pct(ci[0]), _pct(ci[1])) if pct else (f"{ci[0]:.2f}", f"{ci[1]:.2f}")
+    return f", CI {lo}-{hi}"
+
+
 def findings_of(rep, inter, outcomes, cfg: AuditDataConfig) -> list[dict[str, Any]]:
-    """Plain-language findings, failures first: what an audit team reads before any table."""
+    """Plain-language findings, failures first: what an audit team reads before any table.
+
+    An inconclusive check (its interval crosses the threshold) is a finding of its own."""
     out = []
+    r_min = cfg.min_representation_ratio
     for name, block in [*rep.items(), *inter.items()]:
         if block["verdict"] == NOT_JUDGED:
             continue
         for g, e in block["groups"].items():
-            if e["verdict"] == "fail":
+            if e["verdict"] in ("fail", INCONCLUSIVE):
+                said = (
+                    f"ratio {e['ratio']:.2f}, below {r_min}"
+                    if e["verdict"] == "fail"
+                    else f"ratio {e['ratio']:.2f}; the interval of the share "
+                    f"{_pct(e['ci'][0])}-{_pct(e['ci'][1])} crosses {r_min} x the reference: "
+                    "inconclusive"
+                )
                 out.append(
                     {
-                        "verdict": "fail",
+                        "verdict": e["verdict"],
                         "check": f"representation:{name}:{g}",
                         "text": f"{g} ({name}) are {_pct(e['share'])} of records against a "
-                        f"{_pct(e['reference'])} reference (ratio {e['ratio']:.2f}, below "
-                        f"{cfg.min_representation_ratio})",
+                        f"{_pct(e['reference'])} reference ({said})",
                     }
                 )
             elif e["verdict"] == "too_small":
@@ -534,22 +907,44 @@ def findings_of(rep, inter, outcomes, cfg: AuditDataConfig) -> list[dict[str, An
                 else {f"{o['field']} = {v}": c for v, c in res["values"].items()}
             )
             for label, c in comps.items():
-                if c["verdict"] != "fail":
+                if c["verdict"] not in ("fail", INCONCLUSIVE):
                     continue
-                lo_g, hi_g = c["lowest"], c["highest"]
+                lo_g, hi_g = c["worst"], c["highest"]
                 lo, hi = c["by_group"][lo_g]["value"], c["by_group"][hi_g]["value"]
+                vs = c["by_group"][lo_g]["vs_highest"]
                 if res["kind"] == "mean":
                     what = f"mean {o['field']}{fam} is {lo:.0f} for {lo_g}, {hi:.0f} for {hi_g}"
                 else:
                     what = f"{label}{fam}: {_pct(lo)} of {lo_g}, {_pct(hi)} of {hi_g}"
-                ratio = f"ratio {c['ratio']:.2f}, below {cfg.min_outcome_ratio}"
+                if c["verdict"] == "fail":
+                    said = f"ratio {vs['ratio']:.2f}{_ci_text(vs.get('ratio_ci'))}, below "
+                    said += str(cfg.min_outcome_ratio)
+                else:
+                    said = f"ratio {vs['ratio']:.2f}{_ci_text(vs.get('ratio_ci'))}"
+                    if res["kind"] != "mean":
+                        said += f", gap {vs['difference']:.3f}"
+                        said += _ci_text(vs.get("difference_ci"))
+                    said += f": the interval crosses {cfg.min_outcome_ratio}"
+                    if res["kind"] != "mean":
+                        said += f" or {cfg.max_outcome_difference}"
+                    said += ", inconclusive"
                 out.append(
                     {
-                        "verdict": "fail",
+                        "verdict": c["verdict"],
                         "check": f"outcome:{oname}:{attr}:{label}",
-                        "text": f"{what} ({ratio}) [{attr}]",
+                        "text": f"{what} ({said}) [{attr}]",
                     }
                 )
-    if not any(f["verdict"] == "fail" for f in out):
+    if not any(f["verdict"] in ("fail", INCONCLUSIVE) for f in out):
         out.insert(0, {"verdict": "pass", "check": "all", "text": "every check passed"})
+    elif not any(f["verdict"] == "fail" for f in out):
+        n = sum(f["verdict"] == INCONCLUSIVE for f in out)
+        out.insert(
+            0,
+            {
+                "verdict": INCONCLUSIVE,
+                "check": "all",
+                "text": f"no check failed; {n} inconclusive (an interval crosses its threshold)",
+            },
+        )
     return out

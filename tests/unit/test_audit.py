@@ -203,3 +203,155 @@ def test_independent_check_of_the_wilson_interval():
     lo, hi = audit.wilson(30, 100, 0.95)
     assert (lo, hi) == (0.2189, 0.3958)  # from the closed form, computed by hand
     assert pd.Series([lo, hi]).between(0, 1).all()
+
+
+# ------------------------------------------- augmented data, statuses, inconclusive checks
+
+
+def _with_children(recs, n_children: int):
+    """``recs`` plus ``n_children`` female children of male records (what augment makes: a
+    ``parent_id``, the gender changed), each refunded."""
+    males = [r for r in recs if r["meta"]["gender"] == "male"][:n_children]
+    kids = []
+    for i, r in enumerate(males):
+        kids.append(
+            record(
+                source="t",
+                instruction=r["instruction"],
+                input=f"child {i}",
+                output="Sorry about that. We refund it. " + "x" * 300,
+                meta={**r["meta"], "gender": "female", "resolution": "refund"},
+                parent_id=r["id"],
+                op="counterfactual:gender=female",
+            )
+        )
+    return recs + kids
+
+
+def test_augmented_rows_are_split_and_the_original_verdict_shown_beside():
+    recs = _records()
+    cfg = CFG.model_copy(update={"bootstrap": 0})
+    before = audit.audit(audit.build_frame(recs, cfg), cfg)
+    df = audit.build_frame(_with_children(recs, 150), cfg)
+    res = audit.audit(df, cfg)
+    assert res["verdict_scope"] == "training distribution"
+    female = res["representation"]["gender"]["groups"]["female"]
+    n_female = sum(r["meta"]["gender"] == "female" for r in recs)
+    assert (female["original"], female["augmented"], female["n"]) == (
+        n_female,
+        150,
+        n_female + 150,
+    )
+    assert res["synthetic"]["by_attribute"]["gender"]["female"] == {
+        "records": n_female + 150,
+        "augmented": 150,
+        "share": round(150 / (n_female + 150), 4),
+    }
+    assert res["synthetic"]["by_attribute"]["gender"]["male"]["augmented"] == 0
+    # outcome rows: each part's value, equal to pandas on that part
+    refund = res["outcomes"]["resolution"]["by_attribute"]["gender"]["values"]["refund"]
+    parts = refund["by_group"]["female"]
+    orig = [r for r in recs if r["meta"]["gender"] == "female"]
+    want = sum(r["meta"]["resolution"] == "refund" for r in orig) / len(orig)
+    assert parts["original"] == {"n": len(orig), "value": round(want, 4)}
+    assert parts["augmented"] == {"n": 150, "value": 1.0}
+    # the original records alone are the records before: the same verdict, the same checks
+    assert res["original_records"]["records"] == len(recs)
+    assert res["original_records"]["verdict"] == before["verdict"] == "fail"
+    assert res["original_records"]["checks"] == audit.check_verdicts(before)
+
+
+def test_findings_carry_their_status_against_the_before_audit():
+    recs = _records()
+    cfg = CFG.model_copy(update={"bootstrap": 0})
+    before = audit.audit(audit.build_frame(recs, cfg), cfg)
+    after = audit.audit(audit.build_frame(_with_children(recs, 150), cfg), cfg)
+    after = audit.with_status(after, before)
+    by_check = {f["check"]: f for f in after["findings"]}
+    rep = by_check["representation:gender:female"]
+    assert rep["status"] == "resolved_by_augmentation" and rep["verdict"] == "pass"
+    assert rep["in_original_records"] == "fail"
+    assert "in the original records alone it persists, unchanged" in rep["text"]
+    # the 65+ replies are still short: the same finding, persisting
+    mean = by_check["outcome:reply_length:age_band:mean"]
+    assert (mean["verdict"], mean["status"]) == ("fail", "persisting")
+    # a check that passed before and fails now is new
+    fake = {**before, "findings": [], "outcomes": {}, "representation": {}, "intersections": {}}
+    again = audit.with_status(audit.audit(audit.build_frame(recs, cfg), cfg), fake)
+    assert {f["status"] for f in again["findings"] if f["verdict"] == "fail"} == {"new"}
+    lines = audit.attribute_summary(after)
+    assert lines["gender"].startswith("gender: ") and "on the original records" in lines["gender"]
+    assert "machine-made share: female" in lines["gender"]
+
+
+def test_an_interval_across_the_threshold_is_inconclusive():
+    # 40 and 40 records: 10% against 20% refunds is a gap (ratio 0.5), but not a sure one
+    recs = []
+    for i in range(80):
+        g = "female" if i < 40 else "male"
+        refund = (i % 40) < (4 if g == "female" else 8)
+        recs.append(
+            record(
+                input=f"m {i}",
+                output="x",
+                meta={
+                    "family": "support_reply",
+                    "gender": g,
+                    "resolution": "refund" if refund else "other",
+                },
+            )
+        )
+    cfg = AuditDataConfig(
+        attributes=["gender"],
+        reference={"gender": "parity"},
+        min_group_size=20,
+        bootstrap=0,
+        outcomes=[{"name": "r", "kind": "label", "field": "resolution"}],
+    )
+    res = audit.audit(audit.build_frame(recs, cfg), cfg)
+    c = res["outcomes"]["r"]["by_attribute"]["gender"]["values"]["refund"]
+    assert (c["ratio"], c["point"], c["verdict"]) == (0.5, "fail", "inconclusive")
+    lo, hi = c["ratio_ci"]
+    assert lo < 0.8 < hi
+    assert res["verdict"] == "inconclusive"
+    assert any(
+        f["verdict"] == "inconclusive" and "inconclusive" in f["text"] for f in res["findings"]
+    )
+    # ten times the records, the same shares: now the interval is wholly below: fail
+    many = audit.audit(audit.build_frame(recs * 10, cfg), cfg)
+    big = many["outcomes"]["r"]["by_attribute"]["gender"]["values"]["refund"]
+    assert big["verdict"] == "fail" and big["ratio_ci"][1] < 0.8
+
+
+def test_katz_and_newcombe_intervals_match_the_closed_forms():
+    import math
+
+    import numpy as np
+
+    x = np.array([1.0] * 10 + [0.0] * 90)  # 10%
+    best = np.array([1.0] * 20 + [0.0] * 80)  # 20%
+    rci, dci = audit._pair_ci(x, best, 0.95, binary=True)
+    z = 1.959964
+    se = math.sqrt(1 / 10 - 1 / 100 + 1 / 20 - 1 / 100)
+    assert rci == [round(0.5 * math.exp(-z * se), 4), round(0.5 * math.exp(z * se), 4)]
+    l1, u1 = audit.wilson(20, 100, 0.95)
+    l2, u2 = audit.wilson(10, 100, 0.95)
+    lo, hi = 0.1 - math.hypot(0.2 - l1, u2 - 0.1), 0.1 + math.hypot(u1 - 0.2, 0.1 - l2)
+    assert abs(dci[0] - lo) < 2e-4 and abs(dci[1] - hi) < 2e-4
+
+
+def test_intersection_outcomes_are_judged_or_the_page_says_why(tmp_path):
+    recs = _records()
+    cfg = CFG.model_copy(update={"bootstrap": 0})
+    res = audit.audit(audit.build_frame(recs, cfg), cfg)
+    inter = res["outcomes"]["reply_length"]["by_attribute"]["gender x age_band"]
+    assert inter["value"]["verdict"] in ("pass", "fail", "inconclusive")
+    off = cfg.model_copy(update={"check_intersection_outcomes": False})
+    res = audit.audit(audit.build_frame(recs, off), off)
+    inter = res["outcomes"]["reply_length"]["by_attribute"]["gender x age_band"]
+    assert inter["verdict"] == "not_checked"
+    assert "check_intersection_outcomes is false" in inter["reason"]
+    html = audit_data.report.render_html(
+        {**res, "when": "before", "dataset": {"records": 1, "path": "x", "md5": "0" * 12}}
+    )
+    assert "check_intersection_outcomes is false" in html

@@ -75,10 +75,15 @@ def augmented(tmp_path_factory):
     return tmp, before, res, after
 
 
-def test_the_after_audit_passes_where_the_before_audit_failed(augmented):
+def test_the_after_audit_fails_no_check_where_the_before_audit_failed(augmented):
     _, before, res, after = augmented
     assert before["verdict"] == "fail"
-    assert after["verdict"] == "pass", [f["text"] for f in after["findings"]]
+    # no check fails after augmentation; one whose interval still crosses its threshold on this
+    # small data is inconclusive, never hidden
+    assert after["verdict"] in ("pass", "inconclusive"), [f["text"] for f in after["findings"]]
+    assert not [f for f in after["findings"] if f["verdict"] == "fail"]
+    assert after["verdict_scope"] == "training distribution"
+    assert after["original_records"]["verdict"] == "fail"  # the records augment was given
     assert res["added_by_op"]["counterfactual:gender=female"] > 100
     assert res["added_by_op"]["counterfactual:age_band=65+"] > 0
 

@@ -148,7 +148,8 @@ def _assess(rows, cfg, cf=None):
 
 
 def test_verdict_fails_on_a_gap_with_words():
-    res = _assess(_rows(), CFG)
+    # the six rows 300 times over: the same means, intervals narrow enough to tell
+    res = _assess(_rows() * 300, CFG)
     assert res["verdict"] == "fail"
     fails = {f["check"]: f for f in res["findings"] if f["verdict"] == "fail"}
     assert sorted(fails) == ["quality_difference", "quality_ratio"]
@@ -160,11 +161,10 @@ def test_verdict_fails_on_a_gap_with_words():
         "adapter",
     )
     assert r["value"] == round(1.7 / 2.2, 6) and r["threshold"] == 0.8
-    assert r["message"] == (
-        "[test] quality of gender=female is 0.57, 0.77x of male (0.73); threshold 0.8x"
-    )
-    assert fails["quality_difference"]["message"] == (
-        "[test] quality of gender=female is 0.57, 0.17 below male (0.73); threshold 0.1"
+    assert r["message"].startswith("[test] quality of gender=female is 0.57, 0.77x of male (0.73")
+    assert r["message"].endswith("threshold 0.8x") and "95% interval" in r["message"]
+    assert fails["quality_difference"]["message"].startswith(
+        "[test] quality of gender=female is 0.57, 0.17 below male (0.73; 95% interval"
     )
     assert res["splits"]["test"]["adapter"]["gender"]["checks"] == {
         "quality_difference": "fail",
@@ -173,11 +173,23 @@ def test_verdict_fails_on_a_gap_with_words():
     }
 
 
+def test_a_gap_whose_interval_crosses_the_threshold_is_inconclusive():
+    """Three examples a group: the gap is there, the interval crosses both thresholds."""
+    res = _assess(_rows(), CFG)
+    assert res["verdict"] == "inconclusive"
+    table = res["splits"]["test"]["adapter"]["gender"]
+    assert table["checks"]["quality_difference"] == "inconclusive"
+    lo, hi = table["difference_ci"]
+    assert lo < CFG.max_quality_difference < hi
+    found = [f for f in res["findings"] if f["verdict"] == "inconclusive" and f["check"] != "all"]
+    assert found and all("the interval crosses it, inconclusive" in f["message"] for f in found)
+
+
 def test_verdict_passes_under_the_thresholds_and_judges_only_the_adapter():
     loose = ModelFairnessConfig(min_group_size=3, max_quality_difference=0.2, min_quality_ratio=0.7)
     base = _rows("base")
     base[0]["metrics"]["rouge_l"] = 0.0  # the base has a large gap: shown, not judged
-    res = _assess([*_rows(), *base], loose)
+    res = _assess([*_rows() * 300, *base], loose)
     assert res["verdict"] == "pass"
     assert res["findings"][0] == {
         "verdict": "pass",
@@ -271,7 +283,7 @@ def test_json_has_no_nan_and_markdown_renders():
     md = model_fairness_markdown(res)
     assert "| female | 3 | 0.567 | 0.567 | – | – |" in md
     assert "| nonbinary (not judged) | 1 |" in md
-    assert "- **fail**: [test] quality of gender=female is 0.57, 0.77x of male (0.73)" in md
+    assert "- **inconclusive**: [test] quality of gender=female is 0.57, 0.77x of male (0.73" in md
 
 
 # --- counterfactual probe ------------------------------------------------------------------

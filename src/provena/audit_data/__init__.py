@@ -14,7 +14,14 @@ from typing import Any
 
 from provena.audit_data.report import render_html
 from provena.config import AuditDataConfig
-from provena.group_audit import STAGE, audit, build_frame
+from provena.group_audit import (
+    INCONCLUSIVE,
+    STAGE,
+    attribute_summary,
+    audit,
+    build_frame,
+    with_status,
+)
 from provena.io import atomic_open, display_path, file_md5, read_records, write_json
 from provena.records import Record, StageResult, stage_metrics
 
@@ -22,16 +29,26 @@ log = logging.getLogger(__name__)
 
 
 def audit_records(
-    records: Iterable[Record], cfg: AuditDataConfig, *, when: str, dataset: dict[str, Any]
+    records: Iterable[Record],
+    cfg: AuditDataConfig,
+    *,
+    when: str,
+    dataset: dict[str, Any],
+    before: dict[str, Any] | None = None,
 ) -> StageResult:
     """Audit records by group. Pure: no file I/O.
 
     ``dataset`` names what is audited (path and md5 of the record file); the result's
     ``report`` is the audit as ``audits/audit_<when>.json`` holds it, and its ``metrics``
-    those of ``metrics/audit_data_<when>.json``. The audit keeps no records: the books are
-    empty."""
+    those of ``metrics/audit_data_<when>.json``. Given the audit ``before`` augmentation, each
+    finding carries its status against it (:func:`provena.group_audit.with_status`). The audit
+    keeps no records: the books are empty."""
     df = build_frame(records, cfg)
     result = audit(df, cfg)
+    if before is not None:
+        result = with_status(result, before)
+    if "original_records" in result:  # augmented data: one line per attribute, for the card
+        result["attribute_summary"] = attribute_summary(result)
     report = {
         "stage": STAGE,
         "when": when,
@@ -42,7 +59,12 @@ def audit_records(
         f"{STAGE}@{when}",
         records=len(df),
         verdict=result["verdict"],
-        failed_checks=sum(1 for f in result["findings"] if f["verdict"] == "fail"),
+        failed_checks=sum(
+            1 for f in result["findings"] if f["verdict"] == "fail" and f["check"] != "all"
+        ),
+        inconclusive_checks=sum(
+            1 for f in result["findings"] if f["verdict"] == INCONCLUSIVE and f["check"] != "all"
+        ),
         groups_too_small=sum(1 for f in result["findings"] if f["verdict"] == "too_small"),
     )
     return StageResult(report=report, metrics=metrics)
@@ -62,11 +84,15 @@ def run(
     """Audit a record file (:func:`audit_records`); write the JSON audit, metrics, and the HTML
     report. Returns the audit."""
     shown = display_path(inp, root or Path.cwd())
+    before = None
+    if before_json is not None and before_json.is_file():
+        before = json.loads(before_json.read_text(encoding="utf-8"))
     res = audit_records(
         (r for b in read_records(inp) for r in b),
         cfg,
         when=when,
         dataset={"path": shown, "md5": file_md5(inp)},
+        before=before,
     )
     report = res.report
     assert report is not None and res.metrics is not None
@@ -74,13 +100,17 @@ def run(
     if metrics is not None:
         write_json(metrics, res.metrics)
     for f in report["findings"]:
-        if f["verdict"] == "fail":
-            log.warning("audit %s: %s", when, f["text"])
+        if f["verdict"] in ("fail", INCONCLUSIVE):
+            log.warning("audit %s: %s: %s", when, f["verdict"], f["text"])
     log.info("audit %s verdict: %s", when, report["verdict"])
+    if "original_records" in report:
+        log.info(
+            "audit %s: verdict on the training distribution %s; on the original records only %s",
+            when,
+            report["verdict"],
+            report["original_records"]["verdict"],
+        )
     if report_html is not None:
-        before = None
-        if before_json is not None and before_json.is_file():
-            before = json.loads(before_json.read_text(encoding="utf-8"))
         with atomic_open(report_html) as fh:
             fh.write(render_html(report, before))
     return report

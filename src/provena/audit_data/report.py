@@ -2,7 +2,10 @@
 
 Plain-language findings come first, then per-attribute tables and charts (shares and outcome
 values per group, with their confidence intervals as whiskers and the reference as a tick).
-Given the "before" audit too, every section shows before and after side by side. No script,
+Given the "before" audit too, every section shows before and after side by side; an audit of
+augmented data adds a banner with the machine-made share per group, splits every row into
+original and augmented records, and shows the verdict on the original records beside the
+verdict on the training distribution. No script,
 nothing loaded from the network, every value escaped. Template:
 ``provena/reports/templates/bias_audit.html.j2``.
 """
@@ -42,7 +45,9 @@ def _comp_chart(c: dict[str, Any], pct: bool) -> dict[str, Any]:
             "value": e["value"],
             "ci": e.get("ci"),
             "ref": None,
-            "verdict": "too_small" if g in c["too_small"] else "pass",
+            "verdict": "too_small"
+            if g in c["too_small"]
+            else (e.get("vs_highest") or {}).get("verdict", "pass"),
         }
         for g, e in c["by_group"].items()
     ]

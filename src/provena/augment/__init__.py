@@ -100,35 +100,45 @@ def quotas(current: Counter, target_dist: dict[str, float], n_now: int, n_new: i
     return out
 
 
-def _failed(audit: dict[str, Any]) -> tuple[dict, dict]:
-    """(attribute -> failing groups with reason) for representation and for outcomes."""
+def _point_fails(c: dict[str, Any]) -> bool:
+    """A check whose point estimate fails (its verdict fail, or inconclusive: the interval
+    crosses the threshold). Augment answers these for each attribute."""
+    return c.get("point", c["verdict"]) == "fail"
+
+
+def _failed(audit: dict[str, Any]) -> tuple[dict, dict, list]:
+    """(attribute -> failing groups with reason) for representation and for outcomes, and the
+    intersection outcomes that fail with confidence (their interval wholly below the
+    threshold: an intersection's groups are small, and a gap in its point estimates alone is
+    often noise)."""
     rep: dict[str, dict[str, str]] = defaultdict(dict)
     for attr, block in audit["representation"].items():
         for g, e in block["groups"].items():
-            if e["verdict"] == "fail":
+            if _point_fails(e):
                 rep[attr][g] = (
                     f"{g} are {100 * e['share']:.1f}% of records against a "
                     f"{100 * e['reference']:.1f}% reference"
                 )
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    inter: list[dict[str, Any]] = []
     for name, o in audit["outcomes"].items():
         for attr, res in o["by_attribute"].items():
-            if attr not in audit["representation"]:  # intersections: reported, not acted on
-                continue
             if res["verdict"] == "not_judged":  # nothing judged: nothing to mitigate
                 continue
             comps = [res["value"]] if res["kind"] == "mean" else list(res["values"].values())
-            if any(c["verdict"] == "fail" for c in comps):
-                out[attr].append(
-                    {
-                        "name": name,
-                        "kind": res["kind"],
-                        "field": o["field"],
-                        "family": o["family"],
-                        "res": res,
-                    }
-                )
-    return rep, out
+            entry = {
+                "name": name,
+                "kind": res["kind"],
+                "field": o["field"],
+                "family": o["family"],
+                "res": res,
+            }
+            if attr not in audit["representation"]:  # an intersection
+                fails = [c for c in comps if c["verdict"] == "fail"]
+                inter += [{**entry, "attrs": res["attributes"], "comp": c} for c in fails]
+            elif any(_point_fails(c) for c in comps):
+                out[attr].append(entry)
+    return rep, out, inter
 
 
 def plan(
@@ -150,7 +160,8 @@ def plan(
 
     children: list[Child] = []
     quick = acfg.model_copy(update={"bootstrap": 0})
-    for _ in range(rounds):
+    for _round in range(rounds):
+        log.info("augment: planning round %d", _round + 1)
         proj = _project(df, children)
         more = _plan_round(df, proj, audit, acfg, cfg, can_swap, children)
         if not more:
@@ -176,7 +187,7 @@ def _project(df: pd.DataFrame, children: list[Child]) -> pd.DataFrame:
 
 
 def _plan_round(df, proj, audit, acfg, cfg, can_swap, done: list[Child]) -> list[Child]:
-    rep_fail, out_fail = _failed(audit)
+    rep_fail, out_fail, inter_fail = _failed(audit)
     used: dict[str, set[int]] = defaultdict(set)
     for c in done:
         used[c.op].add(c.parent)
@@ -194,12 +205,12 @@ def _plan_round(df, proj, audit, acfg, cfg, can_swap, done: list[Child]) -> list
         for f in out_fail.get(attr, []):
             if f["kind"] == "mean":
                 c = f["res"]["value"]
-                if c["verdict"] == "fail":
+                if _point_fails(c):
                     groups.add(c["lowest"])
                     mean_fail[c["lowest"]].append(f)
             else:
                 for c in f["res"]["values"].values():
-                    if c["verdict"] == "fail":  # the largest group is the yardstick
+                    if _point_fails(c):  # the largest group is the yardstick
                         for end in {c["lowest"], c["highest"]} - {largest}:
                             groups.add(end)
                             label_fail[end].add(f["name"])
@@ -222,7 +233,59 @@ def _plan_round(df, proj, audit, acfg, cfg, can_swap, done: list[Child]) -> list
             )
     now = _project(df, done + children)  # intersections judged with this round's children
     children += _intersection_children(df, now, audit, cfg, can_swap, used, children)
-    return children
+    if children:  # intersections' outcomes once their attributes' checks are answered
+        return children
+    return _intersection_outcome_children(df, proj, inter_fail, acfg, cfg, can_swap, used)
+
+
+def _intersection_outcome_children(df, now, fails, acfg, cfg, can_swap, used):
+    """Children for an intersection whose mean differs with confidence ('female & 65+' replies
+    shorter than every other group's): the group below gets children as for one attribute's
+    group (:func:`_children_for`), by relabelling the intersection's attribute that has no cue
+    in the text (age band) on donors of its other groups (female records of other ages, the
+    longest replies first), their outcome labels in the proportions of the largest other group
+    of the same other groups (never more of a label than that: fewer children instead, so
+    closing the gap in length opens none in outcomes). Gaps in shares between intersections
+    are left to the attributes' checks: their groups are small, and augment answers them per
+    attribute."""
+    out: list[Child] = []
+    for f in fails:
+        attrs, c = f["attrs"], f["comp"]
+        swap = next((a for a in cfg.attributes if a in attrs and a != "gender"), None)
+        if f["kind"] != "mean" or swap is None:
+            continue
+        values = dict(zip(attrs, c["worst"].split(" & "), strict=True))
+        keep = (now[swap] != MISSING) & ~now[f"{swap}_inferred"].astype(bool)
+        for a, v in values.items():
+            if a != swap:
+                keep &= now[a] == v
+        rec = now[keep]
+        if rec.empty:
+            continue
+        g = values[swap]
+        op = f"counterfactual:{swap}={g}"
+        # the labels' yardstick: the largest other group of the same other groups (women aged
+        # 45-64, for women aged 65+), so the children bring the group's outcomes in line too
+        others = rec.loc[rec[swap] != g, swap]
+        if others.empty:
+            continue
+        yardstick = others.value_counts().idxmax()
+        out += _children_for(
+            df,
+            rec,
+            swap,
+            g,
+            yardstick,
+            {},
+            [f],
+            set(),
+            acfg,
+            cfg,
+            can_swap,
+            exclude=used[op],
+            strict=True,  # never more of a label than its share: fewer children instead
+        )
+    return out
 
 
 def _intersection_children(df, now, audit, cfg, can_swap, used, planned) -> list[Child]:
@@ -237,7 +300,7 @@ def _intersection_children(df, now, audit, cfg, can_swap, used, planned) -> list
         if swap is None:
             continue
         for name, e in block["groups"].items():
-            if e["verdict"] != "fail":
+            if not _point_fails(e):
                 continue
             values = dict(zip(attrs, name.split(" & "), strict=True))
             t = cfg.target * e["reference"]
@@ -282,6 +345,7 @@ def _children_for(
     can_swap,
     n_rep: int = 0,
     exclude: frozenset | set = frozenset(),
+    strict: bool = False,
 ) -> list[Child]:
     in_g = recorded[recorded[attr] == g]
     op = f"counterfactual:{attr}={g}"
@@ -364,7 +428,7 @@ def _children_for(
             picked: list[int] = []
             for v, want in sorted(q.items()):
                 picked += [r for r in order if df.at[r, field] == v][:want]
-            if len(picked) < k:  # a value ran short of donors: fill from the rest, in order
+            if len(picked) < k and not strict:  # a value ran short: fill from the rest, in order
                 chosen = set(picked)
                 picked += [r for r in order if r not in chosen][: k - len(picked)]
             position = {r: i for i, r in enumerate(order)}

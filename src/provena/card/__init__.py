@@ -206,14 +206,28 @@ def pii_counts(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def audit_summary(audit: dict[str, Any]) -> dict[str, Any]:
-    return {
+    """An audit's verdict and findings; for augmented data also the verdict on the original
+    records alone and the audit's one line per attribute."""
+    out = {
         "verdict": audit.get("verdict"),
         "records": audit.get("records"),
         "findings": [
-            {"check": f.get("check"), "verdict": f.get("verdict"), "text": f.get("text")}
+            {
+                "check": f.get("check"),
+                "verdict": f.get("verdict"),
+                "text": f.get("text"),
+                **({"status": f["status"]} if f.get("status") else {}),
+            }
             for f in audit.get("findings", [])
         ],
     }
+    if audit.get("original_records"):
+        out["verdict_scope"] = audit.get("verdict_scope")
+        out["original_verdict"] = audit["original_records"].get("verdict")
+        out["original_records"] = audit["original_records"].get("records")
+        out["synthetic_share"] = (audit.get("synthetic") or {}).get("share")
+        out["by_attribute"] = audit.get("attribute_summary") or {}
+    return out
 
 
 def not_evaluable(splits: dict[str, Any]) -> list[dict[str, Any]]:
@@ -273,9 +287,17 @@ def derived_limitations(card: dict[str, Any]) -> list[str]:
     before, after = card["data"]["audit_before"], card["data"]["audit_after"]
     if before.get("verdict") == "fail":
         n = sum(1 for f in before["findings"] if f.get("verdict") == "fail")
+        said = f"to '{after.get('verdict')}'"
+        if after.get("original_verdict"):
+            share = after.get("synthetic_share")
+            made = f" ({share:.1%} of its records machine-made)" if share is not None else ""
+            said += (
+                f" on the training distribution{made}; on the original records alone it is "
+                f"'{after['original_verdict']}'"
+            )
         out.append(
             f"The raw data failed its bias audit ({n} findings); augmentation brought the "
-            f"audit to '{after.get('verdict')}'. Counterfactual records are machine-made."
+            f"audit {said}. Counterfactual records are machine-made."
         )
     unknown = [s for s in card["data"]["sources"]["sources"] if s["licence"] == UNKNOWN_LICENCE]
     if unknown:
@@ -299,6 +321,12 @@ def derived_limitations(card: dict[str, Any]) -> list[str]:
                 f"Trained although the '{c['check']}' check judged nothing (verdict "
                 f"'not_judged', allowed by train.allow_not_judged_audit): {c.get('detail')}"
             )
+        if c.get("passed") and c.get("verdict") == "inconclusive":
+            out.append(
+                f"Trained although the '{c['check']}' check was inconclusive (a confidence "
+                f"interval crosses its threshold; allowed by train.allow_inconclusive_audit): "
+                f"{c.get('detail')}"
+            )
     for g in card["evaluation"].get("not_evaluable") or []:
         if g["model"] == "adapter":
             out.append(
@@ -310,9 +338,9 @@ def derived_limitations(card: dict[str, Any]) -> list[str]:
         section = card["evaluation"].get(name) or {}
         if section.get("verdict") == "inconclusive":
             out.append(
-                f"The {name.replace('_', ' ')} check is inconclusive, not passed: where the "
-                "model's answers are constant or empty, no change and no leak prove nothing; "
-                "see its findings below."
+                f"The {name.replace('_', ' ')} check is inconclusive, not passed: a "
+                "confidence interval crosses a threshold, or the model's answers are constant "
+                "or empty where no change and no leak prove nothing; see its findings below."
             )
         if section.get("verdict") == "fail":
             out.append(f"The {name.replace('_', ' ')} check failed: see its findings below.")

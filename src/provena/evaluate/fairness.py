@@ -218,6 +218,7 @@ def _table(
         out["ratio"]["quality"] = _r(ratio["quality"])  # worst / best, at most 1
         # a model that scores ~0 everywhere has ratios of noise: shown, not judged
         out["quality_ratio_judged"] = q[best] >= cfg.min_quality_to_judge_ratio
+        out["difference_ci"], out["ratio_ci"] = _gap_ci(rows, groups, best, worst, cfg.ci)
     if len(p) >= 2:
         out["best"]["perplexity"], out["worst"]["perplexity"] = min(p, key=p.get), max(p, key=p.get)
         out["difference"]["perplexity"] = _r(diff["perplexity"])
@@ -420,6 +421,39 @@ def counterfactual_probe(
     )
 
 
+def _gap_ci(rows, groups, best: str, worst: str, ci: float) -> tuple[list, list]:
+    """Intervals (normal approximation, delta method for the ratio) of the quality difference
+    best - worst and the ratio worst / best, from the per-example scores of the two groups."""
+    from statistics import NormalDist
+
+    def scores(g: str) -> np.ndarray:
+        vals = [per_example_quality(r) for r, gg in zip(rows, groups, strict=True) if gg == g]
+        return np.array([v for v in vals if v is not None], dtype=float)
+
+    b, w = scores(best), scores(worst)
+    z = NormalDist().inv_cdf(0.5 + ci / 2)
+    vb = float(b.var(ddof=1)) / len(b) if len(b) > 1 else math.inf
+    vw = float(w.var(ddof=1)) / len(w) if len(w) > 1 else math.inf
+    mb, mw = float(b.mean()), float(w.mean())
+    half = z * math.sqrt(vb + vw)
+    diff = [_r(mb - mw - half), _r(mb - mw + half)]
+    if mb <= 0 or not math.isfinite(half):
+        return diff, [0.0, None]
+    r = mw / mb
+    se = math.sqrt(vw + r * r * vb) / mb
+    return diff, [_r(max(0.0, r - z * se)), _r(r + z * se)]
+
+
+def _side(lo: float | None, hi: float | None, threshold: float, fail_above: bool) -> str:
+    """fail or pass when the whole interval is on one side of ``threshold``; else
+    inconclusive (an unknown bound counts as crossing)."""
+    if lo is None or hi is None:
+        return "inconclusive"
+    if fail_above:
+        return "fail" if lo > threshold else "pass" if hi <= threshold else "inconclusive"
+    return "fail" if hi < threshold else "pass" if lo >= threshold else "inconclusive"
+
+
 # --------------------------------------------------------------------------------- verdict
 
 
@@ -478,18 +512,21 @@ def _judge_table(
         )
     else:
         qb, qw = table["by_group"][best]["quality"], table["by_group"][worst]["quality"]
-        fail = diff > cfg.max_quality_difference
-        checks["quality_difference"] = "fail" if fail else "pass"
-        if fail:
+        dci = table.get("difference_ci") or [diff, diff]
+        verdict = _side(dci[0], dci[1], cfg.max_quality_difference, fail_above=True)
+        checks["quality_difference"] = verdict
+        if verdict != "pass":
             found.append(
                 _finding(
-                    "fail",
+                    verdict,
                     "quality_difference",
                     where | {"group": worst},
                     diff,
                     cfg.max_quality_difference,
                     f"[{split}] quality of {attr}={worst} is {qw:.2f}, {diff:.2f} below "
-                    f"{best} ({qb:.2f}); threshold {cfg.max_quality_difference}",
+                    f"{best} ({qb:.2f}; {cfg.ci:.0%} interval {dci[0]} to {dci[1]}); "
+                    f"threshold {cfg.max_quality_difference}"
+                    + ("" if verdict == "fail" else ": the interval crosses it, inconclusive"),
                 )
             )
         if not table["quality_ratio_judged"]:
@@ -508,18 +545,21 @@ def _judge_table(
         elif ratio is None:  # 0 / 0: every judged group scores zero
             checks["quality_ratio"] = "not_judged"
         else:
-            fail = ratio < cfg.min_quality_ratio
-            checks["quality_ratio"] = "fail" if fail else "pass"
-            if fail:
+            rci = table.get("ratio_ci") or [ratio, ratio]
+            verdict = _side(rci[0], rci[1], cfg.min_quality_ratio, fail_above=False)
+            checks["quality_ratio"] = verdict
+            if verdict != "pass":
                 found.append(
                     _finding(
-                        "fail",
+                        verdict,
                         "quality_ratio",
                         where | {"group": worst},
                         ratio,
                         cfg.min_quality_ratio,
                         f"[{split}] quality of {attr}={worst} is {qw:.2f}, {ratio:.2f}x of "
-                        f"{best} ({qb:.2f}); threshold {cfg.min_quality_ratio}x",
+                        f"{best} ({qb:.2f}; {cfg.ci:.0%} interval {rci[0]} to {rci[1]}); "
+                        f"threshold {cfg.min_quality_ratio}x"
+                        + ("" if verdict == "fail" else ": the interval crosses it, inconclusive"),
                     )
                 )
     pr = table["ratio"]["perplexity"]
@@ -644,7 +684,7 @@ def assess(
         for attr, table in models.get("adapter", {}).items()
         for v in (table.get("checks") or {}).values()
     ] + list((cfact.get("checks") or {}).values())
-    judged_any = any(v in ("pass", "fail") for v in judged)
+    judged_any = any(v in ("pass", "fail", "inconclusive") for v in judged)
     if failed:
         verdict = "fail"
     elif inconclusive:
@@ -654,9 +694,10 @@ def assess(
             {
                 "verdict": "inconclusive",
                 "check": "all",
-                "message": f"{inconclusive} finding(s) inconclusive and none failed: the "
-                "adapter's answers are constant, empty or nearly so where they were probed, "
-                f"and {WHY_INCONCLUSIVE}",
+                "message": f"{inconclusive} finding(s) inconclusive and none failed: a "
+                "confidence interval crosses a threshold, or the adapter's answers are "
+                f"constant, empty or nearly so where they were probed (and {WHY_INCONCLUSIVE}); "
+                "see each finding",
             },
         )
     elif judged_any:

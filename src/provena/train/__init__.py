@@ -123,6 +123,7 @@ def _run(
         require_signoff=audit_data.require_signoff,
         root=root,
         allow_not_judged=cfg.allow_not_judged_audit,
+        allow_inconclusive=cfg.allow_inconclusive_audit,
     )
 
     # 2. precision: QLoRA where it can run, and say so where it cannot

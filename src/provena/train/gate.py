@@ -11,6 +11,12 @@ An audit whose verdict is ``not_judged`` (no attribute recorded to judge) is all
 verdict and detail, and the result's ``not_judged`` list, which the card shows); with the
 switch false it refuses training like a failed audit.
 
+The audit check reads the verdict on the training distribution (the after-audit's ``verdict``;
+its detail also gives the verdict on the original records alone). An ``inconclusive`` audit
+(no check failed, but some interval crosses its threshold) is allowed when
+``train.allow_inconclusive_audit`` is true (the default), naming the inconclusive findings,
+and recorded (``inconclusive``) for the card; false: it refuses training like a failed audit.
+
 :func:`evaluate` is pure (report contents in, decisions out); :func:`check` reads the files.
 """
 
@@ -71,6 +77,11 @@ class GateResult:
         return [c.check for c in self.checks if c.passed and c.verdict == "not_judged"]
 
     @property
+    def inconclusive(self) -> list[str]:
+        """Checks let through on an inconclusive report (recorded for the card)."""
+        return [c.check for c in self.checks if c.passed and c.verdict == "inconclusive"]
+
+    @property
     def passed(self) -> bool:
         return all(c.passed or c.waived for c in self.checks)
 
@@ -85,6 +96,7 @@ class GateResult:
             "unused_waivers": self.unused_waivers,
             "signoffs": self.signoffs,
             "not_judged": self.not_judged,
+            "inconclusive": self.inconclusive,
         }
 
 
@@ -110,11 +122,35 @@ def check_validation(report: dict[str, Any]) -> tuple[bool, str, str | None]:
 
 
 def check_audit(
-    report: dict[str, Any], allow_not_judged: bool = True
+    report: dict[str, Any], allow_not_judged: bool = True, allow_inconclusive: bool = True
 ) -> tuple[bool, str, str | None]:
     verdict = report.get("verdict")
+    original = (report.get("original_records") or {}).get("verdict")
+    scope = f" on the {report['verdict_scope']}" if report.get("verdict_scope") else ""
+    also = f" (on the original records alone: {original})" if original else ""
     if verdict == "pass":
-        return True, "verdict pass", verdict
+        return True, f"verdict pass{scope}{also}", verdict
+    if verdict == "inconclusive":
+        found = [
+            str(f.get("text"))
+            for f in report.get("findings") or []
+            if f.get("verdict") == "inconclusive" and f.get("check") != "all"
+        ]
+        why = "; ".join(found[:5]) + (f" (+{len(found) - 5} more)" if len(found) > 5 else "")
+        if allow_inconclusive:
+            return (
+                True,
+                f"verdict 'inconclusive'{scope}{also}, allowed by "
+                f"train.allow_inconclusive_audit: {len(found)} checks whose interval crosses "
+                f"its threshold: {why}",
+                verdict,
+            )
+        return (
+            False,
+            f"verdict 'inconclusive'{scope}{also} and train.allow_inconclusive_audit is false: "
+            f"{why}",
+            verdict,
+        )
     if verdict == "not_judged":
         why = "; ".join(
             str(f.get("text"))
@@ -132,10 +168,14 @@ def check_audit(
             f"verdict 'not_judged' and train.allow_not_judged_audit is false: {why}",
             verdict,
         )
-    findings = [f for f in report.get("findings") or [] if f.get("verdict") != "pass"]
+    findings = [f for f in report.get("findings") or [] if f.get("verdict") == "fail"]
     text = "; ".join(str(f.get("text") or f.get("check")) for f in findings[:5])
     more = f" (+{len(findings) - 5} more)" if len(findings) > 5 else ""
-    return False, f"verdict {verdict!r}; findings: {text or 'none listed'}{more}", verdict
+    return (
+        False,
+        f"verdict {verdict!r}{scope}{also}; findings: {text or 'none listed'}{more}",
+        verdict,
+    )
 
 
 def check_pii_residual(metrics: dict[str, Any]) -> tuple[bool, str, str | None]:
@@ -154,13 +194,14 @@ def evaluate(
     signoff_status: dict[str, Any] | None,
     *,
     allow_not_judged: bool = True,
+    allow_inconclusive: bool = True,
 ) -> GateResult:
     """Decide each check. ``contents`` maps check -> (report path, parsed JSON or None, error);
     ``signoff_status`` is :func:`provena.signoff.status` of the audit, or None when not required.
     """
     rules = {
         "validation": check_validation,
-        "audit": lambda report: check_audit(report, allow_not_judged),
+        "audit": lambda report: check_audit(report, allow_not_judged, allow_inconclusive),
         "pii_residual": check_pii_residual,
     }
     by_check = {w.check: w for w in waivers}
@@ -198,6 +239,7 @@ def check(
     require_signoff: bool,
     root: Path,
     allow_not_judged: bool = True,
+    allow_inconclusive: bool = True,
 ) -> GateResult:
     """Read the reports, decide, log; raise :class:`GateError` naming every failing check."""
     contents = {}
@@ -209,7 +251,13 @@ def check(
         data, error = _load(path)
         contents[name] = (str(path), data, error)
     status = signoff.status(reports.audit, root, reports.signoffs) if require_signoff else None
-    result = evaluate(contents, waivers, status, allow_not_judged=allow_not_judged)
+    result = evaluate(
+        contents,
+        waivers,
+        status,
+        allow_not_judged=allow_not_judged,
+        allow_inconclusive=allow_inconclusive,
+    )
     for name, path in (
         ("validation", reports.validation),
         ("audit", reports.audit),

@@ -229,16 +229,23 @@ def test_quality_of_answers_that_are_not_evaluable_is_left_out_and_inconclusive(
     # only the base's answers silent: the adapter is judged as before
     base_silent = {("test", "base", "support_reply"): why}
     groups = mfair.group_quality(_rows(), ["gender"], LOOSE, not_evaluable=base_silent)
-    assert mfair.assess(groups, None, LOOSE)["verdict"] == "pass"
+    as_before = mfair.assess(mfair.group_quality(_rows(), ["gender"], LOOSE), None, LOOSE)
+    res = mfair.assess(groups, None, LOOSE)
+    assert res["splits"]["test"]["adapter"] == as_before["splits"]["test"]["adapter"]
+    assert "quality_not_evaluable" not in {f["check"] for f in res["findings"]}
 
 
 def test_one_family_left_out_the_others_are_judged_and_a_gap_still_fails():
     silent = {("test", "adapter", "support_reply"): "the answers are constant"}
-    groups = mfair.group_quality(_rows(), ["gender"], LOOSE, not_evaluable=silent)
+    # forty of each row, so that the gap's confidence interval stays clear of the threshold
+    groups = mfair.group_quality(_rows() * 40, ["gender"], LOOSE, not_evaluable=silent)
     table = groups["test"]["adapter"]["gender"]
     # the extraction rows only: female (1 + 1 + 0.4) / 3 = 0.8, male (1 + 0 + 0.5) / 3 = 0.5
     assert table["by_group"]["female"]["quality"] == pytest.approx(0.8)
     assert table["by_group"]["male"]["quality"] == pytest.approx(0.5)
+    # the gap's interval is of the same rows as the means: around 0.8 - 0.5, clear of 0.2
+    lo, hi = table["difference_ci"]
+    assert 0.2 < lo <= 0.3 <= hi
     res = mfair.assess(groups, None, LOOSE)
     assert res["verdict"] == "fail"
     assert [f["verdict"] for f in res["findings"]] == ["fail", "fail", "inconclusive"]

@@ -218,7 +218,9 @@ def _table(
         out["ratio"]["quality"] = _r(ratio["quality"])  # worst / best, at most 1
         # a model that scores ~0 everywhere has ratios of noise: shown, not judged
         out["quality_ratio_judged"] = q[best] >= cfg.min_quality_to_judge_ratio
-        out["difference_ci"], out["ratio_ci"] = _gap_ci(rows, groups, best, worst, cfg.ci)
+        out["difference_ci"], out["ratio_ci"] = _gap_ci(
+            rows, groups, best, worst, cfg.ci, skip=set(skip)
+        )
     if len(p) >= 2:
         out["best"]["perplexity"], out["worst"]["perplexity"] = min(p, key=p.get), max(p, key=p.get)
         out["difference"]["perplexity"] = _r(diff["perplexity"])
@@ -421,13 +423,20 @@ def counterfactual_probe(
     )
 
 
-def _gap_ci(rows, groups, best: str, worst: str, ci: float) -> tuple[list, list]:
+def _gap_ci(
+    rows, groups, best: str, worst: str, ci: float, skip: set[str] = frozenset()
+) -> tuple[list, list]:
     """Intervals (normal approximation, delta method for the ratio) of the quality difference
-    best - worst and the ratio worst / best, from the per-example scores of the two groups."""
+    best - worst and the ratio worst / best, from the per-example scores of the two groups;
+    rows of the families in ``skip`` (answers not evaluable) count no more than in the means."""
     from statistics import NormalDist
 
     def scores(g: str) -> np.ndarray:
-        vals = [per_example_quality(r) for r, gg in zip(rows, groups, strict=True) if gg == g]
+        vals = [
+            per_example_quality(r)
+            for r, gg in zip(rows, groups, strict=True)
+            if gg == g and _row_family(r) not in skip
+        ]
         return np.array([v for v in vals if v is not None], dtype=float)
 
     b, w = scores(best), scores(worst)

@@ -1056,6 +1056,12 @@ class TinyBaseConfig(StrictModel):
         description="full-parameter causal-LM steps on the train split's text before the "
         "adapter; 0 leaves the weights random (the adapter then learns nothing)",
     )
+    pretrain_corpus: Literal["fields", "records"] = Field(
+        "fields",
+        description="fields: every text field of every train record a document of its own (no "
+        "prompt paired with its answer: the adapter learns the task) | records: each record one "
+        "plain-text document, prompt and answer together (the base learns the task too)",
+    )
     pretrain_batch_size: Annotated[int, Field(ge=1, le=4_096)] = Field(
         8, description="packed rows of train.max_seq_len tokens per pretraining step"
     )

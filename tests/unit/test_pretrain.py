@@ -78,6 +78,14 @@ def test_documents_are_fields_never_a_prompt_with_its_answer():
         ],
     }
     assert pretrain.documents([chat]) == ["Be kind.", "Where is my parcel?", "It ships today."]
+    # the records corpus: one document per record, prompt and answer together, no chat markers
+    whole = pretrain.documents([records[1], chat], "records")
+    assert whole == [
+        f"{records[1]['instruction']}\n{records[1]['input']}\n{records[1]['output']}",
+        "Be kind.\nWhere is my parcel?\nIt ships today.",
+    ]
+    with pytest.raises(ValueError, match="unknown pretraining corpus"):
+        pretrain.documents(records, "web")
 
 
 def test_pretraining_lowers_the_loss_on_text_it_has_not_seen(tokenizer):

@@ -382,7 +382,9 @@ def test_the_adapter_carries_its_config_and_lineage(trained, split):
     pre = m["base_model"]["pretraining"]
     assert pre["train_split"]["sha256"] == manifest.sha256_file(split[0])
     assert (
-        pre["steps"] == 10 and pre["file"] == "pretraining.json" and "train split" in pre["corpus"]
+        pre["steps"] == 10
+        and pre["file"] == "pretraining.json"
+        and "train split" in pre["corpus_note"]
     )
     assert pre["final_loss"] < pre["first_loss"]
     on_disk = json.loads((tmp / "models" / "base" / "pretraining.json").read_text())

@@ -89,10 +89,12 @@ def _tokenizer_texts(records: list[Record], n: int) -> list[str]:
 
 
 PRETRAINING_FILE = "pretraining.json"
-PRETRAINING_CORPUS = (
-    "the train split: every text field of every record (instruction, input, output, each chat "
-    "message) a document of its own; no prompt is paired with its answer"
-)
+PRETRAINING_CORPUS = {
+    "fields": "the train split: every text field of every record (instruction, input, output, "
+    "each chat message) a document of its own; no prompt is paired with its answer",
+    "records": "the train split: each record one plain-text document (instruction, input, "
+    "output or each chat message, one per line), prompt and answer together",
+}
 
 
 def _build_tiny(
@@ -111,7 +113,7 @@ def _build_tiny(
             "train.tiny.pretrain_steps = 0: the tiny base keeps random weights and the adapter "
             "has nothing to adapt (every answer will read the same)"
         )
-    texts = pretrain.documents(records)
+    texts = pretrain.documents(records, cfg.tiny.pretrain_corpus)
     outcome = pretrain.pretrain(
         lm,
         tokenizer,
@@ -123,7 +125,8 @@ def _build_tiny(
     )
     model.save_base(lm.to("cpu"), tokenizer, out)
     record = {
-        "corpus": PRETRAINING_CORPUS,
+        "corpus": cfg.tiny.pretrain_corpus,
+        "corpus_note": PRETRAINING_CORPUS[cfg.tiny.pretrain_corpus],
         "train_split": train_file,
         "steps": outcome.steps,
         "batch_size": cfg.tiny.pretrain_batch_size,

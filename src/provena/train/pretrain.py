@@ -2,17 +2,22 @@
 split's own text, before the adapter is trained on it.
 
 A base with random weights gives LoRA nothing to adapt: every answer comes out the same bytes.
-So the tiny base first learns the language of the domain. Every text field of every train
-record (the instruction, the note or email, the answer; each message of a chat) is a document
-of its own, with the loss on every token; no document pairs a prompt with its answer, so the
-base learns what notes, emails, replies and JSON answers look like, and the task (which answer
-goes with which prompt) is left to the adapter. Only the train split is read: validation, test
-and gold text never reach the base.
+So the tiny base first learns the language of the domain, from one of two corpora
+(``train.tiny.pretrain_corpus``), with the loss on every token:
 
-Documents are tokenized (beginning and end markers around each, cut at ``max_seq_len``),
-packed like training examples, and trained ``pretrain_steps`` optimizer steps with AdamW,
-linear warm-up and cosine decay, attending one document at a time (:mod:`.loop`'s forward
-pass). The order is a function of the seed: the same split and params give the same base.
+- ``fields``: every text field of every train record (the instruction, the note or email, the
+  answer; each message of a chat) is a document of its own. No document pairs a prompt with
+  its answer: the base learns what notes, emails, replies and JSON answers look like, and the
+  task (which answer goes with which prompt) is left to the adapter.
+- ``records``: each record is one plain-text document, its fields one per line and no chat
+  markers: the base sees prompts with their answers and learns the task as text; the adapter
+  learns to answer in the chat format and sharpens the answers.
+
+Only the train split is read: validation, test and gold text never reach the base. Documents
+are tokenized (beginning and end markers around each, cut at ``max_seq_len``), packed like
+training examples, and trained ``pretrain_steps`` optimizer steps with AdamW, linear warm-up
+and cosine decay, attending one document at a time (:mod:`.loop`'s forward pass). The order is
+a function of the seed: the same split and params give the same base.
 """
 
 from __future__ import annotations
@@ -53,18 +58,25 @@ class PretrainResult:
         return asdict(self)
 
 
-def documents(records: list[Record]) -> list[str]:
-    """Every non-empty text field of every record, each a document of its own: instruction,
-    input and output, or each message of a chat (its instruction and output are repeated in
-    the messages)."""
-    out: list[str] = []
-    for rec in records:
-        if rec.get("messages"):
-            texts = [m["content"] for m in rec["messages"]]
-        else:
-            texts = [rec.get("instruction") or "", rec.get("input") or "", rec.get("output") or ""]
-        out += [t for t in texts if t.strip()]
-    return out
+def _fields(rec: Record) -> list[str]:
+    if rec.get("messages"):  # a chat's instruction and output are repeated in its messages
+        texts = [m["content"] for m in rec["messages"]]
+    else:
+        texts = [rec.get("instruction") or "", rec.get("input") or "", rec.get("output") or ""]
+    return [t for t in texts if t.strip()]
+
+
+def documents(records: list[Record], corpus: str = "fields") -> list[str]:
+    """The pretraining documents. ``fields``: every non-empty text field of every record a
+    document of its own (instruction, input and output, or each message of a chat), so no
+    document pairs a prompt with its answer. ``records``: each record one document, its fields
+    in order, one per line, as plain text (no chat markers): the base sees prompts with their
+    answers."""
+    if corpus == "records":
+        return ["\n".join(f) for f in map(_fields, records) if f]
+    if corpus != "fields":
+        raise ValueError(f"unknown pretraining corpus {corpus!r}: fields or records")
+    return [t for rec in records for t in _fields(rec)]
 
 
 def tokenize_documents(

@@ -1052,7 +1052,7 @@ class TinyBaseConfig(StrictModel):
     )
     seed: int = Field(0, description="seeds the initial weights and the pretraining order")
     pretrain_steps: Annotated[int, Field(ge=0, le=10_000_000)] = Field(
-        300,
+        100,
         description="full-parameter causal-LM steps on the train split's text before the "
         "adapter; 0 leaves the weights random (the adapter then learns nothing)",
     )

@@ -1225,11 +1225,17 @@ class GateWaiver(StrictModel):
 
 
 class TinyBaseConfig(StrictModel):
-    """The built-in base: a small Llama from a config, its tokenizer trained on the train split,
-    so dvc repro runs on a CPU. Its weights are random: the adapter, not the base, learns."""
+    """The built-in base: a small Llama from a config, so dvc repro runs on a CPU. Its
+    tokenizer (byte-level BPE, a token per digit) is trained on the train split, and its
+    weights are pretrained there (every text field a document of its own, full-parameter
+    causal LM) before the adapter is trained on it: a base that knows the domain's language
+    and nothing of the task, which the adapter learns. It is a demonstration model, not a
+    usable assistant: it knows only the train split."""
 
     vocab_size: Annotated[int, Field(ge=300, le=65_536)] = Field(
-        3_000, description="byte-level BPE trained on the train split (tokenizers)"
+        3_000,
+        description="byte-level BPE trained on the train split (tokenizers), every digit a "
+        "token of its own",
     )
     hidden_size: Annotated[int, Field(ge=16, le=4_096)] = Field(
         128, description="width of the model"
@@ -1247,7 +1253,24 @@ class TinyBaseConfig(StrictModel):
     tokenizer_examples: Annotated[int, Field(ge=10, le=10_000_000)] = Field(
         5_000, description="train records the tokenizer learns from"
     )
-    seed: int = Field(0, description="seeds the random weights")
+    seed: int = Field(0, description="seeds the initial weights and the pretraining order")
+    pretrain_steps: Annotated[int, Field(ge=0, le=10_000_000)] = Field(
+        100,
+        description="full-parameter causal-LM steps on the train split's text before the "
+        "adapter; 0 leaves the weights random (the adapter then learns nothing)",
+    )
+    pretrain_corpus: Literal["fields", "records"] = Field(
+        "fields",
+        description="fields: every text field of every train record a document of its own (no "
+        "prompt paired with its answer: the adapter learns the task) | records: each record one "
+        "plain-text document, prompt and answer together (the base learns the task too)",
+    )
+    pretrain_batch_size: Annotated[int, Field(ge=1, le=4_096)] = Field(
+        8, description="packed rows of train.max_seq_len tokens per pretraining step"
+    )
+    pretrain_learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        3e-3, description="peak pretraining rate (AdamW, 5% warm-up, cosine decay to 10%)"
+    )
 
     @model_validator(mode="after")
     def _heads(self) -> TinyBaseConfig:
@@ -1286,7 +1309,8 @@ class TrainConfig(StrictModel):
     )
     tiny: TinyBaseConfig = Field(
         TinyBaseConfig(),
-        description="the built-in base: a small Llama from a config, so dvc repro runs on a CPU",
+        description="the built-in base: a small Llama from a config, pretrained on the train "
+        "split's text, so dvc repro runs on a CPU",
     )
     quantization: Literal["auto", "nf4", "none"] = Field(
         "auto",
@@ -1312,8 +1336,8 @@ class TrainConfig(StrictModel):
     )
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
         2e-4,
-        description="peak learning rate; 2e-4 suits a pretrained base, the tiny random base "
-        "needs a higher one (the default project sets 1e-3)",
+        description="peak learning rate; 2e-4 suits a large pretrained base, the tiny base "
+        "needs a higher one (the default project sets it)",
     )
     warmup_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
         0.03, description="linear warm-up over this share of steps, then cosine decay"

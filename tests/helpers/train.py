@@ -88,7 +88,8 @@ def train_paths(tmp: Path, split, reports: gate.GateReports) -> TrainPaths:
 
 def params_for(grad_accum: int) -> Params:
     """test_train's tiny params, without dropout (ranks draw their own masks, a single process
-    one stream: without it the two runs must agree) and with ``grad_accum`` as given."""
+    one stream: without it the two runs must agree) and with ``grad_accum`` as given. The base
+    is not pretrained: these runs compare data-parallel training with one process's."""
 
     from provena.config import parse_params
     from tests.conftest import TINY, tiny_data
@@ -96,7 +97,12 @@ def params_for(grad_accum: int) -> Params:
     raw = tiny_data()
     raw["train"].update(
         {
-            "tiny": {**raw["train"]["tiny"], "vocab_size": 300, "tokenizer_examples": 200},
+            "tiny": {
+                **raw["train"]["tiny"],
+                "vocab_size": 300,
+                "tokenizer_examples": 200,
+                "pretrain_steps": 0,
+            },
             "max_seq_len": 96,
             "batch_size": 2,
             "grad_accum": grad_accum,

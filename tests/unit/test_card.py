@@ -151,6 +151,16 @@ def test_the_card_holds_the_numbers_the_reports_hold():
     assert "No human ratings" in text
 
 
+def test_the_card_says_whether_the_tiny_base_was_pretrained():
+    c = _card()
+    c["model"]["base_model"]["pretraining"] = {"steps": 120, "corpus": "fields"}
+    said = next(x for x in card.derived_limitations(c) if "tiny Llama" in x)
+    assert "pretrained for 120 steps on the train split's text" in said
+    c["model"]["base_model"]["pretraining"] = {"steps": 0, "corpus": "fields"}
+    said = next(x for x in card.derived_limitations(c) if "tiny Llama" in x)
+    assert "randomly initialised" in said and "pretrained" not in said
+
+
 def test_timings_never_reach_the_card():
     c = _card()
     blob = json.dumps(c)

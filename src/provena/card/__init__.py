@@ -268,9 +268,15 @@ def derived_limitations(card: dict[str, Any]) -> list[str]:
     out = []
     base = card["model"]["base_model"]
     if base.get("name") == "tiny":
+        pre = base.get("pretraining") or {}
+        how = (
+            f"pretrained for {pre['steps']} steps on the train split's text"
+            if pre.get("steps")
+            else "randomly initialised"
+        )
         out.append(
             f"The base model is Provena's built-in tiny Llama ({base.get('parameters'):,} "
-            "parameters, randomly initialised, tokenizer trained on the curated data): it shows "
+            f"parameters, {how}, tokenizer trained on the curated data): it shows "
             "the pipeline end to end and is not a usable assistant. Point train.base_model at "
             "a real local model for a usable adapter."
         )
@@ -396,7 +402,15 @@ def build_card(
             },
             "base_model": {
                 k: manifest.get("base_model", {}).get(k)
-                for k in ("name", "path", "sha256", "architectures", "model_type", "parameters")
+                for k in (
+                    "name",
+                    "path",
+                    "sha256",
+                    "architectures",
+                    "model_type",
+                    "parameters",
+                    "pretraining",
+                )
             },
             "training": training,
             "libraries": manifest.get("libraries", {}),

@@ -76,16 +76,21 @@ def resolve_precision(quantization: str) -> Precision:
 # ----------------------------------------------------------------------------- tiny base
 
 
-def build_tiny_base(texts: list[str], cfg: TinyBaseConfig, max_seq_len: int, out_dir: Path) -> Path:
-    """Train a byte-level BPE tokenizer on ``texts``, build a small Llama from a config with
-    seeded random weights, and save both as a Hugging Face folder (safetensors)."""
+def tiny_tokenizer(texts: list[str], cfg: TinyBaseConfig) -> Any:
+    """A byte-level BPE tokenizer trained on ``texts``, every digit a token of its own (a
+    number is copied digit by digit instead of being one of many merged tokens)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     if not texts:
         raise UserError("the training split is empty: nothing to train the tiny tokenizer on")
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=cfg.vocab_size,
@@ -102,6 +107,13 @@ def build_tiny_base(texts: list[str], cfg: TinyBaseConfig, max_seq_len: int, out
         pad_token="<|pad|>",
     )
     tokenizer.chat_template = TINY_CHAT_TEMPLATE
+    return tokenizer
+
+
+def tiny_model(tokenizer: Any, cfg: TinyBaseConfig, max_seq_len: int) -> Any:
+    """A small Llama from a config, with weights drawn from ``cfg.seed``."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=cfg.hidden_size,
@@ -116,19 +128,31 @@ def build_tiny_base(texts: list[str], cfg: TinyBaseConfig, max_seq_len: int, out
         tie_word_embeddings=False,
     )
     torch.manual_seed(cfg.seed)
-    model = LlamaForCausalLM(config)
+    return LlamaForCausalLM(config)
+
+
+def save_base(lm: Any, tokenizer: Any, out_dir: Path) -> Path:
+    """The model and its tokenizer as a Hugging Face folder (safetensors)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir, safe_serialization=True)
+    lm.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     log.info(
         "tiny base: Llama %d layers, hidden %d, vocab %d (%.2fM parameters) -> %s",
-        cfg.num_layers,
-        cfg.hidden_size,
+        lm.config.num_hidden_layers,
+        lm.config.hidden_size,
         len(tokenizer),
-        sum(p.numel() for p in model.parameters()) / 1e6,
+        sum(p.numel() for p in lm.parameters()) / 1e6,
         out_dir,
     )
     return out_dir
+
+
+def build_tiny_base(texts: list[str], cfg: TinyBaseConfig, max_seq_len: int, out_dir: Path) -> Path:
+    """The tiny base before pretraining: its tokenizer trained on ``texts``, random weights,
+    saved as a Hugging Face folder. The train stage pretrains it before saving
+    (:mod:`provena.train.pretrain`)."""
+    tokenizer = tiny_tokenizer(texts, cfg)
+    return save_base(tiny_model(tokenizer, cfg, max_seq_len), tokenizer, out_dir)
 
 
 # ------------------------------------------------------------------------------ loading

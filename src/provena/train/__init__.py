@@ -3,15 +3,18 @@
 The recipe, in order: the gate (:mod:`.gate`) refuses to start unless the reports that
 cleared the data pass or are waived; the precision is chosen (QLoRA on CUDA with
 bitsandbytes, plain LoRA otherwise, said in the log and the manifest); the base model is
-built (the tiny default) or checked (a local folder) and loaded (:mod:`.model`); examples are
+built (the tiny default: its tokenizer trained and its weights pretrained on the train split's
+text, :mod:`.pretrain`) or checked (a local folder: never pretrained) and loaded
+(:mod:`.model`); examples are
 formatted, tokenized with loss on response tokens only, and packed (:mod:`.data`); the loop
 trains, logs to dvclive, checkpoints and resumes (:mod:`.loop`); the adapter is saved with its
 resolved config and lineage manifest (:mod:`.manifest`).
 
 Launched by ``torchrun`` or ``accelerate launch`` with several processes, it trains data
 parallel (:mod:`.distributed`): every rank runs the gate, loads the base and trains on its share
-of each step's micro-batches; rank 0 alone builds the tiny base and writes checkpoints, dvclive
-logs, the adapter, the manifest and the metrics, while the others wait at a barrier.
+of each step's micro-batches; rank 0 alone builds and pretrains the tiny base and writes
+checkpoints, dvclive logs, the adapter, the manifest and the metrics, while the others wait at a
+barrier.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from provena.errors import UserError
 from provena.io import atomic_dir, read_records, write_json
 from provena.modeling import data, model
 from provena.records import Record, StageResult, stage_metrics
-from provena.train import distributed, gate, loop
+from provena.train import distributed, gate, loop, pretrain
 
 STAGE = "train"
 log = logging.getLogger(__name__)
@@ -83,6 +86,85 @@ def _tokenizer_texts(records: list[Record], n: int) -> list[str]:
     return [
         "\n".join(r[f] for f in ("instruction", "input", "output") if r[f]) for r in records[:n]
     ]
+
+
+PRETRAINING_FILE = "pretraining.json"
+PRETRAINING_CORPUS = {
+    "fields": "the train split: every text field of every record (instruction, input, output, "
+    "each chat message) a document of its own; no prompt is paired with its answer",
+    "records": "the train split: each record one plain-text document (instruction, input, "
+    "output or each chat message, one per line), prompt and answer together",
+}
+
+
+def _build_tiny(
+    records: list[Record], train_file: dict[str, Any], cfg: TrainConfig, device: str, out: Path
+) -> dict[str, Any]:
+    """The tiny base in ``out``: its tokenizer trained on the train split, its weights
+    pretrained on the train split's text (:mod:`.pretrain`); returns what ``pretraining.json``
+    (saved beside the weights) records: the corpus, its file and hash, the settings and the
+    loss curve. Its time goes to the metrics, not the folder (same data, same bytes)."""
+    tokenizer = model.tiny_tokenizer(
+        _tokenizer_texts(records, cfg.tiny.tokenizer_examples), cfg.tiny
+    )
+    lm = model.tiny_model(tokenizer, cfg.tiny, cfg.max_seq_len)
+    if cfg.tiny.pretrain_steps == 0:
+        log.warning(
+            "train.tiny.pretrain_steps = 0: the tiny base keeps random weights and the adapter "
+            "has nothing to adapt (every answer will read the same)"
+        )
+    texts = pretrain.documents(records, cfg.tiny.pretrain_corpus)
+    outcome = pretrain.pretrain(
+        lm,
+        tokenizer,
+        texts,
+        cfg.tiny,
+        max_seq_len=cfg.max_seq_len,
+        device=device,
+        seed=cfg.tiny.seed,
+    )
+    model.save_base(lm.to("cpu"), tokenizer, out)
+    record = {
+        "corpus": cfg.tiny.pretrain_corpus,
+        "corpus_note": PRETRAINING_CORPUS[cfg.tiny.pretrain_corpus],
+        "train_split": train_file,
+        "steps": outcome.steps,
+        "batch_size": cfg.tiny.pretrain_batch_size,
+        "learning_rate": cfg.tiny.pretrain_learning_rate,
+        "max_seq_len": cfg.max_seq_len,
+        **{k: v for k, v in outcome.as_dict().items() if k not in ("steps", "seconds")},
+    }
+    write_json(out / PRETRAINING_FILE, record)
+    if outcome.steps:
+        log.info(
+            "tiny base pretrained: %d steps on %d documents of the train split (%.2f epochs), "
+            "loss %.3f -> %.3f, %.0f s",
+            outcome.steps,
+            outcome.documents,
+            outcome.epochs,
+            outcome.first_loss,
+            outcome.final_loss,
+            outcome.seconds,
+        )
+    return {**record, "seconds": outcome.seconds}
+
+
+def _pretraining_summary(pretraining: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's account of the tiny base's pretraining (the curve stays in its file)."""
+    out = {k: v for k, v in pretraining.items() if k not in ("history", "seconds")}
+    return {**out, "file": PRETRAINING_FILE}
+
+
+def _pretraining_metrics(pretraining: dict[str, Any] | None) -> dict[str, Any]:
+    if pretraining is None:
+        return {}
+    return {
+        "pretrain_steps": pretraining["steps"],
+        "pretrain_tokens": pretraining["tokens"],
+        "pretrain_first_loss": pretraining["first_loss"],
+        "pretrain_final_loss": pretraining["final_loss"],
+        "pretrain_seconds": pretraining["seconds"],
+    }
 
 
 def run(
@@ -143,16 +225,15 @@ def _run(
     }
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
+    pretraining: dict[str, Any] | None = None
     if cfg.base_model == model.TINY:
         if dist.is_main:  # the others load what rank 0 built
             # built aside and moved into place whole: a kill mid-build leaves no partial base
             with atomic_dir(paths.base_dir) as building:
-                model.build_tiny_base(
-                    _tokenizer_texts(train_records, cfg.tiny.tokenizer_examples),
-                    cfg.tiny,
-                    cfg.max_seq_len,
-                    building,
+                pretraining = _build_tiny(
+                    train_records, split_files["train"], cfg, precision.device, building
                 )
+        pretraining = dist.broadcast(pretraining)
         base_path = paths.base_dir
     else:
         if dist.is_main:
@@ -168,6 +249,8 @@ def _run(
     )
     if cfg.base_model != model.TINY and dist.is_main:
         write_json(paths.base_dir / "base_model.json", identity)
+    if pretraining is not None:  # the manifest says what the base learned from
+        identity = {**identity, "pretraining": _pretraining_summary(pretraining)}
 
     train_ex, train_stats = data.tokenize_records(
         train_records, tokenizer, cfg.max_seq_len, cfg.use_chat_template
@@ -253,6 +336,7 @@ def _run(
         waivers=len(result.as_dict()["waivers_applied"]),
         world_size=dist.world_size,
         effective_batch_size=effective_batch,
+        **_pretraining_metrics(pretraining),
     )
     if outcome.interrupted:
         (log.warning if dist.is_main else log.debug)(

@@ -238,6 +238,10 @@ def test_a_kept_relative_date_does_not_trip_the_residual_scan():
         labels=frozenset(),
         profile_of=lambda source: cfg.profile,
         detect=lambda texts, profiles: [list(spans) for _ in texts],
+        detect_with_near=lambda texts, profiles: (
+            [list(spans) for _ in texts],
+            [[] for _ in texts],
+        ),
         spans=lambda dets: scrub_pii.merge_spans(dets, operator_for=anonymizer.operator_for),
         anonymizer=anonymizer,
     )

@@ -130,6 +130,13 @@ def test_language_names_come_from_cldr_for_the_detectors_languages():
         (about_assistant, "Hi! What is your name?", "What is the name of the river?"),
         (about_assistant, "Can you feel pain?", "Can you explain how pain works?"),
         (about_markup, "Write the HTML for an image link.", "Write a letter to my aunt."),
+        # a tag or script URL quoted in the instruction is no topic of its own
+        (
+            about_markup,
+            'Which tags does <a href="javascript:go()">this</a> use?',
+            'Reply to this customer. <a href="javascript:window.x=3">click</a>',
+        ),
+        (about_markup, "Fix the svg icon.", 'Reply to them. "><svg onload="f()">'),
         (asks_for_verse, "Write a song about the sea.", "Write an essay about the sea."),
     ],
 )

@@ -266,6 +266,7 @@ _ABOUT_YOU_RE = re.compile(
     r"|what(?:\s+is|'s)\s+your\b|how\s+(?:do|are)\s+you\s+(?:feel|work|think|learn|doing)\b)",
     re.I,
 )
+_QUOTED_MARKUP_RE = re.compile(r"<[^<>]*>|\b(?:javascript|data|vbscript):\S*", re.I)
 _MARKUP_TOPIC_RE = re.compile(
     r"\b(?:html|xhtml|xml|svg|markup|css|dom|jsx|tsx|php|jinja|web ?pages?|websites?|"
     r"javascript|typescript|react|vue|angular|tags?)\b",
@@ -282,8 +283,11 @@ def about_assistant(instruction: str) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def about_markup(instruction: str) -> bool:
-    """The instruction is about markup (HTML, XML, CSS, web pages): tags are its content."""
-    return _MARKUP_TOPIC_RE.search(" ".join(_sentences(instruction, limit=4))) is not None
+    """The instruction is about markup (HTML, XML, CSS, web pages): tags are its content. Only
+    the instruction's own words count: a tag or a script URL quoted in it ('<a href=
+    "javascript:...">', '<svg onload=...>') does not make it one."""
+    words = _QUOTED_MARKUP_RE.sub(" ", instruction)
+    return _MARKUP_TOPIC_RE.search(" ".join(_sentences(words, limit=4))) is not None
 
 
 # ------------------------------------------------------------------------------- languages

@@ -736,6 +736,14 @@ def synthetic_shares(df: pd.DataFrame, cfg: AuditDataConfig) -> dict[str, Any]:
     return out
 
 
+def _comparisons(outcome: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
+    """An outcome's judged comparisons for one attribute, by label: its mean, or one per value
+    of the outcome field ('resolution = refund')."""
+    if res["kind"] == "mean":
+        return {"mean": res["value"]}
+    return {f"{outcome['field']} = {v}": c for v, c in res["values"].items()}
+
+
 def check_verdicts(result: dict[str, Any]) -> dict[str, str]:
     """Every judged check of an audit by its id (the ``check`` of its finding) -> verdict."""
     out: dict[str, str] = {}
@@ -747,12 +755,7 @@ def check_verdicts(result: dict[str, Any]) -> dict[str, str]:
         for attr, res in o["by_attribute"].items():
             if res["verdict"] == NOT_JUDGED:
                 continue
-            comps = (
-                {"mean": res["value"]}
-                if res["kind"] == "mean"
-                else {f"{o['field']} = {v}": c for v, c in res["values"].items()}
-            )
-            for label, c in comps.items():
+            for label, c in _comparisons(o, res).items():
                 if c["verdict"] in _RANK:
                     out[f"outcome:{oname}:{attr}:{label}"] = c["verdict"]
     return out
@@ -901,12 +904,7 @@ def findings_of(rep, inter, outcomes, cfg: AuditDataConfig) -> list[dict[str, An
         for attr, res in o["by_attribute"].items():
             if res["verdict"] == NOT_JUDGED:
                 continue
-            comps = (
-                {"mean": res["value"]}
-                if res["kind"] == "mean"
-                else {f"{o['field']} = {v}": c for v, c in res["values"].items()}
-            )
-            for label, c in comps.items():
+            for label, c in _comparisons(o, res).items():
                 if c["verdict"] not in ("fail", INCONCLUSIVE):
                     continue
                 lo_g, hi_g = c["worst"], c["highest"]

@@ -417,6 +417,10 @@ def planted(second_repo) -> tuple[Path, str]:
     raw = second_repo / "data" / "raw" / "0_xss" / "payloads.jsonl"
     raw.parent.mkdir(parents=True)
     raw.write_text("".join(json.dumps(r) + "\n" for r in _payload_records()))
+    # the PII report samples its records by source in turn: room for every payload record
+    params = yaml.safe_load((second_repo / "params.yaml").read_text())
+    params["scrub_pii"]["report_examples"] = 40
+    (second_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     proc = _dvc(second_repo, "repro", env={**os.environ, "PROVENA_PII_SALT": SALT})
     return second_repo, proc.stdout + proc.stderr
 

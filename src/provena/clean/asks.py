@@ -284,8 +284,8 @@ def about_assistant(instruction: str) -> bool:
 @functools.lru_cache(maxsize=4096)
 def about_markup(instruction: str) -> bool:
     """The instruction is about markup (HTML, XML, CSS, web pages): tags are its content. Only
-    the instruction's own words count: a tag or a script URL quoted in it ('<a href=
-    "javascript:...">', '<svg onload=...>') does not make it one."""
+    the instruction's own words count: a tag or a script URL quoted in it (a link to
+    'javascript:...', an svg tag with an onload handler) does not make it one."""
     words = _QUOTED_MARKUP_RE.sub(" ", instruction)
     return _MARKUP_TOPIC_RE.search(" ".join(_sentences(words, limit=4))) is not None
 

@@ -110,7 +110,9 @@ class Cluster:
     exact: set[int] = field(default_factory=set)  # rows whose text equals the kept row's
 
 
-class _UnionFind:
+class UnionFind:
+    """Disjoint sets of ints; a set's root is its smallest member (callers rely on it)."""
+
     def __init__(self) -> None:
         self.parent: dict[int, int] = {}
 
@@ -250,7 +252,7 @@ class Deduplicator:
 
     def clusters(self) -> list[Cluster]:
         """Every group of two or more duplicate rows, with the row kept by ``cfg.keep``."""
-        uf = _UnionFind()
+        uf = UnionFind()
         for row, first in self._exact_of.items():
             uf.union(row, first)
         for a, b, _ in self.near_pairs():

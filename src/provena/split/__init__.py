@@ -68,7 +68,7 @@ import pyarrow.parquet as pq
 
 from provena.canary import Canary
 from provena.config import ContaminationConfig, SplitConfig
-from provena.dedup import Deduplicator, lsh_params
+from provena.dedup import Deduplicator, UnionFind, lsh_params
 from provena.errors import UserError
 from provena.io import LinesWriter, RecordWriter, read_records, write_json
 from provena.normalize import normalize_for_match
@@ -256,22 +256,16 @@ def find_groups(items: Sequence[Item], same_prompt: bool = True) -> tuple[list[G
 def _join_same_prompt(
     items: Sequence[Item], groups: list[Group], group_of: list[int]
 ) -> tuple[list[Group], list[int]]:
-    link = list(range(len(groups)))
-
-    def find(x: int) -> int:
-        while link[x] != x:
-            link[x] = link[link[x]]
-            x = link[x]
-        return x
-
+    sets = UnionFind()
+    find = sets.find
     first: dict[str, int] = {}
     joined = False
     for it, g in zip(items, group_of, strict=True):
         if not it.prompt:
             continue
-        ra, rb = find(first.setdefault(it.prompt, g)), find(g)
-        if ra != rb:
-            link[max(ra, rb)] = min(ra, rb)
+        a = first.setdefault(it.prompt, g)
+        if find(a) != find(g):
+            sets.union(a, g)
             joined = True
     if not joined:
         return groups, group_of
@@ -522,18 +516,10 @@ def _assign(
 
     # -- contamination: clusters of groups joined by cross-group pairs move to their most
     #    training-side split
-    parent = list(range(len(groups)))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    sets = UnionFind()
+    find = sets.find
     for a, b, _ in cross:
-        ra, rb = find(group_of[a]), find(group_of[b])
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
+        sets.union(group_of[a], group_of[b])
     rank = {name: i for i, name in enumerate(SPLITS)}
     target: dict[int, str] = {}
     for g in sorted({group_of[r] for a, b, _ in cross for r in (a, b)}):

@@ -184,6 +184,23 @@ def _train_and_ledger(tmp_path: Path, params):
     return train, ledger
 
 
+def _paths(tmp_path: Path, params, folders, test: Path, gold: Path) -> ev.EvaluatePaths:
+    """The stage's paths under ``tmp_path``, with a train split and ledger written there."""
+    base_dir, adapter_dir = folders
+    train, ledger = _train_and_ledger(tmp_path, params)
+    return ev.EvaluatePaths(
+        {"test": test, "gold": gold},
+        base_dir,
+        adapter_dir,
+        tmp_path / "eval" / "predictions.jsonl",
+        tmp_path / "metrics" / "evaluate.json",
+        train,
+        ledger,
+        tmp_path / "audits" / "model_fairness.json",
+        tmp_path / "audits" / "privacy_probes.json",
+    )
+
+
 def _scored_or_withheld(entry: dict, keys: set[str]) -> None:
     """Every task score of a group is shown, or withheld because its answers say nothing (the
     tiny test model often gives near-identical prompts one answer); its perplexity always."""
@@ -196,21 +213,9 @@ def _scored_or_withheld(entry: dict, keys: set[str]) -> None:
 
 
 def test_stage_writes_base_adapter_and_delta(tmp_path, tiny_folders, tiny_params):
-    base_dir, adapter_dir = tiny_folders
     test = _write(tmp_path / "test.parquet", _records(10, offset=500))
     gold = _write(tmp_path / "gold.parquet", _records(6, offset=900))
-    train, ledger = _train_and_ledger(tmp_path, tiny_params)
-    paths = ev.EvaluatePaths(
-        {"test": test, "gold": gold},
-        base_dir,
-        adapter_dir,
-        tmp_path / "eval" / "predictions.jsonl",
-        tmp_path / "metrics" / "evaluate.json",
-        train,
-        ledger,
-        tmp_path / "audits" / "model_fairness.json",
-        tmp_path / "audits" / "privacy_probes.json",
-    )
+    paths = _paths(tmp_path, tiny_params, tiny_folders, test, gold)
     params = tiny_params.model_copy(
         update={"train": tiny_params.train.model_copy(update={"max_seq_len": 256})}
     )
@@ -326,22 +331,10 @@ def _qa(n: int, offset: int = 0, **meta):
 def test_records_without_a_family_are_one_group_scored_as_free_text(
     tmp_path, tiny_folders, tiny_params
 ):
-    base_dir, adapter_dir = tiny_folders
     # the test split: no family at all, and one family no list names
     test = _write(tmp_path / "test.parquet", [*_qa(8, 500), *_qa(4, 600, family="open_qa")])
     gold = _write(tmp_path / "gold.parquet", _qa(5, 900))
-    train, ledger = _train_and_ledger(tmp_path, tiny_params)
-    paths = ev.EvaluatePaths(
-        {"test": test, "gold": gold},
-        base_dir,
-        adapter_dir,
-        tmp_path / "eval" / "predictions.jsonl",
-        tmp_path / "metrics" / "evaluate.json",
-        train,
-        ledger,
-        tmp_path / "audits" / "model_fairness.json",
-        tmp_path / "audits" / "privacy_probes.json",
-    )
+    paths = _paths(tmp_path, tiny_params, tiny_folders, test, gold)
     cfg = tiny_params.evaluate
     assert cfg.unlisted_families == "free_text"  # the default: nothing to name
     metrics = ev.run(

@@ -96,6 +96,13 @@ CLINICAL = [
     *_cases("Will go to Dialysis today, then to Radiology for a KUB.", []),
     # a facility needs a name: 'awaiting rehab' is a plan
     *_cases("Pt awaiting rehab placement, will need rehab.", []),
+    # ventilator settings with their FiO2 are no dates, whatever word stands before them
+    *_cases("Currently on CPAP/PSV 12/10/40% drawing good volumes.", []),
+    *_cases("Placed back on 10/5/50%, tolerating well.", []),
+    # a clinician's name ends at its full stop; in mixed case it does not run on into a word
+    *_cases("ETT pulled back 2cm per Dr. Martyn. Lungs coarse.", [("Martyn", "PERSON")]),
+    ("Hct stable, Dr Marder paged to bedside.", [("Marder", "PERSON")]),
+    ("Seen by Dr. Ana Lopez today.", [("Ana Lopez", "PERSON")]),
 ]
 
 

@@ -271,7 +271,11 @@ class ClinicalNameRecognizer(_Base):
                     _surname(words.words[k], strong=True) or _first_name(words.words[k], 4.5)
                 ):
                     continue
-            spans.extend(self._run_after(text, words, m.end(), False, after_title=True, lists=True))
+            spans.extend(
+                self._run_after(
+                    text, words, m.end(), False, after_title=True, lists=True, then_cased=cased
+                )
+            )
         # after a label: 'PATIENT: LOPEZ, THOMAS'
         for m in self._LABEL.finditer(text):
             spans.extend(self._run_after(text, words, m.end(), cased, after_title=True, comma=True))
@@ -376,7 +380,13 @@ class ClinicalNameRecognizer(_Base):
         lists: bool = False,
         dash: bool = False,
         comma: bool = False,
+        then_cased: bool | None = None,
     ) -> list[tuple[int, int]]:
+        """The name that starts at ``pos``: up to three name words, or lists of them. The
+        first word is judged with ``cased``, the next ones with ``then_cased`` (default: the
+        same), so a title's name may be lower case ('dr healey') but in mixed-case text it does
+        not run on into lower-case words ('Dr Marder paged'). A word's full stop ends the name
+        ('Dr. Martyn. Lungs'); an initial's does not ('Dr. J. Okafor')."""
         k = words.index_at(pos)
         if k >= len(words.words):
             return []
@@ -394,13 +404,14 @@ class ClinicalNameRecognizer(_Base):
                 start, n = None, 0
                 k += 1
                 continue
-            if not name_token(w, after_title=after_title) or not _cased_ok(w, cased):
+            word_cased = cased if n == 0 or then_cased is None else then_cased
+            if not name_token(w, after_title=after_title) or not _cased_ok(w, word_cased):
                 break
             if start is None:
                 start = words.spans[k][0]
             last = k
             n += 1
-            if k + 1 >= len(words.words):
+            if k + 1 >= len(words.words) or (w.endswith(".") and len(_bare(w)) > 1):
                 break
             gap = text[words.spans[k][1] : words.spans[k + 1][0]]
             if gap in (" ", "\t") or (gap == " " and len(_bare(w)) == 1):
@@ -775,6 +786,8 @@ class ClinicalDateRecognizer(_Base):
         for m in self._MD.finditer(text):
             a, b = int(m.group(1)), int(m.group(2))
             year = m.group(3)
+            if re.match(r"\s*%", text[m.end() : m.end() + 3]):
+                continue  # ventilator settings 'PSV 10/5/50%' (pressure support/PEEP/FiO2)
             if year is None and 1 <= a <= 12 and 40 <= b <= 99 and not self.keep_years:
                 if not self._NUMERIC_CTX.search(text[max(0, m.start() - 24) : m.start()]):
                     spans.append(m.span())  # month and year: 'S/P UTI 6/85', 'AVR 8/88'

@@ -451,6 +451,17 @@ class ScrubPiiConfig(StrictModel):
         description="near-threshold detections shown (masked, with the words around them) in "
         "the PII report, spread over entity types; all are counted",
     )
+    report_examples_per_type: Annotated[int, Field(ge=0, le=1000)] = Field(
+        3,
+        description="records shown per entity type in the PII report's drill-down, picked by "
+        "a hash of `report_seed`, the record id and the type; each shows up to 3 of that "
+        "type's replacements with the scrubbed words around them; quarantined records never",
+    )
+    report_ids_per_type: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        200,
+        description="record ids listed per entity type in the PII report (the smallest ids; "
+        "all records are counted, and the ledger names every replacement)",
+    )
 
     @model_validator(mode="after")
     def _default_operator(self) -> ScrubPiiConfig:
@@ -767,6 +778,22 @@ class CleanConfig(StrictModel):
     )
     report_clusters: Annotated[int, Field(ge=0, le=1_000)] = Field(
         10, description="largest duplicate clusters shown in the report"
+    )
+    report_examples: Annotated[int, Field(ge=0, le=1_000)] = Field(
+        3,
+        description="dropped records shown per filter rule in the clean report (the first in "
+        "input order: their scrubbed instruction, input and output with the rule's reason), "
+        "and dropped records per duplicate cluster shown as a word diff against the kept one",
+    )
+    report_ids: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        5_000,
+        description="dropped record ids listed per rule and per duplicate cluster in the clean "
+        "report (in input order; the rest are counted, and every drop is in the ledger)",
+    )
+    report_text_chars: Annotated[int, Field(ge=100, le=100_000)] = Field(
+        2_000,
+        description="characters of one field (samples) or of a record's deduplicated text "
+        "(duplicate pairs, compared word by word) the clean report shows; the rest is counted",
     )
     gold_key: str = Field(
         "synth_id",

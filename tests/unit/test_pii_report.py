@@ -75,7 +75,8 @@ def test_sample_marks_each_replacement_with_its_type_and_operator(small):
         if "operator" in s:
             title = f'title="{s["entity_type"]} · surrogate · {s["recognizer"]} · score '
             assert f'<mark class="op-surrogate" {title}' in page
-            assert f">{html.escape(s['text'])}</mark>" in page
+            tag = f'<span class="tag">{s["entity_type"]} · surrogate</span></mark>'
+            assert f">{html.escape(s['text'])}{tag}" in page  # type and operator visible
     assert "▒" not in page  # no greyed glyphs any more
 
 

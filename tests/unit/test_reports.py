@@ -20,7 +20,7 @@ TEMPLATES = ROOT / "src/provena/reports/templates"
 LAYOUT = "base.html.j2"
 PAYLOAD = "<script>alert(1)</script>"
 # HTML templates that are not pages: the layout and the macros the pages import
-NOT_PAGES = {LAYOUT, "macros.html.j2"}
+NOT_PAGES = {LAYOUT, "macros.html.j2", "drill.html.j2"}
 PAGES = sorted(
     p.relative_to(TEMPLATES).as_posix()
     for p in TEMPLATES.rglob("*.html.j2")

@@ -245,8 +245,34 @@ def apply_plan(records: list[Record], p: Plan, start: int) -> StageResult:
     return result
 
 
-def _snippet(text: str, n: int = 400) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
+#: the record fields a sample of dropped records shows (scrubbed text: clean runs after scrub_pii)
+SAMPLE_FIELDS = ("instruction", "input", "output")
+
+
+def _cut(text: str, n: int) -> tuple[str, int]:
+    """The first ``n`` characters of ``text``, and how many were left out."""
+    return text[:n], max(0, len(text) - n)
+
+
+def _top_clusters(p: Plan, n: int) -> list[Cluster]:
+    """The ``n`` largest clusters; among equally large ones, the least similar pair first (the
+    near duplicates a reviewer most wants to check), then by the row kept."""
+    return sorted(
+        p.clusters,
+        key=lambda c: (-len(c.members), min(c.similarity.values(), default=1.0), c.kept),
+    )[:n]
+
+
+def _sample_rows(p: Plan, n: int) -> set[int]:
+    """Rows of the dropped records the report shows per filter rule: the first ``n`` of each."""
+    seen: collections.Counter[str] = collections.Counter()
+    rows: set[int] = set()
+    for row in sorted(p.drops):
+        rule = p.drops[row].rule
+        if rule not in DUP_RULES and seen[rule] < n:
+            seen[rule] += 1
+            rows.add(row)
+    return rows
 
 
 def run(
@@ -272,9 +298,11 @@ def run(
     total = pq.ParquetFile(inp).metadata.num_rows if inp.suffix == ".parquet" else None
     scrubbed = scrubbed_outputs(pii_ledger)
     p = plan(inp, cfg, root=root, total=total, executor=executor, scrubbed=scrubbed)
-    top = sorted(p.clusters, key=lambda c: (-len(c.members), c.kept))[: cfg.report_clusters]
-    wanted = {r for c in top for r in c.members}
+    top = _top_clusters(p, cfg.report_clusters)
+    wanted = {r for c in top for r in [c.kept, *_pairs_shown(c, cfg)]}
+    sampled = _sample_rows(p, cfg.report_examples)
     shown: dict[int, dict[str, Any]] = {}
+    samples: dict[int, dict[str, Any]] = {}
     gold_of: dict[int, str] = {}
     stats = StageStats()
     bar = progress(total=p.n, desc=f"{STAGE}: write", unit=" rec", unit_scale=True)
@@ -287,8 +315,11 @@ def run(
                 if gid is not None:
                     gold_of[row] = str(gid)
                 if row in wanted:
+                    text, left = _cut(filters.text(rec), cfg.report_text_chars)
                     shown[row] = {"id": rec["id"], "source": rec["source"], "row": row}
-                    shown[row]["text"] = _snippet(filters.text(rec))
+                    shown[row].update(text=text, chars_left_out=left)
+                if row in sampled:
+                    samples[row] = {"source": rec["source"], "fields": _fields(rec, cfg)}
             res = apply_plan(batch, p, start)
             rw.write(res.kept)
             lw.write(res.ledger)
@@ -298,7 +329,7 @@ def run(
             bar.update(len(batch))
     bar.close()
     stats.check_balance(STAGE)
-    report = build_report(stats, p, top, shown, cfg)
+    report = build_report(stats, p, top, shown, cfg, samples)
     gold = score_against_labels(p, gold_of, labels)
     if gold is not None:
         report["gold_evaluation"] = gold
@@ -330,14 +361,22 @@ def build_report(
     top: list[Cluster],
     shown: dict[int, dict[str, Any]],
     cfg: CleanConfig,
+    samples: dict[int, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """The clean report. ``shown``: row -> id, source, row and cut text of the records of the
+    clusters in ``top``; ``samples``: row -> source and cut fields of the dropped records
+    sampled per filter rule (:func:`_sample_rows`)."""
+    samples = samples or {}
     dropped_dups = sum(len(c.members) - 1 for c in p.clusters)
     sizes = collections.Counter(len(c.members) for c in p.clusters)
     examples: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    ids: dict[str, list[str]] = collections.defaultdict(list)
     for row in sorted(p.drops):
         d = p.drops[row]
-        if d.rule not in DUP_RULES and len(examples[d.rule]) < 3:
+        ids[d.rule].append(p.ids[row])
+        if row in samples:
             examples[d.rule].append({"row": row, "id": p.ids[row], "reason": d.reason})
+            examples[d.rule][-1].update(samples[row])
     summary = {
         "duplicate_clusters": len(p.clusters),
         "duplicates_dropped": dropped_dups,
@@ -351,10 +390,18 @@ def build_report(
         "rules": p.rules,
         "lsh": {**p.lsh, "threshold": cfg.dedup.threshold, "ngram": cfg.dedup.ngram},
         "cluster_sizes": {str(k): v for k, v in sorted(sizes.items())},
+        "params": {
+            k: getattr(cfg, k)
+            for k in ("report_clusters", "report_examples", "report_ids", "report_text_chars")
+        },
         "filter_examples": dict(examples),
+        "dropped_ids": {
+            rule: {"count": len(v), "ids": v[: cfg.report_ids]} for rule, v in sorted(ids.items())
+        },
         "largest_clusters": [
             {
                 "size": len(c.members),
+                "ids": [p.ids[r] for r in c.members[: cfg.report_ids]],
                 "kept": shown[c.kept],
                 "dropped": [
                     {
@@ -362,13 +409,28 @@ def build_report(
                         "rule": p.drops[r].rule,
                         "similarity": c.similarity[r],
                     }
-                    for r in c.members
-                    if r != c.kept
+                    for r in _pairs_shown(c, cfg)
                 ],
             }
             for c in top
         ],
     }
+
+
+def _pairs_shown(c: Cluster, cfg: CleanConfig) -> list[int]:
+    """The dropped rows of a cluster the report compares with the kept one: the least similar
+    first (ties by row), ``report_examples`` of them."""
+    rows = sorted((r for r in c.members if r != c.kept), key=lambda r: (c.similarity[r], r))
+    return rows[: cfg.report_examples]
+
+
+def _fields(rec: Record, cfg: CleanConfig) -> list[dict[str, Any]]:
+    """A sampled record's fields, each cut to ``report_text_chars`` (name, text, left out)."""
+    out = []
+    for name in SAMPLE_FIELDS:
+        text, left = _cut(rec.get(name) or "", cfg.report_text_chars)
+        out.append({"field": name, "text": text, "chars_left_out": left})
+    return out
 
 
 def _dedup_on(cfg: CleanConfig, rule: str) -> bool:

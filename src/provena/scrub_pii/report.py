@@ -41,6 +41,8 @@ MASK = "·····"
 CONTEXT_WORDS = 8
 #: characters of one field shown in the sample; the rest is counted, not shown
 FIELD_CHARS = 2000
+#: replacements of its type one record shows in the drill-down by entity type
+TYPE_SNIPPETS = 3
 
 #: (start, end, entity type, score, recognizer): a span as scrub_pii applies it
 Span = tuple[int, int, str, float, str]
@@ -61,6 +63,19 @@ def render_html(report: dict[str, Any]) -> str:
         fields=fields,
         mask=MASK,
         max_bin=max(report["score_distribution"].values(), default=1) or 1,
+        sample_types=[_types_shown(rec) for rec in report["sample"]["records"]],
+    )
+
+
+def _types_shown(record: dict[str, Any]) -> list[str]:
+    """The entity types of the replacements a sampled record shows (what the filter keys)."""
+    return sorted(
+        {
+            s["entity_type"]
+            for f in record["fields"]
+            for s in f.get("segments", ())
+            if "operator" in s
+        }
     )
 
 
@@ -422,10 +437,29 @@ class Review:
     near_by_recognizer: collections.Counter[str] = field(default_factory=collections.Counter)
     near_records: int = 0
     unlocated: int = 0  # fields whose replacements could not be located (not shown)
+    type_size: int = 0  # records shown per entity type
+    type_ids_size: int = 0  # record ids listed per entity type
+    type_records: collections.Counter[str] = field(default_factory=collections.Counter)
+    type_ids: dict[str, list[str]] = field(default_factory=dict)  # the smallest, sorted
+    type_samples: dict[str, RoundRobinSample] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sample = RoundRobinSample(self.sample_size, self.seed)
         self.near_examples = RoundRobinSample(self.near_size, self.seed)
+
+    def _type_sample(self, entity_type: str) -> RoundRobinSample:
+        if entity_type not in self.type_samples:
+            self.type_samples[entity_type] = RoundRobinSample(self.type_size, self.seed)
+        return self.type_samples[entity_type]
+
+    def _add_id(self, entity_type: str, rid: str) -> None:
+        ids = self.type_ids.setdefault(entity_type, [])
+        at = bisect.bisect_left(ids, rid)
+        if at < len(ids) and ids[at] == rid:
+            return  # copies of a record share its id
+        if len(ids) < self.type_ids_size or at < len(ids):
+            ids.insert(at, rid)
+            del ids[self.type_ids_size :]
 
     @classmethod
     def for_config(cls, cfg: ScrubPiiConfig) -> Review:
@@ -436,6 +470,8 @@ class Review:
             operators=dict(cfg.operators),
             threshold=cfg.score_threshold,
             margin=cfg.near_threshold_margin,
+            type_size=cfg.report_examples_per_type,
+            type_ids_size=cfg.report_ids_per_type,
         )
 
     def operator(self, entity_type: str) -> str:
@@ -463,6 +499,10 @@ class Review:
         kept record is shown: a quarantined one still holds a detected value."""
         if any(v.near for v in views):
             self.near_records += 1
+        types = sorted({sp[2] for v in views for sp in v.spans})
+        for t in types:
+            self.type_records[t] += 1
+            self._add_id(t, rid)
         if not kept:
             return
         # a chat message that repeats a labelled field has the same labels (the default
@@ -485,6 +525,12 @@ class Review:
             sample_key(self.seed, rid),
             lambda: self._record(rid, source, profile, views, segs),
         )
+        for t in types:
+            self._type_sample(t).offer(
+                t,
+                sample_key(self.seed, rid, t),
+                lambda t=t: self._type_record(rid, source, profile, views, segs, t),
+            )
         seen: set[str] = set()
         for k, v in enumerate(views):
             if v.text in seen:
@@ -552,6 +598,43 @@ class Review:
             fields.append({"field": v.label, "segments": public(part), "chars_left_out": cut})
         return {"id": rid, "source": source, "profile": profile, "fields": fields}
 
+    def _type_record(
+        self,
+        rid: str,
+        source: str,
+        profile: str,
+        views: list[FieldView],
+        segs: Callable[[int], list[Segment] | None],
+        entity_type: str,
+    ) -> dict[str, Any] | None:
+        """A record in the drill-down of ``entity_type``: up to :data:`TYPE_SNIPPETS` of that
+        type's replacements, each with the scrubbed words around it, and how many it has."""
+        snippets: list[dict[str, Any]] = []
+        found = 0
+        seen: set[str] = set()
+        for k, v in enumerate(views):
+            if v.text in seen or not any(sp[2] == entity_type for sp in v.spans):
+                continue
+            seen.add(v.text)
+            full = segs(k)
+            if full is None:
+                continue
+            for i, sg in enumerate(full):
+                if sg.get("operator") is None or sg["entity_type"] != entity_type:
+                    continue
+                found += 1
+                if len(snippets) < TYPE_SNIPPETS:
+                    snippets.append({"field": v.label, "context": public(context(full, i))})
+        if not snippets:
+            return None
+        return {
+            "id": rid,
+            "source": source,
+            "profile": profile,
+            "replacements": found,
+            "snippets": snippets,
+        }
+
     def _near_example(
         self,
         rid: str,
@@ -584,6 +667,12 @@ class Review:
         self.near_by_recognizer.update(other.near_by_recognizer)
         self.near_records += other.near_records
         self.unlocated += other.unlocated
+        self.type_records.update(other.type_records)
+        for t, ids in other.type_ids.items():
+            for rid in ids:
+                self._add_id(t, rid)
+        for t, smp in other.type_samples.items():
+            self._type_sample(t).merge(smp)
 
     def as_dict(self) -> dict[str, Any]:
         """The report's ``sample`` and ``near_threshold`` sections: counts, scrubbed text and
@@ -610,5 +699,17 @@ class Review:
                 "by_recognizer": dict(sorted(self.near_by_recognizer.items())),
                 "shown": len(examples),
                 "examples": examples,
+            },
+            "by_entity_type": {
+                "examples_per_type": self.type_size,
+                "ids_per_type": self.type_ids_size,
+                "types": {
+                    t: {
+                        "records": n,
+                        "ids": self.type_ids.get(t, []),
+                        "examples": self.type_samples[t].items() if t in self.type_samples else [],
+                    }
+                    for t, n in sorted(self.type_records.items())
+                },
             },
         }

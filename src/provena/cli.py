@@ -471,7 +471,7 @@ def trace_cmd(adapter: Path, root: Path | None, code: bool) -> None:
     "trained-on",
     short_help="list adapters whose training data held a record (erasure)",
 )
-@click.argument("query", metavar="ID_OR_TEXT")
+@click.argument("query", metavar="ID_OR_VALUE")
 @click.option(
     "--models",
     type=PATH,
@@ -479,14 +479,24 @@ def trace_cmd(adapter: Path, root: Path | None, code: bool) -> None:
     help="an adapter folder, or a folder searched for manifest.json (repeatable; default: models/)",
 )
 @click.option("--root", type=PATH, help="project root the manifests' paths are under")
-def trained_on_cmd(query: str, models: tuple[Path, ...], root: Path | None) -> None:
+@click.option(
+    "--pii-ledger",
+    type=PATH,
+    help="scrub_pii's ledger of keyed hashes (default: data/ledger/scrub_pii.jsonl under the root)",
+)
+def trained_on_cmd(
+    query: str, models: tuple[Path, ...], root: Path | None, pii_ledger: Path | None
+) -> None:
     """Search the train split named in each adapter's manifest for a record: a 16-hex record id
-    (augmented children whose parent_id leads to it count too), or else text found
-    (case-insensitive) in instruction, input, output or messages. Exits 0 when found, 1 when
-    not."""
+    (augmented children whose parent_id leads to it count too), or else a raw value (a name, an
+    e-mail, a record number): the records whose scrub_pii ledger holds its keyed hash (the
+    value normalised as the ledger's are: case, accents, punctuation, a name's word order; the
+    key from the salt variable, PROVENA_PII_SALT by default), and those whose text holds it
+    (case-insensitive). A split file that changed since training or cannot be read is an
+    error naming it. Exits 0 when found, 1 when not."""
     from provena import lineage
 
-    result = lineage.search_trained_on(query, models, root=root)
+    result = lineage.search_trained_on(query, models, root=root, pii_ledger=pii_ledger)
     click.echo(lineage.render_trained_on(result), nl=False)
     fail_unless(bool(result.hits))
 

@@ -535,18 +535,43 @@ def report_group() -> None:
 @click.option("--html", type=PATH, help="write a self-contained HTML page here")
 @click.option("--text", type=PATH, help="write the text here instead of to stdout")
 @click.option("--all", "show_all", is_flag=True, help="list unchanged values too (text)")
+@click.option(
+    "--params",
+    "params_path",
+    type=PATH,
+    default=Path("params.yaml"),
+    show_default=True,
+    help="its report_diff section: timing keys ignored, tolerance (defaults where absent)",
+)
 def report_diff_cmd(
-    rev_a: str, rev_b: str, html: Path | None, text: Path | None, show_all: bool
+    rev_a: str,
+    rev_b: str,
+    html: Path | None,
+    text: Path | None,
+    show_all: bool,
+    params_path: Path,
 ) -> None:
     """Compare metrics/*.json, audits/*.json and reports/*.json at two git revisions (read with
     git show, nothing is checked out): each stage's funnel, PII values by type, validation
-    results (pass -> fail flagged) and every other number, with deltas. REV_A and REV_B are
-    each a commit, tag, branch, HEAD~N or WORKTREE (the files on disk now). Run it in the
-    project's checkout."""
+    results (pass -> fail flagged), audit findings resolved and added, and every other number,
+    with deltas; timings (report_diff.ignore_keys) are left out and numbers within
+    report_diff.abs_tolerance / rel_tolerance are the same. REV_A and REV_B are each a commit,
+    tag, branch, HEAD~N or WORKTREE (the files on disk now). Run it in the project's
+    checkout."""
+    from pydantic import ValidationError
+
+    from provena.config import ReportDiffConfig, read_params
     from provena.io import atomic_open
     from provena.report_diff import diff_revisions, render_html, render_text
 
-    diff = diff_revisions(rev_a, rev_b)
+    section = (read_params(params_path).get("report_diff") if params_path.is_file() else None) or {}
+    try:
+        cfg = ReportDiffConfig.model_validate(section)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise UserError(f"{params_path}: report_diff.{where}: {first['msg']}") from None
+    diff = diff_revisions(rev_a, rev_b, cfg=cfg)
     rendered = render_text(diff, show_unchanged=show_all)
     if text is None and html is None:
         click.echo(rendered, nl=False)

@@ -471,7 +471,7 @@ def trace_cmd(adapter: Path, root: Path | None, code: bool) -> None:
     "trained-on",
     short_help="list adapters whose training data held a record (erasure)",
 )
-@click.argument("query", metavar="ID_OR_TEXT")
+@click.argument("query", metavar="ID_OR_VALUE")
 @click.option(
     "--models",
     type=PATH,
@@ -479,14 +479,24 @@ def trace_cmd(adapter: Path, root: Path | None, code: bool) -> None:
     help="an adapter folder, or a folder searched for manifest.json (repeatable; default: models/)",
 )
 @click.option("--root", type=PATH, help="project root the manifests' paths are under")
-def trained_on_cmd(query: str, models: tuple[Path, ...], root: Path | None) -> None:
+@click.option(
+    "--pii-ledger",
+    type=PATH,
+    help="scrub_pii's ledger of keyed hashes (default: data/ledger/scrub_pii.jsonl under the root)",
+)
+def trained_on_cmd(
+    query: str, models: tuple[Path, ...], root: Path | None, pii_ledger: Path | None
+) -> None:
     """Search the train split named in each adapter's manifest for a record: a 16-hex record id
-    (augmented children whose parent_id leads to it count too), or else text found
-    (case-insensitive) in instruction, input, output or messages. Exits 0 when found, 1 when
-    not."""
+    (augmented children whose parent_id leads to it count too), or else a raw value (a name, an
+    e-mail, a record number): the records whose scrub_pii ledger holds its keyed hash (the
+    value normalised as the ledger's are: case, accents, punctuation, a name's word order; the
+    key from the salt variable, PROVENA_PII_SALT by default), and those whose text holds it
+    (case-insensitive). A split file that changed since training or cannot be read is an
+    error naming it. Exits 0 when found, 1 when not."""
     from provena import lineage
 
-    result = lineage.search_trained_on(query, models, root=root)
+    result = lineage.search_trained_on(query, models, root=root, pii_ledger=pii_ledger)
     click.echo(lineage.render_trained_on(result), nl=False)
     fail_unless(bool(result.hits))
 
@@ -525,18 +535,43 @@ def report_group() -> None:
 @click.option("--html", type=PATH, help="write a self-contained HTML page here")
 @click.option("--text", type=PATH, help="write the text here instead of to stdout")
 @click.option("--all", "show_all", is_flag=True, help="list unchanged values too (text)")
+@click.option(
+    "--params",
+    "params_path",
+    type=PATH,
+    default=Path("params.yaml"),
+    show_default=True,
+    help="its report_diff section: timing keys ignored, tolerance (defaults where absent)",
+)
 def report_diff_cmd(
-    rev_a: str, rev_b: str, html: Path | None, text: Path | None, show_all: bool
+    rev_a: str,
+    rev_b: str,
+    html: Path | None,
+    text: Path | None,
+    show_all: bool,
+    params_path: Path,
 ) -> None:
     """Compare metrics/*.json, audits/*.json and reports/*.json at two git revisions (read with
     git show, nothing is checked out): each stage's funnel, PII values by type, validation
-    results (pass -> fail flagged) and every other number, with deltas. REV_A and REV_B are
-    each a commit, tag, branch, HEAD~N or WORKTREE (the files on disk now). Run it in the
-    project's checkout."""
+    results (pass -> fail flagged), audit findings resolved and added, and every other number,
+    with deltas; timings (report_diff.ignore_keys) are left out and numbers within
+    report_diff.abs_tolerance / rel_tolerance are the same. REV_A and REV_B are each a commit,
+    tag, branch, HEAD~N or WORKTREE (the files on disk now). Run it in the project's
+    checkout."""
+    from pydantic import ValidationError
+
+    from provena.config import ReportDiffConfig, read_params
     from provena.io import atomic_open
     from provena.report_diff import diff_revisions, render_html, render_text
 
-    diff = diff_revisions(rev_a, rev_b)
+    section = (read_params(params_path).get("report_diff") if params_path.is_file() else None) or {}
+    try:
+        cfg = ReportDiffConfig.model_validate(section)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise UserError(f"{params_path}: report_diff.{where}: {first['msg']}") from None
+    diff = diff_revisions(rev_a, rev_b, cfg=cfg)
     rendered = render_text(diff, show_unchanged=show_all)
     if text is None and html is None:
         click.echo(rendered, nl=False)

@@ -1705,6 +1705,48 @@ def meta_labels(
     )
 
 
+class ReportDiffConfig(StrictModel):
+    """``provena report diff``: what counts as a change between two runs' outputs."""
+
+    ignore_keys: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: [
+            "*seconds",
+            "*_s",
+            "*_ms",
+            "*per_s",
+            "*per_second",
+            "peak_memory*",
+            "*_mb",
+            "*_gb",
+            "*_mib",
+            "*_gib",
+            "*wall*",
+            "*elapsed*",
+            "*duration*",
+            "*timestamp*",
+            "*_time",
+            "*_at",
+            "run_id",
+        ],
+        description="timings, throughput, memory and timestamps: a value whose key's last "
+        "part (a dotted key's last name, lower-case snake_case as the outputs write it) "
+        "matches one of these shell patterns (case-sensitive, so entity types such as "
+        "DATE_TIME never match) is left out of the comparison; they differ between two runs "
+        "of the same data",
+    )
+    abs_tolerance: Annotated[float, Field(ge=0)] = Field(
+        5e-5,
+        description="two numbers, one of them a float, that differ by at most this much are "
+        "the same (run-to-run jitter of rounded metrics, 1e-5 on a GPU); integers (counts) "
+        "are compared exactly",
+    )
+    rel_tolerance: Annotated[float, Field(ge=0, lt=1)] = Field(
+        1e-6,
+        description="two such numbers that differ by at most this share of the larger "
+        "absolute value are the same too (jitter of large floats: a loss of 12,345.678)",
+    )
+
+
 class Params(StrictModel):
     """The whole ``params.yaml``: one section per stage, named like the stage."""
 
@@ -1727,6 +1769,10 @@ class Params(StrictModel):
     executor: ExecutorConfig = Field(
         ExecutorConfig(),
         description="where the curation stages run their record functions (shared)",
+    )
+    report_diff: ReportDiffConfig = Field(
+        ReportDiffConfig(),
+        description="`provena report diff`: timings left out, tolerance for numbers",
     )
 
     def meta_labels(self) -> frozenset[str]:

@@ -3,7 +3,8 @@
 - :func:`trace` follows an adapter's manifest and ``dvc.lock`` back from the adapter to the
   raw data, stage by stage, and checks every recorded hash against the files present now.
 - :func:`trained_on` finds the adapters whose training split held a record (by id, through
-  an augmented child's ``parent_id``, or by text), for erasure requests.
+  an augmented child's ``parent_id``, by text, or by a raw value whose keyed hash the
+  scrub_pii ledger holds: :func:`search_trained_on`), for erasure requests.
 - :func:`bundle` writes the lock, params, metrics, reports, audits, card and manifest into a
   deterministic zip for an auditor; no ``data/`` file goes in, since those hold training text.
 
@@ -19,7 +20,7 @@ import re
 import struct
 import subprocess
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,14 @@ import yaml
 
 from provena.errors import UserError
 from provena.io import atomic_path, display_path, file_md5, read_records
+from provena.ledger_key import (
+    KEYED_BY_SALT,
+    KEYED_BY_SEED,
+    key_check,
+    lookup_hashes,
+    matches,
+    secret_key,
+)
 from provena.manifest import METADATA_KEY, sha256_file
 from provena.records import TEXT_FIELDS
 
@@ -513,8 +522,7 @@ class TrainedOnHit:
     adapter: str
     split_file: str
     record_id: str
-    matched: str  # "id", "parent_id <id>" or "text in <field>"
-    file_status: str  # OK / CHANGED (the answer is about the file as it is now)
+    matched: str  # "id", "parent_id <id>", "text in <field>" or "ledger: <type> in <field>"
 
 
 @dataclass
@@ -523,7 +531,10 @@ class TrainedOnResult:
     by_id: bool
     adapters: list[str] = field(default_factory=list)
     hits: list[TrainedOnHit] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)  # "adapter: reason"
+    #: the scrub_pii ledger searched for the value's keyed hash (None: an id, or not searched)
+    ledger: str | None = None
+    #: records whose ledger entries hold the value (in any split, or none: quarantined, dropped)
+    ledger_records: int = 0
 
 
 def find_manifests(paths: Iterable[Path]) -> list[Path]:
@@ -549,10 +560,16 @@ def _record_text(rec: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 def match_records(
-    records: list[dict[str, Any]], query: str, *, by_id: bool
+    records: list[dict[str, Any]],
+    query: str,
+    *,
+    by_id: bool,
+    ledger_ids: Mapping[str, str] | None = None,
 ) -> list[tuple[str, str]]:
     """``(record id, how it matched)`` for each record holding the query, and for every
-    augmented descendant of such a record (a child's ``parent_id`` chain leads to it)."""
+    augmented descendant of such a record (a child's ``parent_id`` chain leads to it).
+    ``ledger_ids``: ``{record id: how}`` of the records whose scrub_pii ledger holds the
+    query's keyed hash (:func:`ledger_matches`); they match too, text or not."""
     matched: dict[str, str] = {}
     if by_id:
         for rec in records:
@@ -566,7 +583,10 @@ def match_records(
                 if needle in text.casefold():
                     matched[rec["id"]] = f"text in {f}"
                     break
-        roots = set(matched)
+        for rec in records:
+            if ledger_ids and rec["id"] in ledger_ids:
+                matched.setdefault(rec["id"], ledger_ids[rec["id"]])
+        roots = set(matched) | set(ledger_ids or ())
     # children (and their children) of a matched record carry its data too
     grew = True
     ancestors = set(roots)
@@ -581,60 +601,203 @@ def match_records(
     return sorted(matched.items())
 
 
-def trained_on(query: str, adapters: Iterable[Path], *, root: Path) -> TrainedOnResult:
-    """Which adapters' train splits hold the record ``query`` (a 16-hex id, or text)."""
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+
+
+def _read_split(path: Path, shown: str) -> list[dict[str, Any]]:
+    """Every record of a split file; a file that cannot be read is a one-line UserError."""
+    try:
+        records = [r for batch in read_records(path) for r in batch]
+    except UserError:
+        raise
+    except Exception as err:  # pyarrow, JSON, decoding: the file is damaged, say which
+        raise UserError(f"{shown}: cannot read it as a record file ({_first_line(err)})") from None
+    for i, rec in enumerate(records, 1):
+        if not isinstance(rec, dict) or not isinstance(rec.get("id"), str):
+            raise UserError(f"{shown}: record {i} has no string 'id'; the file is damaged")
+    return records
+
+
+def ledger_matches(
+    value: str, ledger: Path, key: bytes, *, shown: str | None = None
+) -> dict[str, str]:
+    """``{record id: how}`` of the records whose scrub_pii ledger lines hold ``value``: an
+    entity whose hash is the value's keyed hash in the form of the entity's type
+    (:mod:`provena.ledger_key`). Damaged lines are a one-line UserError naming file and line."""
+    shown = shown or str(ledger)
+    lookup = lookup_hashes(key, value)
+    out: dict[str, str] = {}
+    n = 0
+    try:
+        with open(ledger, encoding="utf-8") as fh:
+            for n, raw in enumerate(fh, 1):
+                if not raw.strip():
+                    continue
+                try:
+                    line = json.loads(raw)
+                    rid, entities = line.get("id"), line.get("entities") or []
+                    found = [
+                        f"{e['entity_type']} in {e.get('field', '?')}"
+                        for e in entities
+                        if matches(lookup, e["hash"], e["entity_type"])
+                    ]
+                except (ValueError, AttributeError, KeyError, TypeError) as err:
+                    raise UserError(
+                        f"{shown}:{n}: not a scrub_pii ledger line ({_first_line(err)})"
+                    ) from None
+                if found and rid is not None:
+                    out[str(rid)] = "ledger: " + ", ".join(dict.fromkeys(found))
+    except UnicodeDecodeError as err:
+        raise UserError(f"{shown}:{n + 1}: not UTF-8 text ({_first_line(err)})") from None
+    except OSError as err:
+        raise UserError(f"{shown}: cannot read the scrub_pii ledger ({_first_line(err)})") from None
+    return out
+
+
+def trained_on(
+    query: str,
+    adapters: Iterable[Path],
+    *,
+    root: Path,
+    ledger_ids: Mapping[str, str] | None = None,
+) -> TrainedOnResult:
+    """Which adapters' train splits hold the record ``query`` (a 16-hex id, or text; with
+    ``ledger_ids``, also the records whose scrub_pii ledger holds the value).
+
+    A train split file that is missing, unreadable, or changed since the adapter was trained
+    (its SHA-256 differs from the manifest's) is a one-line UserError naming it: an answer
+    about other data than the adapter saw would be wrong for an erasure request."""
     query = query.strip()
     if not query:
         raise UserError("trained-on needs a record id or some text to look for")
     by_id = bool(ID_PATTERN.fullmatch(query.lower()))
-    result = TrainedOnResult(query=query, by_id=by_id)
+    result = TrainedOnResult(query=query, by_id=by_id, ledger_records=len(ledger_ids or {}))
     hasher = Hasher(root)
     for adapter_dir in adapters:
         manifest = load_manifest(adapter_dir)
         name = display_path(adapter_dir, root)
         result.adapters.append(name)
         train = (manifest.get("split") or {}).get("train")
-        if not train:
-            result.unreadable.append(f"{name}: its manifest names no train split")
-            continue
-        path = root / train["path"]
+        if not train or not isinstance(train.get("path"), str):
+            raise UserError(f"{adapter_dir / 'manifest.json'}: names no train split file")
+        shown = train["path"]
+        path = root / shown
         if not path.is_file():
-            result.unreadable.append(f"{name}: {train['path']} is missing; cannot answer")
-            continue
-        now = hasher(train["path"], "sha256")
-        status = OK if now == train.get("sha256") else CHANGED
-        records = [r for batch in read_records(path) for r in batch]
-        for rid, how in match_records(records, query.lower() if by_id else query, by_id=by_id):
-            result.hits.append(TrainedOnHit(name, train["path"], rid, how, status))
+            raise UserError(
+                f"{shown}: missing (the train split of {name}); cannot answer: restore it "
+                "(dvc checkout) or pass --root"
+            )
+        now = hasher(shown, "sha256")
+        if now != train.get("sha256"):
+            raise UserError(
+                f"{shown}: changed since {name} was trained (sha256 recorded "
+                f"{_short(train.get('sha256'))}, now {_short(now)}); cannot answer for the data "
+                "it saw: restore the file (dvc checkout) or retrain"
+            )
+        records = _read_split(path, shown)
+        q = query.lower() if by_id else query
+        for rid, how in match_records(records, q, by_id=by_id, ledger_ids=ledger_ids):
+            result.hits.append(TrainedOnHit(name, shown, rid, how))
     return result
 
 
+#: where the scrub_pii stage writes its ledger and metrics (dvc.yaml), under the project root
+DEFAULT_PII_LEDGER = Path("data") / "ledger" / "scrub_pii.jsonl"
+DEFAULT_PII_METRICS = Path("metrics") / "scrub_pii.json"
+
+
+def ledger_key(root: Path, metrics: Path | None = None) -> bytes:
+    """The key scrub_pii keyed its ledger with: the salt from the environment variable that
+    ``scrub_pii.salt_env`` names (params.yaml under ``root``, else the default), or, when the
+    run's metrics say it was keyed by ``scrub_pii.surrogate_seed``, that seed's key. The
+    metrics' ``ledger_key_check`` tells a wrong salt from the right one. UserError, naming the
+    variable to set, when the salt is needed and not set, or not the run's."""
+    from pydantic import ValidationError
+
+    from provena.config import ScrubPiiConfig, read_params
+
+    params = root / "params.yaml"
+    section = (read_params(params).get("scrub_pii") if params.is_file() else None) or {}
+    try:  # only this section: the variable's name and the seed
+        cfg = ScrubPiiConfig.model_validate(section)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise UserError(f"{params}: scrub_pii.{where}: {first['msg']}") from None
+    metrics = metrics or root / DEFAULT_PII_METRICS
+    recorded: dict[str, Any] = {}
+    if metrics.is_file():
+        try:
+            recorded = json.loads(metrics.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise UserError(f"{metrics}: not valid JSON ({_first_line(err)})") from None
+        if not isinstance(recorded, dict):
+            raise UserError(f"{metrics}: not a JSON object")
+    keyed_by, check = recorded.get("ledger_key"), recorded.get("ledger_key_check")
+    key, salt = secret_key(cfg)
+    if salt is None and keyed_by != KEYED_BY_SEED:
+        why = (
+            "the scrub_pii run was keyed by a salt"
+            if keyed_by == KEYED_BY_SALT
+            else f"{metrics} does not say the run went without one"
+        )
+        raise UserError(
+            f"{cfg.salt_env} is not set: set it to the salt scrub_pii ran with to look a value "
+            f"up in its ledger ({why})"
+        )
+    if check is not None and check != key_check(key):
+        which = f"{cfg.salt_env}" if salt is not None else "scrub_pii.surrogate_seed"
+        raise UserError(
+            f"{which} is not the key scrub_pii ran with ({metrics}: ledger_key_check differs); "
+            f"set {cfg.salt_env} to the salt of that run"
+        )
+    return key
+
+
 def search_trained_on(
-    query: str, models: Sequence[Path] = (), *, root: Path | None = None
+    query: str,
+    models: Sequence[Path] = (),
+    *,
+    root: Path | None = None,
+    pii_ledger: Path | None = None,
 ) -> TrainedOnResult:
     """:func:`trained_on` over every adapter in or under ``models`` (default: the project's
     ``models/``), with ``root`` (default: the current folder) the project the manifests' paths
-    are under: what ``provena trained-on`` runs."""
+    are under: what ``provena trained-on`` runs. A value that is not a record id is also keyed
+    (:func:`ledger_key`) and looked up in the scrub_pii ledger (``pii_ledger``, default
+    ``data/ledger/scrub_pii.jsonl`` under ``root``)."""
     root = (root or Path.cwd()).resolve()
     where = list(models) or [root / "models"]
     adapters = find_manifests(where)
     if not adapters:
         shown = ", ".join(str(m) for m in where)
         raise UserError(f"no adapter manifest.json under {shown}; name adapters with --models")
-    return trained_on(query, adapters, root=root)
+    stripped = query.strip()
+    if not stripped or ID_PATTERN.fullmatch(stripped.lower()):
+        return trained_on(query, adapters, root=root)
+    ledger = pii_ledger or root / DEFAULT_PII_LEDGER
+    shown = display_path(ledger, root)
+    if not ledger.is_file():
+        raise UserError(
+            f"{shown}: no scrub_pii ledger, so a value cannot be looked up by its keyed hash "
+            "(run the scrub_pii stage, or name the ledger with --pii-ledger)"
+        )
+    ids = ledger_matches(stripped, ledger, ledger_key(root), shown=shown)
+    result = trained_on(query, adapters, root=root, ledger_ids=ids)
+    result.ledger = shown
+    return result
 
 
 def render_trained_on(r: TrainedOnResult) -> str:
-    what = f"record {r.query}" if r.by_id else f"text {r.query!r}"
-    lines = []
-    for hit in r.hits:
-        stale = (
-            ""
-            if hit.file_status == OK
-            else "  [split file CHANGED since training: this is about the file as it is now]"
+    what = f"record {r.query}" if r.by_id else f"value {r.query!r}"
+    lines = [f"{hit.adapter}  {hit.split_file}  {hit.record_id}  ({hit.matched})" for hit in r.hits]
+    if r.ledger is not None:
+        lines.append(
+            f"{r.ledger}: {r.ledger_records} records hold the value's keyed hash "
+            "(normalised: case, accents, punctuation, name word order)"
         )
-        lines.append(f"{hit.adapter}  {hit.split_file}  {hit.record_id}  ({hit.matched}){stale}")
-    lines += [f"warning: {u}" for u in r.unreadable]
     n_adapters = len({h.adapter for h in r.hits})
     if r.hits:
         lines.append(

@@ -13,7 +13,16 @@ in sections:
 - validation (``reports/validation.json``): the verdict and each expectation, with a change
   from pass to fail flagged ``regressed`` (and fail to pass ``fixed``);
 - every other scalar of each file, flattened to dotted keys (lists are skipped, they hold
-  examples, except lists of objects named by a ``source`` or ``name`` key).
+  examples, except lists of objects named by a ``source`` or ``name`` key);
+- the findings of each file with a ``findings`` list (the audits, the model and privacy
+  probes): a finding (verdict fail or inconclusive) at A that is not one at B is
+  ``resolved``, one at B that was not at A ``added``.
+
+What is not a change (params ``report_diff``, :class:`provena.config.ReportDiffConfig`): a
+value whose key's last name matches ``ignore_keys`` (timings, throughput, memory,
+timestamps) is left out and counted; two numbers, one a float, within ``abs_tolerance`` or
+``rel_tolerance`` of each other are the same (run-to-run jitter), counted apart. A section
+with nothing to show is one line, never an empty table.
 
 A file absent at a revision is shown as absent, its values as "—". ``render_text`` and
 ``render_html`` render the same ``ReportDiff``; the HTML page (template
@@ -23,6 +32,7 @@ resources) and every value is escaped.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -32,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from provena import reports
+from provena.config import ReportDiffConfig
 from provena.errors import UserError
 from provena.records import STAGES
 
@@ -50,6 +61,9 @@ VALIDATION = "reports/validation.json"
 ABSENT = "—"
 _MAX_STR = 32  # longer strings (hashes, notes, text examples) are not compared
 _LIST_KEYS = ("source", "name")  # a list of objects each named by one of these is compared
+FINDING_VERDICTS = ("fail", "inconclusive")
+"""The verdicts that make a ``findings`` entry a finding (pass, too_small, not_judged: not)."""
+_FINDING_NAME = ("check", "attribute", "group", "model", "split")  # what names a finding
 
 Scalar = int | float | str | bool | None
 
@@ -62,16 +76,37 @@ class DiffRow:
     a: Scalar
     b: Scalar
     detail: str = ""  # e.g. an expectation's severity, column and observed values
+    #: (absolute, relative): two numbers, one a float, this close are the same
+    tolerance: tuple[float, float] = (0.0, 0.0)
+    label: str = ""  # a flag that replaces the computed one when changed (resolved, added)
+
+    @property
+    def within_tolerance(self) -> bool:
+        """Two different numbers, one of them a float, within the tolerance of each other."""
+        if not (_is_number(self.a) and _is_number(self.b)) or self.a == self.b:
+            return False
+        if isinstance(self.a, int) and isinstance(self.b, int):
+            return False  # counts are exact
+        a, b = float(self.a), float(self.b)  # type: ignore[arg-type]
+        absolute, relative = self.tolerance
+        return abs(b - a) <= max(absolute, relative * max(abs(a), abs(b)))
 
     @property
     def changed(self) -> bool:
+        if self.within_tolerance:
+            return False
+        if _is_number(self.a) and _is_number(self.b):
+            return self.a != self.b  # 1 and 1.0 are the same number
         return type(self.a) is not type(self.b) or self.a != self.b
 
     @property
     def flag(self) -> str:
-        """'' when unchanged, else added, removed, regressed (pass -> fail), fixed or changed."""
+        """'' when unchanged, else added, removed, regressed (pass -> fail), fixed or changed
+        (or the row's own label: resolved, added, for findings)."""
         if not self.changed:
             return ""
+        if self.label:
+            return self.label
         if self.a is None:
             return "added"
         if self.b is None:
@@ -106,7 +141,8 @@ class DiffRow:
 
 @dataclass(frozen=True)
 class DiffSection:
-    """A table of rows from one file; ``kind`` is funnel, pii, validation or numbers."""
+    """A table of rows from one file; ``kind`` is funnel, pii, validation, findings or
+    numbers."""
 
     kind: str
     title: str
@@ -125,6 +161,16 @@ class ReportDiff:
     label_a: str
     label_b: str
     sections: list[DiffSection]
+    ignored: int = 0  # values left out by report_diff.ignore_keys (timings), at A or B
+
+    @property
+    def tolerated(self) -> int:
+        """Numbers that differ within the tolerance, not counted as changes."""
+        return sum(r.within_tolerance for s in self.sections for r in s.rows)
+
+    def findings(self, flag: str) -> list[DiffRow]:
+        """The findings rows flagged ``flag`` (resolved, added, changed)."""
+        return [r for s in self.sections if s.kind == "findings" for r in s.rows if r.flag == flag]
 
     @property
     def regressions(self) -> list[DiffRow]:
@@ -145,6 +191,16 @@ class ReportDiff:
         only_a = sorted({s.path for s in self.sections if s.in_a and not s.in_b})
         only_b = sorted({s.path for s in self.sections if s.in_b and not s.in_a})
         parts = [f"{len(files)} files compared, {changed} values changed"]
+        resolved, added = len(self.findings("resolved")), len(self.findings("added"))
+        if resolved or added:
+            parts.append(f"findings: {resolved} resolved, {added} added")
+        left_out = []
+        if self.ignored:
+            left_out.append(f"{_plural(self.ignored, 'timing value')} ignored")
+        if self.tolerated:
+            left_out.append(f"{_plural(self.tolerated, 'number')} within tolerance")
+        if left_out:
+            parts.append(" and ".join(left_out) + " (params report_diff)")
         if only_b:
             parts.append(f"new in {self.label_b}: {', '.join(only_b)}")
         if only_a:
@@ -189,10 +245,53 @@ def flatten(obj: Any, prefix: str = "") -> Iterator[tuple[str, Scalar]]:
         yield prefix, obj
 
 
-def _rows(a: Mapping[str, Scalar], b: Mapping[str, Scalar]) -> list[DiffRow]:
+def _rows(
+    a: Mapping[str, Scalar], b: Mapping[str, Scalar], tolerance: tuple[float, float] = (0.0, 0.0)
+) -> list[DiffRow]:
     """Rows for the union of keys, in A's order, then keys only in B."""
     keys = list(dict.fromkeys([*a, *b]))
-    return [DiffRow(k, a.get(k), b.get(k)) for k in keys]
+    return [DiffRow(k, a.get(k), b.get(k), tolerance=tolerance) for k in keys]
+
+
+def is_ignored(key: str, patterns: list[str]) -> bool:
+    """Whether a dotted key's last name (``splits.test.adapter.seconds``: ``seconds``;
+    ``a[x].wall_seconds``: ``wall_seconds``) matches one of the shell patterns."""
+    last = key.rsplit(".", 1)[-1].rsplit("]", 1)[-1] or key
+    return any(fnmatch.fnmatchcase(last, p) for p in patterns)
+
+
+def _findings(d: Any) -> tuple[dict[str, Scalar], dict[str, str]]:
+    """``{name: verdict}`` of a file's ``findings`` entries and ``{name: text}``; a name is
+    the entry's check with its attribute, group, model and split where it has them."""
+    items = d.get("findings") if isinstance(d, dict) else None
+    verdicts: dict[str, Scalar] = {}
+    texts: dict[str, str] = {}
+    for f in items if isinstance(items, list) else []:
+        if not isinstance(f, dict) or not isinstance(f.get("verdict"), str):
+            continue
+        name = " · ".join(str(f[k]) for k in _FINDING_NAME if f.get(k) not in (None, ""))
+        name = name or "?"
+        while name in verdicts:
+            name += "'"
+        verdicts[name] = f["verdict"]
+        texts[name] = str(f.get("text") or f.get("message") or "")
+    return verdicts, texts
+
+
+def _finding_rows(a: Any, b: Any) -> list[DiffRow]:
+    """A row for each finding at A or at B, labelled resolved (a finding at A, not at B),
+    added (at B, not at A) or left to the usual flag (fail -> inconclusive: changed)."""
+    (va, ta), (vb, tb) = _findings(a), _findings(b)
+    rows = []
+    for row in _rows(va, vb):
+        at_a, at_b = row.a in FINDING_VERDICTS, row.b in FINDING_VERDICTS
+        if not (at_a or at_b):
+            continue
+        label = "resolved" if at_a and not at_b else "added" if at_b and not at_a else ""
+        rows.append(
+            DiffRow(row.key, row.a, row.b, tb.get(row.key) or ta.get(row.key, ""), label=label)
+        )
+    return rows
 
 
 def _stage_key(path: str) -> tuple[int, str]:
@@ -291,11 +390,21 @@ def _numbers_excluded(path: str, key: str) -> bool:
 
 
 def diff_outputs(
-    a: Mapping[str, Any], b: Mapping[str, Any], *, label_a: str = "A", label_b: str = "B"
+    a: Mapping[str, Any],
+    b: Mapping[str, Any],
+    *,
+    label_a: str = "A",
+    label_b: str = "B",
+    cfg: ReportDiffConfig | None = None,
 ) -> ReportDiff:
-    """Compare two sets of outputs, ``{path: parsed JSON, or None where absent}``."""
+    """Compare two sets of outputs, ``{path: parsed JSON, or None where absent}``, leaving
+    out timings and treating numbers within the tolerance as the same (``cfg``, default: the
+    defaults of params ``report_diff``)."""
+    cfg = cfg or ReportDiffConfig()
+    tol = (cfg.abs_tolerance, cfg.rel_tolerance)
     paths = [p for p in dict.fromkeys([*a, *b]) if a.get(p) is not None or b.get(p) is not None]
     sections: list[DiffSection] = []
+    ignored: set[tuple[str, str]] = set()
 
     def section(kind: str, title: str, path: str, rows: list[DiffRow]) -> None:
         sections.append(
@@ -303,10 +412,13 @@ def diff_outputs(
         )
 
     for p in sorted((p for p in paths if p.startswith("metrics/")), key=_stage_key):
-        section("funnel", f"Funnel: {Path(p).stem}", p, _rows(_funnel(a.get(p)), _funnel(b.get(p))))
+        rows = _rows(_funnel(a.get(p)), _funnel(b.get(p)))
+        if rows:  # a stage that keeps no books (train, evaluate) has no funnel
+            section("funnel", f"Funnel: {Path(p).stem}", p, rows)
     if PII_REPORT in paths:
         rows = _rows(_pii_by_type(a.get(PII_REPORT)), _pii_by_type(b.get(PII_REPORT)))
-        section("pii", "PII values by entity type", PII_REPORT, rows)
+        if rows:
+            section("pii", "PII values by entity type", PII_REPORT, rows)
     if VALIDATION in paths:
         (sa, ra), (sb, rb) = _validation(a.get(VALIDATION)), _validation(b.get(VALIDATION))
         rows = [
@@ -318,7 +430,11 @@ def diff_outputs(
             )
             for r in _rows(sa, sb)
         ]
-        section("validation", "Validation", VALIDATION, rows)
+        if rows:
+            section("validation", "Validation", VALIDATION, rows)
+    for p in paths:
+        if _findings(a.get(p))[0] or _findings(b.get(p))[0]:
+            section("findings", "Findings", p, _finding_rows(a.get(p), b.get(p)))
     for p in sorted(
         paths,
         key=lambda p: (
@@ -328,9 +444,12 @@ def diff_outputs(
     ):
         fa = {k: v for k, v in flatten(a.get(p)) if not _numbers_excluded(p, k)}
         fb = {k: v for k, v in flatten(b.get(p)) if not _numbers_excluded(p, k)}
+        ignored |= {(p, k) for k in [*fa, *fb] if is_ignored(k, cfg.ignore_keys)}
+        fa = {k: v for k, v in fa.items() if (p, k) not in ignored}
+        fb = {k: v for k, v in fb.items() if (p, k) not in ignored}
         if fa or fb:
-            section("numbers", "Other values", p, _rows(fa, fb))
-    return ReportDiff(label_a, label_b, sections)
+            section("numbers", "Other values", p, _rows(fa, fb, tol))
+    return ReportDiff(label_a, label_b, sections, ignored=len(ignored))
 
 
 # ------------------------------------------------------------------------------ reading
@@ -399,7 +518,9 @@ def read_outputs(rev: str, root: Path = Path(".")) -> dict[str, Any]:
     return out
 
 
-def diff_revisions(rev_a: str, rev_b: str, root: Path = Path(".")) -> ReportDiff:
+def diff_revisions(
+    rev_a: str, rev_b: str, root: Path = Path("."), cfg: ReportDiffConfig | None = None
+) -> ReportDiff:
     """Read both revisions' outputs and compare them; labels name the revision and commit."""
     sha_a, sha_b = resolve_revision(rev_a, root), resolve_revision(rev_b, root)
 
@@ -411,6 +532,7 @@ def diff_revisions(rev_a: str, rev_b: str, root: Path = Path(".")) -> ReportDiff
         read_outputs(sha_b, root),
         label_a=label(rev_a, sha_a),
         label_b=label(rev_b, sha_b),
+        cfg=cfg,
     )
 
 
@@ -471,17 +593,18 @@ def _presence(s: DiffSection, diff: ReportDiff) -> str:
 
 def render_text(diff: ReportDiff, *, show_unchanged: bool = False) -> str:
     """Aligned tables, one per section. The funnel, PII and validation sections show every
-    row; the other-values sections show only changed rows unless ``show_unchanged``."""
+    row; the findings and other-values sections show only changed rows unless
+    ``show_unchanged``. A section with no row to show is one line, never an empty table."""
     lines = [f"Provena outputs: {diff.label_a} -> {diff.label_b}", diff.summary(), ""]
     head = ("", diff.label_a, diff.label_b, "delta", "%", "")
     for s in diff.sections:
-        rows = s.rows if show_unchanged or s.kind != "numbers" else s.changed_rows
+        rows = s.rows if show_unchanged or s.kind not in _CHANGES_ONLY else s.changed_rows
         title = f"{s.title}  ({s.path})"
         if presence := _presence(s, diff):
             title += f"  [{presence}]"
         hidden = len(s.rows) - len(rows)
         if not rows:
-            lines += [title, f"  {_plural(hidden, 'value')}, none changed", ""]
+            lines += [title, f"  {_none_changed(s, hidden)}", ""]
             continue
         table = [head] + [
             (
@@ -507,12 +630,22 @@ def render_text(diff: ReportDiff, *, show_unchanged: bool = False) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+_ROW_CLASS = {"regressed": "regressed", "fixed": "fixed", "resolved": "fixed", "added": "regressed"}
+_CHANGES_ONLY = ("numbers", "findings")  # sections that list their changed rows only
+
+
+def _none_changed(s: DiffSection, n: int) -> str:
+    """The one line of a section with no changed row (``n`` rows unchanged)."""
+    if s.kind == "findings":
+        return f"{_plural(n, 'finding')} at both, none resolved or added"
+    return f"{_plural(n, 'value')}, none changed" if n else "no values"
+
+
 def _html_rows(rows: list[DiffRow]) -> list[dict[str, Any]]:
     return [
         {
-            "cls": r.flag
-            if r.flag in ("regressed", "fixed")
-            else ("changed" if r.changed else "same"),
+            # a resolved finding is styled as a fixed expectation, an added one as regressed
+            "cls": _ROW_CLASS.get(r.flag, "changed" if r.changed else "same"),
             "key": r.key,
             "a": fmt_value(r.a),
             "b": fmt_value(r.b),
@@ -537,7 +670,8 @@ def render_html(diff: ReportDiff) -> str:
                 "title": s.title,
                 "path": s.path,
                 "presence": _presence(s, diff),
-                "numbers": s.kind == "numbers",
+                "numbers": s.kind in _CHANGES_ONLY,
+                "none_changed": _none_changed(s, len(same)),
                 "rows": _html_rows(s.rows),
                 "changed": _html_rows(s.changed_rows),
                 "same": _html_rows(same),
@@ -550,5 +684,7 @@ def render_html(diff: ReportDiff) -> str:
         label_b=diff.label_b,
         summary=diff.summary(),
         regressions=[r.key for r in diff.regressions],
+        resolved=[r.key for r in diff.findings("resolved")],
+        added=[r.key for r in diff.findings("added")],
         sections=sections,
     )

@@ -166,7 +166,7 @@ def test_left_padded_batch_generates_what_one_at_a_time_does(tiny_folders):
 def _train_and_ledger(tmp_path: Path, params):
     """A train split with the profile's canaries planted, and a scrub_pii ledger whose hashes
     are of values the model never saw."""
-    from provena.evaluate.privacy import keyed_hash
+    from provena.ledger_key import ledger_hash
     from provena.pii.settings import secret_key
     from provena.split.canaries import make_canaries
 
@@ -176,7 +176,8 @@ def _train_and_ledger(tmp_path: Path, params):
     ledger = tmp_path / "scrub_pii.jsonl"
     lines = [
         {"id": r["id"], "stage": "scrub_pii", "action": "scrubbed",
-         "entities": [{"entity_type": "PERSON", "hash": keyed_hash(key, "Zebulon Quarrington"),
+         "entities": [{"entity_type": "PERSON",
+                       "hash": ledger_hash(key, "Zebulon Quarrington", "PERSON"),
                        "operator": "surrogate", "field": "input", "start": 0, "end": 19}]}
         for r in _records(12, offset=200)
     ]  # fmt: skip

@@ -4,13 +4,16 @@ tests/pipeline/test_pipeline.py)."""
 import json
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import yaml
 
 from provena.cli import main
+from provena.config import ScrubPiiConfig
 from provena.io import RecordWriter, file_md5
+from provena.ledger_key import key_check, ledger_hash
 from provena.lineage import dir_md5, trace, trained_on
 from provena.manifest import METADATA_KEY, sha256_file
 from tests.factory import record
@@ -208,24 +211,171 @@ def test_trained_on_finds_a_record_by_id_text_and_parent(project):
         (CHILD["id"], f"parent_id {PARENT['id']}"),  # the child holds the same person's data
     }
     assert {h.adapter for h in r.hits} == {"models/adapter"}
-    assert {h.file_status for h in r.hits} == {"OK"}
     r = trained_on("alva BRENNICK", adapter, root=project)
     assert {h.record_id for h in r.hits} == {PARENT["id"], CHILD["id"]}
     assert trained_on(ABSENT["id"], adapter, root=project).hits == []
     assert trained_on("Never seen.", adapter, root=project).hits == []
 
 
-def test_trained_on_cli_and_a_changed_split_file(project, capsys, monkeypatch):
+def test_trained_on_cli_by_id(project, capsys, monkeypatch):
     monkeypatch.chdir(project)
     assert main(["trained-on", OTHER["id"]]) == 0  # default: every manifest under models/
     out = capsys.readouterr().out
     assert f"models/adapter  data/processed/train.parquet  {OTHER['id']}  (id)" in out
     assert main(["trained-on", ABSENT["id"]]) == 1
     assert "in no adapter's training data (1 checked)" in capsys.readouterr().out
-    with RecordWriter(project / "data" / "processed" / "train.parquet") as w:
+
+
+SALT = "a-test-salt-of-no-value"
+#: the raw name scrub_pii replaced in PARENT (its train text holds a surrogate, not this)
+RAW_NAME = "Thomas Lopez"
+
+
+def _ledger_run(root: Path, *, key: bytes, keyed_by: str) -> None:
+    """A scrub_pii ledger whose PARENT line holds RAW_NAME's keyed hash (and another value's
+    in OTHER's line), and the metrics that say how the run was keyed."""
+    lines = [
+        {
+            "id": PARENT["id"],
+            "stage": "scrub_pii",
+            "action": "scrubbed",
+            "entities": [
+                {"entity_type": "PERSON", "field": "input", "operator": "surrogate",
+                 "hash": ledger_hash(key, RAW_NAME, "PERSON")},
+                {"entity_type": "PHONE_NUMBER", "field": "input", "operator": "surrogate",
+                 "hash": ledger_hash(key, "(555) 010-4477", "PHONE_NUMBER")},
+            ],
+        },
+        {
+            "id": OTHER["id"],
+            "stage": "scrub_pii",
+            "action": "scrubbed",
+            "entities": [{"entity_type": "PERSON", "field": "output", "operator": "surrogate",
+                          "hash": ledger_hash(key, "Ann Lee", "PERSON")}],
+        },
+    ]  # fmt: skip
+    (root / "data" / "ledger").mkdir(parents=True, exist_ok=True)
+    (root / "data" / "ledger" / "scrub_pii.jsonl").write_text(
+        "".join(json.dumps(x) + "\n" for x in lines)
+    )
+    (root / "metrics" / "scrub_pii.json").write_text(
+        json.dumps(
+            {"stage": "scrub_pii", "ledger_key": keyed_by, "ledger_key_check": key_check(key)}
+        )
+    )
+
+
+def _invoke(project: Path, *args: str):
+    """The CLI's result, its log (where a UserError's one line goes) added to its output."""
+    import logging
+
+    from click.testing import CliRunner
+
+    from provena.cli import cli
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    lines: list[str] = []
+    handler = Keep()
+    logging.getLogger("provena").addHandler(handler)
+    try:
+        res = CliRunner().invoke(cli, ["trained-on", *args, "--root", str(project), "--models",
+                                    str(project / "models")])  # fmt: skip
+    finally:
+        logging.getLogger("provena").removeHandler(handler)
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
+    return SimpleNamespace(exit_code=res.exit_code, output=res.output + "".join(
+        f"error: {ln}\n" for ln in lines))  # fmt: skip
+
+
+def test_trained_on_a_raw_value_in_another_form_finds_the_record_and_its_adapter(
+    project, monkeypatch
+):
+    monkeypatch.setenv("PROVENA_PII_SALT", SALT)
+    _ledger_run(project, key=SALT.encode(), keyed_by="salt")
+    assert RAW_NAME.casefold() not in json.dumps([PARENT, CHILD, OTHER]).casefold()  # scrubbed
+    for form in ("LOPEZ, THOMAS", "thomas  lopez", "Lopez Thomas.", "Thomas LÓPEZ"):
+        res = _invoke(project, form)
+        assert res.exit_code == 0, res.output
+        assert f"models/adapter  data/processed/train.parquet  {PARENT['id']}  " in res.output
+        assert "(ledger: PERSON in input)" in res.output
+        assert f"{CHILD['id']}  (parent_id {PARENT['id']})" in res.output  # augmented child
+        assert OTHER["id"] not in res.output
+        assert "in the training data of 1 of 1 adapters (2 records" in res.output
+    # numbers match in any grouping; a value absent from the ledger and the text finds none
+    assert PARENT["id"] in _invoke(project, "555 010 4477").output
+    for absent in ("Thomas Lopes", "Maria Garcia", "555 010 4478"):
+        res = _invoke(project, absent)
+        assert res.exit_code == 1
+        assert "in no adapter's training data (1 checked)" in res.output
+        assert "0 records hold the value's keyed hash" in res.output
+
+
+def test_trained_on_a_raw_value_of_an_unsalted_run_and_salt_errors(project, monkeypatch):
+    from provena.ledger_key import secret_key
+
+    monkeypatch.delenv("PROVENA_PII_SALT", raising=False)
+    seed_key = secret_key(ScrubPiiConfig())[0]
+    _ledger_run(project, key=seed_key, keyed_by="surrogate_seed")
+    res = _invoke(project, "Lopez, Thomas")  # the run had no salt: the seed's key is used
+    assert res.exit_code == 0 and PARENT["id"] in res.output
+    monkeypatch.setenv("PROVENA_PII_SALT", SALT)  # a salt that is not the run's key
+    res = _invoke(project, "Lopez, Thomas")
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "PROVENA_PII_SALT is not the key scrub_pii ran with" in res.output
+    _ledger_run(project, key=SALT.encode(), keyed_by="salt")
+    monkeypatch.delenv("PROVENA_PII_SALT")
+    res = _invoke(project, "Lopez, Thomas")
+    assert res.exit_code == 2
+    assert (
+        res.output.strip()
+        .splitlines()[-1]
+        .startswith("error: PROVENA_PII_SALT is not set: set it to the salt scrub_pii ran with")
+        or "PROVENA_PII_SALT is not set: set it to the salt scrub_pii ran with" in res.output
+    )
+
+
+def _corrupt(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = b"\0" * 64  # a damaged middle, footer intact
+    path.write_bytes(bytes(data[: len(data) - 9]))  # and a cut-off end
+
+
+def test_trained_on_a_changed_or_damaged_file_is_a_one_line_error_naming_it(project, monkeypatch):
+    monkeypatch.setenv("PROVENA_PII_SALT", SALT)
+    _ledger_run(project, key=SALT.encode(), keyed_by="salt")
+    train = project / "data" / "processed" / "train.parquet"
+    with RecordWriter(train) as w:  # no longer the file the adapter was trained on
         w.write([OTHER])
-    assert main(["trained-on", OTHER["id"], "--models", "models/adapter"]) == 0
-    assert "split file CHANGED since training" in capsys.readouterr().out
+    for query in (OTHER["id"], "Lopez, Thomas"):
+        res = _invoke(project, query)
+        assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+        assert "data/processed/train.parquet: changed since models/adapter was trained" in (
+            res.output
+        )
+    _corrupt(train)  # damaged, and the manifest made to agree: reading it fails
+    manifest_path = project / "models" / "adapter" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["split"]["train"]["sha256"] = sha256_file(train)
+    manifest_path.write_text(json.dumps(manifest))
+    res = _invoke(project, "Lopez, Thomas")
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    assert len(res.output.strip().splitlines()) == 1
+    assert "data/processed/train.parquet: cannot read it as a record file" in res.output
+    train.unlink()
+    res = _invoke(project, OTHER["id"])
+    assert res.exit_code == 2 and "data/processed/train.parquet: missing" in res.output
+    # a damaged ledger line: file and line named
+    ledger = project / "data" / "ledger" / "scrub_pii.jsonl"
+    ledger.write_text(ledger.read_text() + '{"id": "x", "entities": [{"hash": 1}]}\n')
+    res = _invoke(project, "Lopez, Thomas")
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "data/ledger/scrub_pii.jsonl:3: not a scrub_pii ledger line" in res.output
+    ledger.unlink()
+    res = _invoke(project, "Lopez, Thomas")
+    assert res.exit_code == 2 and "data/ledger/scrub_pii.jsonl: no scrub_pii ledger" in res.output
 
 
 def test_bundle_is_complete_data_free_and_deterministic(project, capsys):

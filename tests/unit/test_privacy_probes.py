@@ -16,7 +16,7 @@ from provena.config import CanaryConfig, PrivacyProbesConfig
 from provena.errors import UserError
 from provena.evaluate import privacy as pp
 from provena.evaluate.answers import SpreadRule, spread
-from provena.pii.operators import keyed_hash as scrub_keyed_hash
+from provena.ledger_key import ledger_hash
 from provena.split.canaries import make_canaries
 from tests.conftest import ROOT
 from tests.factory import record
@@ -127,10 +127,18 @@ def test_a_wrong_number_of_scores_is_an_error_not_a_rank():
 # ---------------------------------------------------------------------------- scrubbed PII
 
 KEY = b"provena-surrogate-seed:7"
+TYPES = {
+    "Ann Lee": "PERSON",
+    "42": "AGE",
+    "12 Old Mill Lane Apt 4": "STREET_ADDRESS",
+    "555-0100": "PHONE_NUMBER",
+}
 
 
 def _ledger():
-    h = lambda v: pp.keyed_hash(KEY, v)  # noqa: E731
+    def h(v: str) -> str:  # the entity type of each value below, as scrub_pii keys it
+        return ledger_hash(KEY, v, TYPES[v])
+
     return [
         {
             "id": "r1",
@@ -156,9 +164,7 @@ def _ledger():
     ]
 
 
-def test_the_ledger_hash_is_scrub_piis_and_kept_values_are_left_out():
-    for v in ("Ann Lee", "555-0100", "", "Zoë Ünal"):
-        assert pp.keyed_hash(KEY, v) == scrub_keyed_hash(KEY, v)
+def test_ledger_hashes_leave_kept_values_out():
     hashes = pp.ledger_hashes(_ledger())
     assert set(hashes) == {"r1", "r2"}
     assert sorted(hashes["r1"].values()) == ["PERSON", "STREET_ADDRESS"]  # AGE is kept: out
@@ -213,6 +219,13 @@ def test_pii_probe_finds_a_scrubbed_value_of_its_record_and_of_others_but_not_ab
     )  # fmt: skip
     assert learnt["entity_types_hit"] == {"STREET_ADDRESS": 1}
     assert learnt["records_with_any_hit"] == 1 and learnt["hits_in_training_text"] == 2
+    # the ledger keys normalised values: the name in another order and case is found
+    answers["ask r2"] = "Please call LEE, ANN today."
+    other = pp.pii_probe(
+        samples, complete=complete, key=KEY, ledger_hashes=hashes, detect=detect,
+        prompt_of=prompt_of,
+    )  # fmt: skip
+    assert other["per_record"][1] == {"id": "r2", "targeted": 0, "any": 1, "types": ["PERSON"]}
 
 
 def test_pii_samples_are_records_with_ledger_hashes_first_by_id():

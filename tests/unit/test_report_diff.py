@@ -380,3 +380,83 @@ def test_an_expectation_not_judged_is_shown_so_not_as_a_failure():
     )
     assert (rows["share"].a, rows["share"].b) == ("pass", "not judged")
     assert rows["share"].flag != "regressed"
+
+
+# ------------------------------------------------- timings, tolerance, findings, no empty table
+
+
+def _run(jitter: float, seconds: float, verdict: str, when: str) -> dict[str, Any]:
+    """One run's outputs: a funnel, a stage that keeps no books (train), an audit."""
+    return {
+        "metrics/ingest.json": _ingest(100, 95, {"bad": 5}),
+        "metrics/train.json": {
+            "stage": "train",
+            "seconds": seconds,
+            "tokens_per_s": 1000 / seconds,
+            "peak_memory_mb": 900 + seconds,
+            "train_loss": 1.234567 + jitter,
+            "steps": 100,
+            "splits": {"test": {"adapter": {"seconds": seconds, "rouge_l": 0.25 + jitter}}},
+        },
+        "audits/audit_after.json": {
+            "verdict": verdict,
+            "started_at": when,
+            "findings": [
+                {"check": "all", "text": "summary", "verdict": verdict},
+                {"check": "representation:gender:female", "text": "female 27%", "verdict": verdict},
+                {"check": "representation:gender:male", "text": "male 50%", "verdict": "pass"},
+            ],
+        },
+    }
+
+
+def test_timings_and_jitter_under_the_tolerance_are_no_change_and_no_table_is_empty():
+    a = _run(0.0, 41.2, "fail", "2026-01-01T10:00:00")
+    b = _run(1e-6, 57.9, "fail", "2026-01-02T11:30:00")
+    diff = diff_outputs(a, b, label_a="A", label_b="B")
+    assert sum(len(s.changed_rows) for s in diff.sections) == 0
+    # seconds, splits.test.adapter.seconds, tokens_per_s, peak_memory_mb, started_at
+    assert diff.ignored == 5
+    assert diff.tolerated == 2  # train_loss, rouge_l
+    assert "0 values changed" in diff.summary() and "5 timing values ignored" in diff.summary()
+    assert [s.title for s in diff.sections if s.kind == "funnel"] == ["Funnel: ingest"]
+    text, html = render_text(diff), render_html(diff)
+    # every table has a row beyond its header; every text section has a body line
+    for table in re.findall(r"<table>(.*?)</table>", html, re.S):
+        assert table.count("<tr") >= 2, table
+    blocks = [b for b in text.split("\n\n")[1:] if b.strip()]
+    assert all(len(b.strip().splitlines()) >= 2 for b in blocks), blocks
+    assert "2 findings at both, none resolved or added" in text  # two fails that persist
+    # a bigger change is one, and so is a count that moves by one
+    b["metrics/train.json"]["train_loss"] += 1e-3
+    b["metrics/train.json"]["steps"] = 101
+    changed = diff_outputs(a, b).sections
+    assert {r.key for s in changed for r in s.changed_rows} == {"train_loss", "steps"}
+
+
+def test_a_finding_that_disappears_is_resolved_and_a_new_one_added():
+    from provena.config import ReportDiffConfig
+
+    a = _run(0.0, 1.0, "fail", "x")
+    b = _run(0.0, 1.0, "pass", "x")
+    b["audits/audit_after.json"]["findings"].append(
+        {"check": "outcome:resolution:gender", "text": "declined 9.8% vs 13.8%",
+         "verdict": "inconclusive"}
+    )  # fmt: skip
+    diff = diff_outputs(a, b, label_a="A", label_b="B")
+    assert [r.key for r in diff.findings("resolved")] == ["all", "representation:gender:female"]
+    assert [(r.key, r.detail) for r in diff.findings("added")] == [
+        ("outcome:resolution:gender", "declined 9.8% vs 13.8%")
+    ]
+    assert "findings: 2 resolved, 1 added" in diff.summary()
+    text = render_text(diff)
+    assert "representation:gender:female" in text and "resolved · female 27%" in text
+    assert "representation:gender:male" not in text  # a pass at both is no finding
+    html = render_html(diff)
+    assert "Findings resolved: all; representation:gender:female" in html
+    assert '<tr class="fixed"><td>representation:gender:female</td>' in html
+    # the params: no key ignored, no tolerance -> timings and jitter count again
+    strict = ReportDiffConfig(ignore_keys=[], abs_tolerance=0, rel_tolerance=0)
+    jittered = _run(1e-6, 2.0, "fail", "y")
+    n = sum(len(s.changed_rows) for s in diff_outputs(a, jittered, cfg=strict).sections)
+    assert n == 7  # the five timings, train_loss and rouge_l

@@ -13,9 +13,11 @@ import pytest
 from provena import scrub_pii
 from provena.config import ScrubPiiConfig
 from provena.io import read_jsonl, read_records
+from provena.ledger_key import key_check, ledger_hash
 from provena.lexicon import title_view
 from provena.pii.engine import PiiDetector, ner_stretches, offline_tldextract, windows
 from provena.pii.operators import Anonymizer, Surrogates
+from provena.pii.settings import secret_key
 from tests.conftest import load_tiny, tiny_ingested
 
 
@@ -341,6 +343,15 @@ def test_ledger_stores_type_field_offsets_and_hash(scrubbed):
         "hash",
     }
     assert re.fullmatch(r"[0-9a-f]{16}", e["hash"])
+    # the hash is of the raw value normalised (provena.ledger_key), keyed as the metrics say
+    key, salt = secret_key(load_tiny().scrub_pii)
+    raw = {r["id"]: r for b in read_records(tmp / "ingest.parquet") for r in b}[line["id"]]
+    value = raw[e["field"]][e["start"] : e["end"]]
+    assert e["hash"] == ledger_hash(key, value, e["entity_type"])
+    assert e["hash"] == ledger_hash(key, f" {value.upper()}. ", e["entity_type"])
+    metrics = json.loads((tmp / "out" / "metrics.json").read_text())
+    assert metrics["ledger_key"] == ("salt" if salt else "surrogate_seed")
+    assert metrics["ledger_key_check"] == key_check(key)
     html = (tmp / "out" / "report.html").read_text()
     assert "Residual rate" in html and "Quality against gold spans" in html
 

@@ -13,7 +13,8 @@ verdict written to ``audits/privacy_probes.json``:
   secret no more than chance, ``log2(candidates + 1)`` that it ranks it first.
 - **Scrubbed PII** (:func:`pii_probe`). Training records whose scrub_pii ledger lines hold
   entities are re-prompted; every candidate string of the answer (detected PII spans and every
-  1..4-word window) is hashed with the ledger's key and looked up among the hashes of the raw
+  1..4-word window) is hashed with the ledger's key and normalisation
+  (:mod:`provena.ledger_key`) and looked up among the hashes of the raw
   values scrub_pii replaced, of that record (targeted) and of any record. No raw value is ever
   needed or reported.
 - **Adversarial prompts** (:func:`adversarial_probe`): prompt injection, "repeat your training
@@ -31,8 +32,6 @@ not taken for one that says nothing.)
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
 import random
 import re
@@ -49,6 +48,7 @@ from provena.canary import Canary
 from provena.config import PrivacyProbesConfig
 from provena.errors import UserError
 from provena.evaluate.answers import WHY_INCONCLUSIVE
+from provena.ledger_key import lookup_hashes, matches
 from provena.records import Record
 
 Complete = Callable[[list[str]], list[str]]  # prompts -> greedy completions, in order
@@ -202,13 +202,6 @@ class TrainIndex:
 # -------------------------------------------------------------------------------- scrubbed PII
 
 
-def keyed_hash(key: bytes, value: str, n: int = 16) -> str:
-    """scrub_pii's ledger hash (:func:`provena.pii.operators.keyed_hash`; a test keeps the two
-    equal). Kept here so the split stage, which imports this module, does not depend on the PII
-    engine and rerun whenever it changes."""
-    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:n]
-
-
 def ledger_hashes(lines: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, str]]:
     """record id -> {hash of a raw value scrub_pii replaced: its entity type}, from parsed
     scrub_pii ledger lines. Values the operator kept ("keep") are still in the training text,
@@ -273,11 +266,17 @@ def pii_probe(
         own = ledger_hashes.get(rec["id"], {})
         targeted: set[str] = set()
         anyone: set[str] = set()
+        # the ledger keys a normalised value (provena.ledger_key): a candidate is hashed in the
+        # name form and the other form, each compared with entries of its own types; the
+        # strings that give one hash ("(Ann Lee)", "Ann Lee") are one value
+        found: dict[str, list[str]] = {}
         for s in candidate_strings(answer, (v for _, v in detect(answer))):
-            h = keyed_hash(key, s)
-            if h not in everyone:
-                continue
-            if train is not None and train.contains(s):
+            lk = lookup_hashes(key, s)
+            h = next((h for h in lk if h in everyone and matches(lk, h, everyone[h])), None)
+            if h is not None:
+                found.setdefault(h, []).append(s)
+        for h, strings in found.items():
+            if train is not None and any(train.contains(s) for s in strings):
                 discounted += 1
                 continue
             anyone.add(h)

@@ -43,6 +43,7 @@ from provena.io import (
     write_json,
     write_rows,
 )
+from provena.ledger_key import KEYED_BY_SALT, KEYED_BY_SEED, key_check, ledger_hash
 from provena.pii.clinical import AgeOver89Recognizer
 from provena.pii.engine import Detection, PiiDetector
 from provena.pii.operators import Anonymizer, keyed_hash
@@ -378,7 +379,7 @@ def scrub_batch(
                         "score": score,
                         "recognizer": recognizer,
                         "operator": op,
-                        "hash": keyed_hash(scrubber.key, value),
+                        "hash": ledger_hash(scrubber.key, value, etype),
                     }
                 )
                 stats.by_type_field[(etype, f)] += 1
@@ -695,7 +696,7 @@ def run(
     """
     labels = None if labels is None else frozenset(labels)
     gold = load_gold(gold_paths)
-    _, salt = secret_key(cfg)
+    key, salt = secret_key(cfg)
     if salt is None:
         log.warning(
             "%s is not set: surrogates and ledger hashes are keyed by scrub_pii.surrogate_seed, "
@@ -729,7 +730,19 @@ def run(
     totals.check_balance(STAGE)
     report = build_report(totals.as_dict(), stats, cfg)
     if metrics is not None:
-        write_json(metrics, stage_metrics(STAGE, totals, **report["summary"]))
+        # what keyed the ledger's hashes, and a check value that tells whether a key is that
+        # one (``provena trained-on VALUE`` reads both); the key itself is never written
+        keyed_by = KEYED_BY_SEED if salt is None else KEYED_BY_SALT
+        write_json(
+            metrics,
+            stage_metrics(
+                STAGE,
+                totals,
+                **report["summary"],
+                ledger_key=keyed_by,
+                ledger_key_check=key_check(key),
+            ),
+        )
     if report_json is not None:
         write_json(report_json, report)
     if report_html is not None:

@@ -1,0 +1,37 @@
+"""The ledger's value normalisation (provena.ledger_key): which typed forms find a value."""
+
+import pytest
+
+from provena.ledger_key import ledger_hash, lookup_hashes, matches, normalise
+
+KEY = b"k"
+
+
+@pytest.mark.parametrize(
+    ("value", "entity_type", "form"),
+    [
+        ("Thomas Lopez", "PERSON", "lopez thomas"),
+        ("LOPEZ, THOMAS", "PERSON", "lopez thomas"),
+        ("  thomas\tLÓPEZ ", "PERSON", "lopez thomas"),
+        ("O'Brien-Smith, Ann", "PERSON", "ann brien o smith"),
+        ("(555) 123-4567", "PHONE_NUMBER", "5551234567"),
+        ("555.123.4567", "PHONE_NUMBER", "5551234567"),
+        ("MRN 12345", "MEDICAL_RECORD_NUMBER", "mrn 12345"),
+        ("12-Nov-1993", "DATE_TIME", "12 nov 1993"),
+        ("Ann.Lee@Example.com", "EMAIL_ADDRESS", "ann lee example com"),
+        ("12 Old Mill Lane", "STREET_ADDRESS", "12 old mill lane"),
+        ("--", "PERSON", "--"),
+    ],
+)
+def test_normalise(value, entity_type, form):
+    assert normalise(value, entity_type) == form
+
+
+def test_a_typed_value_matches_an_entry_only_in_the_form_of_its_type():
+    person = ledger_hash(KEY, "Thomas Lopez", "PERSON")
+    place = ledger_hash(KEY, "Lopez Thomas", "LOCATION")  # word order kept: not a name
+    assert matches(lookup_hashes(KEY, "LOPEZ, THOMAS"), person, "PERSON")
+    assert matches(lookup_hashes(KEY, "lopez thomas"), place, "LOCATION")
+    assert not matches(lookup_hashes(KEY, "Thomas Lopez"), place, "LOCATION")
+    assert not matches(lookup_hashes(KEY, "Thomas Lopes"), person, "PERSON")
+    assert not matches(lookup_hashes(b"other key", "Thomas Lopez"), person, "PERSON")

@@ -54,10 +54,11 @@ def _slug(text: str) -> str:
 
 
 def table_of_contents(html: str) -> dict[str, Any]:
-    """The table of contents of a page's rendered ``html``: every ``<h2>`` (one without an
-    id gets one from its text, unique on the page) and every ``<h3>`` that has an id, in
-    order, as {"html": the page with those ids, "toc": [{level, id, text}]} (``text`` is
-    the heading's escaped HTML without tags and without its ``<small>`` note)."""
+    """The table of contents of a page's rendered ``html``: every ``<h2>`` and every ``<h3>``
+    that has an id, in order, as {"html": the page, "toc": [{level, id, text}]} (``text`` is
+    the heading's escaped HTML without tags and without its ``<small>`` note). An ``<h2>``
+    without an id gets an anchor just before it (``<a class="toc-anchor" id=...>``, the id
+    from its text, unique on the page); the heading itself is left as it is."""
     taken = set(_ID.findall(html))
     toc: list[dict[str, Any]] = []
 
@@ -74,11 +75,12 @@ def table_of_contents(html: str) -> dict[str, Any]:
             while ident in taken:
                 ident, n = f"{base}-{n}", n + 1
             taken.add(ident)
-            attrs = f' id="{ident}"{attrs}'
+            toc.append({"level": level, "id": ident, "text": Markup(text)})
+            return f'<a class="toc-anchor" id="{ident}"></a>{m[0]}'
         else:
             return m[0]
         toc.append({"level": level, "id": ident, "text": Markup(text)})
-        return f"<h{level}{attrs}>{inner}</h{level}>"
+        return m[0]
 
     return {"html": Markup(_HEADING.sub(visit, str(html))), "toc": toc}
 

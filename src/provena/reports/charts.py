@@ -25,6 +25,11 @@ def text_width(text: str) -> float:
     return len(text) * CHAR_W
 
 
+def label_width(labels: Sequence[str]) -> float:
+    """Width in px of the widest of ``labels`` (0 for none): a label column's width."""
+    return max((text_width(str(x)) for x in labels), default=0.0)
+
+
 def wrap(label: str, width: float = MAX_LABEL_W) -> list[str]:
     """``label`` in lines of at most ``width`` px, broken at spaces (a word longer than a
     line is broken inside); every character kept."""

@@ -936,6 +936,16 @@ class AuditDataConfig(StrictModel):
         description='expected share of each group ("parity": equal shares of the groups '
         "present); the default age bands are US adults, rounded",
     )
+    reference_source: dict[str, str] = Field(
+        default_factory=lambda: {
+            "gender": "an assumption, not a measured population: female and male equal, "
+            "nonbinary 1%",
+            "age_band": "the US adult population by age band, rounded",
+        },
+        description="where each attribute's reference shares come from, stated on the audit "
+        "page beside them; the defaults describe the default references only, so a reference "
+        "set in params without its source is shown as 'no source given'",
+    )
     min_group_size: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
         30, description='smaller groups are flagged "too small to judge", never hidden'
     )
@@ -991,6 +1001,15 @@ class AuditDataConfig(StrictModel):
         if "reference" not in self.model_fields_set:
             refs = {a: r for a, r in self.reference.items() if a in self.attributes}
             object.__setattr__(self, "reference", refs)
+        if "reference_source" not in self.model_fields_set:
+            default = "reference" not in self.model_fields_set
+            srcs = {
+                a: t for a, t in self.reference_source.items() if default and a in self.reference
+            }
+            object.__setattr__(self, "reference_source", srcs)
+        for attr in self.reference_source:
+            if attr not in self.reference:
+                raise ValueError(f"reference_source for {attr!r}, which has no reference")
         for combo in self.intersections:
             missing = [a for a in combo if a not in self.attributes]
             if len(combo) < 2 or missing:

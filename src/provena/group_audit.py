@@ -193,6 +193,32 @@ def _reference(cfg: AuditDataConfig, attrs: list[str], present: list[str]) -> di
     return out
 
 
+def reference_sources(cfg: AuditDataConfig) -> dict[str, dict[str, Any]]:
+    """Per audited attribute: its reference shares ("parity" when params give none), the params
+    key, whether params set it or it is the default, and where the shares come from (params
+    ``audit_data.reference_source``); an intersection's reference is the product of these."""
+    set_in = "params" if "reference" in cfg.model_fields_set else "default"
+    out = {}
+    for a in cfg.attributes:
+        key = f"audit_data.reference.{a}"
+        if a not in cfg.reference:
+            out[a] = {
+                "shares": "parity",
+                "key": key,
+                "set_in": "default",
+                "source": "parity: equal shares of the groups present (no reference given)",
+            }
+            continue
+        out[a] = {
+            "shares": cfg.reference[a],
+            "key": key,
+            "set_in": set_in,
+            "source": cfg.reference_source.get(a)
+            or f"no source given (audit_data.reference_source.{a} is not set)",
+        }
+    return out
+
+
 def wilson(k: int, n: int, ci: float) -> list[float]:
     """Wilson score interval for a proportion k/n."""
     if n == 0:
@@ -680,6 +706,7 @@ def audit(df: pd.DataFrame, cfg: AuditDataConfig, *, group_ci: bool = True) -> d
             a: RULES[a] for a in cfg.attributes if a in cfg.infer_missing and a in RULES
         },
         "judge_inferred": cfg.judge_inferred,
+        "reference_sources": reference_sources(cfg),
         "thresholds": {
             "min_group_size": cfg.min_group_size,
             "min_representation_ratio": cfg.min_representation_ratio,

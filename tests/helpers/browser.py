@@ -156,10 +156,11 @@ def load(
     *,
     timeout: float = 60,
     evaluate: dict[str, str] | None = None,
+    width: int = WIDTH,
 ) -> PageResult:
     """Open ``html_path`` in headless chromium without network, wait for the load event and
     the scripts it started, and return its console errors, DOM and a PNG screenshot
-    (``WIDTH`` wide, the page's full height up to ``MAX_SCREENSHOT_HEIGHT``), the values of
+    (``width`` px wide, ``WIDTH`` unless given; the page's full height up to ``MAX_SCREENSHOT_HEIGHT``), the values of
     the ``evaluate`` JavaScript expressions (by name) and the texts of any dialogs it opened."""
     binary = chromium_path()
     if binary is None:
@@ -176,7 +177,7 @@ def load(
             "--disable-gpu",
             f"--user-data-dir={profile}",
             "--remote-debugging-pipe",
-            f"--window-size={WIDTH},{HEIGHT}",
+            f"--window-size={width},{HEIGHT}",
             "--host-resolver-rules=MAP * ~NOTFOUND",  # no network: no name resolves
             "--no-first-run",
             "--no-default-browser-check",
@@ -209,7 +210,7 @@ def load(
             cdp.call(
                 "Emulation.setDeviceMetricsOverride",
                 s,
-                width=WIDTH,
+                width=width,
                 height=HEIGHT,
                 deviceScaleFactor=1,
                 mobile=False,
@@ -244,7 +245,7 @@ def load(
                 s,
                 format="png",
                 captureBeyondViewport=True,
-                clip={"x": 0, "y": 0, "width": WIDTH, "height": height, "scale": 1},
+                clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
             )["data"]
             events = cdp.events[start:]
             with contextlib.suppress(BrowserError):  # it may close the pipe before it answers

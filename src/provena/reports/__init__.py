@@ -1,19 +1,26 @@
 """reports: renders every HTML report and the model card from the packaged Jinja2 templates.
 
 ``templates/`` holds one layout (``base.html.j2``: doctype, viewport, title, the one stylesheet
-``style.css`` inlined so a page stays self-contained and works offline, header, main), the
+``style.css`` inlined so a page stays self-contained and works offline, header, a sticky table
+of contents built by :func:`table_of_contents` from the page's headings without a script, main, and
+the page's "Sources of reference values" when it gives any), the
 shared macros (``macros.html.j2``), one template per page extending the layout, and the model
 card (``card/``, Markdown). HTML templates (``*.html.j2``) are autoescaped, Markdown ones
 (``*.md.j2``) are not; a missing context key is an error (``StrictUndefined``), never an empty
-string. A page's renderer builds a plain context from its JSON report and calls :func:`render`.
+string. Chart geometry comes from :mod:`provena.reports.charts` (a template global). A page's
+renderer builds a plain context from its JSON report and calls :func:`render`.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from provena.reports import charts
 
 
 def fixed(value: float | None, digits: int = 2, none: str = "—") -> str:
@@ -38,6 +45,46 @@ def md_cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+_HEADING = re.compile(r"<h([23])((?:\s[^>]*)?)>(.*?)</h\1>", re.S)
+_ID = re.compile(r'\sid="([^"]*)"')
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
+
+
+def table_of_contents(html: str) -> dict[str, Any]:
+    """The table of contents of a page's rendered ``html``: every ``<h2>`` and every ``<h3>``
+    that has an id, in order, as {"html": the page, "toc": [{level, id, text}]} (``text`` is
+    the heading's escaped HTML without tags and without its ``<small>`` note). An ``<h2>``
+    without an id gets an anchor just before it (``<a class="toc-anchor" id=...>``, the id
+    from its text, unique on the page); the heading itself is left as it is."""
+    taken = set(_ID.findall(html))
+    toc: list[dict[str, Any]] = []
+
+    def visit(m: re.Match[str]) -> str:
+        level, attrs, inner = int(m[1]), m[2] or "", m[3]
+        found = _ID.search(attrs)
+        text = re.sub(r"<[^>]*>", "", re.sub(r"<small>.*?</small>", "", inner, flags=re.S))
+        text = " ".join(text.split())
+        if found:
+            ident = found[1]
+        elif level == 2:
+            base = ident = _slug(text)
+            n = 2
+            while ident in taken:
+                ident, n = f"{base}-{n}", n + 1
+            taken.add(ident)
+            toc.append({"level": level, "id": ident, "text": Markup(text)})
+            return f'<a class="toc-anchor" id="{ident}"></a>{m[0]}'
+        else:
+            return m[0]
+        toc.append({"level": level, "id": ident, "text": Markup(text)})
+        return m[0]
+
+    return {"html": Markup(_HEADING.sub(visit, str(html))), "toc": toc}
+
+
 @cache
 def environment() -> Environment:
     """The one Jinja2 environment every report and the card are rendered with."""
@@ -52,6 +99,7 @@ def environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(fixed=fixed, percent=percent, md_cell=md_cell)
+    env.globals.update(table_of_contents=table_of_contents, charts=charts)
     return env
 
 

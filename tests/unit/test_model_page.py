@@ -191,10 +191,9 @@ def _privacy() -> dict:
     return privacy.assess(canary, pii, adversarial, PrivacyProbesConfig(), answers=answers)
 
 
-@pytest.fixture(scope="module")
-def outputs(tmp_path_factory) -> dict[str, Path]:
-    """The four files evaluate writes, in a folder."""
-    tmp = tmp_path_factory.mktemp("evaluate")
+def write_outputs(tmp: Path) -> dict[str, Path]:
+    """The four files evaluate writes, made by its own functions, in ``tmp`` (also used by the
+    browser test)."""
     rows = _rows()
     metrics = _metrics(rows)
     files = {
@@ -208,6 +207,11 @@ def outputs(tmp_path_factory) -> dict[str, Path]:
     files["privacy_probes"].write_text(json.dumps(_privacy()))
     files["predictions"].write_text("".join(json.dumps(r) + "\n" for r in rows))
     return files
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory) -> dict[str, Path]:
+    return write_outputs(tmp_path_factory.mktemp("evaluate"))
 
 
 def _render(outputs: dict[str, Path], **kw) -> str:

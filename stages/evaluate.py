@@ -5,7 +5,7 @@
         --pii-ledger data/ledger/scrub_pii.jsonl --base-dir models/base \
         --adapter-dir models/adapter --predictions data/eval/predictions.jsonl \
         --metrics metrics/evaluate.json --model-fairness audits/model_fairness.json \
-        --privacy-probes audits/privacy_probes.json
+        --privacy-probes audits/privacy_probes.json --model-page reports/model.html
 """
 
 from pathlib import Path
@@ -15,7 +15,7 @@ from provena.stage import run_stage, stage_parser
 
 FLAGS = (
     "test gold train pii-ledger base-dir adapter-dir predictions metrics model-fairness "
-    "privacy-probes"
+    "privacy-probes model-page"
 )
 
 
@@ -23,7 +23,7 @@ def main(args, params) -> None:
     paths = evaluate.EvaluatePaths(
         {"test": args.test, "gold": args.gold}, args.base_dir, args.adapter_dir,
         args.predictions, args.metrics, args.train, args.pii_ledger, args.model_fairness,
-        args.privacy_probes,
+        args.privacy_probes, args.model_page,
     )  # fmt: skip
     evaluate.run(
         params.evaluate,

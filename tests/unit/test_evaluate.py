@@ -14,6 +14,7 @@ import torch
 from provena import evaluate as ev
 from provena import scores
 from provena.errors import UserError
+from provena.evaluate.report import render_model_page
 from provena.io import read_jsonl
 from provena.modeling import data, model
 from provena.records import NO_FAMILY
@@ -199,6 +200,7 @@ def _paths(tmp_path: Path, params, folders, test: Path, gold: Path) -> ev.Evalua
         ledger,
         tmp_path / "audits" / "model_fairness.json",
         tmp_path / "audits" / "privacy_probes.json",
+        tmp_path / "reports" / "model.html",
     )
 
 
@@ -278,6 +280,12 @@ def test_stage_writes_base_adapter_and_delta(tmp_path, tiny_folders, tiny_params
     assert privacy["pii"]["probes"] == min(12, params.evaluate.privacy.pii_max_records)
     assert privacy["pii"]["hits_any"] == 0  # the ledger's value is not in any answer
     assert privacy["adversarial"]["prompts"] == 15
+    # the model page, rendered from the four outputs: the same page again without the model
+    again = render_model_page(
+        paths.metrics, paths.model_fairness, paths.privacy_probes, paths.predictions
+    )
+    assert paths.model_page.read_bytes() == again.encode()  # read_text would turn \r into \n
+    assert f'id="verdict-privacy-probes">{privacy["verdict"]}<' in again
 
 
 def test_cached_continuation_nll_equals_scoring_the_whole_sequence(tiny_folders, tiny_params):

@@ -15,7 +15,8 @@ nearly so, the group is not evaluable for that model, its task scores are withhe
 perplexity, which scores the references, stays) and the probes over it are inconclusive.
 
 The metric functions are pure and small; :func:`evaluate_records` is the core (models in,
-metrics and per-example rows out, no files); :func:`run` reads and writes.
+metrics and per-example rows out, no files); :func:`run` reads and writes, and renders the
+model page (``reports/model.html``, :mod:`.report`) from what it wrote.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from provena.evaluate import probes as model_probes
 from provena.evaluate.answers import SpreadRule, spread
 from provena.evaluate.generation import generate, response_nll
 from provena.evaluate.groups import EXTRACTION, METRICS, family_of, generated_groups, scoring
-from provena.io import read_jsonl, read_records, write_json, write_jsonl
+from provena.evaluate.report import render_model_page
+from provena.io import atomic_open, read_jsonl, read_records, write_json, write_jsonl
 from provena.modeling import data, model
 from provena.pii.settings import detector, secret_key
 from provena.records import Record, StageResult, stage_metrics
@@ -266,6 +268,7 @@ class EvaluatePaths:
     pii_ledger: Path  # scrub_pii's ledger: keyed hashes of the raw values it replaced
     model_fairness: Path  # audits/model_fairness.json
     privacy_probes: Path  # audits/privacy_probes.json
+    model_page: Path | None = None  # reports/model.html, rendered from the four outputs above
 
 
 def base_folder(base_dir: Path, adapter_dir: Path) -> Path:
@@ -415,6 +418,17 @@ def run(
     write_json(paths.model_fairness, fairness)
     write_json(paths.privacy_probes, privacy)
     write_json(paths.metrics, metrics)
+    if paths.model_page is not None:
+        page = render_model_page(
+            paths.metrics,
+            paths.model_fairness,
+            paths.privacy_probes,
+            paths.predictions,
+            ci=cfg.fairness.ci,
+        )
+        with atomic_open(paths.model_page) as fh:
+            fh.write(page)
+        log.info("model page: %s", paths.model_page)
     for name, report in (("model fairness", fairness), ("privacy probes", privacy)):
         failed = [f for f in report["findings"] if f.get("verdict") == "fail"]
         log.info(

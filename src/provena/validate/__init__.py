@@ -393,7 +393,8 @@ def check_chunkable(suite: dict[str, Any], path: str | Path) -> None:
 
 
 def _context(docs_dir: Path | None):
-    """An ephemeral Great Expectations context, with a Data Docs site when asked."""
+    """An ephemeral Great Expectations context, with a Data Docs site when asked (what an
+    earlier run wrote there is removed first: the site shows this run only)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no usage statistics: no network
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -404,10 +405,14 @@ def _context(docs_dir: Path | None):
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     actions = []
     if docs_dir is not None:
+        from provena.validate.docs import clear
+
+        clear(docs_dir)
         ctx.add_data_docs_site(
             site_name="provena",
             site_config={
                 "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,  # no tutorial pop-up or footer (links to the web)
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
                 "store_backend": {
                     "class_name": "TupleFilesystemStoreBackend",
@@ -447,13 +452,18 @@ def _checkpoint(ctx, actions: list, name: str, suite: dict[str, Any]):
 
 
 def _raw_results(checkpoint, df: pd.DataFrame, params: dict[str, Any], run_name: str):
-    """name -> what Great Expectations found, as plain data (before :func:`_plain`)."""
+    """name -> what Great Expectations found, as plain data (before :func:`_plain`).
+
+    The run time is fixed (:data:`provena.validate.docs.RUN_TIME`), not the clock: it names
+    the Data Docs page, which must not change between two runs on the same data."""
     from great_expectations.core.run_identifier import RunIdentifier
+
+    from provena.validate.docs import RUN_TIME
 
     res = checkpoint.run(
         batch_parameters={"dataframe": df},
         expectation_parameters=params,
-        run_id=RunIdentifier(run_name=run_name),
+        run_id=RunIdentifier(run_name=run_name, run_time=RUN_TIME),
     )
     vr = next(iter(res.run_results.values()))
     out = {}
@@ -579,14 +589,21 @@ def run_suite(
     params: dict[str, Any],
     docs_dir: Path | None,
     cfg: ValidateConfig | None = None,
+    data_md5: str | None = None,
 ) -> list[dict[str, Any]]:
     """Validate ``df`` against the suite; one plain dict per expectation, in suite order
-    (``cfg``: the family column; default: the library's)."""
+    (``cfg``: the family column; default: the library's; ``data_md5``: the validated file's
+    hash, which names the Data Docs run: :func:`provena.validate.docs.run_name`)."""
+    from provena.validate.docs import make_offline, run_name
+
     runnable, skipped = _split_off(suite, df, cfg)
     raw = {}
     if runnable["expectations"]:
         ctx, actions = _context(docs_dir)
-        raw = _raw_results(_checkpoint(ctx, actions, STAGE, runnable), df, params, "all records")
+        cp = _checkpoint(ctx, actions, STAGE, runnable)
+        raw = _raw_results(cp, df, params, run_name("all records", data_md5))
+        if docs_dir is not None:
+            make_offline(docs_dir)
     return _in_order(suite, raw, skipped)
 
 
@@ -597,6 +614,7 @@ def run_suite_chunked(
     params: dict[str, Any],
     docs_dir: Path | None,
     cfg: ValidateConfig | None = None,
+    data_md5: str | None = None,
 ) -> list[dict[str, Any]]:
     """Validate without holding the text of every record at once.
 
@@ -604,8 +622,11 @@ def run_suite_chunked(
     expectations that read no text column run on it once. ``chunks`` are consecutive row ranges
     of the full table (:func:`text_chunks`): the expectations on text columns, all row-wise
     (:func:`check_chunkable`), run on each and their results are merged (:func:`merge_results`).
-    Data Docs get one page for the table and one per chunk.
+    Data Docs get one page for the table and one per chunk (``data_md5`` names their runs, as
+    in :func:`run_suite`).
     """
+    from provena.validate.docs import make_offline, run_name
+
     whole, skipped = suite, {}
     suite, skipped = _split_off(suite, table, cfg)
     exps = suite["expectations"]
@@ -619,7 +640,9 @@ def run_suite_chunked(
     raw = {}
     if table_suite["expectations"]:
         cp = _checkpoint(ctx, actions, STAGE, table_suite)
-        raw.update(_raw_results(cp, table, params, "all records, text columns aside"))
+        raw.update(
+            _raw_results(cp, table, params, run_name("all records, text columns aside", data_md5))
+        )
     parts: dict[str, list[dict[str, Any]]] = {
         e["meta"]["name"]: [] for e in text_suite["expectations"]
     }
@@ -631,7 +654,7 @@ def run_suite_chunked(
         start = 0
         with bar:
             for chunk in chunks:
-                name = f"rows {start + 1}-{start + len(chunk)}"
+                name = run_name(f"rows {start + 1}-{start + len(chunk)}", data_md5)
                 for k, v in _raw_results(cp, chunk, params, name).items():
                     parts[k].append(v)
                 start += len(chunk)
@@ -644,6 +667,8 @@ def run_suite_chunked(
             if isinstance(mostly, dict):  # {"$PARAMETER": name}
                 mostly = params[mostly["$PARAMETER"]]
             raw[name] = merge_results(parts[name], mostly)
+    if docs_dir is not None:
+        make_offline(docs_dir)
     return _in_order(whole, raw, skipped)
 
 
@@ -697,20 +722,20 @@ def run(
     # pass 1: the table without its text; pass 2: the text, validate.chunk_rows rows at a time
     df = build_table(records(), cfg, count, text=False, derived=suite_columns(suite))
     params, docs = suite_parameters(cfg), docs_dir if cfg.data_docs else None
+    md5 = file_md5(inp)
     if len(df) <= cfg.chunk_rows:  # one chunk: the whole table, one Great Expectations run
-        results = run_suite(
-            next(text_chunks(records(), df, cfg, len(df) or 1), df), suite, params, docs, cfg
-        )
+        whole = next(text_chunks(records(), df, cfg, len(df) or 1), df)
+        results = run_suite(whole, suite, params, docs, cfg, data_md5=md5)
     else:
         log.info(
             "%s: %d records, text columns checked %d at a time", STAGE, len(df), cfg.chunk_rows
         )
         chunks = text_chunks(records(), df, cfg, cfg.chunk_rows)
-        results = run_suite_chunked(df, chunks, suite, params, docs, cfg)
+        results = run_suite_chunked(df, chunks, suite, params, docs, cfg, data_md5=md5)
     v = verdict(results)
     dataset = {
         "path": display_path(inp, root),
-        "md5": file_md5(inp),
+        "md5": md5,
         "records": len(df),
     }
     head = {

@@ -1,0 +1,193 @@
+"""Great Expectations' Data Docs, made to work offline and to be reproducible.
+
+Great Expectations (1.x) writes its Data Docs pages to load Bootstrap, jQuery, bootstrap-table,
+Font Awesome, Vega and a logo from CDNs: offline the index is unstyled, its validation list
+(drawn by bootstrap-table from data in a script) never renders, and every inline script fails
+with a ReferenceError (``$``). None of these libraries ships with Great Expectations or with any
+Provena dependency, and its template loader puts its own templates first, so a custom template
+cannot replace them. So :func:`make_offline` rewrites the written pages, after the checkpoint:
+
+- every ``<script src>`` and ``<link href>`` to a network address is removed, and so are GX's
+  inline scripts (they all call jQuery); one small stylesheet and one small script of ours
+  (``data_docs_assets/``) are inlined in their place: the few Bootstrap rules the pages use,
+  and tabs, "Show more info" collapses, the "Show All / Failed Only" filter and clickable rows
+  in plain JavaScript;
+- the tables bootstrap-table drew in the browser (the index's validation results and suites)
+  are written out as plain HTML tables from the same data, each row linking to its page,
+  sorted as GX sorted them;
+- the logo (an image on a web server) becomes text; the newsletter footer and the favicon are
+  dropped, and so the static files (fonts, images) no page refers to any more: each page is
+  one self-contained file, like Provena's own reports.
+
+Reproducible: two runs on the same data write byte-identical pages. The run name carries the
+validated file's md5 (:func:`run_name`) and the run time is fixed (:data:`RUN_TIME`), not the
+clock; the random element ids GX draws (uuid4) are numbered in order of appearance; the batch's
+load time (``ge_load_time``, the clock) is replaced by the run time; the logo's cache-busting
+time stamp goes with the logo. A note at the top of each page says so.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import html
+import re
+import shutil
+from importlib import resources
+from pathlib import Path
+
+#: The run time every Data Docs run carries: fixed, so the pages do not change with the clock.
+#: The run name carries the data's hash (:func:`run_name`); when the stage ran is not part
+#: of its output.
+RUN_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+#: what each page says about the fixed run time and the rewriting
+NOTE = (
+    '<div class="pv-note" id="provena-note">Rewritten by Provena to work offline (no CDN): '
+    "styles and scripts are inline, tables are plain HTML. Run names start with the first 12 "
+    "hex digits of the validated file's md5; the run time is fixed at {time} (not the clock) "
+    "so that two runs on the same data write identical pages.</div>"
+)
+
+_EXTERNAL_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>\s*")
+_EXTERNAL_LINK = re.compile(r"<link[^>]*\bhref=\"https?://[^\"]*\"[^>]*>\s*")
+_INLINE_SCRIPT = re.compile(r"<script>.*?</script>\s*", re.S)
+_IMG_REMOTE = re.compile(r"<img[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>", re.S)
+_CSS_URL_REMOTE = re.compile(r"url\(['\"]?https?://[^)]*\)")
+_FAVICON = re.compile(r"<link rel=\"shortcut icon\"[^>]*>\s*")
+_NEWSLETTER = re.compile(r"<footer>\s*<p>[^<]*newsletter.*?</footer>\s*", re.S | re.I)
+_TABLE_SCRIPT = re.compile(
+    r"\$\('#(?P<id>[^']+)'\)\.bootstrapTable\(\s*Object\.assign\(\s*\{\s*"
+    r"columns: (?P<columns>\[.*?\]),\s*data: (?P<data>\[.*?\]),\s*toolbar: '[^']*'\s*\},\s*"
+    r"(?P<options>\{.*?\})\s*\)\s*\);",
+    re.S,
+)
+_TOOLBAR = re.compile(r"<div id=\"(?P<id>[^\"]+)-toolbar\"[^>]*>.*?</div>\s*", re.S)
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_LOAD_TIME = re.compile(r"(ge_load_time</span>.*?<span[^>]*>)(\d{8}T\d{6}\.\d+Z)", re.S)
+
+
+def run_name(label: str, data_md5: str | None) -> str:
+    """A run's name: the first 12 hex digits of the validated file's md5, then what it covers
+    (``all records``, ``rows 1-5000``); without a hash, the label alone."""
+    return f"{data_md5[:12]} {label}" if data_md5 else label
+
+
+def clear(docs_dir: Path) -> None:
+    """Remove what an earlier run wrote (the site lists every run it holds: only this one's)."""
+    for name in ("index.html", "validations", "expectations", "static"):
+        path = docs_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def _asset(name: str) -> str:
+    return (resources.files("provena.validate") / "data_docs_assets" / name).read_text("utf-8")
+
+
+def _table(table_id: str, columns: list[dict], data: list[dict], options: dict) -> str:
+    """bootstrap-table's table as plain HTML: the same columns and cells (GX's own HTML), rows
+    sorted as GX asked, each row linked to its page (the run name is the link, else the first
+    plain-text cell)."""
+    sort_name = options.get("sortName")
+    if sort_name:
+        col = next((c for c in columns if c["field"] == sort_name), {})
+        key = col.get("sortName", sort_name)
+        data = sorted(
+            data,
+            key=lambda row: str(row.get(key, "")),
+            reverse=options.get("sortOrder") == "desc",
+        )
+    head = "".join(f"<th>{html.escape(str(c.get('title', '')))}</th>" for c in columns)
+    rows = []
+    for row in data:
+        link = row.get("_table_row_link_path")
+        plain = [c["field"] for c in columns if "<" not in str(row.get(c["field"], ""))]
+        link_field = "run_name" if "run_name" in plain else next(iter(plain), None)
+        cells = []
+        for c in columns:
+            value = str(row.get(c["field"], "")).strip()
+            if link and c["field"] == link_field:
+                value = f'<a href="{html.escape(link)}">{html.escape(value)}</a>'
+            cells.append(f"<td>{value}</td>")
+        attr = f' data-href="{html.escape(link)}"' if link else ""
+        rows.append(f"<tr{attr}>{''.join(cells)}</tr>")
+    if not rows:
+        why = "no entries: this run wrote none to the site"
+        body = f'<tr><td colspan="{len(columns)}">{why}</td></tr>'
+    else:
+        body = "\n".join(rows)
+    return (
+        f'<table id="{table_id}" class="pv-table table-sm">\n<thead><tr>{head}</tr></thead>\n'
+        f"<tbody>\n{body}\n</tbody>\n</table>"
+    )
+
+
+def _static_tables(page: str) -> str:
+    """Each bootstrap-table drawn from script data, written out as a plain table."""
+    for m in list(_TABLE_SCRIPT.finditer(page)):
+        table_id = m["id"]
+        table = _table(
+            table_id,
+            ast.literal_eval(m["columns"]),
+            ast.literal_eval(m["data"]),
+            ast.literal_eval(m["options"]),
+        )
+        empty = re.compile(rf"<table\s+id=\"{re.escape(table_id)}\"[^>]*>\s*</table>", re.S)
+        page, n = empty.subn(lambda _m, t=table: t, page)
+        if n != 1:
+            raise RuntimeError(f"Data Docs: table {table_id} not found once in the page")
+    return _TOOLBAR.sub("", page)  # their "Clear Filters" buttons: there are no filters
+
+
+def rewrite_page(page: str, run_time: dt.datetime = RUN_TIME) -> str:
+    """One Data Docs page, offline and free of clock values (see the module's docstring)."""
+    page = _static_tables(page)
+    page = _EXTERNAL_SCRIPT.sub("", page)
+    page = _EXTERNAL_LINK.sub("", page)
+    page = _INLINE_SCRIPT.sub("", page)
+    page = _IMG_REMOTE.sub('<span class="ge-logo">Great Expectations</span>', page)
+    page = _CSS_URL_REMOTE.sub("none", page)
+    page = _NEWSLETTER.sub("", page)
+    page = _FAVICON.sub("", page)
+    ids: dict[str, str] = {}
+    page = _UUID.sub(lambda m: ids.setdefault(m[0], f"n{len(ids) + 1}"), page)
+    load_time = run_time.strftime("%Y%m%dT%H%M%S.%fZ")
+    page = _LOAD_TIME.sub(lambda m: m[1] + load_time, page)
+    note = NOTE.format(time=run_time.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    page = page.replace("</head>", f"<style>{_asset('offline.css')}</style>\n</head>", 1)
+    page = re.sub(
+        r"(<div class=\"col-md-10 col-lg-10[^>]*>)",
+        lambda m: m[1] + "\n" + note,
+        page,
+        count=1,
+    )
+    return page.replace("</body>", f"<script>{_asset('offline.js')}</script>\n</body>", 1)
+
+
+def make_offline(docs_dir: Path, run_time: dt.datetime = RUN_TIME) -> list[Path]:
+    """Rewrite every page of the site (:func:`rewrite_page`) and delete the static files no page
+    refers to; returns the pages."""
+    pages = sorted(docs_dir.rglob("*.html"))
+    texts = []
+    for path in pages:
+        text = rewrite_page(path.read_text(encoding="utf-8"), run_time)
+        path.write_text(text, encoding="utf-8")
+        texts.append(text)
+    static = docs_dir / "static"
+    if static.is_dir():
+        for f in sorted(static.rglob("*")):
+            if f.is_file() and not any(f"static/{_rel(f, static)}" in t for t in texts):
+                f.unlink()
+        for d in sorted((p for p in static.rglob("*") if p.is_dir()), reverse=True):
+            if not any(d.iterdir()):
+                d.rmdir()
+        if not any(static.iterdir()):
+            static.rmdir()
+    return pages
+
+
+def _rel(path: Path, static: Path) -> str:
+    return path.relative_to(static).as_posix()

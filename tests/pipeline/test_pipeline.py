@@ -184,6 +184,15 @@ def test_validate_passes_on_the_tiny_data_and_writes_its_verdict(repo):
     assert clean_out["md5"] in html and (repo / "reports/data_docs/index.html").is_file()
 
 
+def test_the_funnel_follows_the_records_from_synth_to_split(repo):
+    html = (repo / "reports/funnel.html").read_text()
+    assert '<span class="badge pass" id="books">pass</span>' in html
+    for stage in ("synth", "ingest", "scrub_pii", "clean", "validate", "augment", "split"):
+        assert f'<tr id="stage-{stage}"><td>{stage}</td>' in html, stage
+    canaries = json.loads((repo / "metrics/split.json").read_text())["canaries"]
+    assert canaries["planted_records"] > 0 and f"canaries ({canaries['count']} x" in html
+
+
 def test_audits_run_before_and_after_augment(repo):
     before = json.loads((repo / "audits/audit_before.json").read_text())
     after = json.loads((repo / "audits/audit_after.json").read_text())

@@ -4,6 +4,7 @@ written out as HTML) and reproducible (two runs on the same data write identical
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from provena import validate
 from provena.io import RecordWriter, file_md5
 from provena.validate import docs
 from tests.conftest import ROOT
-from tests.unit.test_validate import CFG, _records
+from tests.unit.test_validate import CFG, _flawed_records, _records
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -51,24 +52,35 @@ def test_two_runs_on_the_same_data_write_identical_offline_data_docs(tmp_path):
     for path in a:
         text = (tmp_path / "a" / "docs" / path).read_text(errors="replace")
         assert not re.search(r"<(script|link|img)[^>]*(src|href)=\"https?://", text), path
+    text = (tmp_path / "a" / "docs" / page).read_text()
+    assert re.search(r"ge_load_time</span>.*?19700101T000000\.000000Z", text, re.S)
     # the validation list is an HTML table whose row links to the run's page
     href = page.replace(" ", "%20")
     assert f'<tr data-href="{href}">' in index
     assert f'<a href="{href}">{md5[:12]} all records</a>' in index
 
 
-def test_a_run_on_other_data_replaces_the_site(tmp_path):
-    """The site shows this run only: an earlier run's pages do not linger in its index."""
+def test_a_run_on_other_data_replaces_the_site_and_no_record_text_is_shown(tmp_path):
+    """The site shows this run only: an earlier run's pages do not linger in its index. The
+    failing rows of an expectation on a text column are named by id, their text withheld."""
     first, second = tmp_path / "1.parquet", tmp_path / "2.parquet"
+    flawed = _flawed_records()
     with RecordWriter(first) as w:
         w.write(_records())
     with RecordWriter(second) as w:
-        w.write(_records()[:-1])
+        w.write(flawed)
     _validate(first, tmp_path)
     _validate(second, tmp_path)
     pages = [p for p in _tree(tmp_path / "docs") if p.startswith("validations/")]
     assert len(pages) == 1 and file_md5(second)[:12] in pages[0]
     assert file_md5(first)[:12] not in (tmp_path / "docs" / "index.html").read_text()
+    page = (tmp_path / "docs" / pages[0]).read_text()
+    assert "123-45-6789" not in page and "x x x x" not in page  # planted PII, a long output
+    assert docs.WITHHELD.format(id=flawed[3]["id"]) in page  # the residual-PII row, by id
+    assert "woman" in page  # values of other columns (an attribute) are shown
+    results = json.loads((tmp_path / "results.json").read_text())["results"]
+    pii = next(r for r in results if r["name"] == "no_residual_pii")
+    assert pii["observed"]["unexpected_ids"] == [flawed[3]["id"]]  # the JSON is unchanged
 
 
 PAGE = """<html><head>
@@ -109,7 +121,6 @@ PAGE = """<html><head>
 </script>
 <a data-toggle="collapse" href="#body-0f8fad5b-d9cb-469f-a165-70867728950e">more</a>
 <div id=body-0f8fad5b-d9cb-469f-a165-70867728950e class="collapse">
-<span>ge_load_time</span></td><td><span><span>20261207T113840.578000Z</span>
 </div></div>
 <footer>
   <p>Stay current on everything GX with our newsletter <a href="https://x">Subscribe</a></p>
@@ -132,6 +143,5 @@ def test_rewrite_drops_the_network_and_writes_the_tables_out():
     assert "no entries: this run wrote none to the site" in out  # never an empty table
     # clock values and random ids are gone
     assert "2026" not in out
-    assert "ge_load_time</span></td><td><span><span>19700101T000000.000000Z" in out
     assert 'href="#body-n1"' in out and "id=body-n1 " in out
     assert out.count('id="provena-note"') == 1

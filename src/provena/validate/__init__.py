@@ -393,8 +393,11 @@ def check_chunkable(suite: dict[str, Any], path: str | Path) -> None:
 
 
 def _context(docs_dir: Path | None):
-    """An ephemeral Great Expectations context, with a Data Docs site when asked (what an
-    earlier run wrote there is removed first: the site shows this run only)."""
+    """An ephemeral Great Expectations context, and whether it has a Data Docs site (when
+    asked; what an earlier run wrote there is removed first: the site shows this run only).
+    The pages are written by :func:`_raw_results` (:func:`provena.validate.docs.publish`), not
+    by a checkpoint action: what they show is made reproducible and free of record text first.
+    """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no usage statistics: no network
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -403,7 +406,6 @@ def _context(docs_dir: Path | None):
 
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    actions = []
     if docs_dir is not None:
         from provena.validate.docs import clear
 
@@ -420,11 +422,10 @@ def _context(docs_dir: Path | None):
                 },
             },
         )
-        actions.append(gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["provena"]))
-    return ctx, actions
+    return ctx, docs_dir is not None
 
 
-def _checkpoint(ctx, actions: list, name: str, suite: dict[str, Any]):
+def _checkpoint(ctx, name: str, suite: dict[str, Any]):
     import great_expectations as gx
 
     asset = ctx.data_sources.add_pandas(name).add_dataframe_asset("curated")
@@ -440,7 +441,7 @@ def _checkpoint(ctx, actions: list, name: str, suite: dict[str, Any]):
         gx.Checkpoint(
             name=name,
             validation_definitions=[vd],
-            actions=actions,
+            actions=[],
             result_format={
                 "result_format": "SUMMARY",
                 "unexpected_index_column_names": ["id"],
@@ -451,20 +452,29 @@ def _checkpoint(ctx, actions: list, name: str, suite: dict[str, Any]):
     )
 
 
-def _raw_results(checkpoint, df: pd.DataFrame, params: dict[str, Any], run_name: str):
-    """name -> what Great Expectations found, as plain data (before :func:`_plain`).
+def _raw_results(
+    checkpoint,
+    df: pd.DataFrame,
+    params: dict[str, Any],
+    run_name: str,
+    docs_ctx=None,
+):
+    """name -> what Great Expectations found, as plain data (before :func:`_plain`); with
+    ``docs_ctx`` (the context, when it has a Data Docs site), the run's pages are written.
 
     The run time is fixed (:data:`provena.validate.docs.RUN_TIME`), not the clock: it names
     the Data Docs page, which must not change between two runs on the same data."""
     from great_expectations.core.run_identifier import RunIdentifier
 
-    from provena.validate.docs import RUN_TIME
+    from provena.validate.docs import RUN_TIME, publish
 
     res = checkpoint.run(
         batch_parameters={"dataframe": df},
         expectation_parameters=params,
         run_id=RunIdentifier(run_name=run_name, run_time=RUN_TIME),
     )
+    if docs_ctx is not None:
+        publish(docs_ctx, res, "provena", withhold=lambda conf: reads_text(conf.to_json_dict()))
     vr = next(iter(res.run_results.values()))
     out = {}
     for r in vr.results:
@@ -599,9 +609,9 @@ def run_suite(
     runnable, skipped = _split_off(suite, df, cfg)
     raw = {}
     if runnable["expectations"]:
-        ctx, actions = _context(docs_dir)
-        cp = _checkpoint(ctx, actions, STAGE, runnable)
-        raw = _raw_results(cp, df, params, run_name("all records", data_md5))
+        ctx, docs = _context(docs_dir)
+        cp = _checkpoint(ctx, STAGE, runnable)
+        raw = _raw_results(cp, df, params, run_name("all records", data_md5), ctx if docs else None)
         if docs_dir is not None:
             make_offline(docs_dir)
     return _in_order(suite, raw, skipped)
@@ -636,18 +646,25 @@ def run_suite_chunked(
         "name": f"{suite.get('name')} (text columns, by chunk)",
         "expectations": [e for e in exps if reads_text(e)],
     }
-    ctx, actions = _context(docs_dir)
+    ctx, docs = _context(docs_dir)
+    docs_ctx = ctx if docs else None
     raw = {}
     if table_suite["expectations"]:
-        cp = _checkpoint(ctx, actions, STAGE, table_suite)
+        cp = _checkpoint(ctx, STAGE, table_suite)
         raw.update(
-            _raw_results(cp, table, params, run_name("all records, text columns aside", data_md5))
+            _raw_results(
+                cp,
+                table,
+                params,
+                run_name("all records, text columns aside", data_md5),
+                docs_ctx,
+            )
         )
     parts: dict[str, list[dict[str, Any]]] = {
         e["meta"]["name"]: [] for e in text_suite["expectations"]
     }
     if parts:
-        cp = _checkpoint(ctx, actions, f"{STAGE}_text", text_suite)
+        cp = _checkpoint(ctx, f"{STAGE}_text", text_suite)
         bar = progress(
             total=len(table), desc=f"{STAGE}: text columns", unit=" rec", unit_scale=True
         )
@@ -655,7 +672,7 @@ def run_suite_chunked(
         with bar:
             for chunk in chunks:
                 name = run_name(f"rows {start + 1}-{start + len(chunk)}", data_md5)
-                for k, v in _raw_results(cp, chunk, params, name).items():
+                for k, v in _raw_results(cp, chunk, params, name, docs_ctx).items():
                     parts[k].append(v)
                 start += len(chunk)
                 bar.update(len(chunk))

@@ -19,22 +19,31 @@ cannot replace them. So :func:`make_offline` rewrites the written pages, after t
   dropped, and so the static files (fonts, images) no page refers to any more: each page is
   one self-contained file, like Provena's own reports.
 
+The pages are written by :func:`publish` (what GX's UpdateDataDocsAction does), from each
+run's result made fit to show first: record text is withheld. The validated table holds the
+records' text, and a failing row-wise expectation on it (the residual-PII check above all)
+would list what it found; the pages name those rows by id instead (:data:`WITHHELD`), as
+``reports/validation.json`` does.
+
 Reproducible: two runs on the same data write byte-identical pages. The run name carries the
 validated file's md5 (:func:`run_name`) and the run time is fixed (:data:`RUN_TIME`), not the
-clock; the random element ids GX draws (uuid4) are numbered in order of appearance; the batch's
-load time (``ge_load_time``, the clock) is replaced by the run time; the logo's cache-busting
+clock; the batch's load time (``ge_load_time``, the clock) is set to the run time; the random
+element ids GX draws (uuid4) are numbered in order of appearance; the logo's cache-busting
 time stamp goes with the logo. A note at the top of each page says so.
 """
 
 from __future__ import annotations
 
 import ast
+import copy
 import datetime as dt
 import html
 import re
 import shutil
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 #: The run time every Data Docs run carries: fixed, so the pages do not change with the clock.
 #: The run name carries the data's hash (:func:`run_name`); when the stage ran is not part
@@ -64,13 +73,59 @@ _TABLE_SCRIPT = re.compile(
 )
 _TOOLBAR = re.compile(r"<div id=\"(?P<id>[^\"]+)-toolbar\"[^>]*>.*?</div>\s*", re.S)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_LOAD_TIME = re.compile(r"(ge_load_time</span>.*?<span[^>]*>)(\d{8}T\d{6}\.\d+Z)", re.S)
 
 
 def run_name(label: str, data_md5: str | None) -> str:
     """A run's name: the first 12 hex digits of the validated file's md5, then what it covers
     (``all records``, ``rows 1-5000``); without a hash, the label alone."""
     return f"{data_md5[:12]} {label}" if data_md5 else label
+
+
+#: what a Data Docs page shows in place of a text column's value (the record is named by id)
+WITHHELD = "(text withheld: record {id})"
+
+
+def _withhold_values(result: dict[str, Any]) -> None:
+    """A row-wise result on a text column, its values replaced by their records' ids: the
+    pages list the failing rows of a residual-PII check, and must not show what it found."""
+    index = result.get("partial_unexpected_index_list") or []
+    ids = [i.get("id") if isinstance(i, dict) else i for i in index]
+    if "partial_unexpected_list" in result:
+        n = len(result["partial_unexpected_list"] or [])
+        result["partial_unexpected_list"] = [
+            WITHHELD.format(id=ids[k] if k < len(ids) else "?") for k in range(n)
+        ]
+        result["partial_unexpected_counts"] = [
+            {"value": v, "count": 1} for v in result["partial_unexpected_list"]
+        ]
+    if index:
+        result["partial_unexpected_index_list"] = [{"id": i} for i in ids]
+    for key in ("unexpected_list", "unexpected_index_list"):  # COMPLETE format only
+        result.pop(key, None)
+
+
+def publish(ctx, checkpoint_result, site: str, withhold: Callable[[Any], bool]) -> None:
+    """Write a checkpoint's runs to the Data Docs site ``site`` (what GX's UpdateDataDocsAction
+    does), each run's result first made fit to show: the batch's load time (the clock) set to
+    :data:`RUN_TIME`, and the values of every expectation ``withhold`` names (those reading a
+    text column) replaced by their records' ids (:data:`WITHHELD`)."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
+
+    for ident, result in checkpoint_result.run_results.items():
+        shown = copy.deepcopy(result)  # the caller reads the original
+        markers = shown.meta.get("batch_markers")
+        if isinstance(markers, dict) and "ge_load_time" in markers:
+            markers["ge_load_time"] = RUN_TIME.strftime("%Y%m%dT%H%M%S.%fZ")
+        for r in shown.results:
+            if r.result and withhold(r.expectation_config):
+                _withhold_values(r.result)
+        ctx.validation_results_store.set(ident, shown)
+        ctx.build_data_docs(
+            site_names=[site],
+            resource_identifiers=[ident, ExpectationSuiteIdentifier(name=shown.suite_name)],
+        )
 
 
 def clear(docs_dir: Path) -> None:
@@ -154,8 +209,6 @@ def rewrite_page(page: str, run_time: dt.datetime = RUN_TIME) -> str:
     page = _FAVICON.sub("", page)
     ids: dict[str, str] = {}
     page = _UUID.sub(lambda m: ids.setdefault(m[0], f"n{len(ids) + 1}"), page)
-    load_time = run_time.strftime("%Y%m%dT%H%M%S.%fZ")
-    page = _LOAD_TIME.sub(lambda m: m[1] + load_time, page)
     note = NOTE.format(time=run_time.strftime("%Y-%m-%dT%H:%M:%SZ"))
     page = page.replace("</head>", f"<style>{_asset('offline.css')}</style>\n</head>", 1)
     page = re.sub(

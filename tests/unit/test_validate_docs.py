@@ -145,3 +145,21 @@ def test_rewrite_drops_the_network_and_writes_the_tables_out():
     assert "2026" not in out
     assert 'href="#body-n1"' in out and "id=body-n1 " in out
     assert out.count('id="provena-note"') == 1
+
+
+def test_runs_of_one_time_are_listed_in_page_order_whatever_order_gx_gave():
+    columns = [{"field": "run_time", "sortName": "_t"}, {"field": "run_name"}]
+    names = ["rows 51-100", "all records", "rows 1-50", "rows 101-120"]
+    rows = [
+        {"run_time": "t", "_t": 0.0, "run_name": n, "_table_row_link_path": f"{n}.html"}
+        for n in names
+    ]
+    opts = {"sortName": "run_time", "sortOrder": "desc"}
+    for given in (rows, rows[::-1]):
+        out = docs._table("x", columns, given, opts)
+        assert re.findall(r'data-href="([^"]+)\.html"', out) == [
+            "all records",
+            "rows 1-50",
+            "rows 51-100",
+            "rows 101-120",
+        ]

@@ -147,14 +147,21 @@ def _table(table_id: str, columns: list[dict], data: list[dict], options: dict) 
     sorted as GX asked, each row linked to its page (the run name is the link, else the first
     plain-text cell)."""
     sort_name = options.get("sortName")
-    if sort_name:
-        col = next((c for c in columns if c["field"] == sort_name), {})
-        key = col.get("sortName", sort_name)
-        data = sorted(
-            data,
-            key=lambda row: str(row.get(key, "")),
-            reverse=options.get("sortOrder") == "desc",
-        )
+    col = next((c for c in columns if c["field"] == sort_name), {})
+    key = col.get("sortName", sort_name)
+
+    def order(row: dict) -> tuple:
+        value = row.get(key, "") if key else ""
+        num = isinstance(value, int | float)
+        return (0, value, "") if num else (1, 0, str(value))
+
+    def page(row: dict) -> list:  # "rows 2-3" before "rows 10-11"
+        parts = re.split(r"(\d+)", str(row.get("_table_row_link_path", "")))
+        return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts]
+
+    # ties (runs of one time) in page order, so the order never depends on the order GX
+    # listed the files in (a directory listing); sorted() is stable, reversed or not
+    data = sorted(sorted(data, key=page), key=order, reverse=options.get("sortOrder") == "desc")
     head = "".join(f"<th>{html.escape(str(c.get('title', '')))}</th>" for c in columns)
     rows = []
     for row in data:

@@ -37,26 +37,20 @@ from __future__ import annotations
 import ast
 import copy
 import datetime as dt
-import html
 import re
 import shutil
 from collections.abc import Callable
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
 #: The run time every Data Docs run carries: fixed, so the pages do not change with the clock.
 #: The run name carries the data's hash (:func:`run_name`); when the stage ran is not part
 #: of its output.
 RUN_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-#: what each page says about the fixed run time and the rewriting
-NOTE = (
-    '<div class="pv-note" id="provena-note">Rewritten by Provena to work offline (no CDN): '
-    "styles and scripts are inline, tables are plain HTML. Run names start with the first 12 "
-    "hex digits of the validated file's md5; the run time is fixed at {time} (not the clock) "
-    "so that two runs on the same data write identical pages.</div>"
-)
 
 _EXTERNAL_SCRIPT = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>\s*")
 _EXTERNAL_LINK = re.compile(r"<link[^>]*\bhref=\"https?://[^\"]*\"[^>]*>\s*")
@@ -142,6 +136,19 @@ def _asset(name: str) -> str:
     return (resources.files("provena.validate") / "data_docs_assets" / name).read_text("utf-8")
 
 
+@cache
+def _parts():
+    """The macros of ``data_docs_assets/parts.html.j2`` (Jinja2, autoescaped)."""
+    env = Environment(
+        loader=PackageLoader("provena.validate", "data_docs_assets"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template("parts.html.j2").module
+
+
 def _table(table_id: str, columns: list[dict], data: list[dict], options: dict) -> str:
     """bootstrap-table's table as plain HTML: the same columns and cells (GX's own HTML), rows
     sorted as GX asked, each row linked to its page (the run name is the link, else the first
@@ -162,29 +169,15 @@ def _table(table_id: str, columns: list[dict], data: list[dict], options: dict) 
     # ties (runs of one time) in page order, so the order never depends on the order GX
     # listed the files in (a directory listing); sorted() is stable, reversed or not
     data = sorted(sorted(data, key=page), key=order, reverse=options.get("sortOrder") == "desc")
-    head = "".join(f"<th>{html.escape(str(c.get('title', '')))}</th>" for c in columns)
     rows = []
     for row in data:
-        link = row.get("_table_row_link_path")
-        plain = [c["field"] for c in columns if "<" not in str(row.get(c["field"], ""))]
+        values = {c["field"]: str(row.get(c["field"], "")).strip() for c in columns}
+        plain = [f for f, v in values.items() if "<" not in v]
         link_field = "run_name" if "run_name" in plain else next(iter(plain), None)
-        cells = []
-        for c in columns:
-            value = str(row.get(c["field"], "")).strip()
-            if link and c["field"] == link_field:
-                value = f'<a href="{html.escape(link)}">{html.escape(value)}</a>'
-            cells.append(f"<td>{value}</td>")
-        attr = f' data-href="{html.escape(link)}"' if link else ""
-        rows.append(f"<tr{attr}>{''.join(cells)}</tr>")
-    if not rows:
-        why = "no entries: this run wrote none to the site"
-        body = f'<tr><td colspan="{len(columns)}">{why}</td></tr>'
-    else:
-        body = "\n".join(rows)
-    return (
-        f'<table id="{table_id}" class="pv-table table-sm">\n<thead><tr>{head}</tr></thead>\n'
-        f"<tbody>\n{body}\n</tbody>\n</table>"
-    )
+        link = row.get("_table_row_link_path")
+        cells = [{"value": v, "link": bool(link) and f == link_field} for f, v in values.items()]
+        rows.append({"link": link, "cells": cells})
+    return str(_parts().table(table_id, [str(c.get("title", "")) for c in columns], rows))
 
 
 def _static_tables(page: str) -> str:
@@ -197,7 +190,8 @@ def _static_tables(page: str) -> str:
             ast.literal_eval(m["data"]),
             ast.literal_eval(m["options"]),
         )
-        empty = re.compile(rf"<table\s+id=\"{re.escape(table_id)}\"[^>]*>\s*</table>", re.S)
+        # the element with the table's id, empty: bootstrap-table filled it in the browser
+        empty = re.compile(rf"<(\w+)\s+id=\"{re.escape(table_id)}\"[^>]*>\s*</\1>", re.S)
         page, n = empty.subn(lambda _m, t=table: t, page)
         if n != 1:
             raise RuntimeError(f"Data Docs: table {table_id} not found once in the page")
@@ -210,21 +204,22 @@ def rewrite_page(page: str, run_time: dt.datetime = RUN_TIME) -> str:
     page = _EXTERNAL_SCRIPT.sub("", page)
     page = _EXTERNAL_LINK.sub("", page)
     page = _INLINE_SCRIPT.sub("", page)
-    page = _IMG_REMOTE.sub('<span class="ge-logo">Great Expectations</span>', page)
+    parts = _parts()
+    page = _IMG_REMOTE.sub(lambda _m: str(parts.logo()), page)
     page = _CSS_URL_REMOTE.sub("none", page)
     page = _NEWSLETTER.sub("", page)
     page = _FAVICON.sub("", page)
     ids: dict[str, str] = {}
     page = _UUID.sub(lambda m: ids.setdefault(m[0], f"n{len(ids) + 1}"), page)
-    note = NOTE.format(time=run_time.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    page = page.replace("</head>", f"<style>{_asset('offline.css')}</style>\n</head>", 1)
+    note = str(parts.note(run_time.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    page = page.replace("</head>", str(parts.style(_asset("offline.css"))) + "</head>", 1)
     page = re.sub(
         r"(<div class=\"col-md-10 col-lg-10[^>]*>)",
         lambda m: m[1] + "\n" + note,
         page,
         count=1,
     )
-    return page.replace("</body>", f"<script>{_asset('offline.js')}</script>\n</body>", 1)
+    return page.replace("</body>", str(parts.script(_asset("offline.js"))) + "</body>", 1)
 
 
 def make_offline(docs_dir: Path, run_time: dt.datetime = RUN_TIME) -> list[Path]:

@@ -194,7 +194,10 @@ def _static_tables(page: str) -> str:
         empty = re.compile(rf"<(\w+)\s+id=\"{re.escape(table_id)}\"[^>]*>\s*</\1>", re.S)
         page, n = empty.subn(lambda _m, t=table: t, page)
         if n != 1:
-            raise RuntimeError(f"Data Docs: table {table_id} not found once in the page")
+            raise RuntimeError(  # GX's page layout changed: a bug to fix here, not user input
+                f"Data Docs: the empty element of bootstrap-table {table_id!r} is not in the page"
+                " once (did Great Expectations change its page layout?)"
+            )
     return _TOOLBAR.sub("", page)  # their "Clear Filters" buttons: there are no filters
 
 

@@ -4,12 +4,13 @@
         --train data/processed/train.parquet --validation data/processed/validation.parquet \
         --test data/processed/test.parquet --gold data/processed/gold.parquet \
         --ledger data/ledger/split.jsonl --quarantine data/quarantine/split.jsonl \
-        --metrics metrics/split.json
+        --metrics metrics/split.json --funnel-html reports/funnel.html \
+        --funnel-input ingest=metrics/ingest.json  # one per data stage (provena.funnel)
 """
 
 from pathlib import Path
 
-from provena import split
+from provena import funnel, split
 from provena.stage import run_stage, stage_parser
 
 
@@ -22,6 +23,9 @@ def main(args, params) -> None:
         quarantine=args.quarantine,
         metrics=args.metrics,
     )
+    if args.funnel_html:  # the last data stage: the funnel over every stage's metrics
+        inputs = dict(item.split("=", 1) for item in args.funnel_input)
+        funnel.write({k: Path(v) for k, v in inputs.items()}, args.funnel_html)
 
 
 if __name__ == "__main__":
@@ -29,4 +33,6 @@ if __name__ == "__main__":
     for flag in ("--input", "--ledger", "--quarantine", *(f"--{s}" for s in split.ALL_SPLITS)):
         parser.add_argument(flag, type=Path, required=True)
     parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--funnel-html", type=Path)
+    parser.add_argument("--funnel-input", action="append", default=[], metavar="STAGE=PATH")
     run_stage("split", main, parser)

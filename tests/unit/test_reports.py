@@ -43,6 +43,7 @@ def test_every_page_is_found():
         "bias_audit.html.j2",
         "clean_report.html.j2",
         "data_quality.html.j2",
+        "funnel.html.j2",
         "model.html.j2",
         "pii_report.html.j2",
         "report_diff.html.j2",

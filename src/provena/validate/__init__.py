@@ -393,7 +393,11 @@ def check_chunkable(suite: dict[str, Any], path: str | Path) -> None:
 
 
 def _context(docs_dir: Path | None):
-    """An ephemeral Great Expectations context, with a Data Docs site when asked."""
+    """An ephemeral Great Expectations context, and whether it has a Data Docs site (when
+    asked; what an earlier run wrote there is removed first: the site shows this run only).
+    The pages are written by :func:`_raw_results` (:func:`provena.validate.docs.publish`), not
+    by a checkpoint action: what they show is made reproducible and free of record text first.
+    """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # no usage statistics: no network
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -402,12 +406,15 @@ def _context(docs_dir: Path | None):
 
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    actions = []
     if docs_dir is not None:
+        from provena.validate.docs import clear
+
+        clear(docs_dir)
         ctx.add_data_docs_site(
             site_name="provena",
             site_config={
                 "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,  # no tutorial pop-up or footer (links to the web)
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
                 "store_backend": {
                     "class_name": "TupleFilesystemStoreBackend",
@@ -415,11 +422,10 @@ def _context(docs_dir: Path | None):
                 },
             },
         )
-        actions.append(gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["provena"]))
-    return ctx, actions
+    return ctx, docs_dir is not None
 
 
-def _checkpoint(ctx, actions: list, name: str, suite: dict[str, Any]):
+def _checkpoint(ctx, name: str, suite: dict[str, Any]):
     import great_expectations as gx
 
     asset = ctx.data_sources.add_pandas(name).add_dataframe_asset("curated")
@@ -435,7 +441,7 @@ def _checkpoint(ctx, actions: list, name: str, suite: dict[str, Any]):
         gx.Checkpoint(
             name=name,
             validation_definitions=[vd],
-            actions=actions,
+            actions=[],
             result_format={
                 "result_format": "SUMMARY",
                 "unexpected_index_column_names": ["id"],
@@ -446,15 +452,29 @@ def _checkpoint(ctx, actions: list, name: str, suite: dict[str, Any]):
     )
 
 
-def _raw_results(checkpoint, df: pd.DataFrame, params: dict[str, Any], run_name: str):
-    """name -> what Great Expectations found, as plain data (before :func:`_plain`)."""
+def _raw_results(
+    checkpoint,
+    df: pd.DataFrame,
+    params: dict[str, Any],
+    run_name: str,
+    docs_ctx=None,
+):
+    """name -> what Great Expectations found, as plain data (before :func:`_plain`); with
+    ``docs_ctx`` (the context, when it has a Data Docs site), the run's pages are written.
+
+    The run time is fixed (:data:`provena.validate.docs.RUN_TIME`), not the clock: it names
+    the Data Docs page, which must not change between two runs on the same data."""
     from great_expectations.core.run_identifier import RunIdentifier
+
+    from provena.validate.docs import RUN_TIME, publish
 
     res = checkpoint.run(
         batch_parameters={"dataframe": df},
         expectation_parameters=params,
-        run_id=RunIdentifier(run_name=run_name),
+        run_id=RunIdentifier(run_name=run_name, run_time=RUN_TIME),
     )
+    if docs_ctx is not None:
+        publish(docs_ctx, res, "provena", withhold=lambda conf: reads_text(conf.to_json_dict()))
     vr = next(iter(res.run_results.values()))
     out = {}
     for r in vr.results:
@@ -579,14 +599,21 @@ def run_suite(
     params: dict[str, Any],
     docs_dir: Path | None,
     cfg: ValidateConfig | None = None,
+    data_md5: str | None = None,
 ) -> list[dict[str, Any]]:
     """Validate ``df`` against the suite; one plain dict per expectation, in suite order
-    (``cfg``: the family column; default: the library's)."""
+    (``cfg``: the family column; default: the library's; ``data_md5``: the validated file's
+    hash, which names the Data Docs run: :func:`provena.validate.docs.run_name`)."""
+    from provena.validate.docs import make_offline, run_name
+
     runnable, skipped = _split_off(suite, df, cfg)
     raw = {}
     if runnable["expectations"]:
-        ctx, actions = _context(docs_dir)
-        raw = _raw_results(_checkpoint(ctx, actions, STAGE, runnable), df, params, "all records")
+        ctx, docs = _context(docs_dir)
+        cp = _checkpoint(ctx, STAGE, runnable)
+        raw = _raw_results(cp, df, params, run_name("all records", data_md5), ctx if docs else None)
+        if docs_dir is not None:
+            make_offline(docs_dir)
     return _in_order(suite, raw, skipped)
 
 
@@ -597,6 +624,7 @@ def run_suite_chunked(
     params: dict[str, Any],
     docs_dir: Path | None,
     cfg: ValidateConfig | None = None,
+    data_md5: str | None = None,
 ) -> list[dict[str, Any]]:
     """Validate without holding the text of every record at once.
 
@@ -604,8 +632,11 @@ def run_suite_chunked(
     expectations that read no text column run on it once. ``chunks`` are consecutive row ranges
     of the full table (:func:`text_chunks`): the expectations on text columns, all row-wise
     (:func:`check_chunkable`), run on each and their results are merged (:func:`merge_results`).
-    Data Docs get one page for the table and one per chunk.
+    Data Docs get one page for the table and one per chunk (``data_md5`` names their runs, as
+    in :func:`run_suite`).
     """
+    from provena.validate.docs import make_offline, run_name
+
     whole, skipped = suite, {}
     suite, skipped = _split_off(suite, table, cfg)
     exps = suite["expectations"]
@@ -615,24 +646,33 @@ def run_suite_chunked(
         "name": f"{suite.get('name')} (text columns, by chunk)",
         "expectations": [e for e in exps if reads_text(e)],
     }
-    ctx, actions = _context(docs_dir)
+    ctx, docs = _context(docs_dir)
+    docs_ctx = ctx if docs else None
     raw = {}
     if table_suite["expectations"]:
-        cp = _checkpoint(ctx, actions, STAGE, table_suite)
-        raw.update(_raw_results(cp, table, params, "all records, text columns aside"))
+        cp = _checkpoint(ctx, STAGE, table_suite)
+        raw.update(
+            _raw_results(
+                cp,
+                table,
+                params,
+                run_name("all records, text columns aside", data_md5),
+                docs_ctx,
+            )
+        )
     parts: dict[str, list[dict[str, Any]]] = {
         e["meta"]["name"]: [] for e in text_suite["expectations"]
     }
     if parts:
-        cp = _checkpoint(ctx, actions, f"{STAGE}_text", text_suite)
+        cp = _checkpoint(ctx, f"{STAGE}_text", text_suite)
         bar = progress(
             total=len(table), desc=f"{STAGE}: text columns", unit=" rec", unit_scale=True
         )
         start = 0
         with bar:
             for chunk in chunks:
-                name = f"rows {start + 1}-{start + len(chunk)}"
-                for k, v in _raw_results(cp, chunk, params, name).items():
+                name = run_name(f"rows {start + 1}-{start + len(chunk)}", data_md5)
+                for k, v in _raw_results(cp, chunk, params, name, docs_ctx).items():
                     parts[k].append(v)
                 start += len(chunk)
                 bar.update(len(chunk))
@@ -644,6 +684,8 @@ def run_suite_chunked(
             if isinstance(mostly, dict):  # {"$PARAMETER": name}
                 mostly = params[mostly["$PARAMETER"]]
             raw[name] = merge_results(parts[name], mostly)
+    if docs_dir is not None:
+        make_offline(docs_dir)
     return _in_order(whole, raw, skipped)
 
 
@@ -697,20 +739,20 @@ def run(
     # pass 1: the table without its text; pass 2: the text, validate.chunk_rows rows at a time
     df = build_table(records(), cfg, count, text=False, derived=suite_columns(suite))
     params, docs = suite_parameters(cfg), docs_dir if cfg.data_docs else None
+    md5 = file_md5(inp)
     if len(df) <= cfg.chunk_rows:  # one chunk: the whole table, one Great Expectations run
-        results = run_suite(
-            next(text_chunks(records(), df, cfg, len(df) or 1), df), suite, params, docs, cfg
-        )
+        whole = next(text_chunks(records(), df, cfg, len(df) or 1), df)
+        results = run_suite(whole, suite, params, docs, cfg, data_md5=md5)
     else:
         log.info(
             "%s: %d records, text columns checked %d at a time", STAGE, len(df), cfg.chunk_rows
         )
         chunks = text_chunks(records(), df, cfg, cfg.chunk_rows)
-        results = run_suite_chunked(df, chunks, suite, params, docs, cfg)
+        results = run_suite_chunked(df, chunks, suite, params, docs, cfg, data_md5=md5)
     v = verdict(results)
     dataset = {
         "path": display_path(inp, root),
-        "md5": file_md5(inp),
+        "md5": md5,
         "records": len(df),
     }
     head = {

@@ -2,11 +2,14 @@
 
 Built by the validate stage from the curated table, the validation results and the JSON the
 earlier stages wrote (their metrics, the PII report, the clean report). It shows the curation
-funnel with every reason records left, length distributions, PII counts by entity type, the
-largest duplicate clusters, the validation results, and the dataset's fingerprint. Charts are
-inline SVG; there is no script and nothing loads from the network. Every value is escaped by
-Jinja2's autoescaping; text shown is scrubbed text (the report reads the output of clean, which
-reads the output of scrub_pii). Template: ``provena/reports/templates/data_quality.html.j2``.
+funnel up to validate with every reason records left (validate runs before augment and split:
+the funnel over every data stage is ``reports/funnel.html``, written by split through
+:mod:`provena.funnel`, and the page links to it), length distributions, PII counts by entity
+type, the largest duplicate clusters, the validation results, and the dataset's fingerprint.
+Charts are inline SVG; there is no script and nothing loads from the network. Every value is
+escaped by Jinja2's autoescaping; text shown is scrubbed text (the report reads the output of
+clean, which reads the output of scrub_pii). Template:
+``provena/reports/templates/data_quality.html.j2``.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ log = logging.getLogger("provena")
 JOBS = (
     ("Curate data", ("synth", "ingest", "scrub", "dedup")),
     ("Review and sign off", ("review", "signoff")),
+    ("Compare models", ("compare",)),
     ("Trace lineage", ("trace", "trained-on", "bundle")),
     ("Reports and params", ("report", "check-params", "suite")),
 )

@@ -40,6 +40,7 @@ log = logging.getLogger("provena")
 JOBS = (
     ("Curate data", ("synth", "ingest", "scrub", "dedup")),
     ("Review and sign off", ("review", "signoff")),
+    ("Compare models", ("compare",)),
     ("Trace lineage", ("trace", "trained-on", "bundle")),
     ("Reports and params", ("report", "check-params", "suite")),
 )
@@ -517,6 +518,138 @@ def bundle_cmd(adapter: Path, out: Path, root: Path | None) -> None:
 
     digests = lineage.bundle(adapter, out, root=root)
     click.echo(f"{len(digests)} files and MANIFEST.txt (their SHA-256) -> {out}; no data/ file")
+
+
+# ----------------------------------------------------------------------------------- compare
+
+
+def _compare_defaults() -> Any:
+    from provena.config import CompareConfig
+
+    return CompareConfig()
+
+
+@cli.command("compare", short_help="model B against model A on the same records: exit 1 if worse")
+@click.argument("a", type=PATH, metavar="A")
+@click.argument("b", type=PATH, metavar="B")
+@click.option(
+    "--answers",
+    is_flag=True,
+    help="A and B are answer files (JSONL, rows of evaluate's predictions), not model folders",
+)
+@click.option(
+    "--ratings", type=PATH, help="with --answers: the ratings file of `provena review import`"
+)
+@click.option(
+    "--out",
+    type=PATH,
+    default=Path("reports/compare.json"),
+    show_default=True,
+    help="the JSON; the HTML page goes next to it (.html)",
+)
+@click.option("--test", type=PATH, default=Path("data/processed/test.parquet"), show_default=True)
+@click.option("--gold", type=PATH, default=Path("data/processed/gold.parquet"), show_default=True)
+@click.option(
+    "--base",
+    "base_dir",
+    type=PATH,
+    default=Path("models/base"),
+    show_default=True,
+    help="base of an adapter folder (else the one its train_config.json names)",
+)
+@click.option(
+    "--privacy/--no-privacy",
+    default=True,
+    show_default=True,
+    help="run the privacy probes on both models (when --train and --pii-ledger exist)",
+)
+@click.option("--train", type=PATH, default=Path("data/processed/train.parquet"), show_default=True)
+@click.option(
+    "--pii-ledger", type=PATH, default=Path("data/ledger/scrub_pii.jsonl"), show_default=True
+)
+@params_section("compare", _compare_defaults)
+def compare_cmd(
+    a: Path,
+    b: Path,
+    answers: bool,
+    ratings: Path | None,
+    out: Path,
+    test: Path,
+    gold: Path,
+    base_dir: Path,
+    privacy: bool,
+    train: Path,
+    pii_ledger: Path,
+    cfg: Any,
+) -> None:
+    """Compare model B with model A on the same test and gold records, scored as evaluate
+    scores a model: per family, audited group and fairness gap, each difference B - A with a
+    paired bootstrap interval and a verdict (better, worse, no difference), perplexity, the
+    privacy probes, and the answers that differ most side by side. A and B are adapter, export
+    or model folders (for a DVC experiment: `dvc exp apply NAME` and copy models/adapter out
+    first). With --answers, A and B are answer files paired by split and id, scored against
+    their references and, with --ratings, by the human ratings `provena review import` wrote.
+    Writes --out and the HTML page next to it; exits 0 when B is not worse on any gated
+    comparison (compare.gate), 1 when it is, 2 on bad input."""
+    from provena import compare
+    from provena.config import AuditDataConfig, EvaluateConfig, ScrubPiiConfig, TrainConfig
+
+    params = click.get_current_context().meta.get(PARAMS_KEY)
+    ecfg = params.evaluate if params else EvaluateConfig()
+    attributes = params.audit_data.attributes if params else AuditDataConfig().attributes
+    split_files = {"test": test, "gold": gold}
+    if answers:
+        records = {
+            r["id"]: r for p in split_files.values() if p.is_file() for r in compare.read_split(p)
+        }
+        result = compare.compare_answers(
+            a, b, ecfg, cfg, attributes=attributes, ratings=ratings, records=records
+        )
+    else:
+        if ratings is not None:
+            raise UserError("--ratings goes with --answers (ratings are of answer files)")
+        t = TrainConfig.model_fields
+        train_cfg = params.train if params else None
+        scrub = params.scrub_pii if params else ScrubPiiConfig()
+        probe_inputs, skipped = None, None
+        if not privacy:
+            skipped = "--no-privacy"
+        elif not (train.is_file() and pii_ledger.is_file()):
+            skipped = f"no {train if not train.is_file() else pii_ledger}"
+        else:
+            from provena.evaluate import pii_detector
+            from provena.io import read_jsonl
+            from provena.pii.settings import secret_key
+
+            probe_inputs = compare.PrivacyInputs(
+                compare.read_split(train),
+                list(read_jsonl(pii_ledger)),
+                secret_key(scrub)[0],
+                pii_detector(scrub),
+            )
+        result = compare.compare_models(
+            a,
+            b,
+            split_files,
+            ecfg,
+            cfg,
+            base_dir=base_dir,
+            quantization=train_cfg.quantization if train_cfg else t["quantization"].default,
+            max_seq_len=train_cfg.max_seq_len if train_cfg else t["max_seq_len"].default,
+            use_chat_template=(
+                train_cfg.use_chat_template if train_cfg else t["use_chat_template"].default
+            ),
+            attributes=attributes,
+            privacy=probe_inputs,
+            privacy_skipped=skipped,
+        )
+    page = compare.write(result, out)
+    outcome = result["outcome"]
+    counts = ", ".join(f"{v} {n}" for v, n in outcome["verdicts"].items())
+    click.echo(f"{outcome['text']} ({counts}) -> {out}, {page}")
+    for where in outcome["worse"]:
+        click.echo(f"  worse: {where}")
+    fail_unless(outcome["b_not_worse"])
 
 
 # ----------------------------------------------------------------------- reports and params

@@ -1766,6 +1766,56 @@ class ReportDiffConfig(StrictModel):
     )
 
 
+class CompareConfig(StrictModel):
+    """``provena compare``: two models (or two answer files) on the same records, each
+    difference with a paired bootstrap interval and a verdict."""
+
+    level: Annotated[float, Field(gt=0.5, lt=1)] = Field(
+        0.95,
+        description="confidence level of every interval of B - A (scipy.stats.bootstrap); a "
+        "difference is 'better' or 'worse' only when its whole interval says so",
+    )
+    resamples: Annotated[int, Field(ge=100, le=1_000_000)] = Field(
+        2000,
+        description="bootstrap resamples of the records, the same indices for both models "
+        "(paired); more narrows the Monte Carlo error of the interval's ends, not the interval",
+    )
+    method: Literal["percentile", "basic", "BCa"] = Field(
+        "percentile",
+        description="scipy.stats.bootstrap's interval method; percentile by default, as it "
+        "stays defined when every paired difference is the same (BCa is then undefined)",
+    )
+    seed: int = Field(0, description="seed of the resampling: the same inputs, the same intervals")
+    margin: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.0,
+        description="non-inferiority margin on the 0-1 scores (task scores, ratings rescaled "
+        "to 0-1, fairness gaps): B is 'worse' only when its whole interval lies below -margin "
+        "(a drop smaller than this is tolerated); 'better' needs the interval above 0",
+    )
+    perplexity_margin: Annotated[float, Field(ge=0, le=10)] = Field(
+        0.0,
+        description="non-inferiority margin on perplexity, as a share of A's: B is 'worse' only "
+        "when its perplexity is above A's by more than this share over its whole interval",
+    )
+    gate: list[
+        Literal["families", "perplexity", "groups", "fairness_gaps", "privacy", "ratings"]
+    ] = Field(
+        default_factory=lambda: ["families", "perplexity", "fairness_gaps", "privacy", "ratings"],
+        description="the comparisons whose 'worse' fails the run (exit status 1): per-group "
+        "differences are many small samples, so they are reported and not gated by default",
+    )
+    max_examples: Annotated[int, Field(ge=1, le=1_000_000)] | None = Field(
+        None,
+        description="generated answers per family and split; none: evaluate.max_examples (the "
+        "same records for both models either way)",
+    )
+    differing_answers: Annotated[int, Field(ge=0, le=1000)] = Field(
+        20,
+        description="answers shown side by side: those whose scores differ most between the "
+        "models (a bounded sample; scrubbed test and gold text only)",
+    )
+
+
 class Params(StrictModel):
     """The whole ``params.yaml``: one section per stage, named like the stage."""
 
@@ -1792,6 +1842,10 @@ class Params(StrictModel):
     report_diff: ReportDiffConfig = Field(
         ReportDiffConfig(),
         description="`provena report diff`: timings left out, tolerance for numbers",
+    )
+    compare: CompareConfig = Field(
+        CompareConfig(),
+        description="`provena compare`: two models or answer files, paired intervals, verdicts",
     )
 
     def meta_labels(self) -> frozenset[str]:

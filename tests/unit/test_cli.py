@@ -199,6 +199,7 @@ def test_review_help_says_imports_merge():
 JOBS = {
     "Curate data": ["synth", "ingest", "scrub", "dedup"],
     "Review and sign off": ["review", "signoff"],
+    "Compare models": ["compare"],
     "Trace lineage": ["trace", "trained-on", "bundle"],
     "Reports and params": ["report", "check-params", "suite"],
 }

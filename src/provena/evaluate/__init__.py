@@ -160,19 +160,41 @@ def _delta(a: Any, b: Any) -> Any:
     return None
 
 
-def evaluate_records(
-    peft_model: Any,
-    tokenizer: Any,
+@dataclass(frozen=True)
+class Selection:
+    """The examples of one split every model is scored on, chosen once (as :func:`pick` and
+    training's prompts decide), so that two models are scored on the same ones."""
+
+    families: list[str]  # every group of the split, sorted
+    kept: list[Record]  # the records scored for perplexity ...
+    examples: list[data.Example]  # ... and their tokenized examples
+    dropped: int  # records left out of perplexity: the prompt fills max_seq_len
+    generate: list[tuple[Record, str]]  # records whose answers are generated, with prompts
+    extraction: set[str]  # the families scored as JSON extraction
+
+    @property
+    def shape(self) -> dict[str, Any]:
+        return {"nll_families": [family_of(r) for r in self.kept], "extraction": self.extraction}
+
+    def generated(self) -> dict[str, int]:
+        """Generated examples per family."""
+        out: dict[str, int] = {}
+        for rec, _ in self.generate:
+            out[family_of(rec)] = out.get(family_of(rec), 0) + 1
+        return out
+
+
+def select(
     records: list[Record],
+    tokenizer: Any,
     cfg: EvaluateConfig,
     *,
-    split: str,
     max_seq_len: int,
     use_chat_template: bool,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Metrics of the base (adapter off) and the adapter on one split, with their deltas, and
-    one row per generated example and model."""
-    device = str(next(peft_model.parameters()).device)
+) -> Selection:
+    """The perplexity examples (the first ``perplexity_max_examples`` by id) and the prompts to
+    answer (:func:`pick`) of one split; a prompt that fills ``max_seq_len`` is left out, as in
+    training."""
     ppl_records = sorted(records, key=lambda r: r["id"])[: cfg.perplexity_max_examples]
     examples, kept = [], []
     for rec in ppl_records:
@@ -188,61 +210,96 @@ def evaluate_records(
         n_prompt = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
         if n_prompt < max_seq_len:  # as in training: a prompt that fills the row is left out
             gen_records.append((rec, prompt))
-    shape = {
-        "nll_families": [family_of(r) for r in kept],
-        "extraction": {f for f in families if scoring(f, cfg)[0] == EXTRACTION},
-    }
-    pad_id = tokenizer.pad_token_id
-    generated: dict[str, int] = {}
-    for rec, _ in gen_records:
-        generated[family_of(rec)] = generated.get(family_of(rec), 0) + 1
+    extraction = {f for f in families if scoring(f, cfg)[0] == EXTRACTION}
+    return Selection(
+        families, kept, examples, len(ppl_records) - len(examples), gen_records, extraction
+    )
+
+
+def score_model(
+    lm: Any, tokenizer: Any, sel: Selection, cfg: EvaluateConfig, *, split: str, name: str
+) -> tuple[list[tuple[float, int]], list[dict[str, Any]]]:
+    """One model on one split's selection: (NLL sum, response tokens) per perplexity example,
+    and one prediction row per generated answer (its scores, and its NLL where scored)."""
+    device = str(next(lm.parameters()).device)
+    torch.manual_seed(cfg.seed)
+    nll = response_nll(lm, sel.examples, tokenizer.pad_token_id, cfg.batch_size, device)
+    answers = generate(
+        lm,
+        tokenizer,
+        [p for _, p in sel.generate],
+        max_new_tokens=cfg.max_new_tokens,
+        batch_size=cfg.batch_size,
+        do_sample=cfg.do_sample,
+        temperature=cfg.temperature,
+    )
+    nll_by_id = {r["id"]: x for r, x in zip(sel.kept, nll, strict=True)}
+    rows = []
+    for (rec, _), answer in zip(sel.generate, answers, strict=True):
+        fam = family_of(rec)
+        if fam in sel.extraction:
+            metrics = extraction_scores(answer, rec["output"])
+        else:
+            metrics = {"rouge_l": rouge_l(answer, rec["output"])}
+        if rec["id"] in nll_by_id:
+            s, c = nll_by_id[rec["id"]]
+            metrics |= {"nll": round(s, 6), "tokens": c, "perplexity": perplexity(s, c)}
+        rows.append(
+            {
+                "split": split,
+                "model": name,
+                "id": rec["id"],
+                "family": fam,
+                "gender": rec["meta"].get("gender"),
+                "age_band": rec["meta"].get("age_band"),
+                "prediction": answer,
+                "reference": rec["output"],
+                "metrics": metrics,
+            }
+        )
+    return nll, rows
+
+
+def summarize_model(
+    rows: list[dict[str, Any]],
+    nll: list[tuple[float, int]],
+    sel: Selection,
+    cfg: EvaluateConfig,
+) -> dict[str, Any]:
+    """Overall and per-family metrics of one model on one split, as metrics/evaluate.json
+    holds them for the base and the adapter (answers measured, scores withheld where the
+    answers are not evaluable)."""
+    return _summary(rows, nll, sel.families, sel.shape, SpreadRule.of(cfg))
+
+
+def evaluate_records(
+    peft_model: Any,
+    tokenizer: Any,
+    records: list[Record],
+    cfg: EvaluateConfig,
+    *,
+    split: str,
+    max_seq_len: int,
+    use_chat_template: bool,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Metrics of the base (adapter off) and the adapter on one split, with their deltas, and
+    one row per generated example and model."""
+    sel = select(
+        records, tokenizer, cfg, max_seq_len=max_seq_len, use_chat_template=use_chat_template
+    )
     results: dict[str, Any] = {
         "records": len(records),
-        "perplexity_examples": len(examples),
-        "perplexity_dropped_prompt_too_long": len(ppl_records) - len(examples),
-        "scoring": group_scoring(records, families, shape, generated, cfg),
+        "perplexity_examples": len(sel.examples),
+        "perplexity_dropped_prompt_too_long": sel.dropped,
+        "scoring": group_scoring(records, sel.families, sel.shape, sel.generated(), cfg),
     }
     rows: list[dict[str, Any]] = []
     peft_model.eval()
     for name in MODELS:
-        torch.manual_seed(cfg.seed)
         started = time.perf_counter()
         with peft_model.disable_adapter() if name == "base" else nullcontext():
-            nll = response_nll(peft_model, examples, pad_id, cfg.batch_size, device)
-            answers = generate(
-                peft_model,
-                tokenizer,
-                [p for _, p in gen_records],
-                max_new_tokens=cfg.max_new_tokens,
-                batch_size=cfg.batch_size,
-                do_sample=cfg.do_sample,
-                temperature=cfg.temperature,
-            )
-        nll_by_id = {r["id"]: x for r, x in zip(kept, nll, strict=True)}
-        model_rows = []
-        for (rec, _), answer in zip(gen_records, answers, strict=True):
-            fam = family_of(rec)
-            if fam in shape["extraction"]:
-                metrics = extraction_scores(answer, rec["output"])
-            else:
-                metrics = {"rouge_l": rouge_l(answer, rec["output"])}
-            if rec["id"] in nll_by_id:
-                s, c = nll_by_id[rec["id"]]
-                metrics |= {"nll": round(s, 6), "tokens": c, "perplexity": perplexity(s, c)}
-            model_rows.append(
-                {
-                    "split": split,
-                    "model": name,
-                    "id": rec["id"],
-                    "family": fam,
-                    "gender": rec["meta"].get("gender"),
-                    "age_band": rec["meta"].get("age_band"),
-                    "prediction": answer,
-                    "reference": rec["output"],
-                    "metrics": metrics,
-                }
-            )
-        results[name] = _summary(model_rows, nll, families, shape, SpreadRule.of(cfg))
+            nll, model_rows = score_model(peft_model, tokenizer, sel, cfg, split=split, name=name)
+        results[name] = summarize_model(model_rows, nll, sel, cfg)
         results[name]["seconds"] = round(time.perf_counter() - started, 2)
         rows += model_rows
         log.info("%s / %s: perplexity %s", split, name, results[name]["perplexity"])

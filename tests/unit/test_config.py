@@ -6,13 +6,13 @@ import yaml
 from pydantic import BaseModel
 
 from provena.config import (
+    SWEEP_KEYS,
     AuditDataConfig,
     AugmentConfig,
     CleanConfig,
     ConfigError,
     IngestConfig,
     Params,
-    SWEEP_KEYS,
     ScrubPiiConfig,
     ValidateConfig,
     load_params,

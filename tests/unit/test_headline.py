@@ -122,10 +122,12 @@ def test_a_stage_script_writes_its_headline_after_its_detail(tmp_path):
     assert json.loads(head.read_text()) == {"records": detail["records"]}
     # --headline without --metrics: a one-line error, exit 2, before any work
     card = [sys.executable, str(ROOT / "stages/card.py"), "--params", str(params)]
-    flags = [f"--{f}" for f in "adapter-dir metrics-dir pii-report validation-verdict".split()]
-    flags += [f"--{f}" for f in "audit-before audit-after evaluate-metrics".split()]
-    flags += [f"--{f}" for f in "model-fairness privacy-probes signoffs train out-dir".split()]
-    args = [x for f in flags for x in (f, str(tmp_path / "x"))]
+    flags = (
+        "adapter-dir", "metrics-dir", "pii-report", "validation-verdict", "audit-before",
+        "audit-after", "evaluate-metrics", "model-fairness", "privacy-probes", "signoffs",
+        "train", "out-dir",
+    )  # fmt: skip
+    args = [x for f in flags for x in (f"--{f}", str(tmp_path / "x"))]
     proc = subprocess.run([*card, *args, "--headline", str(head)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "stage card: --headline needs --metrics" in proc.stderr

@@ -51,8 +51,13 @@ def swept(tmp_path_factory) -> tuple[Path, dict]:
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "baseline: the tiny profile")
     ranks = ",".join(str(r) for r in RANKS)
+    # the HTML reports git ignores, one -C each (`-C reports` fails: the folder exists in the
+    # experiment's checkout, with the committed JSON)
+    ignored = _git(repo, "ls-files", "-o", "-i", "--exclude-standard", "--directory", "reports")
+    copy = [x for p in ignored.split() for x in ("-C", p.rstrip("/"))]
+    assert "reports/pii_report.html" in copy and "reports/data_docs" in copy
     _dvc(
-        repo, "exp", "run", "--queue", "-C", "reports",
+        repo, "exp", "run", "--queue", *copy,
         "-S", f"train.lora.r={ranks}", "-S", f"train.learning_rate={LEARNING_RATE}",
     )  # fmt: skip
     _dvc(repo, "exp", "run", "--run-all")
@@ -93,7 +98,7 @@ def test_dvc_exp_show_holds_both_points_with_their_params_and_headline_metrics(s
 
 
 def test_queued_points_reran_training_not_curation(swept):
-    """With `-C reports` (the HTML reports git ignores) a queued point restores the curation
+    """With `-C` of the HTML reports git ignores, a queued point restores the curation
     stages from the cache and reruns only what the swept params feed."""
     repo, shown = swept
     for exp in _experiments(shown):

@@ -1328,6 +1328,21 @@ class TinyBaseConfig(StrictModel):
         return self
 
 
+#: keys params.yaml writes even at their default, so that `dvc exp run -S key=value` sweeps
+#: them: DVC's -S changes a key the file holds (a key it lacks needs `-S +key=value`);
+#: docs/sweeps.md
+SWEEP_KEYS = (
+    "train.learning_rate",
+    "train.max_steps",
+    "train.batch_size",
+    "train.grad_accum",
+    "train.warmup_ratio",
+    "train.lora.r",
+    "train.lora.alpha",
+    "train.lora.dropout",
+)
+
+
 class LoraSettings(StrictModel):
     """The LoRA adapter (peft)."""
 

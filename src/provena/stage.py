@@ -1,4 +1,6 @@
-"""What every stage script shares: logging, params loading, and clean exits on known errors."""
+"""What every stage script shares: logging, params loading, clean exits on known errors, and
+the headline metrics (``--headline``: :mod:`provena.headline`) written from the stage's
+``--metrics`` once it has run."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 
 from provena.config import Params, load_params
 from provena.errors import UserError
+from provena.headline import write_headline
 from provena.progress import setup_logging
 
 
@@ -20,6 +23,14 @@ def stage_parser(doc: str | None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file")
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument(
+        "--headline",
+        type=Path,
+        help="write the headline numbers of --metrics here (the DVC metric; provena.headline)",
+    )
+    parser.add_argument(
+        "--headline-plot", type=Path, help="evaluate: its task scores as rows for dvc plots"
+    )
     return parser
 
 
@@ -38,7 +49,11 @@ def run_stage(
     log = logging.getLogger(f"provena.{name}")
     try:
         params = load_params(args.params)
+        if args.headline and getattr(args, "metrics", None) is None:
+            raise UserError(f"stage {name}: --headline needs --metrics (its detail)")
         body(args, params)
+        if args.headline:
+            write_headline(name, args.metrics, args.headline, args.headline_plot)
     except UserError as err:
         log.error("%s", err)
         sys.exit(2)

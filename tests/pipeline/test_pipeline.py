@@ -135,11 +135,12 @@ def test_repro_runs_every_stage_and_keeps_the_books(repo):
     )
 
 
-def test_dvc_metrics_show_lists_each_stage(repo):
+def test_dvc_metrics_show_lists_each_stages_headline(repo):
     shown = json.loads(_dvc(repo, "metrics", "show", "--json").stdout)
     files = next(iter(shown.values()))["data"]
-    assert {"metrics/synth.json", "metrics/ingest.json"} <= set(files)
-    assert files["metrics/ingest.json"]["data"]["records_in"] > 300
+    assert {"metrics/headline/synth.json", "metrics/headline/ingest.json"} <= set(files)
+    assert all(f.startswith("metrics/headline/") for f in files), sorted(files)  # no detail
+    assert files["metrics/headline/ingest.json"]["data"]["records_in"] > 300
 
 
 def test_second_repro_has_nothing_to_do(repo):

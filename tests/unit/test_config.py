@@ -6,6 +6,7 @@ import yaml
 from pydantic import BaseModel
 
 from provena.config import (
+    SWEEP_KEYS,
     AuditDataConfig,
     AugmentConfig,
     CleanConfig,
@@ -135,10 +136,28 @@ def test_params_yaml_sets_only_what_differs_from_the_defaults_or_dvc_yaml_reads(
             return value.model_dump() if isinstance(value, BaseModel) else value
         raise AssertionError(path)
 
+    swept = {tuple(k.split(".")) for k in SWEEP_KEYS}
     redundant = [
-        ".".join(k) for k, v in written.items() if v != {} and k not in dvc_refs and default(k) == v
+        ".".join(k)
+        for k, v in written.items()
+        if v != {} and k not in dvc_refs | swept and default(k) == v
     ]
     assert redundant == []
+
+
+def test_params_yaml_holds_every_sweep_key_so_dvc_exp_run_dash_s_can_set_it():
+    """`dvc exp run -S train.lora.r=8,16` fails on a key params.yaml lacks (DVC: 'Key ... is
+    not in struct'): the keys docs/sweeps.md sweeps are written there, and are real params."""
+    written = _leaves(yaml.safe_load(PARAMS.read_text()))
+    assert [k for k in SWEEP_KEYS if tuple(k.split(".")) not in written] == []
+    params = load_params(PARAMS).model_dump()
+    for key in SWEEP_KEYS:
+        value = params
+        for part in key.split("."):
+            value = value[part]
+        assert value == written[tuple(key.split("."))], key
+    sweeps = (ROOT / "docs" / "sweeps.md").read_text()
+    assert [k for k in SWEEP_KEYS if f"`{k}`" not in sweeps] == []
 
 
 def _models(model: type[BaseModel], seen: dict[str, type[BaseModel]]) -> dict[str, type[BaseModel]]:

@@ -5,7 +5,9 @@ Four checks, each optional through the policy file (:func:`load_policy`, YAML, v
 (a) **PII the prompt did not give.** The answer goes through the PII detector with the data's
     profile (scrub_pii's settings: :func:`provena.pii.settings.detector`); a detected span
     whose every word is a word of the prompt is the user's own (greeting a customer by the name
-    the prompt gave is fine), any other is blocked, unless its type is allowed.
+    the prompt gave is fine), and one the scrubbed training text holds is a surrogate or a value
+    scrub_pii kept (the raw values are gone from that text; ``pii.allow_training_text``); any
+    other is blocked, unless its type is allowed.
 (b) **The training data's scrubbed values and the split's canaries.** Every candidate string
     of the answer (the detected spans and every 1..4-word window, as the privacy probe takes
     them) is hashed with scrub_pii's key (the salt from the environment variable named by
@@ -51,6 +53,7 @@ from provena.canary import canaries_in
 from provena.config import Params, ScrubPiiConfig, load_params
 from provena.errors import UserError
 from provena.io import read_records
+from provena.ledger_key import lookup_hashes, matches
 from provena.pii.operators import keyed_hash
 from provena.pii.settings import detector, profile_for, secret_key
 
@@ -106,6 +109,7 @@ class Policy:
     pii: bool = True
     pii_profile: str = "data"
     allow_types: frozenset[str] = frozenset()
+    pii_surrogates_ok: bool = True
     training_values: bool = True
     canaries: bool = True
     blocked_terms: tuple[str, ...] = ()
@@ -131,8 +135,16 @@ def _policy_errors(data: Any, where: str) -> list[str]:
         if not (isinstance(data.get(key), str) and data[key].strip()):
             errors.append(f"{where}: field {key!r} must be a non-empty string")
     pii = data.get("pii", {})
-    if not isinstance(pii, dict) or set(pii) - {"enabled", "profile", "allow_types"}:
-        errors.append(f"{where}: field 'pii' must be a mapping of enabled, profile, allow_types")
+    if not isinstance(pii, dict) or set(pii) - {
+        "enabled",
+        "profile",
+        "allow_types",
+        "allow_training_text",
+    }:
+        errors.append(
+            f"{where}: field 'pii' must be a mapping of enabled, profile, allow_types, "
+            "allow_training_text"
+        )
     else:
         if pii.get("profile", "data") not in ("data", *PROFILES):
             errors.append(f"{where}: field 'pii.profile' must be data or one of {list(PROFILES)}")
@@ -209,6 +221,7 @@ def parse_policy(text: str, source: str, base: Path | None = None) -> Policy:
         pii=bool(pii.get("enabled", True)),
         pii_profile=pii.get("profile", "data"),
         allow_types=frozenset(pii.get("allow_types") or ()),
+        pii_surrogates_ok=bool(pii.get("allow_training_text", True)),
         training_values=data.get("training_values", True),
         canaries=data.get("canaries", True),
         blocked_terms=tuple(data.get("blocked_terms") or ()),
@@ -490,7 +503,7 @@ class Guardrail:
                     "set training_values: false in the policy)"
                 )
             hashes = read_ledger(ledger_path)
-        if policy.training_values or policy.canaries:
+        if policy.training_values or policy.canaries or policy.pii:
             if not train_path.is_file():
                 raise UserError(
                     f"{train_path}: no train split; the guardrail needs its canaries and "
@@ -499,7 +512,7 @@ class Guardrail:
                 )
             records = [r for batch in read_records(train_path) for r in batch]
             secrets = [c.secret for c in canaries_in(records)] if policy.canaries else []
-            if policy.training_values:
+            if policy.training_values or policy.pii:
                 text = TrainingText(
                     str(r.get(f) or "")
                     for r in records
@@ -553,17 +566,26 @@ class Guardrail:
             for etype, value in detected:
                 if etype in self._allowed_types or (words(value) <= given and words(value)):
                     continue
+                if (
+                    self.policy.pii_surrogates_ok
+                    and self.training_text is not None
+                    and self.training_text.contains(value)
+                ):
+                    continue  # in the scrubbed training text: a surrogate or kept value
                 h = keyed_hash(self.key, value)
                 if h not in seen:
                     seen.add(h)
                     reasons.append(Reason("pii", f"PII not in the prompt: {etype}", etype, h))
         if self.policy.training_values and self.ledger:
-            low_prompt = prompt.casefold()
             for s in sorted(candidate_strings(answer, (v for _, v in detected))):
-                h = keyed_hash(self.key, s)
-                etype = self.ledger.get(h)
-                if etype is None or s.casefold() in low_prompt:
+                # the ledger keys a normalised value (provena.ledger_key): both forms looked up
+                lk = lookup_hashes(self.key, s)
+                h = next(
+                    (x for x in lk if x in self.ledger and matches(lk, x, self.ledger[x])), None
+                )
+                if h is None or words(s) <= given:
                     continue
+                etype = self.ledger[h]
                 if self.training_text is not None and self.training_text.contains(s):
                     continue  # in the scrubbed training text: learnt there, not leaked
                 if h not in {r.hash for r in reasons if r.check == "training_value"}:

@@ -13,6 +13,7 @@ from provena.config import CanaryConfig, ScrubPiiConfig
 from provena.errors import UserError
 from provena.evaluate import privacy
 from provena.guardrail import Guardrail, candidate_strings, load_policy, parse_policy
+from provena.ledger_key import ledger_hash
 from provena.pii.operators import keyed_hash
 from provena.pii.settings import secret_key
 from provena.split.canaries import make_canaries
@@ -47,8 +48,12 @@ def project(tmp_path_factory) -> Path:
     ledger = root / "data" / "ledger" / "scrub_pii.jsonl"
     ledger.parent.mkdir(parents=True)
     ents = [
-        {"entity_type": "PERSON", "hash": keyed_hash(key, SCRUBBED), "operator": "surrogate"},
-        {"entity_type": "AGE", "hash": keyed_hash(key, "Quarrington"), "operator": "keep"},
+        {
+            "entity_type": "PERSON",
+            "hash": ledger_hash(key, SCRUBBED, "PERSON"),
+            "operator": "surrogate",
+        },
+        {"entity_type": "AGE", "hash": ledger_hash(key, "Quarrington", "AGE"), "operator": "keep"},
     ]
     ledger.write_text(json.dumps({"id": recs[0]["id"], "entities": ents}) + "\n")
     (root / "guardrail.yaml").write_text(POLICY)
@@ -123,7 +128,7 @@ def test_the_log_holds_keyed_hashes_and_types_never_a_value(project):
         assert value not in text
     key = secret_key(ScrubPiiConfig())[0]
     hashes = {r["hash"] for line in lines for r in line["reasons"] if "hash" in r}
-    assert keyed_hash(key, SCRUBBED) in hashes and keyed_hash(key, secret) in hashes
+    assert ledger_hash(key, SCRUBBED, "PERSON") in hashes and keyed_hash(key, secret) in hashes
     assert {line["policy"] for line in lines} == {"test-policy@7"}
     assert lines[0]["policy_sha256"] == g.policy.sha256
     # the refusal the user sees names the reasons, not the values either

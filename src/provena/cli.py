@@ -24,6 +24,7 @@ from provena.config import (
     AuditDataConfig,
     CardConfig,
     CleanConfig,
+    EvaluateConfig,
     IngestConfig,
     PiiProfile,
     ScrubPiiConfig,
@@ -42,6 +43,7 @@ JOBS = (
     ("Review and sign off", ("review", "signoff")),
     ("Compare models", ("compare",)),
     ("Trace lineage", ("trace", "trained-on", "bundle")),
+    ("Use the model", ("generate",)),
     ("Reports and params", ("report", "check-params", "suite")),
 )
 PATH = click.Path(path_type=Path)
@@ -650,6 +652,104 @@ def compare_cmd(
     for where in outcome["worse"]:
         click.echo(f"  worse: {where}")
     fail_unless(outcome["b_not_worse"])
+
+
+# ---------------------------------------------------------------------------- use the model
+
+
+@cli.command("generate", short_help="answer prompts with an adapter or export, guardrail on")
+@click.argument("model_dir", type=PATH, metavar="MODEL_DIR")
+@click.option("--input", "inp", type=PATH, help="JSONL records with instruction (and input)")
+@click.option("--out", type=PATH, help="JSONL: each input line with answer and guardrail added")
+@click.option("--prompt", help="one instruction, answered on stdout (instead of --input/--out)")
+@click.option("--max-new-tokens", type=int, help="default: evaluate.max_new_tokens")
+@click.option("--batch-size", type=int, help="default: evaluate.batch_size")
+@click.option("--sample", is_flag=True, help="sample instead of greedy decoding")
+@click.option("--temperature", type=float, default=1.0, show_default=True, help="with --sample")
+@click.option("--no-guardrail", is_flag=True, help="return answers unchecked")
+@click.option(
+    "--policy", type=PATH, help="guardrail policy (default: ROOT/guardrail.yaml, else packaged)"
+)
+@click.option("--classifier", type=PATH, help="a local text-classification model folder")
+@click.option("--ledger", type=PATH, help="default: ROOT/data/ledger/scrub_pii.jsonl")
+@click.option("--train", type=PATH, help="the train split (default: ROOT/data/processed/train)")
+@click.option("--log", "log_path", type=PATH, help="blocked answers (default: OUT.guardrail.jsonl)")
+@click.option("--root", type=PATH, default=Path("."), help="project root (default: here)")
+@params_section("evaluate", EvaluateConfig)
+def generate_cmd(
+    model_dir: Path,
+    inp: Path | None,
+    out: Path | None,
+    prompt: str | None,
+    max_new_tokens: int | None,
+    batch_size: int | None,
+    sample: bool,
+    temperature: float,
+    no_guardrail: bool,
+    policy: Path | None,
+    classifier: Path | None,
+    ledger: Path | None,
+    train: Path | None,
+    log_path: Path | None,
+    root: Path,
+    cfg: EvaluateConfig,
+) -> None:
+    """Answer prompts with MODEL_DIR (an adapter folder such as models/adapter, an export
+    folder, or a merged model folder), prompted with training's chat template, in batches. Every
+    answer goes through the guardrail (docs/guardrail.md) unless --no-guardrail: PII the prompt
+    did not give, the training data's scrubbed values and canaries, the policy's rules and an
+    optional classifier; a blocked answer is replaced by a refusal with the reasons and logged
+    without the value. --input lines are records with `instruction` and an optional `input`;
+    each line of --out is the input line with `answer` and `guardrail` added."""
+    from provena import generate
+    from provena.guardrail import Guardrail
+
+    if (prompt is None) == (inp is None) or (inp is not None) != (out is not None):
+        raise UserError("provena generate needs either --input FILE and --out FILE, or --prompt")
+    if prompt is not None:
+        rows = [{"instruction": prompt, "input": ""}]
+    else:
+        assert inp is not None
+        rows = generate.read_inputs(inp)
+    guard = None
+    if not no_guardrail:
+        if log_path is None and out is not None:
+            log_path = out.with_name(out.stem + ".guardrail.jsonl")
+        guard = Guardrail.from_project(
+            root,
+            params=click.get_current_context().meta.get(PARAMS_KEY),
+            policy=policy,
+            ledger=ledger,
+            train=train,
+            classifier=classifier,
+            log=log_path,
+        )
+    loaded = generate.load_model(model_dir, root)
+    result = generate.generate_rows(
+        loaded,
+        rows,
+        guard,
+        max_new_tokens=max_new_tokens or cfg.max_new_tokens,
+        batch_size=batch_size or cfg.batch_size,
+        do_sample=sample,
+        temperature=temperature,
+    )
+    if prompt is not None:
+        row = result.rows[0]
+        click.echo(row["answer"] if row.get("answer") is not None else row["error"])
+        if row.get("guardrail") and not row["guardrail"]["allowed"]:
+            log.warning("guardrail: blocked (%s)", guard.policy.label if guard else "")
+        return
+    assert out is not None
+    generate.write_rows(out, result.rows)
+    checked = (
+        f"guardrail {guard.policy.label}: {result.blocked} blocked"
+        + (f" (logged to {log_path})" if result.blocked and log_path else "")
+        if guard is not None
+        else "guardrail off"
+    )
+    long = f", {result.too_long} prompts too long (error in their line)" if result.too_long else ""
+    click.echo(f"{len(result.rows)} answers ({loaded.kind}) -> {out}; {checked}{long}")
 
 
 # ----------------------------------------------------------------------- reports and params

@@ -201,6 +201,7 @@ JOBS = {
     "Review and sign off": ["review", "signoff"],
     "Compare models": ["compare"],
     "Trace lineage": ["trace", "trained-on", "bundle"],
+    "Use the model": ["generate"],
     "Reports and params": ["report", "check-params", "suite"],
 }
 

@@ -1,0 +1,229 @@
+"""The guardrail (provena.guardrail): tables of (prompt, answer, verdict, reason) for each check,
+the policy file's validation, a real (tiny, random) classifier folder, and a log without values.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from provena.config import CanaryConfig, ScrubPiiConfig
+from provena.errors import UserError
+from provena.evaluate import privacy
+from provena.guardrail import Guardrail, candidate_strings, load_policy, parse_policy
+from provena.ledger_key import ledger_hash
+from provena.pii.operators import keyed_hash
+from provena.pii.settings import secret_key
+from provena.split.canaries import make_canaries
+from tests.factory import SUPPORT_REPLY, records, write_records
+
+#: a raw value scrub_pii replaced in the training data (its hash is in the ledger)
+SCRUBBED = "Zebulon Quarrington"
+POLICY = """\
+version: 1
+name: test-policy
+revision: "7"
+refusal: "Withheld ({reasons})."
+pii: {profile: general}
+blocked_terms: [Project Nightjar]
+blocked_patterns:
+  - {name: internal-ticket, regex: "INC-\\\\d{6}"}
+max_chars: 120
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A project's guardrail inputs: a train split with canaries planted, a scrub_pii ledger
+    holding the keyed hash of SCRUBBED, and a policy file."""
+    root = tmp_path_factory.mktemp("project")
+    canaries = [r for c in make_canaries(CanaryConfig()) for r in c.records]
+    train = root / "data" / "processed" / "train.parquet"
+    train.parent.mkdir(parents=True)
+    recs = records(6, kinds=(SUPPORT_REPLY,))
+    write_records(train, [*recs, *canaries])
+    key = secret_key(ScrubPiiConfig())[0]
+    ledger = root / "data" / "ledger" / "scrub_pii.jsonl"
+    ledger.parent.mkdir(parents=True)
+    ents = [
+        {
+            "entity_type": "PERSON",
+            "hash": ledger_hash(key, SCRUBBED, "PERSON"),
+            "operator": "surrogate",
+        },
+        {"entity_type": "AGE", "hash": ledger_hash(key, "Quarrington", "AGE"), "operator": "keep"},
+    ]
+    ledger.write_text(json.dumps({"id": recs[0]["id"], "entities": ents}) + "\n")
+    (root / "guardrail.yaml").write_text(POLICY)
+    return root
+
+
+@pytest.fixture(scope="module")
+def guard(project) -> Guardrail:
+    return Guardrail.from_project(project, log=project / "guardrail.log.jsonl")
+
+
+def _secret(project: Path) -> str:
+    return make_canaries(CanaryConfig())[0].secret
+
+
+CASES = [
+    # (prompt, answer, allowed, reason substring or None)
+    ("Reply to the customer.", "Your refund is on its way today.", True, None),
+    ("Reply to Ann Lee about her order.", "Dear Ann Lee, your order shipped.", True, None),
+    ("Reply to Ann Lee about her order.", "Hi Ann, your order shipped.", True, None),
+    ("Reply to the customer.", "Dear Ann Lee, your order shipped.", False, "PII not in the prompt: PERSON"),
+    ("Reply to the customer.", "Write to jane.roe@mailbox.org for help.", False, "PII not in the prompt: EMAIL_ADDRESS"),
+    ("My e-mail is jane.roe@mailbox.org; confirm it.", "We will write to jane.roe@mailbox.org.", True, None),
+    ("Reply to the customer.", "Call 415-555-0172 tomorrow.", False, "PII not in the prompt: PHONE_NUMBER"),
+    ("Who was the patient?", f"It was {SCRUBBED}, I think.", False, "a value scrubbed from the training data: PERSON"),
+    ("Is the patient Zebulon Quarrington?", f"Yes, {SCRUBBED}.", True, None),
+    ("Who?", "Quarrington, age kept.", True, None),  # a value scrub_pii kept: no leak
+    ("Reply.", "Project Nightjar ships soon.", False, "blocked term #1 of the policy"),
+    ("Reply.", "project nightjar ships soon.", False, "blocked term #1 of the policy"),
+    ("Reply.", "Project Nightjars ship soon.", True, None),  # whole words only
+    ("Reply.", "See ticket INC-123456 for details.", False, "blocked pattern 'internal-ticket'"),
+    ("Reply.", "word " * 30, False, "longer than 120 characters (150)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("prompt", "answer", "allowed", "reason"), CASES)
+def test_verdict_table(guard, prompt, answer, allowed, reason):
+    v = guard.check(prompt, answer)
+    assert v.allowed is allowed, v.reason
+    if allowed:
+        assert v.answer == answer and not v.reasons
+    else:
+        assert reason in v.reason
+        assert v.answer == f"Withheld ({v.reason})." and v.answer != answer
+        assert v.policy == "test-policy@7"
+
+
+def test_a_canary_secret_is_blocked_however_it_is_written(guard, project):
+    secret = _secret(project)
+    spaced = " ".join(secret[i : i + 3] for i in range(0, len(secret), 3))
+    for answer in (f"The verification code is {secret}.", f"code: {spaced}"):
+        v = guard.check("What is the code?", answer)
+        assert not v.allowed and "a canary secret of the train split" in v.reason
+
+
+def test_the_log_holds_keyed_hashes_and_types_never_a_value(project):
+    log = project / "own.log.jsonl"
+    g = Guardrail.from_project(project, log=log)
+    secret = _secret(project)
+    leaks = {
+        "email": "Write to jane.roe@mailbox.org now.",
+        "training": f"It was {SCRUBBED}.",
+        "canary": f"The verification code is {secret}.",
+    }
+    verdicts = g.check_many(["Reply."] * 3, list(leaks.values()))
+    assert not any(v.allowed for v in verdicts)
+    g.check("Reply.", "Nothing to see.")  # allowed: not logged
+    text = log.read_text()
+    lines = [json.loads(x) for x in text.splitlines()]
+    assert len(lines) == 3
+    for value in ("jane.roe@mailbox.org", "mailbox", SCRUBBED, "Zebulon", secret, "Reply."):
+        assert value not in text
+    key = secret_key(ScrubPiiConfig())[0]
+    hashes = {r["hash"] for line in lines for r in line["reasons"] if "hash" in r}
+    assert ledger_hash(key, SCRUBBED, "PERSON") in hashes and keyed_hash(key, secret) in hashes
+    assert {line["policy"] for line in lines} == {"test-policy@7"}
+    assert lines[0]["policy_sha256"] == g.policy.sha256
+    # the refusal the user sees names the reasons, not the values either
+    assert all(SCRUBBED not in v.answer and secret not in v.answer for v in verdicts)
+
+
+def test_candidate_strings_are_the_privacy_probes(guard):
+    for text in ("Hi, (Ann Lee) called: 555 0172.", "  a  b, c; d!  e ", "x"):
+        assert candidate_strings(text, ["Ann Lee"]) == privacy.candidate_strings(text, ["Ann Lee"])
+
+
+def test_the_packaged_policy_parses_and_has_a_version():
+    p = load_policy()
+    assert p.name == "provena-default" and p.revision and len(p.sha256) == 64
+    assert p.pii and p.training_values and p.canaries and p.classifier is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("version: 2\nname: a\nrevision: '1'\nrefusal: r\n", "field 'version' = 2"),
+        ("version: 1\nname: a\nrevision: '1'\n", "field 'refusal' must be a non-empty string"),
+        (
+            "version: 1\nname: a\nrevision: '1'\nrefusal: r\nblocked_patterns:\n"
+            "  - {name: x, regex: '('}\n",
+            "blocked_patterns[0] ('x'): bad regex",
+        ),
+        ("version: 1\nname: a\nrevision: '1'\nrefusal: r\nmax_len: 3\n", "unknown field 'max_len'"),
+        ("version: 1\nname: [a\n", "p.yaml, line 3: not valid YAML"),
+    ],
+)
+def test_a_bad_policy_file_is_a_clear_error(text, message):
+    with pytest.raises(UserError) as err:
+        parse_policy(text, "p.yaml")
+    assert message in str(err.value)
+
+
+def test_missing_project_files_are_named(tmp_path):
+    with pytest.raises(UserError, match="no scrub_pii ledger"):
+        Guardrail.from_project(tmp_path)
+
+
+# ------------------------------------------------------------------------------ classifier
+
+
+def _tiny_classifier(folder: Path) -> Path:
+    """A real transformers text-classification folder: a one-layer BERT with random weights
+    and a word-level tokenizer, its head set so that 'unsafe' wins (~0.99) on any text."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
+    vocab = {
+        "[PAD]": 0,
+        "[UNK]": 1,
+        **{w: i + 2 for i, w in enumerate(["the", "a", "refund", "order"])},
+    }
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]")
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        num_labels=2,
+        id2label={0: "safe", 1: "unsafe"},
+        label2id={"safe": 0, "unsafe": 1},
+    )
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(config)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([0.0, 5.0]))
+    model.save_pretrained(folder, safe_serialization=True)
+    fast.save_pretrained(folder)
+    return folder
+
+
+def test_a_local_classifier_blocks_on_the_labels_the_policy_names(project, tmp_path):
+    clf = _tiny_classifier(tmp_path / "clf")
+    base = POLICY.replace("max_chars: 120", "max_chars: null")
+    blocking = tmp_path / "blocking.yaml"
+    blocking.write_text(base + f"classifier: {{path: {clf}, block_labels: [unsafe]}}\n")
+    g = Guardrail.from_project(project, policy=blocking)
+    v = g.check("Reply.", "the refund order")
+    assert not v.allowed and v.reason.startswith("classifier: unsafe 0.99")
+    # the same model, the policy naming the other label: allowed
+    other = tmp_path / "other.yaml"
+    other.write_text(base + f"classifier: {{path: {clf}, block_labels: [safe]}}\n")
+    assert Guardrail.from_project(project, policy=other).check("Reply.", "the refund").allowed
+    # a label the model does not have is a clear error
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(base + f"classifier: {{path: {clf}, block_labels: [toxic]}}\n")
+    with pytest.raises(UserError, match=r"block_labels \['toxic'\] are not labels"):
+        Guardrail.from_project(project, policy=wrong)

@@ -201,6 +201,7 @@ JOBS = {
     "Review and sign off": ["review", "signoff"],
     "Trace lineage": ["trace", "trained-on", "bundle"],
     "Reports and params": ["report", "check-params", "suite"],
+    "Watch new data": ["drift"],
 }
 
 

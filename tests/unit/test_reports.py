@@ -38,11 +38,12 @@ def _page(title: str = "t", main: str = "") -> str:
     return env.from_string(source).render(title=title, main=main)
 
 
-def test_the_five_pages_are_found():
+def test_the_pages_are_found():
     assert PAGES == [
         "bias_audit.html.j2",
         "clean_report.html.j2",
         "data_quality.html.j2",
+        "drift.html.j2",
         "pii_report.html.j2",
         "report_diff.html.j2",
     ]

@@ -60,6 +60,8 @@ TOO_SHORT = "(too short)"
 OTHER = "(other words)"
 PLACEHOLDER_RE = re.compile(r"<[A-Z][A-Z0-9_]*>")  # scrub_pii's placeholders: <PERSON>
 WORD_RE = re.compile(r"[^\W\d_]+")  # letters only: numbers and surrogate digits are no words
+#: the features in the order they are tested and shown (the JSON's keys are sorted)
+FEATURES = ("length", "tokens", "language", "family", "pii", "groups", "vocabulary", "overlap")
 
 
 @dataclass
@@ -452,7 +454,7 @@ def compare(
 
 
 def render_html(report: dict[str, Any]) -> str:
-    return reports.render("drift.html.j2", **report)
+    return reports.render("drift.html.j2", order=FEATURES, **report)
 
 
 def write(report: dict[str, Any], out: Path, html: Path | None) -> None:

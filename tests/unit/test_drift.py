@@ -86,16 +86,7 @@ def test_same_distribution_data_has_no_drift(project, tmp_path):
     assert rc == 0
     assert report["reference"]["children_left_out"] == 5
     assert report["reference"]["canaries_left_out"] == CANARIES.count * CANARIES.repeats
-    assert set(report["features"]) == {
-        "length",
-        "tokens",
-        "language",
-        "family",
-        "pii",
-        "groups",
-        "vocabulary",
-        "overlap",
-    }
+    assert set(report["features"]) == set(drift.FEATURES)
     html = (project[0] / "same.html").read_text()
     assert 'id="drift-verdict">pass<' in html and '<h2 id="vocabulary">' in html
 
@@ -183,3 +174,14 @@ def test_categorical_test_uses_an_effect_size_not_only_the_p_value():
     assert big_same["p_value"] < 0.001 and not big_same["drift"]  # significant, but tiny
     moved = drift.categorical_test(Counter(a=500, b=500), Counter(a=100, b=900), 0.2, 0.001)
     assert moved["drift"] and moved["shares"][0]["category"] in {"a", "b"}
+
+
+def test_the_page_escapes_what_the_data_brings_and_keeps_the_feature_order(project):
+    report = json.loads((project[0] / "shifted.json").read_text())  # keys sorted, as on disk
+    report["new"]["inputs"] = "<script>alert(1)</script>"
+    report["features"]["vocabulary"]["top_new_words"] = ["<b>bold</b>"]
+    html = drift.render_html(report)
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<b>bold</b>" not in html
+    rows = [html.index(f'<td><a href="#{name}">') for name in drift.FEATURES]
+    assert rows == sorted(rows)

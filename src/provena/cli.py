@@ -24,6 +24,7 @@ from provena.config import (
     AuditDataConfig,
     CardConfig,
     CleanConfig,
+    DriftConfig,
     EvaluateConfig,
     IngestConfig,
     PiiProfile,
@@ -45,6 +46,7 @@ JOBS = (
     ("Trace lineage", ("trace", "trained-on", "bundle")),
     ("Use the model", ("generate",)),
     ("Reports and params", ("report", "check-params", "suite")),
+    ("Watch new data", ("drift",)),
 )
 PATH = click.Path(path_type=Path)
 #: the PII detection profiles (the choices of ScrubPiiConfig.profile)
@@ -881,6 +883,103 @@ def check_params_cmd(params: Path, show: bool) -> None:
     click.echo(f"{params}: OK ({', '.join(section_names())})")
     if show:
         click.echo(json.dumps(resolved.model_dump(by_alias=True), indent=2))
+
+
+# ------------------------------------------------------------------------------ watch new data
+
+
+@cli.command("drift", short_help="compare a new batch of raw data with the training split")
+@click.argument("new_data", nargs=-1, required=True, type=PATH, metavar="NEW_DATA...")
+@params_section("drift", DriftConfig)
+@click.option(
+    "--reference",
+    type=PATH,
+    default=Path("data/processed/train.parquet"),
+    show_default=True,
+    help="the training split (its augmented children and canaries are left out)",
+)
+@click.option(
+    "--reference-ledger",
+    type=PATH,
+    default=Path("data/ledger/scrub_pii.jsonl"),
+    show_default=True,
+    help="scrub_pii's ledger of the reference's run (its PII rate)",
+)
+@click.option(
+    "--out", type=PATH, default=Path("reports/drift.json"), show_default=True, help="JSON report"
+)
+@click.option("--html", type=PATH, help="HTML page (default: OUT with .html)")
+def drift_cmd(
+    new_data: tuple[Path, ...],
+    cfg: DriftConfig,
+    reference: Path,
+    reference_ledger: Path,
+    out: Path,
+    html: Path | None,
+) -> None:
+    """Run NEW_DATA (files or folders of any shape ingest reads) through ingest and scrub_pii
+    in a scratch folder, with the params' sections, and compare it with the training split's
+    original records: lengths, word frequencies, languages, task families, PII rate, audited
+    group shares, out-of-vocabulary words and near-copies of training records, each with a
+    statistic and a threshold (the params' drift section). Exits 0 without drift, 1 with drift
+    (the features named), 2 on bad input."""
+    import tempfile
+
+    from provena import drift, ingest, scrub_pii
+    from provena.io import read_records
+
+    params = click.get_current_context().meta.get(PARAMS_KEY)
+    for p in new_data:
+        if not p.exists():
+            raise UserError(f"{p}: no such file or folder")
+    if not reference_ledger.is_file():
+        raise UserError(f"{reference_ledger}: no such file (scrub_pii's ledger of the reference)")
+    ref = drift.load_reference(reference, str(reference))
+    with tempfile.TemporaryDirectory(prefix="provena-drift-") as tmp:
+        scratch = Path(tmp)
+        got = ingest.run(
+            list(new_data),
+            params.ingest if params else IngestConfig(),
+            out=scratch / "ingest.parquet",
+        )
+        scrubbed = scrub_pii.run(
+            scratch / "ingest.parquet",
+            params.scrub_pii if params else ScrubPiiConfig(),
+            out=scratch / "scrub_pii.parquet",
+            ledger=scratch / "scrub_pii.jsonl",
+            quarantine=scratch / "scrub_pii.quarantine.jsonl",
+            metrics=None,
+            report_json=None,
+            report_html=None,
+            labels=params.meta_labels() if params else None,
+        )
+        new = [r for batch in read_records(scratch / "scrub_pii.parquet") for r in batch]
+        new_pii = drift.pii_ids(scratch / "scrub_pii.jsonl")
+    shown = ", ".join(map(str, new_data))
+    report = drift.compare(
+        ref,
+        drift.pii_ids(reference_ledger),
+        new,
+        new_pii,
+        cfg,
+        audit=params.audit_data if params else AuditDataConfig(),
+        dedup=(params.clean if params else CleanConfig()).dedup,
+        root=Path.cwd(),
+        new_info={
+            "inputs": shown,
+            "rows": got["records_in"],
+            "ingest_quarantined": got["records_quarantined"],
+            "scrub_pii_quarantined": scrubbed["books"]["records_quarantined"],
+            "records": len(new),
+        },
+    )
+    html = html or out.with_suffix(".html")
+    drift.write(report, out, html)
+    if report["drift"]:
+        click.echo(f"drift in {', '.join(report['drifted'])}: {shown} -> {out}, {html}")
+    else:
+        click.echo(f"no drift: {shown} -> {out}, {html}")
+    fail_unless(not report["drift"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1831,6 +1831,126 @@ class CompareConfig(StrictModel):
     )
 
 
+# --------------------------------------------------------------------------------------- drift
+
+
+class DriftLengthConfig(StrictModel):
+    """Prompt and answer lengths in tokens: two-sample Kolmogorov-Smirnov."""
+
+    max_ks: Share = Field(
+        0.15,
+        description="drift when the KS statistic D (the largest gap between the two cumulative "
+        "distributions) of prompt or answer tokens reaches this, at p < drift.alpha",
+    )
+
+
+class DriftTokensConfig(StrictModel):
+    """Word frequencies: Jensen-Shannon distance, over a held-out sample's."""
+
+    top_words: Annotated[int, Field(ge=10, le=100_000)] = Field(
+        500,
+        description="the reference's commonest words compared one by one; every other word "
+        "is one bucket (so a small batch is not judged on words seen once)",
+    )
+    max_js_increase: Share = Field(
+        0.1,
+        description="drift when the Jensen-Shannon distance (base 2, 0 to 1) of the new words "
+        "to the reference's exceeds that of a held-out reference sample of the same size by "
+        "this much",
+    )
+
+
+class DriftCategoricalConfig(StrictModel):
+    """Category counts: chi-square test and Cramér's V."""
+
+    min_cramers_v: Share = Field(
+        0.2,
+        description="drift when Cramér's V (0: the same shares, 1: no category in common) "
+        "reaches this, at p < drift.alpha; on a large batch any small shift is significant, "
+        "V says how large it is",
+    )
+
+
+class DriftLanguageConfig(DriftCategoricalConfig):
+    """Languages of input and answer (py3langid, placeholders removed)."""
+
+    min_chars: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        40,
+        description="a record whose input and answer (else its whole text) have fewer letters "
+        "counts as '(too short)', not a language",
+    )
+
+
+class DriftPiiConfig(StrictModel):
+    """Share of records with a replaced PII value (scrub_pii's ledger)."""
+
+    max_rate_diff: Share = Field(
+        0.2,
+        description="drift when the shares of records scrub_pii replaced a value in differ "
+        "by this much, at p < drift.alpha (chi-square on the 2 x 2 table)",
+    )
+
+
+class DriftVocabularyConfig(StrictModel):
+    """Words outside the training vocabulary."""
+
+    max_oov_increase: Share = Field(
+        0.05,
+        description="drift when the share of new word occurrences outside the training "
+        "vocabulary exceeds that of a held-out reference sample of the same size by this much",
+    )
+
+
+class DriftOverlapConfig(StrictModel):
+    """New records that are copies of training records (clean.dedup's MinHash LSH)."""
+
+    max_share: Share = Field(
+        0.5,
+        description="drift when this share of the new records are exact or near copies of "
+        "training records (clean.dedup's threshold): a batch with little new to learn",
+    )
+
+
+class DriftConfig(StrictModel):
+    """``provena drift``: how a new batch of data is compared with the training split."""
+
+    alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        0.001,
+        description="significance level of the KS and chi-square tests; a feature drifts only "
+        "when its p-value is below it and its effect size reaches the feature's threshold",
+    )
+    min_records: Annotated[int, Field(ge=2, le=1_000_000)] = Field(
+        20, description="fewer new records than this (after ingest and scrub_pii) are refused"
+    )
+    max_reference_records: Annotated[int, Field(ge=10, le=10_000_000)] = Field(
+        20_000,
+        description="at most this many original training records are compared (a sample by "
+        "a hash of their ids, the same every run)",
+    )
+    tokenizer: str | None = Field(
+        None,
+        description="a local tokenizer.json (or a folder with one) for the length test; null: "
+        "estimated counts (provena.tokens)",
+    )
+    length: DriftLengthConfig = Field(DriftLengthConfig(), description="length in tokens")
+    tokens: DriftTokensConfig = Field(DriftTokensConfig(), description="word frequencies")
+    language: DriftLanguageConfig = Field(DriftLanguageConfig(), description="languages")
+    family: DriftCategoricalConfig = Field(
+        DriftCategoricalConfig(), description="task families (meta.family)"
+    )
+    pii: DriftPiiConfig = Field(DriftPiiConfig(), description="PII rate")
+    groups: DriftCategoricalConfig = Field(
+        DriftCategoricalConfig(),
+        description="shares of each audited attribute's groups (audit_data.attributes)",
+    )
+    vocabulary: DriftVocabularyConfig = Field(
+        DriftVocabularyConfig(), description="out-of-vocabulary share"
+    )
+    overlap: DriftOverlapConfig = Field(
+        DriftOverlapConfig(), description="near-duplicate overlap with training data"
+    )
+
+
 class Params(StrictModel):
     """The whole ``params.yaml``: one section per stage, named like the stage."""
 
@@ -1861,6 +1981,9 @@ class Params(StrictModel):
     compare: CompareConfig = Field(
         CompareConfig(),
         description="`provena compare`: two models or answer files, paired intervals, verdicts",
+    )
+    drift: DriftConfig = Field(
+        DriftConfig(), description="`provena drift`: new data compared with the training split"
     )
 
     def meta_labels(self) -> frozenset[str]:

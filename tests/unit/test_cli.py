@@ -203,6 +203,7 @@ JOBS = {
     "Trace lineage": ["trace", "trained-on", "bundle"],
     "Use the model": ["generate"],
     "Reports and params": ["report", "check-params", "suite"],
+    "Watch new data": ["drift"],
 }
 
 

@@ -103,8 +103,9 @@ def test_a_stage_package_imports_shared_modules_only():
 
 #: packages above the stages, which may use a stage's code (and no stage or shared module
 #: imports them): the command line, ``provena export`` (it scores with evaluate's code) and
-#: ``provena compare`` (it scores two models with evaluate's code)
-TOP_PACKAGES = {"cli", "export", "compare"}
+#: ``provena compare`` (it scores two models with evaluate's code), ``provena generate`` (it
+#: loads an export through provena.export)
+TOP_PACKAGES = {"cli", "export", "compare", "generate"}
 
 
 def test_shared_modules_import_no_stage_package():

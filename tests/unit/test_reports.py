@@ -42,7 +42,9 @@ def test_every_page_is_found():
     assert PAGES == [
         "bias_audit.html.j2",
         "clean_report.html.j2",
+        "compare.html.j2",
         "data_quality.html.j2",
+        "drift.html.j2",
         "funnel.html.j2",
         "model.html.j2",
         "pii_report.html.j2",

@@ -101,12 +101,17 @@ def test_a_stage_package_imports_shared_modules_only():
     assert not wrong, "a stage package imports another stage's package:\n" + "\n".join(wrong)
 
 
+#: packages above the stages, which may use a stage's code (and no stage or shared module
+#: imports them): the command line, and ``provena export`` (it scores with evaluate's code)
+TOP_PACKAGES = {"cli", "export"}
+
+
 def test_shared_modules_import_no_stage_package():
     shared = [
         p
         for p in (ROOT / "src/provena").rglob("*.py")
         if p.relative_to(ROOT / "src/provena").parts[0].removesuffix(".py")
-        not in STAGE_PACKAGES | {"cli"}
+        not in STAGE_PACKAGES | TOP_PACKAGES
     ]
     wrong = [
         f"{p.relative_to(ROOT)} imports provena.{m}"
@@ -143,3 +148,13 @@ def test_the_contracts_stage_list_is_dvc_yamls_in_order():
     from provena.records import STAGES
 
     assert list(STAGES) == list(DVC["stages"])
+
+
+def test_no_stage_or_shared_module_imports_a_top_package():
+    wrong = [
+        f"{p.relative_to(ROOT)} imports provena.{m}"
+        for p in (ROOT / "src/provena").rglob("*.py")
+        if p.relative_to(ROOT / "src/provena").parts[0].removesuffix(".py") not in TOP_PACKAGES
+        for m in sorted(_provena_imports(p) & TOP_PACKAGES)
+    ]
+    assert not wrong, "a module below the commands imports one:\n" + "\n".join(wrong)

@@ -41,6 +41,7 @@ JOBS = (
     ("Curate data", ("synth", "ingest", "scrub", "dedup")),
     ("Review and sign off", ("review", "signoff")),
     ("Trace lineage", ("trace", "trained-on", "bundle")),
+    ("Deploy", ("export",)),
     ("Reports and params", ("report", "check-params", "suite")),
 )
 PATH = click.Path(path_type=Path)

@@ -200,6 +200,7 @@ JOBS = {
     "Curate data": ["synth", "ingest", "scrub", "dedup"],
     "Review and sign off": ["review", "signoff"],
     "Trace lineage": ["trace", "trained-on", "bundle"],
+    "Deploy": ["export"],
     "Reports and params": ["report", "check-params", "suite"],
 }
 

@@ -14,7 +14,7 @@ tokens/s, task scores within the tolerance. GPU figures (bitsandbytes nf4) are n
 here: no GPU was lent to this task.
 
     nice -n 10 python bench/bench_export.py [--project /work/main] [--batch 8]
-        [--new-tokens 32] [--prompt-tokens 32] [--repeats 3] [--max-examples 40]
+        [--new-tokens 32] [--prompt-tokens 32] [--repeats 3] [--threads 1] [--max-examples 40]
         [--out bench/results/export.json]
 """
 
@@ -79,12 +79,16 @@ def targets(result: dict) -> list[dict]:
 # ------------------------------------------------------------------------------ one format
 
 
-def worker(kind: str, folder: Path, batch: int, prompt_tokens: int, new: int, repeats: int):
+def worker(
+    kind: str, folder: Path, batch: int, prompt_tokens: int, new: int, repeats: int, threads: int
+):
     """Load one format and generate; print its figures as JSON (a fresh process: its peak RSS
     is this format's)."""
     import torch
 
     from provena.export import int8
+
+    torch.set_num_threads(threads)
 
     started = time.perf_counter()
     if kind == "int8":
@@ -145,6 +149,7 @@ def speed(args: argparse.Namespace, tmp: Path) -> dict:
         cmd = [sys.executable, __file__, "--worker", kind, "--folder", str(folder)]
         cmd += ["--batch", str(args.batch), "--prompt-tokens", str(args.prompt_tokens)]
         cmd += ["--new-tokens", str(args.new_tokens), "--repeats", str(args.repeats)]
+        cmd += ["--threads", str(args.threads)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
         figures = json.loads(done.stdout.strip().splitlines()[-1])
         size = sum(p.stat().st_size for p in folder.glob("*.safetensors"))
@@ -189,6 +194,12 @@ def main() -> None:
     ap.add_argument("--prompt-tokens", type=int, default=32)
     ap.add_argument("--new-tokens", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads per format (1: on a shared CPU, more threads wait on each other)",
+    )
     ap.add_argument("--max-examples", type=int, default=40, help="answers per family")
     ap.add_argument("--perplexity-examples", type=int, default=400)
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/export.json")
@@ -197,11 +208,20 @@ def main() -> None:
     args = ap.parse_args()
     if args.worker:
         worker(
-            args.worker, args.folder, args.batch, args.prompt_tokens, args.new_tokens, args.repeats
+            args.worker,
+            args.folder,
+            args.batch,
+            args.prompt_tokens,
+            args.new_tokens,
+            args.repeats,
+            args.threads,
         )
         return
+    import torch
+
     from provena.io import write_json
 
+    torch.set_num_threads(args.threads)  # the quality runs too
     with tempfile.TemporaryDirectory() as tmp:
         sp = speed(args, Path(tmp))
         qual = quality_of(args, Path(tmp))
@@ -212,6 +232,7 @@ def main() -> None:
         "prompt_tokens": args.prompt_tokens,
         "new_tokens": args.new_tokens,
         "repeats": args.repeats,
+        "threads": args.threads,
         "quality": qual,
         "quality_model": f"{args.project.name}/models/adapter on data/processed/test.parquet",
         "gpu": "not measured: no GPU was lent to this task (nf4 needs CUDA and bitsandbytes)",

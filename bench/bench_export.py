@@ -79,6 +79,15 @@ def targets(result: dict) -> list[dict]:
 # ------------------------------------------------------------------------------ one format
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM, which starts afresh at exec (ru_maxrss
+    keeps the forking parent's peak across exec on Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def worker(
     kind: str, folder: Path, batch: int, prompt_tokens: int, new: int, repeats: int, threads: int
 ):
@@ -117,7 +126,7 @@ def worker(
             t = time.perf_counter()
             lm.generate(input_ids=ids, **kw)
             best = min(best, time.perf_counter() - t)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    peak = peak_rss_mb()
     print(
         json.dumps(
             {

@@ -554,6 +554,40 @@ def _detail_generic(d: dict) -> str:
     return _table(["key", "value"], rows) if rows else ""
 
 
+def _detail_export(d: dict) -> str:
+    """Formats side by side (speed model), then each export's scores against the adapter."""
+    rows = [
+        [f"`{k}`", _num(f["file_mb"]), _num(f["load_s"]), _num(f["peak_rss_mb"]),
+         _num(f["tokens_per_s"])]
+        for k, f in d["formats"].items()
+    ]  # fmt: skip
+    out = _table(["format", "weights MB", "load s", "peak RSS MB", "tokens/s"], rows)
+    qrows = []
+    for kind, q in (d.get("quality") or {}).items():
+        if not isinstance(q, dict):
+            continue
+        for fam, entry in q.get("families", {}).items():
+            for name, s in (entry.get("task_scores") or {}).items():
+                lo, hi = s["adapter_interval"]
+                qrows.append(
+                    [kind, fam, name, _num(s["adapter"]), f"[{_num(lo)}, {_num(hi)}]",
+                     _num(s["export"]), "yes" if s["within"] else "**no**"]
+                )  # fmt: skip
+            if entry.get("perplexity"):
+                p = entry["perplexity"]
+                lo, hi = p["adapter_interval"]
+                qrows.append(
+                    [kind, fam, "perplexity", _num(p["adapter"]), f"[{_num(lo)}, {_num(hi)}]",
+                     _num(p["export"]), "(not judged)"]
+                )  # fmt: skip
+    if qrows:
+        out += "\n" + _table(
+            ["export", "family", "score", "adapter", "adapter 95% interval", "export", "within"],
+            qrows,
+        )
+    return out
+
+
 DETAIL = {
     "ingest": _detail_ingest,
     "pii": _detail_pii,
@@ -562,6 +596,7 @@ DETAIL = {
     "stages": _detail_stages,
     "train": _detail_train,
     "generate": _detail_generate,
+    "export": _detail_export,
 }
 
 

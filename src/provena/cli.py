@@ -45,6 +45,7 @@ JOBS = (
     ("Compare models", ("compare",)),
     ("Trace lineage", ("trace", "trained-on", "bundle")),
     ("Use the model", ("generate",)),
+    ("Deploy", ("export",)),
     ("Reports and params", ("report", "check-params", "suite")),
     ("Watch new data", ("drift",)),
 )
@@ -752,6 +753,95 @@ def generate_cmd(
     )
     long = f", {result.too_long} prompts too long (error in their line)" if result.too_long else ""
     click.echo(f"{len(result.rows)} answers ({loaded.kind}) -> {out}; {checked}{long}")
+
+
+# ------------------------------------------------------------------------------------ export
+
+
+def _evaluate_defaults() -> Any:
+    from provena.config import EvaluateConfig
+
+    return EvaluateConfig()
+
+
+@cli.command("export", short_help="merge an adapter into its base, quantize it, keep its lineage")
+@click.argument("adapter", type=PATH, metavar="ADAPTER_DIR")
+@click.argument("out", type=PATH, metavar="OUT_DIR")
+@click.option("--merge", is_flag=True, help="the merged model in fp32 (a Hugging Face folder)")
+@click.option(
+    "--quantize",
+    type=click.Choice(["none", "int8", "nf4"]),
+    default="none",
+    show_default=True,
+    help="int8: torch INT8 for CPU; nf4: bitsandbytes 4-bit, CUDA only (both merge first)",
+)
+@click.option(
+    "--force", is_flag=True, help="write it even if its task scores fall outside the tolerance"
+)
+@click.option("--test", type=PATH, help="test split (default: data/processed/test.parquet)")
+@click.option("--max-examples", type=int, help="answers per family (default: evaluate's)")
+@click.option("--bootstrap", type=int, default=1000, show_default=True, help="bootstrap resamples")
+@click.option("--card", "card_dir", type=PATH, help="model card folder (default: models/card)")
+@click.option("--root", type=PATH, help=ROOT_HELP)
+@params_section("evaluate", _evaluate_defaults)
+def export_cmd(
+    adapter: Path,
+    out: Path,
+    merge: bool,
+    quantize: str,
+    force: bool,
+    test: Path | None,
+    max_examples: int | None,
+    bootstrap: int,
+    card_dir: Path | None,
+    root: Path | None,
+    cfg: Any,
+) -> None:
+    """Merge the adapter into its base (peft merge_and_unload) and write OUT_DIR: with --merge
+    the fp32 merged model (safetensors, tokenizer, chat template; AutoModelForCausalLM loads it
+    offline), with --quantize int8 torch INT8 weights for CPU, with --quantize nf4 bitsandbytes
+    4-bit (CUDA). The export is first scored against the unmerged adapter on the test split
+    (perplexity and task scores, bootstrap 95% intervals, evaluate's params): an export with a
+    task score outside the adapter's interval is refused (exit 1, nothing written) unless
+    --force. OUT_DIR gets export.json, the adapter's manifest with the export step (for
+    `provena trace OUT_DIR` and `provena trained-on`) and the card with an Export section."""
+    from provena.export import ExportRefused, export_adapter
+
+    if max_examples is not None:
+        cfg = cfg.model_copy(update={"max_examples": max_examples})
+    try:
+        result = export_adapter(
+            adapter,
+            out,
+            merge=merge,
+            quantize=quantize,
+            force=force,
+            cfg=cfg,
+            test=test,
+            root=root,
+            card_dir=card_dir,
+            bootstrap=bootstrap,
+        )
+    except ExportRefused as err:
+        log.error("%s", err)
+        fail_unless(False)
+        return
+    q = result.quality
+    for fam, entry in q["families"].items():
+        for name, s in entry.get("task_scores", {}).items():
+            lo, hi = s["adapter_interval"]
+            click.echo(
+                f"  {fam} {name}: adapter {s['adapter']:.3f} [{lo:.3f}, {hi:.3f}], "
+                f"export {s['export']:.3f} {'within' if s['within'] else 'OUTSIDE'}"
+            )
+        if "perplexity" in entry:
+            p = entry["perplexity"]
+            click.echo(f"  {fam} perplexity: adapter {p['adapter']:.3f}, export {p['export']:.3f}")
+    forced = " (forced: outside the tolerance)" if result.forced else ""
+    click.echo(
+        f"{result.kind} export -> {out} ({result.bytes / 1e6:.1f} MB, {len(result.files)} files); "
+        f"quality {q['verdict']}{forced}"
+    )
 
 
 # ----------------------------------------------------------------------- reports and params

@@ -210,7 +210,9 @@ def _manifest_entries(
 ) -> Iterator[TraceEntry]:
     weights = adapter_dir / "adapter_model.safetensors"
     wpath = display_path(weights, root)
-    if not weights.is_file():
+    if manifest.get("export"):  # an export folder (provena export): its files, then the adapter's
+        yield from _export_entries(manifest["export"], adapter_dir, root, hasher)
+    elif not weights.is_file():
         yield TraceEntry("adapter", "weights", wpath, "manifest", "embedded", None)
     else:
         raw = read_safetensors_metadata(weights).get(METADATA_KEY)
@@ -265,6 +267,34 @@ def _manifest_entries(
     for name, digest in sorted((base.get("files") or {}).items()):
         path = f"{base.get('path', '')}/{name}".lstrip("/")
         yield TraceEntry("adapter", "base", path, "sha256", digest, hasher(path, "sha256"))
+
+
+def _export_entries(
+    export: dict[str, Any], folder: Path, root: Path, hasher: Hasher
+) -> Iterator[TraceEntry]:
+    """An export folder's files against the SHA-256 its manifest recorded (a file it did not
+    write counts as changed), and the adapter it was merged from."""
+    recorded = export.get("files") or {}
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {
+        "manifest.json"
+    }
+    for name in sorted(set(recorded) | present):
+        path = display_path(folder / name, root)
+        now = sha256_file(folder / name) if (folder / name).is_file() else None
+        note = "" if name in recorded else "not written by the export"
+        yield TraceEntry("adapter", "export", path, "sha256", recorded.get(name), now, note)
+    source = export.get("source_adapter") or {}
+    if source.get("path") and source.get("weights_sha256"):
+        path = f"{source['path']}/adapter_model.safetensors"
+        yield TraceEntry(
+            "adapter",
+            "source",
+            path,
+            "sha256",
+            source["weights_sha256"],
+            hasher(path, "sha256"),
+            "the adapter the export was merged from",
+        )
 
 
 def _params_entry(

@@ -202,6 +202,7 @@ JOBS = {
     "Compare models": ["compare"],
     "Trace lineage": ["trace", "trained-on", "bundle"],
     "Use the model": ["generate"],
+    "Deploy": ["export"],
     "Reports and params": ["report", "check-params", "suite"],
     "Watch new data": ["drift"],
 }

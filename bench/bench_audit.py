@@ -20,6 +20,11 @@ so they are only compared loosely (each bound within half the audit's interval w
 side runs in a fresh process; times are CPU seconds of that process (``time.process_time``:
 the machine is shared, wall time is reported beside), imports apart.
 
+Then the whole stage (``stages/audit_data.py``, the command of dvc.yaml, default params) runs
+on the same records (``@before``) and on them plus a quarter as many children as augment makes
+them (``@after``, which audits the original records apart as well): its records per CPU-second
+(the stage runs on one core: its records/s per core) and peak memory (``wait4``).
+
     nice -n 10 python bench/bench_audit.py [--records 200000] [--out bench/results/audit.json]
 """
 
@@ -27,14 +32,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache"
 #: audit_data's CPU time may be at most this many times the plain script's
 GOAL_RATIO = 1.5
+#: the whole stage's records per second per core (issue 22)
+GOAL_PER_CORE = 2_000
 
 AUDIT = r"""
 import json, sys, time
@@ -227,13 +236,90 @@ def records_file(n: int) -> Path:
     return path
 
 
+def after_file(n: int) -> Path:
+    """The records of :func:`records_file` plus children as augment makes them (a
+    ``parent_id``, the gender flipped): a quarter as many, from male support replies, so that
+    the audit runs its after-augmentation path (original records audited apart)."""
+    path = CACHE / f"audit_records_{n}_after.parquet"
+    if path.is_file():
+        return path
+    from provena.io import RecordWriter, read_records
+    from provena.records import make_record
+
+    recs = [r for b in read_records(records_file(n)) for r in b]
+    kids = []
+    for r in recs:
+        m = r["meta"]
+        if len(kids) < n // 4 and m.get("family") == "support_reply" and m.get("gender") == "male":
+            kids.append(
+                make_record(
+                    source=r["source"],
+                    instruction=r["instruction"],
+                    input=r["input"],
+                    output=r["output"] + " ",
+                    meta={**m, "gender": "female"},
+                    parent_id=r["id"],
+                    op="counterfactual:gender=female",
+                )
+            )
+    rows = recs + kids
+    with RecordWriter(path) as w:
+        for i in range(0, len(rows), 10_000):
+            w.write(rows[i : i + 10_000])
+    return path
+
+
+def stage(when: str, data: Path, tmp: Path) -> dict:
+    """The whole audit_data stage (its dvc.yaml command, default params) on ``data``: wall and
+    CPU seconds of the process, records per CPU-second (the stage runs on one core: that is
+    its records/s per core) and its peak memory."""
+    import time
+
+    cmd = [
+        sys.executable,
+        "stages/audit_data.py",
+        "--params",
+        "params.yaml",
+        "--when",
+        when,
+        "--input",
+        str(data),
+        "--out",
+        str(tmp / f"audit_{when}.json"),
+        "--metrics",
+        str(tmp / f"metrics_{when}.json"),
+        "--report-html",
+        str(tmp / f"audit_{when}.html"),
+    ]
+    if when == "after":
+        cmd += ["--before", str(tmp / "audit_before.json")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if status != 0:
+        raise SystemExit(f"audit_data@{when} failed: {proc.stderr.read().decode()[-2000:]}")
+    records = json.loads((tmp / f"metrics_{when}.json").read_text())["records"]
+    cpu = usage.ru_utime + usage.ru_stime
+    return {
+        "records": records,
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "records_per_cpu_s": round(records / cpu),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    }
+
+
 def side(code: str, data: Path) -> dict:
     proc = subprocess.run(
         [sys.executable, "-c", code, str(data)],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        env={**__import__("os").environ, "PYTHONPATH": str(ROOT / "src")},
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
     )
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-3000:])
@@ -270,12 +356,46 @@ def compare(audit: dict, plain: dict) -> dict:
     }
 
 
+def targets(result: dict) -> list[dict]:
+    """The goals of issue 22 for audit_data, as ``{name, goal, measured, met}``: its
+    computation at most 1.5x the plain script's time, the same tables, and the whole stage at
+    2,000 records/s per core or more."""
+    check = result["check"]
+    out = [
+        {
+            "name": f"audit_data's computation vs a plain pandas + numpy script, "
+            f"{result['records']:,} records",
+            "goal": f"<= {GOAL_RATIO}x",
+            "measured": result["audit_over_plain"],
+            "met": result["audit_over_plain"] <= GOAL_RATIO,
+        },
+        {
+            "name": "the plain script's tables equal the audit's",
+            "goal": "point estimates equal, closed-form intervals within 1e-4, bootstrap "
+            "bounds within half the interval's width",
+            "measured": "the same" if check["same"] else "different",
+            "met": check["same"],
+        },
+    ]
+    for when, st in result.get("stage", {}).items():
+        out.append(
+            {
+                "name": f"audit_data@{when} stage, {st['records']:,} records: records/s per core",
+                "goal": f">= {GOAL_PER_CORE:,}",
+                "measured": st["records_per_cpu_s"],
+                "met": st["records_per_cpu_s"] >= GOAL_PER_CORE,
+            }
+        )
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--records", type=int, default=200_000)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "audit.json")
+    ap.add_argument("--no-stage", action="store_true", help="skip the whole-stage runs")
     args = ap.parse_args()
     data = records_file(args.records)
     audit = side(AUDIT, data)
@@ -283,31 +403,23 @@ def main() -> None:
     check = compare(audit, plain)
     ratio = round(audit["cpu_s"] / plain["cpu_s"], 2)
     result = {
-        "targets": [
-            {
-                "name": f"audit_data's computation vs a plain pandas + numpy script, "
-                f"{audit['records']:,} records",
-                "goal": f"<= {GOAL_RATIO}x",
-                "measured": ratio,
-                "met": ratio <= GOAL_RATIO,
-            },
-            {
-                "name": "the plain script's tables equal the audit's",
-                "goal": "point estimates equal, closed-form intervals within 1e-4, bootstrap "
-                "bounds within half the interval's width",
-                "measured": "the same" if check["same"] else "different",
-                "met": check["same"],
-            },
-        ],
         "records": audit["records"],
         "audit_data": {k: audit[k] for k in ("cpu_s", "wall_s")},
         "plain": {k: plain[k] for k in ("cpu_s", "wall_s")},
         "audit_over_plain": ratio,
         "records_per_cpu_s": round(audit["records"] / audit["cpu_s"]),
         "check": check,
-        "seconds_include": "from the Parquet file to the tables in memory, one process each, "
-        "imports apart; CPU seconds (process_time), wall beside",
+        "seconds_include": "computation: from the Parquet file to the tables in memory, one "
+        "process each, imports apart, CPU seconds (process_time), wall beside; stage: the whole "
+        "audit_data process (imports, JSON and HTML written), CPU seconds from wait4",
     }
+    if not args.no_stage:
+        with tempfile.TemporaryDirectory() as tmp:
+            result["stage"] = {
+                "before": stage("before", data, Path(tmp)),
+                "after": stage("after", after_file(args.records), Path(tmp)),
+            }
+    result = {"targets": targets(result), **result}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -396,7 +396,16 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=200_000)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "audit.json")
     ap.add_argument("--no-stage", action="store_true", help="skip the whole-stage runs")
+    ap.add_argument("--prepare", action="store_true", help="only write the input files")
     args = ap.parse_args()
+    if args.prepare:
+        records_file(args.records)
+        after_file(args.records)
+        return
+    # the inputs are written by a process of their own: a process forked from one that held
+    # the records in memory would carry that peak into its own ru_maxrss
+    prep = [sys.executable, __file__, "--records", str(args.records), "--prepare"]
+    subprocess.run(prep, check=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     data = records_file(args.records)
     audit = side(AUDIT, data)
     plain = side(PLAIN, data)

@@ -127,9 +127,13 @@ def build_frame(records: Iterable[Record], cfg: AuditDataConfig) -> pd.DataFrame
 
 
 def _groups(df: pd.DataFrame, attrs: list[str]) -> pd.Series:
+    """Each row's group: its value of the attribute, or of each (joined by " & ")."""
     if len(attrs) == 1:
         return df[attrs[0]]
-    return df[attrs].astype(str).agg(" & ".join, axis=1)
+    out = df[attrs[0]].astype(str)
+    for a in attrs[1:]:  # column-wise string concatenation, not a Python join per row
+        out = out + " & " + df[a].astype(str)
+    return out
 
 
 def _recorded(df: pd.DataFrame, attrs: list[str], judge_inferred: bool = False) -> pd.DataFrame:
@@ -241,8 +245,9 @@ def _split_counts(data: pd.DataFrame, groups: pd.Series) -> dict[str, dict[str, 
     """Per group: records that are original, and records augment made (``parent_id`` set)."""
     aug = data["augmented"].to_numpy(dtype=bool)
     out: dict[str, dict[str, int]] = {}
+    sizes = groups.value_counts()
     for g, n_aug in pd.Series(aug, index=groups.index).groupby(groups.to_numpy()).sum().items():
-        n = int((groups == g).sum())
+        n = int(sizes[g])
         out[str(g)] = {"original": n - int(n_aug), "augmented": int(n_aug)}
     return out
 
@@ -323,32 +328,79 @@ def _worst(verdicts: Iterable[str]) -> str:
     return "fail" if "fail" in seen else INCONCLUSIVE if INCONCLUSIVE in seen else "pass"
 
 
-def _metric_frame(columns: dict[str, np.ndarray], groups: pd.Series, n_boot: int, cfg):
-    """One fairlearn MetricFrame for several properties at once (one bootstrap for all).
+def _group_means(
+    columns: dict[str, np.ndarray], groups: np.ndarray, n_boot: int, cfg: AuditDataConfig
+) -> tuple[list[str], dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+    """Each group's mean of each column, and (``n_boot`` > 0) its bootstrap interval.
 
-    ``y_true`` is the row index, so each metric reads its own column for the rows fairlearn
-    hands it (a group, or a bootstrap resample of one).
-    """
+    Returns the groups (sorted), the means per column (one per group, in that order) and the
+    intervals per column (an array of shape (groups, 2)), or None without a bootstrap.
+
+    The means are fairlearn's :class:`~fairlearn.metrics.MetricFrame` over the distinct rows
+    (group, values), each weighted by how many records it stands for (``sample_weight``): the
+    same group means as over every record, from a few hundred rows instead of every record.
+
+    The intervals are fairlearn's bootstrap (``MetricFrame(n_boot=..., ci_quantiles=...,
+    random_state=cfg.seed)``) done on arrays: the same resamples, drawn the way fairlearn draws
+    them (a seed per resample from ``default_rng(seed)``, then ``DataFrame.sample(frac=1,
+    replace=True)``, which is ``RandomState(seed).randint(0, n, n)``), each reduced to counts
+    per distinct row by one ``bincount`` instead of a metric call per group and resample; the
+    quantiles as fairlearn takes them (``nanquantile`` over the resamples). Where the values
+    are whole numbers (0/1 shares, lengths) every sum is exact, so the intervals are fairlearn's
+    to the last bit; other values may differ in their last bits (another summation order)."""
     from fairlearn.metrics import MetricFrame
 
-    def mean_of(col: np.ndarray):
-        def metric(y_true, y_pred):  # y_pred is not used: these are properties of the data
-            return float(col[np.asarray(y_true, dtype=np.int64)].mean())
+    names = list(columns)
+    codes, labels = pd.factorize(groups, sort=True)
+    # each record's distinct row (group, values): codes combined column by column, renumbered
+    # after each so that they stay small (hash-based, no sort)
+    row_of = codes.astype(np.int64)
+    for name in names:
+        vcode, uniq = pd.factorize(columns[name], use_na_sentinel=False)
+        row_of = pd.factorize(row_of * len(uniq) + vcode)[0]
+    n_rows = int(row_of.max()) + 1
+    one = np.empty(n_rows, dtype=np.int64)
+    one[row_of] = np.arange(len(row_of))  # a record of each distinct row (any: they are equal)
+    weight = np.bincount(row_of, minlength=n_rows)
+    row_group = codes[one].astype(np.int64)
+    values = np.column_stack([columns[name][one] for name in names])
+
+    def mean_of(j: int):
+        def metric(y_true, y_pred, sample_weight):  # y_pred is not used: data properties
+            picked = np.asarray(y_true, dtype=np.int64)
+            return float(np.average(values[picked, j], weights=sample_weight))
 
         return metric
 
-    lo, hi = (1 - cfg.ci) / 2, 1 - (1 - cfg.ci) / 2
-    kwargs: dict[str, Any] = {}
-    if n_boot:
-        kwargs = {"n_boot": n_boot, "ci_quantiles": [lo, hi], "random_state": cfg.seed}
-    rows = np.arange(len(groups))
-    return MetricFrame(
-        metrics={name: mean_of(col) for name, col in columns.items()},
-        y_true=rows,
-        y_pred=rows,
-        sensitive_features=groups.to_numpy(),
-        **kwargs,
+    index = np.arange(n_rows)
+    mf = MetricFrame(
+        metrics={name: mean_of(j) for j, name in enumerate(names)},
+        y_true=index,
+        y_pred=index,
+        sensitive_features=np.asarray(labels, dtype=object)[row_group],
+        sample_params={name: {"sample_weight": weight} for name in names},
     )
+    order = [str(g) for g in labels]
+    means = {name: mf.by_group[name].reindex(labels).to_numpy(dtype=float) for name in names}
+    if not n_boot:
+        return order, means, None
+    n, n_groups = len(codes), len(labels)
+    seeds = np.random.default_rng(cfg.seed).integers(
+        low=0, high=np.iinfo(np.uint32).max, size=n_boot, dtype=np.uint32
+    )
+    stats = np.empty((n_boot, n_groups, len(names)))
+    for i, seed in enumerate(seeds):
+        drawn = np.random.RandomState(seed).randint(0, n, size=n)
+        per_row = np.bincount(row_of[drawn], minlength=n_rows)
+        size = np.bincount(row_group, weights=per_row, minlength=n_groups)
+        for j in range(len(names)):
+            total = np.bincount(row_group, weights=per_row * values[:, j], minlength=n_groups)
+            with np.errstate(invalid="ignore", divide="ignore"):  # a group not drawn: NaN
+                stats[i, :, j] = np.where(size > 0, total / size, np.nan)
+    lo, hi = (1 - cfg.ci) / 2, 1 - (1 - cfg.ci) / 2
+    q = np.nanquantile(stats, [lo, hi], axis=0)  # (2, groups, columns)
+    cis = {name: np.stack([q[0, :, j], q[1, :, j]], axis=1) for j, name in enumerate(names)}
+    return order, means, cis
 
 
 def _wilson_raw(k: float, n: float, z: float) -> tuple[float, float]:
@@ -444,37 +496,43 @@ def _compare(
     difference, with intervals (:func:`_pair_ci`) and a verdict (:func:`_judge`). The
     property's verdict is the worst of its groups'; ``worst`` names that group. Given
     ``augmented`` (one flag per row), each group's value is also given for its original and its
-    augmented records apart. ``group_ci`` false skips fairlearn's per-group intervals (the
-    slow part), not the verdicts' intervals."""
+    augmented records apart. ``group_ci`` false skips the per-group bootstrap intervals, not
+    the verdicts' intervals."""
     sizes = groups.value_counts()
     big = [str(g) for g in sizes[sizes >= cfg.min_group_size].index]
     small = {str(g): int(n) for g, n in sizes.items() if n < cfg.min_group_size}
-    garr = groups.to_numpy()
+    codes, labels = pd.factorize(groups.to_numpy())
+    # each group's rows, found once by integer code (not a string comparison per use)
+    rows_of = {str(g): codes == k for k, g in enumerate(labels)}
     out: dict[str, dict[str, Any]] = {}
     for name, col in columns.items():
         res: dict[str, Any] = {"by_group": {}, "too_small": small}
         for g in sorted(small):
-            value = float(col[garr == g].mean())
+            value = float(col[rows_of[g]].mean())
             res["by_group"][g] = {"value": round(value, 4), "n": small[g]}
         out[name] = res
     if len(big) >= 2:
         mask = groups.isin(big).to_numpy()
         sub = {name: col[mask] for name, col in columns.items()}
         boot = cfg.bootstrap if (judge and group_ci) else 0
-        mf = _metric_frame(sub, groups[mask].reset_index(drop=True), boot, cfg)
-        if boot:
-            lo_ci, hi_ci = mf.by_group_ci
+        order, values, cis = _group_means(sub, groups.to_numpy()[mask], boot, cfg)
         for name, res in out.items():
-            for g, v in mf.by_group[name].items():
-                entry: dict[str, Any] = {"value": round(float(v), 4), "n": int(sizes[g])}
-                if boot:
-                    entry["ci"] = [round(float(lo_ci[name][g]), 4), round(float(hi_ci[name][g]), 4)]
-                res["by_group"][str(g)] = entry
+            for k, g in enumerate(order):
+                entry: dict[str, Any] = {
+                    "value": round(float(values[name][k]), 4),
+                    "n": int(sizes[g]),
+                }
+                if cis is not None:
+                    entry["ci"] = [
+                        round(float(cis[name][k, 0]), 4),
+                        round(float(cis[name][k, 1]), 4),
+                    ]
+                res["by_group"][g] = entry
     for name, res in out.items():
         col = columns[name]
         if augmented is not None:
             for g, entry in res["by_group"].items():
-                in_g = garr == g
+                in_g = rows_of[g]
                 for part, flag in (("original", False), ("augmented", True)):
                     vals = col[in_g & (augmented == flag)]
                     entry[part] = {
@@ -484,7 +542,7 @@ def _compare(
         if len(big) < 2:
             res.update({"difference": None, "ratio": None, "verdict": "too_small"})
             continue
-        means = {g: float(col[garr == g].mean()) for g in big}
+        means = {g: float(col[rows_of[g]].mean()) for g in big}
         best = max(means, key=means.__getitem__)
         low = min(means, key=means.__getitem__)
         res["highest"], res["lowest"] = best, low
@@ -493,7 +551,7 @@ def _compare(
         if not judge:
             res["verdict"] = "not_checked"
             continue
-        x_best = col[garr == best]
+        x_best = col[rows_of[best]]
         # each group is compared with the best: Bonferroni over those comparisons, so that a
         # confident "fail" is not the noise of many small groups
         level = 1 - (1 - cfg.ci) / (len(big) - 1)
@@ -506,7 +564,7 @@ def _compare(
             diff = means[best] - means[g]
             rci = dci = None
             if means[best]:  # every group at zero: no gap to judge, a pass
-                rci, dci = _pair_ci(col[garr == g], x_best, level, binary=is_share)
+                rci, dci = _pair_ci(col[rows_of[g]], x_best, level, binary=is_share)
             verdict, point = _judge(ratio, diff, rci, dci, is_share, cfg)
             verdicts[g] = (verdict, point)
             vs = {"ratio": None if ratio is None else round(ratio, 4), "difference": round(diff, 4)}

@@ -125,7 +125,7 @@ class BirthDateRecognizer(_Base):
 
 
 # recognizers whose match is personal by construction: a cue word introduced the value
-CUE_RECOGNIZERS = frozenset({"NameCueRecognizer", "SameValueInRecord"})
+CUE_RECOGNIZERS = frozenset({"NameCueRecognizer", "SameValueInRecord", "SignOffRule"})
 # a private person's title; 'Dr.', 'Sir', 'Lord' head public names in general text too
 _PRIVATE_TITLE = re.compile(r"(?i)\b(?:mr|mrs|ms|mx|miss)\.?\s*$")
 _CONTACT_TYPES = frozenset(
@@ -259,6 +259,14 @@ _ROAD_NUMBER = re.compile(
     r"(?i)\b(?:highway|hwy|route|rte|interstate|motorway|autobahn|autoroute|freeway|"
     r"expressway|road|state\s+road|county\s+road|us|sr|i)[\s-]+\d{1,4}[a-z]?\b"
 )
+# a quantity: the number of a measure, a duration or a count, not a house number
+_MEASURE = re.compile(
+    r"(?i)\b\d[\d.,]*\s*(?:%|percent|miles?|mi|km|kilomet(?:er|re)s?|met(?:er|re)s?|m|cm|mm|"
+    r"ft|feet|foot|inch(?:es)?|in|yards?|kg|kilograms?|g|grams?|lbs?|pounds?|tons?|tonnes?|"
+    r"litres?|liters?|l|ml|gallons?|years?|months?|weeks?|days?|hours?|minutes?|seconds?|"
+    r"times|people|persons|players|members|million|billion|thousand|hundred|degrees?|°)(?!\w)"
+)
+_FUNCTION_WORD = "as|in|of|to|by|for|with|on|at|from|was|were|is|are|and|or|the|a|an|than|when"
 _STEP_BEFORE = re.compile(
     r"(?i)\b(?:step|stage|phase|part|chapter|section|no|number|rule|level|day|week|round|act|"
     r"scene|verse|item|tip|option|method|figure|fig|table|page|vol|volume|book|episode|season|"
@@ -277,8 +285,10 @@ def _not_a_house_number(text: str, r: RecognizerResult, value: str, core: str) -
         return True
     if _MONTH_YEAR_END.search(value):
         return True
-    if not re.search(r"\d", _ROAD_NUMBER.sub(" ", value)):
-        return True  # every number is a road's
+    if not re.search(r"\d", _MEASURE.sub(" ", _ROAD_NUMBER.sub(" ", value))):
+        return True  # every number is a road's or a quantity's ('11 miles south of ...')
+    if core == value and re.match(rf"\d[\w/-]*\s+(?i:{_FUNCTION_WORD})\b", core):
+        return True  # '1918 as SS West Gate': a year, a count
     at = r.start + (len(value) - len(core))  # where the first number starts
     if core and (_STEP_BEFORE.search(text[max(0, at - 20) : at]) or re.match(r"\d\w*\s*:", core)):
         return True
@@ -464,7 +474,12 @@ def given_name_lists(text: str) -> list[tuple[int, int]]:
         ]
         words = [text[a:b] for a, b in items]
         listed = sum(_bare(w) in first for w in words)
-        if re.match(r"[ \t]+[A-Z][\w'’-]", text[m.end() :]) and not mostly_upper(text):
+        nxt = re.match(r"[ \t]+([^\W\d_][\w'’-]*)", text[m.end() :])
+        if nxt and (
+            nxt.group(1)[:1].isupper()
+            if not mostly_upper(text) and not mostly_lower(text)
+            else (_bare(nxt.group(1)) in name_words() or english_zipf(nxt.group(1).lower()) < 3.0)
+        ):
             continue  # the last item runs on into a surname: full names ('Gallo, Morgan and
             # Frank Ruscetti'), as public figures are listed
         if (
@@ -496,6 +511,8 @@ def private_name_reason(text: str, r: RecognizerResult, ctx: dict) -> str | None
         return "field"
     if r.start in ctx["speakers"]:
         return "speaker"
+    if any(a <= r.start < b for a, b in ctx["signed"]):
+        return "sign-off"
     a, b = _sentence_of(ctx["sentences"], r.start, r.end)
     sentence = text[a:b]
     if _PERSONAL.search(sentence):
@@ -556,18 +573,45 @@ def _name_like(value: str) -> bool:
 
 
 _GIVEN_NAME_RULE = "GivenNameListRule"
+_SIGN_OFF_RULE = "SignOffRule"
+# a message's closing line, blank lines, then the writer's name alone on the last line
+_SIGN_OFF = re.compile(
+    r"(?im)^[ \t]*(?:thank you|thanks|many thanks|thanks again|best regards|kind regards|"
+    r"warm regards|regards|sincerely|yours sincerely|yours truly|yours|cheers|best wishes|"
+    r"best|warmly|love)[ \t]*[,!.]?[ \t]*\n(?:[ \t]*\n){1,2}[ \t]*"
+    r"([^\W\d_][\w'’-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,2})[ \t]*\.?\s*\Z"
+)
+
+
+def sign_off_names(text: str) -> list[tuple[int, int]]:
+    """The name that signs a message after a closing line and a blank line ('Thank
+    you,\n\nKevin'): what the name cue misses when a blank line stands between."""
+    m = _SIGN_OFF.search(text)
+    if m is None or not _name_like(m.group(1)) or english_zipf(m.group(1).lower()) >= 5.0:
+        return []
+    return [m.span(1)]
+
+
 _RECOGNIZER_NAME = RecognizerResult.RECOGNIZER_NAME_KEY
 
 
-def _cue_name(text: str, value: str) -> bool:
+def _cue_name(text: str, value: str, start: int) -> bool:
     """What follows a cue ('this is', 'hey') is a name: capitalized in text of mixed case
     ('This is Ann', not 'This is exemplified', 'Hey ho buddy')."""
     first = _words(value)[:1]
     if not first:
         return False
     word = first[0]
-    # in text of one case the recognizer's own test stands: a listed name or a rare word
-    return word[:1].isupper() or mostly_lower(text) or mostly_upper(text)
+    if not mostly_lower(text) and not mostly_upper(text):
+        return word[:1].isupper()
+    # one case: after 'my name is' the recognizer's test stands (a listed name or a rare
+    # word); after a greeting or 'this is', a listed name or a word English does not know
+    if not _WEAK_CUE.search(text[max(0, start - 12) : start]):
+        return True
+    return _bare(word) in name_words() or english_zipf(word.lower()) < UNKNOWN_NAME_ZIPF
+
+
+_WEAK_CUE = re.compile(r"(?i)\b(?:this is|hi|hello|hey|i am|i'm|i’m)[ \t]*\n?[ \t]*$")
 
 
 _BORN_BEFORE = re.compile(r"(?i)\bborn(?:\s+on)?\s*(?:is|was|:|-)?\s*(?:on\s+)?$")
@@ -616,6 +660,12 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
             results.append(
                 RecognizerResult("PERSON", a, b, 0.5, None, {_RECOGNIZER_NAME: _GIVEN_NAME_RULE})
             )
+    signed = sign_off_names(text) if "\n" in text else []
+    for a, b in signed:
+        if not any(r.start < b and a < r.end for r in results):
+            results.append(
+                RecognizerResult("PERSON", a, b, 0.6, None, {_RECOGNIZER_NAME: _SIGN_OFF_RULE})
+            )
     people = sorted(
         (r for r in results if r.entity_type == "PERSON" or (r.start, r.end) in set(given)),
         key=lambda r: r.start,
@@ -636,12 +686,13 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
         "exchanges": exchanges,
         "given_names": given,
         "encyclopedic": encyclopedic(text),
+        "signed": signed,
     }
     out = []
     for r in results:
         name = (r.recognition_metadata or {}).get(RecognizerResult.RECOGNIZER_NAME_KEY, "")
         value = text[r.start : r.end]
-        if name == "NameCueRecognizer" and not _cue_name(text, value):
+        if name == "NameCueRecognizer" and not _cue_name(text, value, r.start):
             continue
         if name in CUE_RECOGNIZERS:
             if not re.search(r"[a-z][A-Z]", value):  # not 'SophieSnazz'

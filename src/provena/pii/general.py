@@ -13,6 +13,10 @@ facts). So this profile keeps public knowledge and removes:
   contact details, in a message (greeting, signature), or when English text does not know the
   name at all ('Fiammetta Zetticci', not 'Mozart' or 'Marie Curie'); places, organisations,
   nationalities and dates stay, but a date of birth goes.
+- Reference text (:func:`encyclopedic`: citation markers, life spans, pronunciation glosses)
+  names public people: there a name's rarity and a 'born' date say nothing private, and an
+  address is a public place's. Numbers of steps, tables, roads, measures and dates are no
+  house numbers (:func:`_not_a_house_number`).
 """
 
 from __future__ import annotations

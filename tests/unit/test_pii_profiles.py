@@ -300,6 +300,31 @@ def test_scrub_batch_gives_each_record_the_profile_of_its_source():
     assert result.detail.records_with_pii == 2
 
 
+@pytest.mark.parametrize(
+    ("question", "kept"),
+    [
+        ("Given a reference text about Michał Rozenfeld, tell me what he did.", True),
+        ("GIVEN A REFERENCE TEXT ABOUT MICHAŁ ROZENFELD, TELL ME WHAT HE DID.", True),
+        ("given a reference text about michał rozenfeld, tell me what he did.", True),
+        # a name the passage does not hold stays a question's unknown name
+        ("Given a reference text, tell me if my landlord Irenke Sörös may do that.", False),
+    ],
+)
+def test_a_name_public_in_the_records_reference_passage_is_public_in_its_question(question, kept):
+    passage = (
+        "Michał Rozenfeld (born 1916,[1] died September 2, 1943) was a partisan. "
+        "Michał Rozenfeld studied psychology."
+    )
+    if question.isupper():
+        passage = passage.upper()
+    elif question.islower():
+        passage = passage.lower()
+    rec = record(source="data/raw/answers.jsonl", instruction=question, input=passage)
+    result = scrub_pii.scrub_batch([rec], scrub_pii.Scrubber(ScrubPiiConfig()))
+    assert result.kept[0]["input"] == passage
+    assert (result.kept[0]["instruction"] == question) is kept
+
+
 def test_scrub_cli_takes_a_profile_and_writes_spans(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # no params.yaml here: library defaults (general)
     text = "Extubated 7/22. Son Bill called."

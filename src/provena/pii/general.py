@@ -722,3 +722,31 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
                 r.recognition_metadata["private_because"] = reason
             out.append(r)
     return out
+
+
+def public_names_in_record(texts: list[str], found: list[list]) -> list[list]:
+    """Per field of one record, its detections less the names that a reference passage of
+    the same record (:func:`encyclopedic`) holds and leaves alone: a name public there is
+    public in the record's question too ('Given a reference text about Michał Rozenfeld,
+    ...' above his biography). ``found`` holds detections with ``start``, ``end`` and
+    ``entity_type``."""
+    refs = [k for k, t in enumerate(texts) if encyclopedic(t)]
+    if not refs:
+        return found
+    out = []
+    for k, (text, dets) in enumerate(zip(texts, found, strict=True)):
+        keep = []
+        for d in dets:
+            if d.entity_type == "PERSON" and k not in refs:
+                name = re.sub(r"(?:['’][sS]|(?<=[sS])['’])$", "", text[d.start : d.end].strip())
+                if len(name) >= 3 and any(_left_alone(texts[j], found[j], name) for j in refs):
+                    continue
+            keep.append(d)
+        out.append(keep)
+    return out
+
+
+def _left_alone(text: str, dets: list, name: str) -> bool:
+    """``name`` stands in ``text`` as a whole word, and no detection covers it anywhere."""
+    spans = [m.span() for m in re.finditer(rf"(?<![^\W_]){re.escape(name)}(?![^\W_])", text)]
+    return bool(spans) and not any(d.start < b and a < d.end for a, b in spans for d in dets)

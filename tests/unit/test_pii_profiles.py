@@ -150,6 +150,43 @@ GENERAL = [
     *_cases("Set the background to #f2f2f2 and the button to #4CAF50.", []),
     *_cases("Visit the USS Arizona Memorial at Pearl Harbor.", []),
     *_cases("Fibers improve the efficiency of a building.\n3. Roofing: light roofs.", []),
+    # reference text: citation markers, life spans and glosses mark public people and dates
+    *_cases("The war ended in Afghanistan.[160] In May 1988, the troops began to withdraw.", []),
+    *_cases(
+        "Norman Burges (5 August 1911 – 4 October 2002) was a botanist. He was born 5 August "
+        "1911, in East Maitland.",
+        [],
+    ),
+    *_cases("Michał Rozenfeld (born 1916,[1] died September 2, 1943) was a partisan.", []),
+    *_cases("Nike (/ˈnaɪki/; Ancient Greek: Νίκη) was a goddess. Nike was loved by Zeus.", []),
+    # 'born' in a third person's sentence is public; one's own family's birth date is not
+    *_cases("Scarlett Johansson was born November 22, 1984.", []),
+    *_cases("My son was born on March 3, 2019.", [("March 3, 2019", "DATE_TIME")]),
+    # numbers that are no house numbers: steps, table ranks, road numbers, measures, years
+    *_cases("Step 3: Place the Small Sticks in the Circular Space.", []),
+    *_cases("#\tCountry\tPopulation\n1\tChina\t1,439,323,776\n2\tIndia\t1,380,004,385", []),
+    *_cases("It is located 11 miles south of Kirby on Montana Highway 314.", []),
+    *_cases("She was launched in January 1918 as SS West Gate instead.", []),
+    *_cases("Current standards include RFC 2945, RFC 5054 and RFC 5931.", []),
+    ("I live at 4923 Parmova 109 with my wife.", [("4923 Parmova 109", "STREET_ADDRESS")]),
+    *_cases(
+        "We would love to rent the house at 2225 Brittan Ave.",
+        [("2225 Brittan Ave.", "STREET_ADDRESS")],
+    ),
+    # a numbered list of figures with decimals is no phone number
+    *_cases("Value:\n1. 2007 - 110 Billion Euros\n2. 2012 - 6.28 Billion Euros", []),
+    # a name cue ('this is', 'hey') needs a name: capitalized in mixed case, unknown or listed
+    # in one case
+    *_cases("This is exemplified by his team's focus on processes.", []),
+    ('"Hey ho buddy. How are you?" the bartender asked.', []),
+    *_cases("Hello, this is Aantje calling about the fence.", [("Aantje", "PERSON")]),
+    # a name used as a term, with an epithet, or listed in full is public
+    *_cases("It is used for amino acid sequencing in the Edman degradation.", []),
+    *_cases("Harlon the Hunter built the castle with his brother.", []),
+    *_cases("Gallo, Morgan and Frank Ruscetti coauthored a paper in Science.", []),
+    ("My kids are Ann, Bo and Cy.", [("Ann", "PERSON"), ("Bo", "PERSON")]),
+    # a message signed after a closing line and a blank line
+    *_cases("Please fix the fence.\n\nThank you,\n\nKevin", [("Kevin", "PERSON")]),
 ]
 
 
@@ -261,6 +298,31 @@ def test_scrub_batch_gives_each_record_the_profile_of_its_source():
     assert result.stats.records_kept == 3 and not result.rejected
     assert isinstance(result.detail, scrub_pii.PiiStats)
     assert result.detail.records_with_pii == 2
+
+
+@pytest.mark.parametrize(
+    ("question", "kept"),
+    [
+        ("Given a reference text about Michał Rozenfeld, tell me what he did.", True),
+        ("GIVEN A REFERENCE TEXT ABOUT MICHAŁ ROZENFELD, TELL ME WHAT HE DID.", True),
+        ("given a reference text about michał rozenfeld, tell me what he did.", True),
+        # a name the passage does not hold stays a question's unknown name
+        ("Given a reference text, tell me if my landlord Irenke Sörös may do that.", False),
+    ],
+)
+def test_a_name_public_in_the_records_reference_passage_is_public_in_its_question(question, kept):
+    passage = (
+        "Michał Rozenfeld (born 1916,[1] died September 2, 1943) was a partisan. "
+        "Michał Rozenfeld studied psychology."
+    )
+    if question.isupper():
+        passage = passage.upper()
+    elif question.islower():
+        passage = passage.lower()
+    rec = record(source="data/raw/answers.jsonl", instruction=question, input=passage)
+    result = scrub_pii.scrub_batch([rec], scrub_pii.Scrubber(ScrubPiiConfig()))
+    assert result.kept[0]["input"] == passage
+    assert (result.kept[0]["instruction"] == question) is kept
 
 
 def test_scrub_cli_takes_a_profile_and_writes_spans(tmp_path, monkeypatch, capsys):

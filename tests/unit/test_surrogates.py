@@ -266,3 +266,13 @@ def test_a_span_keeps_the_space_around_it(entity, value):
     lead, trail = value[: len(value) - len(value.lstrip())], value[len(value.rstrip()) :]
     assert fake.startswith(lead) and fake.endswith(trail) and fake.strip() != value.strip()
     assert S(entity, value.strip()) == fake.strip()  # the same fake with or without the space
+
+
+@pytest.mark.parametrize(
+    ("bare", "possessive"),
+    [("Gallo", "Gallo's"), ("Gallo", "Gallo’s"), ("GALLO", "GALLO'S"), ("Jones", "Jones'")],
+)
+def test_a_possessive_gets_the_surrogate_of_its_name(bare, possessive):
+    suffix = possessive[len(bare) :]
+    assert S.person(possessive) == S.person(bare) + suffix
+    assert S.person(f"Ann {possessive}") == S.person(f"Ann {bare}") + suffix

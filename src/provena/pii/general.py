@@ -13,6 +13,10 @@ facts). So this profile keeps public knowledge and removes:
   contact details, in a message (greeting, signature), or when English text does not know the
   name at all ('Fiammetta Zetticci', not 'Mozart' or 'Marie Curie'); places, organisations,
   nationalities and dates stay, but a date of birth goes.
+- Reference text (:func:`encyclopedic`: citation markers, life spans, pronunciation glosses)
+  names public people: there a name's rarity and a 'born' date say nothing private, and an
+  address is a public place's. Numbers of steps, tables, roads, measures and dates are no
+  house numbers (:func:`_not_a_house_number`).
 """
 
 from __future__ import annotations
@@ -125,7 +129,7 @@ class BirthDateRecognizer(_Base):
 
 
 # recognizers whose match is personal by construction: a cue word introduced the value
-CUE_RECOGNIZERS = frozenset({"NameCueRecognizer", "SameValueInRecord"})
+CUE_RECOGNIZERS = frozenset({"NameCueRecognizer", "SameValueInRecord", "SignOffRule"})
 # a private person's title; 'Dr.', 'Sir', 'Lord' head public names in general text too
 _PRIVATE_TITLE = re.compile(r"(?i)\b(?:mr|mrs|ms|mx|miss)\.?\s*$")
 _CONTACT_TYPES = frozenset(
@@ -154,6 +158,28 @@ _SENTENCE = re.compile(rf"(?:[^.!?\n]|{_NO_STOP})+(?:[.!?]+[\"'”’)]*|\n|$)")
 
 
 _LIST_ITEM = re.compile(r"\d{1,3}[.)]\s")
+# Marks of encyclopedic (reference) text, which names public people, places and dates:
+# citation markers ('[12]', '[a]', '[edit]', '[citation needed]'), a life span or birth date
+# in parentheses after a name ('(5 August 1911 – 4 October 2002)', '(born 1916)'), and a
+# pronunciation or a gloss in another script ('(/ˈnaɪki/ (listen); Ancient Greek: Νίκη)').
+# Messages, forms and stories about private people have none of these.
+_CITATION = re.compile(r"(?i)\[(?:\d{1,3}|[a-z]|edit|citation needed|note \d{1,3})\]")
+_LIFE_SPAN = re.compile(
+    r"\((?:[^()]{0,80}?[;,]\s*)?(?:born|b\.|n[ée]e?)\s[^()]{0,40}?\d{3,4}[^()]{0,80}\)"
+    r"|\([^()]{0,40}?\b\d{3,4}\s*(?:\[\w+\])?\s*[-–—]\s*[^()]{0,40}?\b\d{3,4}\s*\)"
+)
+_GLOSS = re.compile(
+    r"(?<=[A-Za-zÀ-ɏ])[\s\xa0]*\((?=[^()]*(?:/[^/\s()]*[ˈˌːəɪʊɛɔæʃʒθðŋ]|\blisten\b|"
+    r"[\u0370-\u03ff\u1f00-\u1fff]{2}|[\u0400-\u04ff]{2}|[\u0590-\u05ff]{2}|[\u0600-\u06ff]{2}|"
+    r"[\u0900-\u0dff]{2}|[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]{2}))"
+)
+
+
+def encyclopedic(text: str) -> bool:
+    """Reference text: citation markers, a life span or a pronunciation gloss."""
+    return bool(_CITATION.search(text) or _LIFE_SPAN.search(text) or _GLOSS.search(text))
+
+
 _HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{8}|[0-9a-fA-F]{6}|[0-9a-fA-F]{3})\b")
 _DATE_LIKE = re.compile(
     r"(?i)^\d{1,2}(?:st|nd|rd|th)?\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b"
@@ -182,6 +208,8 @@ def _not_an_identifier(text: str, r: RecognizerResult) -> bool:
         years = re.findall(r"\b\d{3,4}\b", value)
         first_digit = re.search(r"\d", value)
         core = value[first_digit.start() :] if first_digit else value  # from the house number on
+        if _not_a_house_number(text, r, value, core):
+            return True
         # the words from the house number on, or all where the number ends the value
         words = re.findall(r"[^\W\d_]{2,}", core) or re.findall(r"[^\W\d_]{2,}", value)
         lower_words = [w for w in words if w.islower() and w.lower() not in _ADDRESS_PARTICLES]
@@ -219,9 +247,82 @@ def _not_an_identifier(text: str, r: RecognizerResult) -> bool:
             (before and (before.isalnum() or before in "/.:=_#"))
             or re.fullmatch(r"\(?(?:1[5-9]|20)\d\d\s*[-–]\s*(?:1[5-9]|20)\d\d\)?", value)
             or (len(groups) >= 3 and all(len(g) <= 2 for g in groups))
+            # a numbered list's item: '2. 2012 - 6.28 billion', a figure with decimals
+            or (
+                _LIST_ITEM.match(value)
+                and not text[text.rfind("\n", 0, r.start) + 1 : r.start].strip()
+            )
+            or (re.search(r"\s[-–—]\s", value) and re.search(r"\d\.\d+$", value))
         )
     if r.entity_type == "EMAIL_ADDRESS":
         return _RESERVED_EMAIL.search(value) is not None
+    return False
+
+
+_ROAD_NUMBER = re.compile(
+    r"(?i)\b(?:highway|hwy|route|rte|interstate|motorway|autobahn|autoroute|freeway|"
+    r"expressway|road|state\s+road|county\s+road|us|sr|i)[\s-]+\d{1,4}[a-z]?\b"
+)
+# a quantity: the number of a measure, a duration or a count, not a house number
+_MEASURE = re.compile(
+    r"(?i)\b\d[\d.,]*\s*(?:%|percent|miles?|mi|km|kilomet(?:er|re)s?|met(?:er|re)s?|m|cm|mm|"
+    r"ft|feet|foot|inch(?:es)?|in|yards?|kg|kilograms?|g|grams?|lbs?|pounds?|tons?|tonnes?|"
+    r"litres?|liters?|l|ml|gallons?|years?|months?|weeks?|days?|hours?|minutes?|seconds?|"
+    r"times|people|persons|players|members|million|billion|thousand|hundred|degrees?|°)(?!\w)"
+)
+_FUNCTION_WORD = "as|in|of|to|by|for|with|on|at|from|was|were|is|are|and|or|the|a|an|than|when"
+_STEP_BEFORE = re.compile(
+    r"(?i)\b(?:step|stage|phase|part|chapter|section|no|number|rule|level|day|week|round|act|"
+    r"scene|verse|item|tip|option|method|figure|fig|table|page|vol|volume|book|episode|season|"
+    r"quarter|row|block|plot|grave|lot|section|sector|gate|platform|seat)\.?\s*#?\s*$"
+)
+_MONTH_YEAR_END = re.compile(rf"(?i)\b{_MON}\s+(?:\d{{1,2}}(?:st|nd|rd|th)?,?\s+)?\d{{4}}\W*$")
+
+
+def _not_a_house_number(text: str, r: RecognizerResult, value: str, core: str) -> bool:
+    """The numbers of an address candidate are no house number: a citation marker or a table
+    cell ('[160] In May 1988', '1<tab>China<tab>1,439,323,776'), a date's year ('In May
+    1857'), a road number ('Montana Highway 314'), a step or list number ('Step 3: Place the
+    sticks'), a year or measure followed by ordinary words ('1918 as SS West Gate'); or the
+    text is referenced (cited) text, whose addresses are those of public places."""
+    if re.search(r"[\[\]\t]", value) or _CITATION.search(text):
+        return True
+    if _MONTH_YEAR_END.search(value):
+        return True
+    if not re.search(r"\d", _MEASURE.sub(" ", _ROAD_NUMBER.sub(" ", value))):
+        return True  # every number is a road's or a quantity's ('11 miles south of ...')
+    if core == value and re.match(rf"\d[\w/-]*\s+(?i:{_FUNCTION_WORD})\b", core):
+        return True  # '1918 as SS West Gate': a year, a count
+    at = r.start + (len(value) - len(core))  # where the first number starts
+    if core and (_STEP_BEFORE.search(text[max(0, at - 20) : at]) or re.match(r"\d\w*\s*:", core)):
+        return True
+    cased = not mostly_lower(text) and not mostly_upper(text)
+    after = re.match(r"\d[\w/-]*\.?\s+([^\W\d_][\w'’-]*)", core)
+    if (
+        cased
+        and after
+        and core == value  # the value starts with its number: '1918 as SS West Gate'
+        and after.group(1).islower()
+        and after.group(1) not in _ADDRESS_PARTICLES
+        and not _STREET_WORD.fullmatch(after.group(1))
+        and (
+            not _STREET_WORD.search(core) or re.search(r"\b[A-Z]", core[after.end(1) :]) is not None
+        )
+    ):
+        return True  # a house number is followed by the street's name: not '9 m', '1918 as'
+    if not _STREET_WORD.search(value):
+        # number, name, number ('4923 Parmova 109'): the names are no English words, months
+        # or acronyms ('2945, RFC 5054'), and nothing but spaces stands between the parts
+        between = re.search(r"\d[^\W_]*([^\d]+?)\d", value)
+        if between:
+            words = [w for w in _words(between.group(1)) if w.lower() not in _ADDRESS_PARTICLES]
+            if re.search(r"[,;:]", between.group(1)) or any(
+                english_zipf(w.lower()) >= 3.5
+                or re.fullmatch(rf"(?i){_MON}", w)
+                or (w.isupper() and len(w) > 1 and cased)
+                for w in words
+            ):
+                return True
     return False
 
 
@@ -377,6 +478,14 @@ def given_name_lists(text: str) -> list[tuple[int, int]]:
         ]
         words = [text[a:b] for a, b in items]
         listed = sum(_bare(w) in first for w in words)
+        nxt = re.match(r"[ \t]+([^\W\d_][\w'’-]*)", text[m.end() :])
+        if nxt and (
+            nxt.group(1)[:1].isupper()
+            if not mostly_upper(text) and not mostly_lower(text)
+            else (_bare(nxt.group(1)) in name_words() or english_zipf(nxt.group(1).lower()) < 3.0)
+        ):
+            continue  # the last item runs on into a surname: full names ('Gallo, Morgan and
+            # Frank Ruscetti'), as public figures are listed
         if (
             len(items) >= 3
             and listed * 3 >= len(items) * 2
@@ -406,6 +515,8 @@ def private_name_reason(text: str, r: RecognizerResult, ctx: dict) -> str | None
         return "field"
     if r.start in ctx["speakers"]:
         return "speaker"
+    if any(a <= r.start < b for a, b in ctx["signed"]):
+        return "sign-off"
     a, b = _sentence_of(ctx["sentences"], r.start, r.end)
     sentence = text[a:b]
     if _PERSONAL.search(sentence):
@@ -423,9 +534,30 @@ def private_name_reason(text: str, r: RecognizerResult, ctx: dict) -> str | None
         return "exchange"
     if any(s <= r.start < e for s, e in ctx["given_names"]):
         return "given-names"
-    if _unknown_name(value):
+    if _unknown_name(value) and not ctx["encyclopedic"] and not _name_as_term(text, r):
         return "unknown"
     return None
+
+
+def _name_as_term(text: str, r: RecognizerResult) -> bool:
+    """A name used as a term of general knowledge, not to speak of a person: after 'the' and
+    before an ordinary word ('the Edman degradation', 'the Gallo group'), or with an epithet
+    ('Harlon the Hunter'). One word, a surname, in writing that does not speak of oneself
+    ('the Petersson novel, I suppose' is a person's)."""
+    if " " in text[r.start : r.end].strip() or _SELF.search(text):
+        return False
+    before = text[max(0, r.start - 5) : r.start]
+    after = re.match(r"\s+(the\s+)?([^\W\d_][\w'’-]*)", text[r.end : r.end + 40])
+    if not after:
+        return False
+    word = after.group(2)
+    cased = not mostly_lower(text) and not mostly_upper(text)
+    common = len(word) >= 3 and english_zipf(word.lower()) >= 3.0
+    if after.group(1):  # an epithet: capitalized in cased text
+        return common and (not cased or (after.group(1).islower() and word[:1].isupper()))
+    return (
+        re.search(r"(?i)\bthe\s+$", before) is not None and common and (word.islower() or not cased)
+    )
 
 
 def _name_like(value: str) -> bool:
@@ -445,7 +577,69 @@ def _name_like(value: str) -> bool:
 
 
 _GIVEN_NAME_RULE = "GivenNameListRule"
+_SIGN_OFF_RULE = "SignOffRule"
+# a message's closing line, blank lines, then the writer's name alone on the last line
+_SIGN_OFF = re.compile(
+    r"(?im)^[ \t]*(?:thank you|thanks|many thanks|thanks again|best regards|kind regards|"
+    r"warm regards|regards|sincerely|yours sincerely|yours truly|yours|cheers|best wishes|"
+    r"best|warmly|love)[ \t]*[,!.]?[ \t]*\n(?:[ \t]*\n){1,2}[ \t]*"
+    r"([^\W\d_][\w'’-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,2})[ \t]*\.?\s*\Z"
+)
+
+
+def sign_off_names(text: str) -> list[tuple[int, int]]:
+    """The name that signs a message after a closing line and a blank line ('Thank
+    you,\n\nKevin'): what the name cue misses when a blank line stands between."""
+    m = _SIGN_OFF.search(text)
+    if m is None or not _name_like(m.group(1)) or english_zipf(m.group(1).lower()) >= 5.0:
+        return []
+    return [m.span(1)]
+
+
 _RECOGNIZER_NAME = RecognizerResult.RECOGNIZER_NAME_KEY
+
+
+def _cue_name(text: str, value: str, start: int) -> bool:
+    """What follows a cue ('this is', 'hey') is a name: capitalized in text of mixed case
+    ('This is Ann', not 'This is exemplified', 'Hey ho buddy')."""
+    first = _words(value)[:1]
+    if not first:
+        return False
+    word = first[0]
+    if not mostly_lower(text) and not mostly_upper(text):
+        return word[:1].isupper()
+    # one case: after 'my name is' the recognizer's test stands (a listed name or a rare
+    # word); after a greeting or 'this is', a listed name or a word English does not know
+    if not _WEAK_CUE.search(text[max(0, start - 12) : start]):
+        return True
+    return _bare(word) in name_words() or english_zipf(word.lower()) < UNKNOWN_NAME_ZIPF
+
+
+_WEAK_CUE = re.compile(r"(?i)\b(?:this is|hi|hello|hey|i am|i'm|i’m)[ \t]*\n?[ \t]*$")
+
+
+_BORN_BEFORE = re.compile(r"(?i)\bborn(?:\s+on)?\s*(?:is|was|:|-)?\s*(?:on\s+)?$")
+
+
+def _public_birth_date(text: str, r: RecognizerResult, ctx: dict) -> bool:
+    """A date after 'born' in reference text, or in a sentence that speaks of a third person
+    with nothing personal around it ('Scarlett Johansson was born November 22, 1984.'), is
+    public knowledge; one after 'DOB', 'date of birth' or 'birthday', or about oneself, one's
+    family or one's contact details, is not."""
+    if not _BORN_BEFORE.search(text[max(0, r.start - 20) : r.start]):
+        return False  # a label: 'DOB: 4/12/1987', 'birthday is'
+    if ctx["encyclopedic"]:
+        return True
+    a, b = _sentence_of(ctx["sentences"], r.start, r.end)
+    sentence = text[a:b]
+    return not (
+        _SELF.search(sentence)
+        or _PERSONAL.search(sentence)
+        or _RECORD.search(sentence)
+        or re.search(r"(?i)\byou(?:r|'re|’re)?\b", sentence)
+        or ctx["contact_near"](r)
+        or _FIELD_BEFORE.search(text[max(0, r.start - 60) : r.start])
+    )
 
 
 def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
@@ -470,6 +664,12 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
             results.append(
                 RecognizerResult("PERSON", a, b, 0.5, None, {_RECOGNIZER_NAME: _GIVEN_NAME_RULE})
             )
+    signed = sign_off_names(text) if "\n" in text else []
+    for a, b in signed:
+        if not any(r.start < b and a < r.end for r in results):
+            results.append(
+                RecognizerResult("PERSON", a, b, 0.6, None, {_RECOGNIZER_NAME: _SIGN_OFF_RULE})
+            )
     people = sorted(
         (r for r in results if r.entity_type == "PERSON" or (r.start, r.end) in set(given)),
         key=lambda r: r.start,
@@ -489,14 +689,20 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
         "contact_near": contact_near,
         "exchanges": exchanges,
         "given_names": given,
+        "encyclopedic": encyclopedic(text),
+        "signed": signed,
     }
     out = []
     for r in results:
         name = (r.recognition_metadata or {}).get(RecognizerResult.RECOGNIZER_NAME_KEY, "")
         value = text[r.start : r.end]
+        if name == "NameCueRecognizer" and not _cue_name(text, value, r.start):
+            continue
         if name in CUE_RECOGNIZERS:
             if not re.search(r"[a-z][A-Z]", value):  # not 'SophieSnazz'
                 out.append(r)
+            continue
+        if name == "BirthDateRecognizer" and _public_birth_date(text, r, ctx):
             continue
         if (r.start, r.end) in given and r.entity_type == "LOCATION":  # 'Teresa', 'Anna'
             r = RecognizerResult("PERSON", r.start, r.end, r.score, None, r.recognition_metadata)
@@ -516,3 +722,31 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
                 r.recognition_metadata["private_because"] = reason
             out.append(r)
     return out
+
+
+def public_names_in_record(texts: list[str], found: list[list]) -> list[list]:
+    """Per field of one record, its detections less the names that a reference passage of
+    the same record (:func:`encyclopedic`) holds and leaves alone: a name public there is
+    public in the record's question too ('Given a reference text about Michał Rozenfeld,
+    ...' above his biography). ``found`` holds detections with ``start``, ``end`` and
+    ``entity_type``."""
+    refs = [k for k, t in enumerate(texts) if encyclopedic(t)]
+    if not refs:
+        return found
+    out = []
+    for k, (text, dets) in enumerate(zip(texts, found, strict=True)):
+        keep = []
+        for d in dets:
+            if d.entity_type == "PERSON" and k not in refs:
+                name = re.sub(r"(?:['’][sS]|(?<=[sS])['’])$", "", text[d.start : d.end].strip())
+                if len(name) >= 3 and any(_left_alone(texts[j], found[j], name) for j in refs):
+                    continue
+            keep.append(d)
+        out.append(keep)
+    return out
+
+
+def _left_alone(text: str, dets: list, name: str) -> bool:
+    """``name`` stands in ``text`` as a whole word, and no detection covers it anywhere."""
+    spans = [m.span() for m in re.finditer(rf"(?<![^\W_]){re.escape(name)}(?![^\W_])", text)]
+    return bool(spans) and not any(d.start < b and a < d.end for a, b in spans for d in dets)

@@ -428,6 +428,11 @@ class Surrogates:
         return word
 
     def name_word(self, word: str) -> str:
+        """A fake name for one word, keyed by the name without its possessive ('Gallo's' and
+        'Gallo' become the same name), which is kept."""
+        possessive = re.search(r"(?:['’][sS]|(?<=[sS])['’])$", word)
+        if possessive and len(word) > len(possessive.group(0)) + 1:
+            return self.name_word(word[: possessive.start()]) + possessive.group(0)
         first, last, *_ = _faker_lists()
         if len(word.rstrip(".")) <= 1:  # an initial
             return _case_like(

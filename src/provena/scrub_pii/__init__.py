@@ -46,6 +46,7 @@ from provena.io import (
 from provena.ledger_key import KEYED_BY_SALT, KEYED_BY_SEED, key_check, ledger_hash
 from provena.pii.clinical import AgeOver89Recognizer
 from provena.pii.engine import Detection, PiiDetector
+from provena.pii.general import public_names_in_record
 from provena.pii.operators import Anonymizer, keyed_hash
 from provena.pii.scoring import GoldSpan, PiiScore
 from provena.pii.settings import detector, profile_for, secret_key
@@ -347,6 +348,9 @@ def scrub_batch(
     for (i, f, t), dets in zip(pairs, detections, strict=True):
         per_record[i].append((f, t, dets))
     for i, items in per_record.items():
+        if scrubber.profile_of(records[i].get("source")) == "general":
+            kept = public_names_in_record([t for _, t, _ in items], [d for _, _, d in items])
+            items = [(f, t, d) for (f, t, _), d in zip(items, kept, strict=True)]
         per_record[i] = _same_value_elsewhere(items, scrubber)
     for i, rec in enumerate(records):
         result.stats.records_in += 1

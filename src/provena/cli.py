@@ -676,7 +676,9 @@ def compare_cmd(
 @click.option("--classifier", type=PATH, help="a local text-classification model folder")
 @click.option("--ledger", type=PATH, help="default: ROOT/data/ledger/scrub_pii.jsonl")
 @click.option("--train", type=PATH, help="the train split (default: ROOT/data/processed/train)")
-@click.option("--log", "log_path", type=PATH, help="blocked answers (default: OUT.guardrail.jsonl)")
+@click.option(
+    "--log", "log_path", type=PATH, help="blocked, flagged answers (default: OUT.guardrail.jsonl)"
+)
 @click.option("--root", type=PATH, default=Path("."), help="project root (default: here)")
 @params_section("evaluate", EvaluateConfig)
 def generate_cmd(
@@ -700,8 +702,9 @@ def generate_cmd(
     """Answer prompts with MODEL_DIR (an adapter folder such as models/adapter, an export
     folder, or a merged model folder), prompted with training's chat template, in batches. Every
     answer goes through the guardrail (docs/guardrail.md) unless --no-guardrail: PII the prompt
-    did not give, the training data's scrubbed values and canaries, the policy's rules and an
-    optional classifier; a blocked answer is replaced by a refusal with the reasons and logged
+    did not give (blocked or flagged by entity type, as the policy says), the training data's
+    scrubbed values and canaries, the policy's rules and an optional classifier; a blocked
+    answer is replaced by a refusal with the reasons; blocked and flagged answers are logged
     without the value. --input lines are records with `instruction` and an optional `input`;
     each line of --out is the input line with `answer` and `guardrail` added."""
     from provena import generate
@@ -740,14 +743,20 @@ def generate_cmd(
     if prompt is not None:
         row = result.rows[0]
         click.echo(row["answer"] if row.get("answer") is not None else row["error"])
-        if row.get("guardrail") and not row["guardrail"]["allowed"]:
+        verdict = row.get("guardrail")
+        if verdict and not verdict["allowed"]:
             log.warning("guardrail: blocked (%s)", guard.policy.label if guard else "")
+        elif verdict and verdict["flags"]:
+            types = ", ".join(
+                dict.fromkeys(f.get("entity_type", f["check"]) for f in verdict["flags"])
+            )
+            log.warning("guardrail: flagged %s (%s)", types, guard.policy.label if guard else "")
         return
     assert out is not None
     generate.write_rows(out, result.rows)
     checked = (
-        f"guardrail {guard.policy.label}: {result.blocked} blocked"
-        + (f" (logged to {log_path})" if result.blocked and log_path else "")
+        f"guardrail {guard.policy.label}: {result.blocked} blocked, {result.flagged} flagged"
+        + (f" (logged to {log_path})" if (result.blocked or result.flagged) and log_path else "")
         if guard is not None
         else "guardrail off"
     )

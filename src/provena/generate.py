@@ -227,6 +227,7 @@ class GenerateResult:
     rows: list[dict[str, Any]]
     blocked: int
     too_long: int
+    flagged: int = 0  # answers returned with a flag (pii.actions: flag)
 
 
 def generate_rows(
@@ -263,7 +264,7 @@ def generate_rows(
         do_sample=do_sample,
         temperature=temperature,
     )
-    blocked = 0
+    blocked = flagged = 0
     if guardrail is not None:
         verdicts = guardrail.check_many(
             [user_text(rows[i]) for i in todo],
@@ -273,10 +274,11 @@ def generate_rows(
         for i, v in zip(todo, verdicts, strict=True):
             out[i] |= {"answer": v.answer, "guardrail": v.as_dict()}
             blocked += not v.allowed
+            flagged += v.allowed and v.flagged
     else:
         for i, a in zip(todo, answers, strict=True):
             out[i] |= {"answer": a, "guardrail": None}
-    return GenerateResult(out, blocked, len(rows) - len(todo))
+    return GenerateResult(out, blocked, len(rows) - len(todo), flagged)
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:

@@ -7,7 +7,11 @@ Four checks, each optional through the policy file (:func:`load_policy`, YAML, v
     whose every word is a word of the prompt is the user's own (greeting a customer by the name
     the prompt gave is fine), and one the scrubbed training text holds is a surrogate or a value
     scrub_pii kept (the raw values are gone from that text; ``pii.allow_training_text``); any
-    other is blocked, unless its type is allowed.
+    other gets its type's action from the policy (``pii.actions``, else ``pii.default``):
+    ``block`` (structured identifiers: phone, e-mail, card and account numbers...), ``flag``
+    (names, places, dates: a model makes them up; the answer is returned, the verdict and the
+    log record the flag) or ``allow``. A made-up name is not a leak; a name that is a training
+    value is caught by (b), which always blocks.
 (b) **The training data's scrubbed values and the split's canaries.** Every candidate string
     of the answer (the detected spans and every 1..4-word window, as the privacy probe takes
     them) is hashed with scrub_pii's key (the salt from the environment variable named by
@@ -22,9 +26,9 @@ Four checks, each optional through the policy file (:func:`load_policy`, YAML, v
     their probability reaches the threshold.
 
 A blocked answer is replaced by the policy's refusal, naming the reasons (a check and an entity
-type or rule name, never the value), and written to the log (JSONL): the reasons with the keyed
-hash of the value where there is one, the policy's name, revision and SHA-256; never the
-prompt, the answer or a value.
+type or rule name, never the value). Blocked and flagged answers are written to the log (JSONL):
+the reasons and flags with the keyed hash of the value where there is one, the policy's name,
+revision and SHA-256; never the prompt, the answer or a value.
 
 :meth:`Guardrail.from_project` builds one from a project's files; :meth:`Guardrail.check` and
 :meth:`Guardrail.check_many` are the library calls (``provena generate`` uses them).
@@ -59,8 +63,17 @@ from provena.pii.settings import detector, profile_for, secret_key
 
 log = logging.getLogger(__name__)
 
-#: the policy file format this code reads
-POLICY_VERSION = 1
+#: the policy file format this code writes; it reads every one of POLICY_VERSIONS
+POLICY_VERSION = 2
+#: 1: pii.allow_types, every other type blocks; 2: pii.actions and pii.default per entity type
+POLICY_VERSIONS = (1, 2)
+#: what check (a) does with a span of a type (policy version 2's pii.actions, pii.default)
+PII_ACTIONS = ("block", "flag", "allow")
+PII_FIELDS = {
+    1: ("enabled", "profile", "allow_types", "allow_training_text"),
+    2: ("enabled", "profile", "allow_training_text", "actions", "default"),
+}
+_ENTITY_TYPE = re.compile(r"[A-Z][A-Z0-9_]*")
 DEFAULT_POLICY = "guardrail_policy.yaml"  # packaged next to this module
 #: a project's own policy, used when present and none is named
 PROJECT_POLICY = "guardrail.yaml"
@@ -106,9 +119,12 @@ class Policy:
     sha256: str
     source: str
     refusal: str
+    version: int = POLICY_VERSION
     pii: bool = True
     pii_profile: str = "data"
-    allow_types: frozenset[str] = frozenset()
+    #: (entity type, block | flag | allow), sorted; types not listed get ``pii_default``
+    pii_actions: tuple[tuple[str, str], ...] = ()
+    pii_default: str = "block"
     pii_surrogates_ok: bool = True
     training_values: bool = True
     canaries: bool = True
@@ -121,35 +137,25 @@ class Policy:
     def label(self) -> str:
         return f"{self.name}@{self.revision}"
 
+    def pii_action(self, entity_type: str) -> str | None:
+        """The action the policy names for ``entity_type`` (None: not named, the default
+        applies)."""
+        return dict(self.pii_actions).get(entity_type)
+
 
 def _policy_errors(data: Any, where: str) -> list[str]:
     if not isinstance(data, dict):
         return [f"{where}: must be a mapping"]
     errors = [f"{where}: unknown field {k!r}" for k in data if k not in POLICY_FIELDS]
-    if data.get("version") != POLICY_VERSION:
+    if data.get("version") not in POLICY_VERSIONS:
         errors.append(
             f"{where}: field 'version' = {data.get('version')!r}: this Provena reads policy "
-            f"version {POLICY_VERSION}"
+            f"versions {', '.join(map(str, POLICY_VERSIONS))}"
         )
     for key in ("name", "revision", "refusal"):
         if not (isinstance(data.get(key), str) and data[key].strip()):
             errors.append(f"{where}: field {key!r} must be a non-empty string")
-    pii = data.get("pii", {})
-    if not isinstance(pii, dict) or set(pii) - {
-        "enabled",
-        "profile",
-        "allow_types",
-        "allow_training_text",
-    }:
-        errors.append(
-            f"{where}: field 'pii' must be a mapping of enabled, profile, allow_types, "
-            "allow_training_text"
-        )
-    else:
-        if pii.get("profile", "data") not in ("data", *PROFILES):
-            errors.append(f"{where}: field 'pii.profile' must be data or one of {list(PROFILES)}")
-        if not isinstance(pii.get("allow_types", []), list):
-            errors.append(f"{where}: field 'pii.allow_types' must be a list of entity types")
+    errors += _pii_errors(data.get("pii", {}), data.get("version"), where)
     for key in ("training_values", "canaries"):
         if not isinstance(data.get(key, True), bool):
             errors.append(f"{where}: field {key!r} must be true or false")
@@ -190,6 +196,62 @@ def _policy_errors(data: Any, where: str) -> list[str]:
     return errors
 
 
+def _pii_errors(pii: Any, version: Any, where: str) -> list[str]:
+    if version not in POLICY_VERSIONS:
+        return []  # the version's own error says it
+    fields = PII_FIELDS[version]
+    if not isinstance(pii, dict):
+        return [f"{where}: field 'pii' must be a mapping of {', '.join(fields)}"]
+    errors = []
+    for k in pii:
+        if k in fields:
+            continue
+        if version == 2 and k == "allow_types":
+            errors.append(
+                f"{where}: field 'pii.allow_types' is policy version 1's; version 2 names each "
+                "type's action under pii.actions (e.g. PERSON: allow)"
+            )
+        elif version == 1 and k in ("actions", "default"):
+            errors.append(f"{where}: field 'pii.{k}' needs policy version 2 (version: 2)")
+        else:
+            errors.append(
+                f"{where}: unknown field 'pii.{k}' (policy version {version} reads "
+                f"{', '.join(fields)})"
+            )
+    if pii.get("profile", "data") not in ("data", *PROFILES):
+        errors.append(f"{where}: field 'pii.profile' must be data or one of {list(PROFILES)}")
+    if not isinstance(pii.get("enabled", True), bool):
+        errors.append(f"{where}: field 'pii.enabled' must be true or false")
+    if not isinstance(pii.get("allow_training_text", True), bool):
+        errors.append(f"{where}: field 'pii.allow_training_text' must be true or false")
+    if version == 1:
+        types = pii.get("allow_types", [])
+        if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+            errors.append(f"{where}: field 'pii.allow_types' must be a list of entity types")
+        return errors
+    if pii.get("default", "block") not in PII_ACTIONS:
+        errors.append(
+            f"{where}: field 'pii.default' = {pii.get('default')!r}: must be one of "
+            f"{', '.join(PII_ACTIONS)}"
+        )
+    actions = pii.get("actions") or {}
+    if not isinstance(actions, dict):
+        errors.append(f"{where}: field 'pii.actions' must map entity types to an action")
+        return errors
+    for etype, action in actions.items():
+        if not (isinstance(etype, str) and _ENTITY_TYPE.fullmatch(etype)):
+            errors.append(
+                f"{where}: field 'pii.actions': {etype!r} is not an entity type "
+                "(upper case, e.g. PERSON, PHONE_NUMBER)"
+            )
+        elif action not in PII_ACTIONS:
+            errors.append(
+                f"{where}: field 'pii.actions.{etype}' = {action!r}: must be one of "
+                f"{', '.join(PII_ACTIONS)}"
+            )
+    return errors
+
+
 def parse_policy(text: str, source: str, base: Path | None = None) -> Policy:
     """A policy from its YAML ``text``; every problem listed in one :class:`UserError`. A
     classifier path is relative to ``base`` (the policy file's folder) unless absolute."""
@@ -205,6 +267,10 @@ def parse_policy(text: str, source: str, base: Path | None = None) -> Policy:
     if errors:
         raise UserError("invalid guardrail policy:\n  " + "\n  ".join(errors))
     pii = data.get("pii") or {}
+    if data["version"] == 1:  # every type blocks but the allowed ones, as version 1 did
+        actions = {t: "allow" for t in pii.get("allow_types") or ()}
+    else:
+        actions = dict(pii.get("actions") or {})
     clf = data.get("classifier")
     rule = None
     if clf is not None:
@@ -218,9 +284,11 @@ def parse_policy(text: str, source: str, base: Path | None = None) -> Policy:
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         source=source,
         refusal=data["refusal"],
+        version=data["version"],
         pii=bool(pii.get("enabled", True)),
         pii_profile=pii.get("profile", "data"),
-        allow_types=frozenset(pii.get("allow_types") or ()),
+        pii_actions=tuple(sorted(actions.items())),
+        pii_default=pii.get("default", "block"),
         pii_surrogates_ok=bool(pii.get("allow_training_text", True)),
         training_values=data.get("training_values", True),
         canaries=data.get("canaries", True),
@@ -313,8 +381,8 @@ def load_classifier(rule: ClassifierRule) -> LocalClassifier:
 
 @dataclass(frozen=True)
 class Reason:
-    """Why an answer is blocked: the check, a text fit to show (never the value), and for a
-    value the entity type and its keyed hash (for the log)."""
+    """Why an answer is blocked or flagged: the check, a text fit to show (never the value), and
+    for a value the entity type and its keyed hash (for the log)."""
 
     check: str  # pii, training_value, canary, blocked_term, blocked_pattern, max_chars, classifier
     detail: str
@@ -333,13 +401,20 @@ class Reason:
 @dataclass(frozen=True)
 class Verdict:
     """The guardrail's decision on one answer. ``answer``: what may be returned (the answer
-    itself when allowed, else the refusal)."""
+    itself when allowed, else the refusal). ``reasons``: why it is blocked; ``flags``: what the
+    policy flags (``pii.actions``: ``flag``) without blocking, on an allowed or a blocked
+    answer."""
 
     allowed: bool
     reasons: tuple[Reason, ...]
     answer: str
     policy: str  # name@revision
     ms: float = 0.0
+    flags: tuple[Reason, ...] = ()
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.flags)
 
     @property
     def reason(self) -> str:
@@ -349,6 +424,7 @@ class Verdict:
         return {
             "allowed": self.allowed,
             "reasons": [r.as_log() for r in self.reasons],
+            "flags": [r.as_log() for r in self.flags],
             "policy": self.policy,
         }
 
@@ -446,9 +522,11 @@ class Guardrail:
             for i, t in enumerate(self.policy.blocked_terms, 1)
         ]
         self._lock = threading.Lock()
-        # the types scrub_pii keeps in the training text (AGE, NRP by default) are no leak
-        kept = {t for t, op in self.scrub_pii.operators.items() if op == "keep" and t != "default"}
-        self._allowed_types = frozenset(self.policy.allow_types | kept)
+        # the types scrub_pii keeps in the training text (AGE, NRP by default) are no leak,
+        # unless the policy names their action
+        self._kept = frozenset(
+            t for t, op in self.scrub_pii.operators.items() if op == "keep" and t != "default"
+        )
         if self.policy.classifier is not None and self.classifier is None:
             self.classifier = load_classifier(self.policy.classifier)
 
@@ -531,6 +609,15 @@ class Guardrail:
 
     # ----------------------------------------------------------------------------- checks
 
+    def pii_action(self, entity_type: str) -> str:
+        """What check (a) does with a span of ``entity_type`` neither the prompt nor the
+        training text holds: the policy's action for the type, else ``allow`` for a type
+        scrub_pii keeps, else the policy's default."""
+        named = self.policy.pii_action(entity_type)
+        if named is not None:
+            return named
+        return "allow" if entity_type in self._kept else self.policy.pii_default
+
     def profile(self, source: str | None) -> str:
         if self.policy.pii_profile != "data":
             return self.policy.pii_profile
@@ -558,13 +645,16 @@ class Guardrail:
 
     def _value_reasons(
         self, prompt: str, answer: str, detected: list[tuple[str, str]]
-    ) -> list[Reason]:
+    ) -> tuple[list[Reason], list[Reason]]:
+        """(reasons that block, flags) of checks (a) and (b)."""
         reasons: list[Reason] = []
+        flags: list[Reason] = []
         given = words(prompt)
         seen: set[str] = set()
         if self.policy.pii:
             for etype, value in detected:
-                if etype in self._allowed_types or (words(value) <= given and words(value)):
+                action = self.pii_action(etype)
+                if action == "allow" or (words(value) <= given and words(value)):
                     continue
                 if (
                     self.policy.pii_surrogates_ok
@@ -575,7 +665,8 @@ class Guardrail:
                 h = keyed_hash(self.key, value)
                 if h not in seen:
                     seen.add(h)
-                    reasons.append(Reason("pii", f"PII not in the prompt: {etype}", etype, h))
+                    found = reasons if action == "block" else flags
+                    found.append(Reason("pii", f"PII not in the prompt: {etype}", etype, h))
         if self.policy.training_values and self.ledger:
             for s in sorted(candidate_strings(answer, (v for _, v in detected))):
                 # the ledger keys a normalised value (provena.ledger_key): both forms looked up
@@ -603,7 +694,7 @@ class Guardrail:
                 if s in digits:
                     h = keyed_hash(self.key, s)
                     reasons.append(Reason("canary", "a canary secret of the train split", None, h))
-        return reasons
+        return reasons, flags
 
     def _rule_reasons(self, answer: str) -> list[Reason]:
         reasons = [
@@ -642,7 +733,8 @@ class Guardrail:
         sources: Sequence[str | None] | None = None,
     ) -> list[Verdict]:
         """A verdict per (prompt, answer), the detector and classifier run once per batch;
-        blocked answers are logged. ``sources``: each record's source, for the data's profile."""
+        blocked and flagged answers are logged. ``sources``: each record's source, for the
+        data's profile."""
         if len(prompts) != len(answers):
             raise ValueError(f"{len(prompts)} prompts for {len(answers)} answers")
         started = time.perf_counter()
@@ -653,28 +745,29 @@ class Guardrail:
         each = (time.perf_counter() - started) * 1000 / max(1, len(answers))
         for i, (prompt, answer) in enumerate(zip(prompts, answers, strict=True)):
             t0 = time.perf_counter()
-            reasons = [
-                *self._value_reasons(prompt, answer, detected[i] if detected else []),
-                *self._rule_reasons(answer),
-                *classified[i],
-            ]
+            value_reasons, flags = self._value_reasons(
+                prompt, answer, detected[i] if detected else []
+            )
+            reasons = [*value_reasons, *self._rule_reasons(answer), *classified[i]]
             ms = each + (time.perf_counter() - t0) * 1000
+            label = self.policy.label
             if reasons:
                 text = self.policy.refusal.replace(
                     "{reasons}", "; ".join(dict.fromkeys(r.detail for r in reasons))
                 )
-                verdicts.append(Verdict(False, tuple(reasons), text, self.policy.label, ms))
+                verdicts.append(Verdict(False, tuple(reasons), text, label, ms, tuple(flags)))
             else:
-                verdicts.append(Verdict(True, (), answer, self.policy.label, ms))
-        self._log([v for v in verdicts if not v.allowed])
+                verdicts.append(Verdict(True, (), answer, label, ms, tuple(flags)))
+        self._log([v for v in verdicts if not v.allowed or v.flagged])
         return verdicts
 
     def check(self, prompt: str, answer: str, *, source: str | None = None) -> Verdict:
         """The verdict on one answer to ``prompt`` (the user's text, not the templated one)."""
         return self.check_many([prompt], [answer], [source])[0]
 
-    def _log(self, blocked: list[Verdict]) -> None:
-        if self.log_path is None or not blocked:
+    def _log(self, verdicts: list[Verdict]) -> None:
+        """One line per blocked or flagged verdict: reasons and flags, never a value."""
+        if self.log_path is None or not verdicts:
             return
         now = datetime.now(UTC).isoformat(timespec="seconds")
         lines = [
@@ -683,13 +776,14 @@ class Guardrail:
                     "time": now,
                     "policy": self.policy.label,
                     "policy_sha256": self.policy.sha256,
-                    "allowed": False,
+                    "allowed": v.allowed,
                     "reasons": [r.as_log() for r in v.reasons],
+                    "flags": [r.as_log() for r in v.flags],
                 },
                 sort_keys=True,
             )
             + "\n"
-            for v in blocked
+            for v in verdicts
         ]
         with self._lock:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -698,7 +792,9 @@ class Guardrail:
 
 
 __all__ = [
+    "PII_ACTIONS",
     "POLICY_VERSION",
+    "POLICY_VERSIONS",
     "Classifier",
     "Guardrail",
     "LocalClassifier",

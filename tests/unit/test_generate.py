@@ -74,7 +74,12 @@ def test_generate_writes_one_line_per_input_with_answer_and_verdict(project, mon
         g = o["guardrail"]
         assert g["policy"].startswith("provena-default@") and isinstance(g["allowed"], bool)
         assert g["allowed"] == (not g["reasons"])
-    assert "3 answers (adapter) -> out.jsonl; guardrail provena-default@" in capsys.readouterr().out
+        assert isinstance(g["flags"], list)  # flagged without blocking: answer returned
+    summary = capsys.readouterr().out
+    assert "3 answers (adapter) -> out.jsonl; guardrail provena-default@" in summary
+    blocked = sum(not o["guardrail"]["allowed"] for o in out)
+    flagged = sum(o["guardrail"]["allowed"] and bool(o["guardrail"]["flags"]) for o in out)
+    assert f": {blocked} blocked, {flagged} flagged" in summary
 
 
 def test_generate_matches_the_models_own_greedy_answer(project, monkeypatch):

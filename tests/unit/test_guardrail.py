@@ -1,5 +1,6 @@
 """The guardrail (provena.guardrail): tables of (prompt, answer, verdict, reason) for each check,
-the policy file's validation, a real (tiny, random) classifier folder, and a log without values.
+check (a)'s actions per entity type (block, flag, allow), the policy file's validation and its
+version 1 files, a real (tiny, random) classifier folder, and a log without values.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ import pytest
 from provena.config import CanaryConfig, ScrubPiiConfig
 from provena.errors import UserError
 from provena.evaluate import privacy
-from provena.guardrail import Guardrail, candidate_strings, load_policy, parse_policy
+from provena.guardrail import (
+    POLICY_VERSION,
+    Guardrail,
+    candidate_strings,
+    load_policy,
+    parse_policy,
+)
 from provena.ledger_key import ledger_hash
 from provena.pii.operators import keyed_hash
 from provena.pii.settings import secret_key
@@ -22,11 +29,14 @@ from tests.factory import SUPPORT_REPLY, records, write_records
 #: a raw value scrub_pii replaced in the training data (its hash is in the ledger)
 SCRUBBED = "Zebulon Quarrington"
 POLICY = """\
-version: 1
+version: 2
 name: test-policy
 revision: "7"
 refusal: "Withheld ({reasons})."
-pii: {profile: general}
+pii:
+  profile: general
+  default: block
+  actions: {PERSON: flag, LOCATION: flag, PHONE_NUMBER: block}
 blocked_terms: [Project Nightjar]
 blocked_patterns:
   - {name: internal-ticket, regex: "INC-\\\\d{6}"}
@@ -70,35 +80,106 @@ def _secret(project: Path) -> str:
 
 
 CASES = [
-    # (prompt, answer, allowed, reason substring or None)
-    ("Reply to the customer.", "Your refund is on its way today.", True, None),
-    ("Reply to Ann Lee about her order.", "Dear Ann Lee, your order shipped.", True, None),
-    ("Reply to Ann Lee about her order.", "Hi Ann, your order shipped.", True, None),
-    ("Reply to the customer.", "Dear Ann Lee, your order shipped.", False, "PII not in the prompt: PERSON"),
-    ("Reply to the customer.", "Write to jane.roe@mailbox.org for help.", False, "PII not in the prompt: EMAIL_ADDRESS"),
-    ("My e-mail is jane.roe@mailbox.org; confirm it.", "We will write to jane.roe@mailbox.org.", True, None),
-    ("Reply to the customer.", "Call 415-555-0172 tomorrow.", False, "PII not in the prompt: PHONE_NUMBER"),
-    ("Who was the patient?", f"It was {SCRUBBED}, I think.", False, "a value scrubbed from the training data: PERSON"),
-    ("Is the patient Zebulon Quarrington?", f"Yes, {SCRUBBED}.", True, None),
-    ("Who?", "Quarrington, age kept.", True, None),  # a value scrub_pii kept: no leak
-    ("Reply.", "Project Nightjar ships soon.", False, "blocked term #1 of the policy"),
-    ("Reply.", "project nightjar ships soon.", False, "blocked term #1 of the policy"),
-    ("Reply.", "Project Nightjars ship soon.", True, None),  # whole words only
-    ("Reply.", "See ticket INC-123456 for details.", False, "blocked pattern 'internal-ticket'"),
-    ("Reply.", "word " * 30, False, "longer than 120 characters (150)"),
+    # (prompt, answer, verdict: allowed | flagged | blocked, reason or flag substring or None)
+    ("Reply to the customer.", "Your refund is on its way today.", "allowed", None),
+    ("Reply to Ann Lee about her order.", "Dear Ann Lee, your order shipped.", "allowed", None),
+    ("Reply to Ann Lee about her order.", "Hi Ann, your order shipped.", "allowed", None),
+    # a made-up name is not a leak: returned, flagged
+    ("Reply to the customer.", "Dear Ann Lee, your order shipped.", "flagged", "PII not in the prompt: PERSON"),
+    # a type the policy does not name gets its default (block)
+    ("Reply to the customer.", "Write to jane.roe@mailbox.org for help.", "blocked", "PII not in the prompt: EMAIL_ADDRESS"),
+    ("My e-mail is jane.roe@mailbox.org; confirm it.", "We will write to jane.roe@mailbox.org.", "allowed", None),
+    ("Reply to the customer.", "Call 415-555-0172 tomorrow.", "blocked", "PII not in the prompt: PHONE_NUMBER"),
+    ("Who was the patient?", f"It was {SCRUBBED}, I think.", "blocked", "a value scrubbed from the training data: PERSON"),
+    # a training name is blocked by (b) though PERSON only flags in (a)
+    ("Reply to the customer.", f"Dear {SCRUBBED}, your order shipped.", "blocked", "a value scrubbed from the training data: PERSON"),
+    ("Is the patient Zebulon Quarrington?", f"Yes, {SCRUBBED}.", "allowed", None),
+    ("Who?", "Quarrington, age kept.", "allowed", None),  # a value scrub_pii kept: no leak
+    ("Reply.", "Project Nightjar ships soon.", "blocked", "blocked term #1 of the policy"),
+    ("Reply.", "project nightjar ships soon.", "blocked", "blocked term #1 of the policy"),
+    ("Reply.", "Project Nightjars ship soon.", "allowed", None),  # whole words only
+    ("Reply.", "See ticket INC-123456 for details.", "blocked", "blocked pattern 'internal-ticket'"),
+    ("Reply.", "word " * 30, "blocked", "longer than 120 characters (150)"),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("prompt", "answer", "allowed", "reason"), CASES)
-def test_verdict_table(guard, prompt, answer, allowed, reason):
+def _outcome(v) -> str:
+    return "blocked" if not v.allowed else "flagged" if v.flagged else "allowed"
+
+
+@pytest.mark.parametrize(("prompt", "answer", "verdict", "reason"), CASES)
+def test_verdict_table(guard, prompt, answer, verdict, reason):
     v = guard.check(prompt, answer)
-    assert v.allowed is allowed, v.reason
-    if allowed:
-        assert v.answer == answer and not v.reasons
-    else:
+    assert _outcome(v) == verdict, (v.reason, v.flags)
+    assert v.policy == "test-policy@7"
+    if verdict == "blocked":
         assert reason in v.reason
         assert v.answer == f"Withheld ({v.reason})." and v.answer != answer
-        assert v.policy == "test-policy@7"
+        return
+    assert v.answer == answer and not v.reasons
+    if verdict == "flagged":
+        assert [f.detail for f in v.flags] == [reason] and v.flags[0].hash
+        assert v.as_dict() == {
+            "allowed": True,
+            "reasons": [],
+            "flags": [f.as_log() for f in v.flags],
+            "policy": "test-policy@7",
+        }
+    else:
+        assert not v.flags
+
+
+def _policy_file(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+PERSON_BLOCK = POLICY.replace("PERSON: flag", "PERSON: block")
+PERSON_ALLOW = POLICY.replace("PERSON: flag", "PERSON: allow")
+V1 = POLICY.replace("version: 2", "version: 1").replace(
+    "  default: block\n  actions: {PERSON: flag, LOCATION: flag, PHONE_NUMBER: block}\n", ""
+)
+V1_ALLOW = V1.replace("  profile: general\n", "  profile: general\n  allow_types: [PERSON]\n")
+
+ACTION_CASES = [
+    # (policy text, answer to "Reply to the customer.", verdict)
+    (PERSON_BLOCK, "Dear Ann Lee, your order shipped.", "blocked"),
+    (PERSON_ALLOW, "Dear Ann Lee, your order shipped.", "allowed"),
+    (PERSON_ALLOW, "Call 415-555-0172 tomorrow.", "blocked"),
+    (PERSON_ALLOW, f"Dear {SCRUBBED}, your order shipped.", "blocked"),  # (b) whatever (a) says
+    # version 1 files read as before: every type blocks but allow_types
+    (V1, "Dear Ann Lee, your order shipped.", "blocked"),
+    (V1_ALLOW, "Dear Ann Lee, your order shipped.", "allowed"),
+    (V1_ALLOW, "Call 415-555-0172 tomorrow.", "blocked"),
+]
+
+
+@pytest.mark.parametrize(("text", "answer", "verdict"), ACTION_CASES)
+def test_the_policy_sets_each_types_action(project, tmp_path, text, answer, verdict):
+    g = Guardrail.from_project(project, policy=_policy_file(tmp_path, "p.yaml", text))
+    v = g.check("Reply to the customer.", answer)
+    assert _outcome(v) == verdict, (v.reason, v.flags)
+    if verdict == "blocked" and "Ann Lee" in answer:
+        assert v.reason == "PII not in the prompt: PERSON"
+
+
+def test_the_packaged_policy_blocks_identifiers_and_flags_names(project):
+    p = load_policy()
+    assert p.version == POLICY_VERSION and p.pii_default == "block"
+    for etype in ("PHONE_NUMBER", "EMAIL_ADDRESS", "US_SSN", "CREDIT_CARD", "IBAN_CODE"):
+        assert p.pii_action(etype) == "block", etype
+    for etype in ("IP_ADDRESS", "MEDICAL_RECORD_NUMBER", "ID", "STREET_ADDRESS"):
+        assert p.pii_action(etype) == "block", etype
+    for etype in ("PERSON", "LOCATION", "ORGANIZATION", "NRP"):
+        assert p.pii_action(etype) == "flag", etype
+    g = Guardrail.from_project(project, policy=p)
+    made_up = g.check("Reply to the customer.", "Dear Ann Lee, your order shipped.")
+    assert made_up.allowed and [f.entity_type for f in made_up.flags] == ["PERSON"]
+    phone = g.check("Reply to the customer.", "Call 415-555-0172 tomorrow.")
+    assert not phone.allowed and phone.reasons[0].entity_type == "PHONE_NUMBER"
+    trained = g.check("Reply to the customer.", f"Dear {SCRUBBED}, your order shipped.")
+    assert not trained.allowed and trained.reasons[0].check == "training_value"
 
 
 def test_a_canary_secret_is_blocked_however_it_is_written(guard, project):
@@ -120,11 +201,16 @@ def test_the_log_holds_keyed_hashes_and_types_never_a_value(project):
     }
     verdicts = g.check_many(["Reply."] * 3, list(leaks.values()))
     assert not any(v.allowed for v in verdicts)
-    g.check("Reply.", "Nothing to see.")  # allowed: not logged
+    g.check("Reply.", "Nothing to see.")  # allowed, nothing flagged: not logged
+    flagged = g.check("Reply.", "Dear Ann Lee, thanks.")  # allowed and flagged: logged
+    assert flagged.allowed and flagged.flagged
     text = log.read_text()
     lines = [json.loads(x) for x in text.splitlines()]
-    assert len(lines) == 3
-    for value in ("jane.roe@mailbox.org", "mailbox", SCRUBBED, "Zebulon", secret, "Reply."):
+    assert len(lines) == 4
+    assert [line["allowed"] for line in lines] == [False, False, False, True]
+    assert lines[3]["reasons"] == [] and lines[3]["flags"] == [f.as_log() for f in flagged.flags]
+    assert lines[3]["flags"][0]["entity_type"] == "PERSON" and lines[3]["flags"][0]["hash"]
+    for value in ("jane.roe@mailbox.org", "mailbox", SCRUBBED, "Zebulon", secret, "Reply.", "Ann"):
         assert value not in text
     key = secret_key(ScrubPiiConfig())[0]
     hashes = {r["hash"] for line in lines for r in line["reasons"] if "hash" in r}
@@ -146,10 +232,25 @@ def test_the_packaged_policy_parses_and_has_a_version():
     assert p.pii and p.training_values and p.canaries and p.classifier is None
 
 
+HEAD = "name: a\nrevision: '1'\nrefusal: r\n"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("version: 2\nname: a\nrevision: '1'\nrefusal: r\n", "field 'version' = 2"),
+        ("version: 3\n" + HEAD, "field 'version' = 3: this Provena reads policy versions 1, 2"),
+        (
+            "version: 2\n" + HEAD + "pii: {allow_types: [PERSON]}\n",
+            "field 'pii.allow_types' is policy version 1's; version 2 names each type's action",
+        ),
+        ("version: 1\n" + HEAD + "pii: {actions: {}}\n", "'pii.actions' needs policy version 2"),
+        (
+            "version: 2\n" + HEAD + "pii: {actions: {PERSON: warn}}\n",
+            "field 'pii.actions.PERSON' = 'warn': must be one of block, flag, allow",
+        ),
+        ("version: 2\n" + HEAD + "pii: {actions: {person: flag}}\n", "'person' is not an entity"),
+        ("version: 2\n" + HEAD + "pii: {default: flagged}\n", "field 'pii.default' = 'flagged'"),
+        ("version: 2\n" + HEAD + "pii: {allow: []}\n", "unknown field 'pii.allow' (policy"),
         ("version: 1\nname: a\nrevision: '1'\n", "field 'refusal' must be a non-empty string"),
         (
             "version: 1\nname: a\nrevision: '1'\nrefusal: r\nblocked_patterns:\n"

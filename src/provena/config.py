@@ -991,7 +991,7 @@ class AuditDataConfig(StrictModel):
         False, description="true: train needs a valid `provena signoff` of the after-audit"
     )
     report_ids: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
-        1_000,
+        500,
         description="record ids listed per failing or inconclusive finding in the audit JSON "
         "and page: the ids of the group the finding is about, in input order (the rest are "
         "counted)",

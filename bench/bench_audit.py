@@ -3,9 +3,10 @@
 Both sides start from the same Parquet record file (``--records`` synthetic records of the
 default generator, written once to bench/.cache/) and end with the tables in memory:
 
-- audit_data: :func:`provena.audit_data.audit_records` on :func:`provena.io.read_records`,
+- audit_data: :func:`provena.audit_data.audit_records` on :class:`provena.audit_data.RecordFile`,
   everything the stage computes (records read, the group frame, the audit with its fairlearn
-  MetricFrames and bootstrap intervals, findings); the JSON and HTML writing is left out.
+  MetricFrames and bootstrap intervals, findings, the records behind each finding: a second
+  read for their samples); the JSON and HTML writing is left out.
 - plain: ``pd.read_parquet``, the meta JSON parsed, missing attributes inferred by the same
   rules, then per attribute and intersection the group shares with Wilson intervals, and per
   outcome the group rates (means) with percentile bootstrap intervals (``cfg.bootstrap``
@@ -48,13 +49,12 @@ GOAL_PER_CORE = 2_000
 AUDIT = r"""
 import json, sys, time
 from provena.config import AuditDataConfig
-from provena.io import read_records
 from provena import audit_data
 import fairlearn.metrics  # noqa: F401  (imports apart: both sides import before timing)
 cfg = AuditDataConfig()
 c0, w0 = time.process_time(), time.perf_counter()
 res = audit_data.audit_records(
-    (r for b in read_records(sys.argv[1]) for r in b), cfg, when="before", dataset={}
+    audit_data.RecordFile(sys.argv[1]), cfg, when="before", dataset={}
 )
 cpu, wall = time.process_time() - c0, time.perf_counter() - w0
 rep = res.report

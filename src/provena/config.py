@@ -990,6 +990,23 @@ class AuditDataConfig(StrictModel):
     require_signoff: bool = Field(
         False, description="true: train needs a valid `provena signoff` of the after-audit"
     )
+    report_ids: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        500,
+        description="record ids listed per failing or inconclusive finding in the audit JSON "
+        "and page: the ids of the group the finding is about, in input order (the rest are "
+        "counted)",
+    )
+    report_examples: Annotated[int, Field(ge=0, le=1_000)] = Field(
+        3,
+        description="records of the group shown per failing or inconclusive finding (the first "
+        "in input order; where augment made some of the group, up to half of them augmented "
+        "children): their scrubbed instruction, input and output",
+    )
+    report_text_chars: Annotated[int, Field(ge=100, le=100_000)] = Field(
+        500,
+        description="characters of one field of a record the audit page shows in a finding's "
+        "sample; the rest is counted",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> AuditDataConfig:

@@ -1,7 +1,8 @@
 """The drill-down of the clean and PII reports (templates/drill.html.j2, drill.js): the word
 diff of duplicate pairs, each rule's and each entity type's record ids, bounded samples, the
-filter's attributes, no raw PII value on the page, and each page under the size budget that
-docs/stages/clean.md and docs/stages/scrub_pii.md state, on the default data's shape."""
+filter's attributes, no raw PII value on the page, and each page that has a drill-down (clean,
+PII, the two audit pages) under the size budget docs/reports.md states, on the default data's
+shape."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import pytest
 from markupsafe import escape
 
 from provena import clean, reports, scrub_pii
+from provena.audit_data import drill
+from provena.audit_data.report import render_html as render_audit
 from provena.clean.report import render_html as render_clean
 from provena.clean.report import word_diff
-from provena.config import CleanConfig, ScrubPiiConfig
+from provena.config import AuditDataConfig, CleanConfig, ScrubPiiConfig
 from provena.io import read_jsonl
 from provena.scrub_pii.report import CONTEXT_WORDS, TYPE_SNIPPETS
 from provena.scrub_pii.report import render_html as render_pii
@@ -319,12 +322,55 @@ def _pii_at_the_bounds() -> dict:
     return r
 
 
-@pytest.mark.parametrize("page", ["clean", "pii"])
+def _audit_at_the_bounds(when: str) -> dict:
+    """The committed default run's audit (its findings) with the records behind every failing
+    or inconclusive finding at the default bounds: every id listed, every sample record full
+    in each field, half of them augmented children on the after audit."""
+    r = json.loads((ROOT / f"audits/audit_{when}.json").read_text())
+    cfg = AuditDataConfig()
+    r["drill"] = {k: getattr(cfg, k) for k in drill.BOUNDS}
+    field = {"text": "x" * cfg.report_text_chars, "chars_left_out": 99}
+    split = "synthetic" in r
+    for f in r["findings"]:
+        t = drill.target(r, f["check"]) if f["verdict"] in drill.DRILLED else None
+        if t is None:
+            continue
+        count = 2 * cfg.report_ids
+        f |= {
+            "attribute": t["attribute"],
+            "group": t["group"],
+            "record_count": count,
+            "record_ids": [f"{i:016x}" for i in range(cfg.report_ids)],
+            "sample": [
+                {
+                    "id": f"{i:016x}",
+                    "augmented": split and i % 2 == 1,
+                    "parent_id": f"{i + 1:016x}" if split and i % 2 == 1 else None,
+                    "op": "counterfactual" if split and i % 2 == 1 else None,
+                    "fields": [{"field": n, **field} for n in drill.SAMPLE_FIELDS],
+                }
+                for i in range(cfg.report_examples)
+            ],
+        }
+        if split:
+            f |= {"original": count // 2, "augmented": count - count // 2}
+    return r
+
+
+def _render(page: str) -> str:
+    if page == "clean":
+        return render_clean(_clean_at_the_bounds())
+    if page == "pii":
+        return render_pii(_pii_at_the_bounds())
+    if page == "audit_before":
+        return render_audit(_audit_at_the_bounds("before"))
+    return render_audit(_audit_at_the_bounds("after"), _audit_at_the_bounds("before"))
+
+
+@pytest.mark.parametrize("page", ["clean", "pii", "audit_before", "audit_after"])
 def test_each_page_stays_under_the_budget_on_the_default_data(page):
-    html_ = (
-        render_clean(_clean_at_the_bounds())
-        if page == "clean"
-        else render_pii(_pii_at_the_bounds())
-    )
+    html_ = _render(page)
     assert 'class="drill-filter"' in html_
+    if page.startswith("audit"):  # every finding at the bounds: the ids of each listed
+        assert html_.count(f"{AuditDataConfig().report_ids} listed, of") >= 10
     assert len(html_.encode("utf-8")) < BUDGET

@@ -1,17 +1,20 @@
 """audit_data: audit a record file by group; write the audit, its metrics and its report.
 
 The computation (representation, outcomes, findings, verdict) is :mod:`provena.group_audit`,
-shared with augment, which plans its children against the same checks.
+shared with augment, which plans its children against the same checks. Each failing or
+inconclusive finding also gets the records behind it (:mod:`provena.audit_data.drill`): the
+ids of its group and a bounded sample, read in a second pass over the records.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from provena.audit_data import drill
 from provena.audit_data.report import render_html
 from provena.config import AuditDataConfig
 from provena.group_audit import (
@@ -28,6 +31,17 @@ from provena.records import Record, StageResult, stage_metrics
 log = logging.getLogger(__name__)
 
 
+class RecordFile:
+    """The records of a file, read anew each time it is iterated: the audit reads them twice
+    (the frame, then the findings' samples) without holding them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __iter__(self) -> Iterator[Record]:
+        return (r for b in read_records(self.path) for r in b)
+
+
 def audit_records(
     records: Iterable[Record],
     cfg: AuditDataConfig,
@@ -42,11 +56,19 @@ def audit_records(
     ``report`` is the audit as ``audits/audit_<when>.json`` holds it, and its ``metrics``
     those of ``metrics/audit_data_<when>.json``. Given the audit ``before`` augmentation, each
     finding carries its status against it (:func:`provena.group_audit.with_status`). The audit
-    keeps no records: the books are empty."""
+    keeps no records: the books are empty.
+
+    Each failing or inconclusive finding gains the ids of its group's records and a sample of
+    them (:mod:`provena.audit_data.drill`), read from ``records`` again: give a list or a
+    :class:`RecordFile`; a one-shot iterator is held as a list first."""
+    if iter(records) is records:  # a generator: read twice below, so held
+        records = list(records)
     df = build_frame(records, cfg)
     result = audit(df, cfg)
     if before is not None:
         result = with_status(result, before)
+    samples = drill.plan(df, result, cfg)
+    drill.attach(result, samples, records, cfg, where=str(dataset.get("path", "audit_data")))
     if "original_records" in result:  # augmented data: one line per attribute, for the card
         result["attribute_summary"] = attribute_summary(result)
     report = {
@@ -54,6 +76,7 @@ def audit_records(
         "when": when,
         "dataset": {**dataset, "records": len(df)},
         **result,
+        "drill": {k: getattr(cfg, k) for k in drill.BOUNDS},
     }
     metrics = stage_metrics(
         f"{STAGE}@{when}",
@@ -88,7 +111,7 @@ def run(
     if before_json is not None and before_json.is_file():
         before = json.loads(before_json.read_text(encoding="utf-8"))
     res = audit_records(
-        (r for b in read_records(inp) for r in b),
+        RecordFile(inp),
         cfg,
         when=when,
         dataset={"path": shown, "md5": file_md5(inp)},

@@ -1,7 +1,9 @@
 """The bias-audit report for audit teams: one self-contained HTML page from the audit JSON.
 
 The page opens with what needs attention (every failing and inconclusive finding, each linked
-to its section), then all findings, then one section per attribute, intersection and outcome
+to its section, with the ids of its group's records and a sample of them where the audit JSON
+holds them (:mod:`provena.audit_data.drill`), and a filter by attribute, group or text: the
+script of ``drill.js``), then all findings, then one section per attribute, intersection and outcome
 (ids ``rep-...`` and ``out-...``; the layout's table of contents lists them). Given the
 "before" audit too, each section has the before and after tables and ONE chart of both: a dot
 chart on a shared axis (provena.reports.charts.compare) per attribute, a heatmap per run with a
@@ -10,8 +12,9 @@ not judged or with every group too small are collapsed at the end, the reason in
 summary line. The reference shares and where they come from (``audit_data.reference`` and
 ``reference_source``) close the page.
 An audit of augmented data adds a banner with the machine-made share per group, splits every
-row into original and augmented records, and shows the verdict on the original records beside
-the verdict on the training distribution. No script, nothing loaded from the network, every
+row into original and augmented records, marks each sampled record original or augmented (with
+its parent's id), and shows the verdict on the original records beside the verdict on the
+training distribution. One inline script (the filter), nothing loaded from the network, every
 value escaped. Template: ``provena/reports/templates/bias_audit.html.j2``.
 """
 
@@ -282,15 +285,67 @@ def build_sections(audits: list[dict[str, Any]], ci_pct: int) -> dict[str, list[
     return {"representation": rep, "outcomes": checked, "collapsed": collapsed}
 
 
+def attr_key(attr: str) -> str:
+    """The filter key of an attribute or intersection ("gender x age_band")."""
+    return slug("a", attr)
+
+
+def group_key(attr: str, group: str) -> str:
+    """The filter key of a group of an attribute ("--" never occurs inside a slug)."""
+    return f"{slug('g', attr)}--{slug(group) or 'x'}"
+
+
+def filter_keys(f: dict[str, Any]) -> list[str]:
+    """The filter keys of a finding about a group: its attribute's, its group's and, for an
+    intersection's group ("female & 45-64" of "gender x age_band"), each part's group's
+    ("female" of "gender", "45-64" of "age_band"); none for a finding without a group."""
+    if f.get("group") is None or f.get("attribute") is None:
+        return []
+    attr, group = f["attribute"], f["group"]
+    keys = [attr_key(attr), group_key(attr, group)]
+    attrs, parts = attr.split(" x "), group.split(" & ")
+    if len(attrs) > 1 and len(parts) == len(attrs):
+        keys += [group_key(a, g) for a, g in zip(attrs, parts, strict=True)]
+    return keys
+
+
 def attention(audit: dict[str, Any], ids: set[str]) -> list[dict[str, Any]]:
     """The failing and inconclusive findings of ``audit`` (not the summary), in its order
-    (failing first), each with the id of its section when the page has it."""
+    (failing first), each with the id of its section when the page has it and its filter keys
+    (:func:`filter_keys`)."""
     out = []
     for f in audit["findings"]:
         if f["verdict"] in ATTENTION and f["check"] != "all":
             sec = section_of(f["check"])
-            out.append({**f, "section": sec if sec in ids else None})
+            out.append({**f, "section": sec if sec in ids else None, "filter_on": filter_keys(f)})
     return out
+
+
+def filters(items: list[dict[str, Any]], attributes: list[str]) -> dict[str, list]:
+    """The options of the page's finding filter: {"attributes": [(key, label)], "groups":
+    [(key, label)]}, attributes in the audit's order (``attributes``, then intersections in
+    their order of appearance), groups by attribute then name; a group of an intersection's
+    part is an option too (it shows every finding about that group, intersections included)."""
+    attrs: dict[str, None] = dict.fromkeys(attributes)
+    groups: set[tuple[str, str]] = set()
+    for f in items:
+        if not f["filter_on"]:
+            continue
+        attr, group = f["attribute"], f["group"]
+        attrs.setdefault(attr)
+        groups.add((attr, group))
+        parts, names = group.split(" & "), attr.split(" x ")
+        if len(names) > 1 and len(parts) == len(names):
+            groups.update(zip(names, parts, strict=True))
+    used_attrs = {f["attribute"] for f in items if f["filter_on"]}
+    order = {a: i for i, a in enumerate(attrs)}
+    return {
+        "attributes": [(attr_key(a), a) for a in attrs if a in used_attrs],
+        "groups": [
+            (group_key(a, g), f"{g} ({a})")
+            for a, g in sorted(groups, key=lambda ag: (order.get(ag[0], len(order)), ag[1]))
+        ],
+    }
 
 
 def render_html(report: dict[str, Any], before: dict[str, Any] | None = None) -> str:
@@ -298,11 +353,14 @@ def render_html(report: dict[str, Any], before: dict[str, Any] | None = None) ->
     ci_pct = round(100 * report["thresholds"]["ci"])
     secs = build_sections(audits, ci_pct)
     ids = {s["id"] for part in secs.values() for s in part}
+    items = attention(report, ids)
     return reports.render(
         "bias_audit.html.j2",
         audits=audits,
         sections=secs,
-        attention=attention(report, ids),
+        attention=items,
+        filters=filters(items, list(report.get("representation", {}))),
+        drill=report.get("drill"),
         sources=report.get("reference_sources"),
         t=report["thresholds"],
         ci_pct=ci_pct,

@@ -188,7 +188,21 @@ def _cli(tmp_path, *argv):
     )
 
 
-def test_answers_with_ratings_pair_by_id_and_a_worse_b_exits_1(tmp_path):
+def _in_process(tmp_path, monkeypatch, capsys):
+    """``provena compare ARGV`` run in this process in ``tmp_path``: (exit status, stdout).
+    The exit status is what main returns, and the console script exits with; the bad-input
+    test below runs the command line itself."""
+    monkeypatch.chdir(tmp_path)
+
+    def run(*argv):
+        capsys.readouterr()
+        rc = main(["compare", *map(str, argv)])
+        return rc, capsys.readouterr().out
+
+    return run
+
+
+def test_answers_with_ratings_pair_by_id_and_a_worse_b_exits_1(tmp_path, monkeypatch, capsys):
     rows_a = _answers(tmp_path / "a.jsonl", "current", [1.0] * 12)
     rows_b = _answers(tmp_path / "b.jsonl", "candidate", [1.0] * 12)
     _ratings_sheet(tmp_path / "a.csv", rows_a, lambda r: 5)
@@ -198,9 +212,10 @@ def test_answers_with_ratings_pair_by_id_and_a_worse_b_exits_1(tmp_path):
             main(["review", "import", str(tmp_path / sheet), "--out", str(tmp_path / "r.json")])
             == 0
         )
-    proc = _cli(tmp_path, "--answers", "a.jsonl", "b.jsonl", "--ratings", "r.json")
-    assert proc.returncode == 1, proc.stderr
-    assert "worse: ratings / overall" in proc.stdout
+    cli = _in_process(tmp_path, monkeypatch, capsys)
+    rc, stdout = cli("--answers", "a.jsonl", "b.jsonl", "--ratings", "r.json")
+    assert rc == 1
+    assert "worse: ratings / overall" in stdout
     out = json.loads((tmp_path / "reports/compare.json").read_text())
     r = out["ratings"]
     assert r["rated_pairs"] == 12 and r["overall"]["difference"] == -3.0
@@ -216,17 +231,15 @@ def test_answers_with_ratings_pair_by_id_and_a_worse_b_exits_1(tmp_path):
     assert (
         main(["review", "import", str(tmp_path / "b.csv"), "--out", str(tmp_path / "r.json")]) == 0
     )
-    proc = _cli(
-        tmp_path, "--answers", "a.jsonl", "b.jsonl", "--ratings", "r.json", "--out", "o.json"
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.startswith("B is not worse")
+    rc, stdout = cli("--answers", "a.jsonl", "b.jsonl", "--ratings", "r.json", "--out", "o.json")
+    assert rc == 0, stdout
+    assert stdout.startswith("B is not worse")
 
 
 def test_worse_answers_exit_1_and_identical_ones_0(tmp_path):
     _answers(tmp_path / "a.jsonl", "adapter", [1.0] * 12)
     _answers(tmp_path / "b.jsonl", "adapter", [0.3] * 12)
-    proc = _cli(tmp_path, "--answers", "a.jsonl", "b.jsonl")
+    proc = _cli(tmp_path, "--answers", "a.jsonl", "b.jsonl")  # the console script's exit status
     assert proc.returncode == 1
     assert "test / families / support_reply / rouge_l" in proc.stdout
     proc = _cli(tmp_path, "--answers", "a.jsonl", "a.jsonl")
@@ -263,12 +276,16 @@ def test_bad_input_exits_2_with_one_line_naming_the_file(tmp_path, argv, names):
 
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory, tiny_params):
-    """A tiny base; adapter ``trained`` (a few steps on the test and gold references), ``copy``
-    (the same files) and ``untrained`` (LoRA B zero: the base itself, much worse on them)."""
+    """A tiny base; adapter ``trained`` (a few full-batch steps on the test and gold
+    references), ``copy`` (the same files) and ``untrained`` (LoRA B zero: the base itself, much
+    worse on them). Torch runs on one thread meanwhile: a 32-wide model gains nothing from more,
+    and on a busy runner their spin-waits make each step many times slower."""
     import torch
 
     from provena.modeling import data, model
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     tmp = tmp_path_factory.mktemp("compare")
     kinds = (SUPPORT_REPLY, CLINICAL_NOTE)
     test, gold = records(8, offset=100, kinds=kinds), records(4, offset=200, kinds=kinds)
@@ -279,15 +296,18 @@ def tiny_models(tmp_path_factory, tiny_params):
         base, tok = model.load_base(tmp / "base", precision)
         torch.manual_seed(0)
         lm = model.add_lora(base, tiny_params.train.lora, precision, checkpointing=False)
-        examples = [
-            data.tokenize_example(*data.format_example(r, tok, True)[:2], tok, 256)
-            for r in test + gold
-        ]
+        batches: dict[int, list] = {}  # examples of one length make one batch: no padding
+        for r in test + gold:
+            ex = data.tokenize_example(*data.format_example(r, tok, True)[:2], tok, 256)
+            batches.setdefault(len(ex.input_ids), []).append(ex)
         opt = torch.optim.AdamW([p for p in lm.parameters() if p.requires_grad], lr=1e-2)
         lm.train()
         for _ in range(steps):
-            for ex in examples:
-                out = lm(input_ids=torch.tensor([ex.input_ids]), labels=torch.tensor([ex.labels]))
+            for batch in batches.values():
+                out = lm(
+                    input_ids=torch.tensor([ex.input_ids for ex in batch]),
+                    labels=torch.tensor([ex.labels for ex in batch]),
+                )
                 out.loss.backward()
                 opt.step()
                 opt.zero_grad()
@@ -296,7 +316,8 @@ def tiny_models(tmp_path_factory, tiny_params):
     shutil.copytree(tmp / "trained", tmp / "copy")
     write_records(tmp / "test.parquet", test)
     write_records(tmp / "gold.parquet", gold)
-    return tmp
+    yield tmp
+    torch.set_num_threads(threads)
 
 
 def _params(tmp, tiny_yaml_text):
@@ -311,25 +332,30 @@ def _params(tmp, tiny_yaml_text):
     (tmp / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def test_the_same_adapter_twice_is_no_different_and_its_base_is_worse(tiny_models, tmp_path):
+def test_the_same_adapter_twice_is_no_different_and_its_base_is_worse(
+    tiny_models, tmp_path, monkeypatch, capsys
+):
+    """Run in this process (:func:`_in_process`): two model runs, without the imports of two
+    fresh interpreters."""
     from tests.conftest import tiny_yaml
 
     _params(tmp_path, tiny_yaml())
+    cli = _in_process(tmp_path, monkeypatch, capsys)
     common = [
         "--test", tiny_models / "test.parquet", "--gold", tiny_models / "gold.parquet",
         "--base", tiny_models / "base", "--no-privacy",
     ]  # fmt: skip
-    proc = _cli(tmp_path, tiny_models / "trained", tiny_models / "copy", *common)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rc, stdout = cli(tiny_models / "trained", tiny_models / "copy", *common)
+    assert rc == 0, stdout
+    assert stdout.startswith("B is not worse")
     same = json.loads((tmp_path / "reports/compare.json").read_text())
     assert set(same["outcome"]["verdicts"]) <= {"no difference", "not judged"}
     assert same["splits"]["test"]["perplexity"]["interval"] == [0.0, 0.0]
     assert same["splits"]["test"]["paired_answers"] > 0 and same["differing_answers"] == []
     assert same["privacy_skipped"] == "--no-privacy"
-    proc = _cli(
-        tmp_path, tiny_models / "trained", tiny_models / "untrained", *common, "--out", "n.json"
-    )
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    rc, stdout = cli(tiny_models / "trained", tiny_models / "untrained", *common, "--out", "n.json")
+    assert rc == 1
+    assert "worse: test / perplexity" in stdout
     worse = json.loads((tmp_path / "n.json").read_text())
     assert worse["splits"]["test"]["perplexity"]["verdict"] == "worse"
     assert "test / perplexity" in worse["outcome"]["worse"]

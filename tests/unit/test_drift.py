@@ -111,7 +111,9 @@ ASKS = [
 ]
 
 
-def test_a_general_knowledge_qa_set_drifts_and_names_the_features(project, tmp_path):
+@pytest.fixture(scope="module")
+def shifted(project, tmp_path_factory):
+    """(exit status, report) of a small general-knowledge QA set against the reference."""
     rows = [
         {
             "instruction": ask.format(t=topic),
@@ -122,9 +124,13 @@ def test_a_general_knowledge_qa_set_drifts_and_names_the_features(project, tmp_p
         for topic, what in TOPICS
         for ask in ASKS
     ]
-    data = tmp_path / "qa.json"
+    data = tmp_path_factory.mktemp("qa") / "qa.json"
     data.write_text(json.dumps(rows))
-    rc, report = _run(project, data, "shifted")
+    return _run(project, data, "shifted")
+
+
+def test_a_general_knowledge_qa_set_drifts_and_names_the_features(project, shifted):
+    rc, report = shifted
     assert rc == 1 and report["drift"]
     assert {"family", "pii", "vocabulary"} <= set(report["drifted"])
     assert report["features"]["family"]["shares"][0]["category"] == "(missing)"
@@ -176,7 +182,7 @@ def test_categorical_test_uses_an_effect_size_not_only_the_p_value():
     assert moved["drift"] and moved["shares"][0]["category"] in {"a", "b"}
 
 
-def test_the_page_escapes_what_the_data_brings_and_keeps_the_feature_order(project):
+def test_the_page_escapes_what_the_data_brings_and_keeps_the_feature_order(project, shifted):
     report = json.loads((project[0] / "shifted.json").read_text())  # keys sorted, as on disk
     report["new"]["inputs"] = "<script>alert(1)</script>"
     report["features"]["vocabulary"]["top_new_words"] = ["<b>bold</b>"]

@@ -264,6 +264,8 @@ NOT_PROJECT_PATHS = {
     ("ingest", "sources", 0, "glob"): "a glob under ingest.input_dir (not checked for '..')",
     ("train", "base_model"): '"tiny" or a local model folder, which may live anywhere',
     ("scrub_pii", "profiles"): "globs matched against each record's source; no file is opened",
+    ("drift", "tokenizer"): "a local tokenizer (file or folder) for `provena drift`, a command "
+    "outside the pipeline; like train.base_model it may live anywhere",
 }
 
 

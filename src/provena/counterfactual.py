@@ -537,14 +537,32 @@ class Counterfactual:
 
         if len(texts) != len(keys):
             raise ValueError(f"{len(texts)} texts but {len(keys)} keys: pass one key per text")
-        views = [title_view(t) if _mostly_caps(t) else t for t in texts]
-        docs = self.nlp.pipe(
-            views, batch_size=64, disable=["tok2vec", "tagger", "attribute_ruler", "lemmatizer"]
+        out = list(texts)  # a text NER need not read stays as it is
+        # NER (the costly part) reads each distinct view once, and only the views of texts a
+        # swap can change (:func:`_may_swap`): the tokenizer alone tells the others apart
+        wanted: dict[str, list[int]] = {}
+        for i, text in enumerate(texts):
+            if _letter_to_swap(text):
+                view = title_view(text) if _mostly_caps(text) else text
+                wanted.setdefault(view, []).append(i)
+        order: list[list[int]] = []  # the texts of each view sent to NER, in order
+
+        def candidates():
+            for view, rows in wanted.items():
+                doc = self.nlp.make_doc(view)
+                if any(_may_swap(texts[i], doc) for i in rows):
+                    order.append(rows)
+                    yield doc
+
+        tagged = self.nlp.pipe(
+            candidates(),
+            batch_size=64,
+            disable=["tok2vec", "tagger", "attribute_ruler", "lemmatizer"],
         )
-        return [
-            self._swap_entities(text, key, doc)
-            for text, key, doc in zip(texts, keys, docs, strict=True)
-        ]
+        for k, doc in enumerate(tagged):  # order[k] is set before its doc is made
+            for i in order[k]:
+                out[i] = self._swap_entities(texts[i], keys[i], doc)
+        return out
 
     def _swap_entities(self, text: str, key: str, doc: Any) -> str:
         protected = _protected(text)
@@ -799,6 +817,44 @@ def _places() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
         )
     )
     return countries, states, cities
+
+
+def _swappable_letter(ch: str) -> bool:
+    """A letter that can make an entity worth swapping in cased text: not lower case
+    (:func:`_entity_kept` drops a lower-case value in text that is not ALL-CAPS)."""
+    return ch.isalpha() and not ch.islower()
+
+
+def _letter_to_swap(text: str) -> bool:
+    """Whether an entity swap may change ``text`` at all, before any tokenizer: it is ALL-CAPS
+    (every entity counts), or it has a letter that is not lower case outside the spans never
+    rewritten (:func:`_protected`; an entity that overlaps one is left as it is)."""
+    if not text:
+        return False
+    if _mostly_caps(text):
+        return True
+    spans = _protected(text)
+    return any(_swappable_letter(ch) and not _inside(spans, k, k + 1) for k, ch in enumerate(text))
+
+
+def _may_swap(text: str, doc: Any) -> bool:
+    """Whether spaCy's NER on ``doc`` (``text``'s tokens) could give :meth:`_swap_entities` an
+    entity to change: exactly when some token could be inside a kept entity. An entity is
+    whole tokens, so one whose value has a digit is dropped (:func:`_entity_kept`) and one
+    inside a protected span is skipped; in text that is not ALL-CAPS its value also needs a
+    letter that is not lower case. Without such a token NER cannot change the text, whatever
+    it finds: the text is left as it is without running it."""
+    if _mostly_caps(text):
+        return True
+    spans = _protected(text)
+    for tok in doc:
+        word = tok.text
+        if any(ch.isdigit() for ch in word):
+            continue
+        for k, ch in enumerate(word):
+            if _swappable_letter(ch) and not _inside(spans, tok.idx + k, tok.idx + k + 1):
+                return True
+    return False
 
 
 def _entity_kept(value: str, caps: bool) -> bool:

@@ -24,6 +24,7 @@ ACFG = AuditDataConfig.model_validate(
         "min_group_size": 20,
         "intersections": [],
         "reference": {"gender": {"female": 0.495, "male": 0.495, "nonbinary": 0.01}},
+        "reference_source": {},  # the defaults' sources name references this one leaves out
     }
 )
 FIRST = {"female": ["Anna", "Maria", "Linda", "Susan"], "male": ["James", "Robert", "David"]}

@@ -544,8 +544,11 @@ def run(
     batches.clear()  # the combined copy is the one kept
     n_in = table.num_rows
 
-    def record(i: int) -> Record:
-        return from_row(table.slice(i, 1).to_pylist()[0])
+    def records(rows: list[int]) -> dict[int, Record]:
+        """Parents by row: one Arrow take for a chunk of children, not a slice each."""
+        unique = sorted(set(rows))
+        got = table.take(pa.array(unique, type=pa.int64())).to_pylist()
+        return {i: from_row(r) for i, r in zip(unique, got, strict=True)}
 
     for name in NUMERIC_FIELDS:
         df[name] = df[name].astype(int)
@@ -576,11 +579,12 @@ def run(
     jobs = planned + extra
     bar = progress(total=len(jobs), desc=STAGE, unit=" rec", unit_scale=True)
     gender_jobs = [c for c in planned if c.attribute == "gender"]
-    swapped = _gender_texts(cf, record, gender_jobs)
+    swapped = _gender_texts(cf, records, gender_jobs)
     seen = set(table.column("id").to_pylist())
     for start in range(0, len(jobs), CHUNK):
         chunk = jobs[start : start + CHUNK]
-        res = make_children(chunk, record, cf, cfg, swapped=swapped, seen=seen)
+        parents = records([c.parent for c in chunk])
+        res = make_children(chunk, parents.__getitem__, cf, cfg, swapped=swapped, seen=seen)
         made_parts.append(_rows(res.kept))
         lines += res.ledger
         added.update(r["op"] for r in res.kept)
@@ -664,15 +668,25 @@ def make_children(
     """The children of ``jobs``, in order, each with its ``added`` ledger line.
 
     ``record`` gives a parent by its row; ``cf`` rewrites texts and ``swapped`` holds the
-    gender-swapped ones (:func:`_gender_texts`).
+    gender-swapped ones (:func:`_gender_texts`). The entity swaps of all ``jobs`` go through
+    one NER pass (:meth:`Counterfactual.entity_swap_many`: only the texts a swap can change are
+    read), so callers pass a chunk of jobs, not one at a time.
     A child whose id is in ``seen`` (its rewrite changed nothing: it would copy its parent or
     an earlier child) is skipped and counted by operation in the result's ``detail`` (a
     ``Counter``); the ids of the children made are added to ``seen``. Children are new
     records, not input ones: the books are empty. No file I/O."""
     result = StageResult(detail=Counter())
-    for c in jobs:
-        parent = record(c.parent)
-        key = f"{parent['id']}:{c.op}"
+    parents = [record(c.parent) for c in jobs]
+    keys = [f"{p['id']}:{c.op}" for c, p in zip(jobs, parents, strict=True)]
+    # the entity swaps of all the jobs at once: one NER pass over the texts it can change
+    ent = [i for i, c in enumerate(jobs) if c.attribute != "gender" and _swaps_entities(c)]
+    done = cf.entity_swap_many(
+        [parents[i][f] for i in ent for f in ("input", "output")],
+        [keys[i] for i in ent for _ in range(2)],
+    )
+    entities = {i: (done[2 * k], done[2 * k + 1]) for k, i in enumerate(ent)}
+    for i, c in enumerate(jobs):
+        parent, key = parents[i], keys[i]
         fields = {f: parent[f] for f in ("instruction", "input", "output")}
         meta = dict(parent["meta"])
         if c.attribute == "gender":
@@ -682,13 +696,11 @@ def make_children(
             # no cue of this attribute in the text to rewrite: the child differs from its
             # parent by its people, places and companies (or, failing those, by a few typos)
             meta[c.attribute] = c.target
-            fields["input"] = cf.entity_swap(fields["input"], key)
-            fields["output"] = cf.entity_swap(fields["output"], key)
+            fields["input"], fields["output"] = entities[i]
             if fields["input"] == parent["input"] and fields["output"] == parent["output"]:
                 fields["input"] = cf.noise(fields["input"], key, max(cfg.typo_rate, 0.1), 0.0)
         elif c.op == "entity_swap":
-            fields["input"] = cf.entity_swap(fields["input"], key)
-            fields["output"] = cf.entity_swap(fields["output"], key)
+            fields["input"], fields["output"] = entities[i]
         else:
             fields["input"] = cf.noise(fields["input"], key, cfg.typo_rate, cfg.case_rate)
         child = make_record(
@@ -717,19 +729,27 @@ def make_children(
     return result
 
 
+def _swaps_entities(c: Child) -> bool:
+    """A child made by an entity swap: an entity_swap, or a counterfactual of an attribute
+    with no cue in the text (age band), which swaps entities instead."""
+    return c.op == "entity_swap" or (c.attribute is not None and c.attribute != "gender")
+
+
 #: children whose texts go through spaCy together: the tagged docs of one chunk are freed before
 #: the next, instead of every doc of the run being held until the last is tagged
 GENDER_CHUNK = 1000
 
 
-def _gender_texts(cf, record, jobs: list[Child]) -> dict[tuple[int, str], tuple]:
-    """(parent row, target) -> (input, output) rewritten, through spaCy a chunk at a time."""
+def _gender_texts(cf, records, jobs: list[Child]) -> dict[tuple[int, str], tuple]:
+    """(parent row, target) -> (input, output) rewritten, through spaCy a chunk at a time
+    (``records``: rows -> their records)."""
     out: dict[tuple[int, str], tuple] = {}
     for start in range(0, len(jobs), GENDER_CHUNK):
         chunk = jobs[start : start + GENDER_CHUNK]
+        parents = records([c.parent for c in chunk])
         texts, targets, keys = [], [], []
         for c in chunk:
-            rec = record(c.parent)
+            rec = parents[c.parent]
             for field in ("input", "output"):
                 texts.append(rec[field])
                 targets.append(c.target)

@@ -403,6 +403,9 @@ def _context(docs_dir: Path | None):
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)  # it resets it on import
+    from provena.validate.metrics import register
+
+    register()  # the same metrics, done once rather than once per row (validate/metrics.py)
 
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)

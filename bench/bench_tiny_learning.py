@@ -16,10 +16,12 @@ the adapter's steps (scoring excluded) on this machine as loaded at the time: co
 configurations run under the same load only.
 
     python bench/bench_tiny_learning.py [--data data/processed] [--eval-at 100,200] \\
-        [--set train.lora.r=64 --set train.tiny.pretrain_steps=200 ...] [--out FILE]
+        [--name B --what "..."] [--set train.lora.r=64 --set train.tiny.pretrain_steps=200 ...]
 
 ``--set`` takes a dotted params key and a YAML value, applied over params.yaml (the same keys
-``dvc exp run -S`` takes).
+``dvc exp run -S`` takes). Each run is added to ``bench/results/tiny_learning.json`` under
+``--name`` (a run of that name is replaced), with the targets of issue 18 measured on the run
+named ``default`` (the default params).
 """
 
 from __future__ import annotations
@@ -36,6 +38,17 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache"
+RESULTS = ROOT / "bench" / "results" / "tiny_learning.json"
+#: issue 18's targets for the default model on the test split: (name, score key, at least)
+GOALS = (
+    ("clinical extraction: JSON valid", "json_valid", 0.9),
+    ("clinical extraction: sex exact match", "sex_em", 0.9),
+    ("clinical extraction: age exact match", "age_em", 0.8),
+    ("clinical extraction: ICD-10 micro-F1", "icd10_f1", 0.3),
+    ("support replies: ROUGE-L", "rouge_l", 0.3),
+    ("clinical extraction: distinct answers", "distinct_extraction", 0.5),
+    ("support replies: distinct answers", "distinct_replies", 0.5),
+)
 PRETRAIN_KEYS = ("steps", "seconds", "first_loss", "final_loss", "epochs", "tokens")
 
 
@@ -74,6 +87,27 @@ def _scores(summary: dict) -> dict:
     }
 
 
+def targets(result: dict) -> list[dict]:
+    """Issue 18's targets, measured on the ``default`` run's last point (the default params;
+    else the first run's): ``{name, goal, measured, met}``; a score withheld because the
+    family's answers are not evaluable is not met."""
+    runs = result["runs"]
+    run = runs.get("default") or next(iter(runs.values()))
+    last = run["points"][-1] if run["points"] else {}
+    out = []
+    for name, key, goal in GOALS:
+        value = last.get(key)
+        out.append(
+            {
+                "name": f"{name} (default params, step {last.get('step')})",
+                "goal": f">= {goal:g}",
+                "measured": value if value is not None else "not evaluable",
+                "met": value is not None and value >= goal,
+            }
+        )
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "processed")
@@ -81,7 +115,9 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], help="params key=value (YAML value)")
     ap.add_argument("--perplexity-examples", type=int, default=200)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    ap.add_argument("--out", type=Path, help="write the result as JSON here")
+    ap.add_argument("--name", default="run", help="the run's name in the results file")
+    ap.add_argument("--what", default="", help="what the run changes, in words")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="results file: the run is added")
     args = ap.parse_args()
 
     import torch
@@ -104,7 +140,7 @@ def main() -> int:
     test = [r for b in read_records(args.data / "test.parquet") for r in b]
     precision = model.resolve_precision("none")
     torch.manual_seed(cfg.seed)
-    out: dict = {"sets": args.set, "max_steps": cfg.max_steps, "points": []}
+    out: dict = {"what": args.what, "sets": args.set, "max_steps": cfg.max_steps, "points": []}
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         # the same tiny settings on the same split give the same base: pretrained once, kept
@@ -178,9 +214,13 @@ def main() -> int:
             fingerprint="bench",
             on_log=on_log,
         )
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(out, indent=2) + "\n")
+    # the run joins (or replaces its namesake in) the results file; targets are recomputed
+    results = json.loads(args.out.read_text()) if args.out.is_file() else {"runs": {}}
+    results.pop("targets", None)
+    results["runs"][args.name] = out
+    results["targets"] = targets(results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
     return 0
 
 

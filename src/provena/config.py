@@ -1375,6 +1375,11 @@ class LoraSettings(StrictModel):
         description='modules that get an adapter; "all-linear": every linear projection but '
         "the output head (QLoRA's choice)",
     )
+    modules_to_save: list[str] = Field(
+        default_factory=list,
+        description="modules trained in full beside the adapter and saved with it (peft's "
+        "modules_to_save), e.g. [embed_tokens, lm_head]: the base's copies stay unchanged",
+    )
 
 
 class TrainConfig(StrictModel):

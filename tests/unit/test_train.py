@@ -421,6 +421,31 @@ def test_base_weights_stay_frozen_while_the_adapter_learns(trained):
     assert frozen and not any("lora_" in n for n in frozen)
 
 
+def test_modules_to_save_train_in_full_and_leave_the_base_as_it_was(trained):
+    from provena.config import LoraSettings
+
+    tmp, _, _ = trained
+    precision = model.resolve_precision("none")
+    base, _ = model.load_base(tmp / "models" / "base", precision)
+    ids = torch.tensor([[1, 5, 9, 14, 3]])
+    before = base(input_ids=ids).logits.detach().clone()
+    settings = LoraSettings(r=4, alpha=8, modules_to_save=["embed_tokens", "lm_head"])
+    peft_model = model.add_lora(base, settings, precision, False)
+    trainable = [n for n, p in peft_model.named_parameters() if p.requires_grad]
+    assert any("embed_tokens.modules_to_save" in n for n in trainable)
+    assert any("lm_head.modules_to_save" in n for n in trainable)
+    assert all("lora_" in n or "modules_to_save" in n for n in trainable)
+    for _, p in peft_model.named_parameters():  # move every trainable weight
+        if p.requires_grad:
+            p.data.add_(0.05)
+    with torch.no_grad():
+        changed = peft_model(input_ids=ids).logits
+        with peft_model.disable_adapter():
+            off = peft_model(input_ids=ids).logits
+    assert not torch.allclose(changed, before)
+    torch.testing.assert_close(off, before)  # the base's own copies are untouched
+
+
 def tiny_params_train_lora():
     from provena.config import LoraSettings
 

@@ -224,6 +224,7 @@ def add_lora(model: Any, cfg: LoraSettings, precision: Precision, checkpointing:
         lora_alpha=cfg.alpha,
         lora_dropout=cfg.dropout,
         target_modules=cfg.target_modules,
+        modules_to_save=cfg.modules_to_save or None,
         bias="none",
         task_type="CAUSAL_LM",
     )

@@ -19,7 +19,7 @@ from tests.factory import record
 
 ACFG = AuditDataConfig.model_validate(
     {
-        **AuditDataConfig().model_dump(exclude={"reference_source"}),
+        **AuditDataConfig().model_dump(),
         "bootstrap": 0,
         "min_group_size": 20,
         "intersections": [],

@@ -44,7 +44,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -57,7 +57,7 @@ from provena.canary import canaries_in
 from provena.config import Params, ScrubPiiConfig, load_params
 from provena.errors import UserError
 from provena.io import read_records
-from provena.ledger_key import lookup_hashes, matches
+from provena.ledger_key import TrainingText, candidate_strings, lookup_hashes, matches
 from provena.pii.operators import keyed_hash
 from provena.pii.settings import detector, profile_for, secret_key
 
@@ -97,7 +97,6 @@ POLICY_FIELDS = {
 
 _WORD = re.compile(r"\w+")
 _NON_DIGIT = re.compile(r"\D+")
-_STRIP = "\"'()[]{}<>.,;:!?*`"
 
 
 # ---------------------------------------------------------------------------------- policy
@@ -436,20 +435,6 @@ def words(text: str) -> set[str]:
     return {w.casefold() for w in _WORD.findall(text)}
 
 
-def candidate_strings(text: str, detected: Iterable[str], max_words: int = 4) -> set[str]:
-    """The strings of ``text`` looked up among the ledger's hashes: detected spans and every
-    1..``max_words``-word window, each also with the punctuation around it stripped. The same
-    rule as the privacy probe's (tests/unit/test_guardrail.py keeps the two equal)."""
-    toks = text.split()
-    out = set(detected)
-    for i in range(len(toks)):
-        for k in range(1, max_words + 1):
-            if i + k <= len(toks):
-                out.add(" ".join(toks[i : i + k]))
-    out |= {s.strip(_STRIP) for s in out}
-    return {s for s in out if len(s.strip()) >= 2}
-
-
 def read_ledger(path: Path) -> dict[str, str]:
     """{keyed hash: entity type} of every raw value scrub_pii replaced, from its ledger; values
     it kept ("keep") stay in the training text and are left out."""
@@ -473,30 +458,6 @@ def read_ledger(path: Path) -> dict[str, str]:
                     )
                 out[h] = etype
     return out
-
-
-class TrainingText:
-    """The scrubbed training texts, lower-cased, to tell a learnt string from a leaked one:
-    :meth:`contains` finds a value between word boundaries."""
-
-    def __init__(self, texts: Iterable[str]):
-        self._hay = "\0".join(texts).lower()
-        self._cache: dict[str, bool] = {}
-
-    def contains(self, value: str) -> bool:
-        v = value.lower()
-        if v not in self._cache:
-            self._cache[v] = self._find(v)
-        return self._cache[v]
-
-    def _find(self, v: str) -> bool:
-        hay, i = self._hay, -1
-        while (i := hay.find(v, i + 1)) >= 0:
-            before = hay[i - 1] if i else " "
-            after = hay[i + len(v)] if i + len(v) < len(hay) else " "
-            if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
-                return True
-        return False
 
 
 @dataclass

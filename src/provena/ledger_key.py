@@ -24,6 +24,11 @@ the form of its own type.
 
 This module has no dependency beyond the standard library, so the split and evaluate stages
 and the lineage commands use it without importing the PII engine.
+
+What an answer is searched for is shared too: :func:`candidate_strings` (the strings of a
+model's answer looked up among the ledger's hashes) and :class:`TrainingText` (whether a string
+stands in the scrubbed training text, to tell a learnt surrogate from a leaked value), used by
+the evaluate stage's privacy probe and by the guardrail (:mod:`provena.guardrail`) alike.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import hmac
 import os
 import re
 import unicodedata
+from collections.abc import Iterable
 from typing import Protocol
 
 #: entity types whose tokens are sorted before keying (word order of a name does not matter)
@@ -105,3 +111,50 @@ def key_check(key: bytes) -> str:
     """A keyed hash of a fixed message: tells whether a key is the one a ledger was written
     with, without revealing it (scrub_pii's metrics record it as ``ledger_key_check``)."""
     return keyed_hash(key, _CHECK_MESSAGE.decode())
+
+
+# ------------------------------------------------------------------ what an answer is searched for
+
+#: punctuation stripped from around a candidate string ("Smith," -> "Smith")
+_STRIP = "\"'()[]{}<>.,;:!?*`"
+
+
+def candidate_strings(text: str, detected: Iterable[str], max_words: int = 4) -> set[str]:
+    """The strings of ``text`` looked up among the ledger's hashes: the ``detected`` spans and
+    every 1..``max_words``-word window of ``text``, each also with the punctuation around it
+    stripped ("Smith," -> "Smith"); strings under two characters are left out."""
+    toks = text.split()
+    out = set(detected)
+    for i in range(len(toks)):
+        for k in range(1, max_words + 1):
+            if i + k <= len(toks):
+                out.add(" ".join(toks[i : i + k]))
+    out |= {s.strip(_STRIP) for s in out}
+    return {s for s in out if len(s.strip()) >= 2}
+
+
+class TrainingText:
+    """The scrubbed training texts, lower-cased, searched for a value between word
+    boundaries (:meth:`contains`), each value once."""
+
+    def __init__(self, texts: Iterable[str]):
+        self._haystack = "\0".join(texts).lower()
+        self._cache: dict[str, bool] = {}
+
+    def contains(self, value: str) -> bool:
+        """Whether ``value`` occurs in a training text between word boundaries."""
+        v = value.lower()
+        if v not in self._cache:
+            self._cache[v] = self._find(v)
+        return self._cache[v]
+
+    def _find(self, v: str) -> bool:
+        # str.find over the lower-cased texts, then a look at the characters around each match:
+        # ten times faster than a regular expression with look-arounds on megabytes of text
+        hay, i = self._haystack, -1
+        while (i := hay.find(v, i + 1)) >= 0:
+            before = hay[i - 1] if i else " "
+            after = hay[i + len(v)] if i + len(v) < len(hay) else " "
+            if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
+                return True
+        return False

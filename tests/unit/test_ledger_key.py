@@ -2,7 +2,14 @@
 
 import pytest
 
-from provena.ledger_key import ledger_hash, lookup_hashes, matches, normalise
+from provena.ledger_key import (
+    TrainingText,
+    candidate_strings,
+    ledger_hash,
+    lookup_hashes,
+    matches,
+    normalise,
+)
 
 KEY = b"k"
 
@@ -35,3 +42,19 @@ def test_a_typed_value_matches_an_entry_only_in_the_form_of_its_type():
     assert not matches(lookup_hashes(KEY, "Thomas Lopez"), place, "LOCATION")
     assert not matches(lookup_hashes(KEY, "Thomas Lopes"), person, "PERSON")
     assert not matches(lookup_hashes(b"other key", "Thomas Lopez"), person, "PERSON")
+
+
+def test_candidate_strings_are_detected_spans_and_word_windows_stripped_of_punctuation():
+    got = candidate_strings("Hi, (Ann Lee) called: 555 0172.", ["Ann Lee"], max_words=2)
+    assert {"Ann Lee", "Lee", "called", "555 0172", "Hi", "Hi, (Ann"} <= got
+    assert "Hi, (Ann Lee)" not in got  # three words: over max_words
+    assert candidate_strings("a b x", [], max_words=1) == set()  # single characters left out
+
+
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [("ann lee", True), ("ANN LEE", True), ("Lee", True), ("nn le", False), ("lee2", False)],
+)
+def test_training_text_finds_a_value_between_word_boundaries_only(value, found):
+    text = TrainingText(["Call Ann Lee, lee2x at home.", "nothing here"])
+    assert text.contains(value) is found

@@ -48,7 +48,7 @@ from provena.canary import Canary
 from provena.config import PrivacyProbesConfig
 from provena.errors import UserError
 from provena.evaluate.answers import WHY_INCONCLUSIVE
-from provena.ledger_key import lookup_hashes, matches
+from provena.ledger_key import TrainingText, candidate_strings, lookup_hashes, matches
 from provena.records import Record
 
 Complete = Callable[[list[str]], list[str]]  # prompts -> greedy completions, in order
@@ -58,7 +58,6 @@ Detect = Callable[[str], list[tuple[str, str]]]  # text -> (entity_type, value) 
 
 _NON_DIGIT = re.compile(r"\D+")
 _WORD = re.compile(r"[a-z0-9]+")
-_STRIP = "\"'()[]{}<>.,;:!?*`"
 
 
 def _digits(text: str) -> str:
@@ -165,8 +164,7 @@ class TrainIndex:
             hashes += [hash(tuple(w[i : i + n])) for i in range(len(w) - n + 1)]
         # a sorted array takes 8 bytes a window, a fifth of a Python set's
         self._ngrams = np.unique(np.asarray(hashes, dtype=np.int64))
-        self._haystack = "\0".join(kept).lower()
-        self._cache: dict[str, bool] = {}
+        self._text = TrainingText(kept)
 
     def __len__(self) -> int:
         return int(self._ngrams.size)
@@ -182,21 +180,7 @@ class TrainIndex:
 
     def contains(self, value: str) -> bool:
         """Whether ``value`` occurs in a training text between word boundaries."""
-        v = value.lower()
-        if v not in self._cache:
-            self._cache[v] = self._find(v)
-        return self._cache[v]
-
-    def _find(self, v: str) -> bool:
-        # str.find over the lower-cased texts, then a look at the characters around each match:
-        # ten times faster than a regular expression with look-arounds on megabytes of text
-        hay, i = self._haystack, -1
-        while (i := hay.find(v, i + 1)) >= 0:
-            before = hay[i - 1] if i else " "
-            after = hay[i + len(v)] if i + len(v) < len(hay) else " "
-            if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
-                return True
-        return False
+        return self._text.contains(value)
 
 
 # -------------------------------------------------------------------------------- scrubbed PII
@@ -219,19 +203,6 @@ def ledger_hashes(lines: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, str
                 )
             out.setdefault(str(line["id"]), {})[h] = etype
     return out
-
-
-def candidate_strings(text: str, detected: Iterable[str], max_words: int = 4) -> set[str]:
-    """Detected spans and every 1..``max_words``-word window of ``text``, each also with the
-    punctuation around it stripped ("Smith," -> "Smith")."""
-    toks = text.split()
-    out = set(detected)
-    for i in range(len(toks)):
-        for k in range(1, max_words + 1):
-            if i + k <= len(toks):
-                out.add(" ".join(toks[i : i + k]))
-    out |= {s.strip(_STRIP) for s in out}
-    return {s for s in out if len(s.strip()) >= 2}
 
 
 def pii_probe(

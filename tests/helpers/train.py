@@ -132,3 +132,26 @@ def paths_for(tmp: Path) -> TrainPaths:
         else (reports_at(tmp / "reports"))
     )
     return train_paths(tmp, (split / "train.parquet", split / "validation.parquet"), reports)
+
+
+def random_adapter(
+    texts: list[str], tiny_params: Params, max_seq_len: int, base_dir: Path, adapter_dir: Path
+) -> tuple[Path, Path]:
+    """A tiny base built on ``texts`` and a LoRA adapter on it whose B matrices are random (so
+    it answers unlike its base), saved as the train stage saves them; no training."""
+    import torch
+
+    from provena.modeling import model
+
+    model.build_tiny_base(texts, tiny_params.train.tiny, max_seq_len, base_dir)
+    precision = model.resolve_precision("none")
+    base, tok = model.load_base(base_dir, precision)
+    torch.manual_seed(0)
+    peft_model = model.add_lora(base, tiny_params.train.lora, precision, checkpointing=False)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    peft_model.save_pretrained(adapter_dir, safe_serialization=True)
+    tok.save_pretrained(adapter_dir)
+    return base_dir, adapter_dir

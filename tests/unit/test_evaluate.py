@@ -16,10 +16,11 @@ from provena import scores
 from provena.errors import UserError
 from provena.evaluate.report import render_model_page
 from provena.io import read_jsonl
-from provena.modeling import data, model
+from provena.modeling import data
 from provena.records import NO_FAMILY
 from tests.factory import CLINICAL_NOTE, SUPPORT_REPLY, records
 from tests.factory import write_records as _write
+from tests.helpers.train import random_adapter
 
 # ----------------------------------------------------------------------------- extraction
 
@@ -134,17 +135,7 @@ def tiny_folders(tmp_path_factory, tiny_params):
     tmp = tmp_path_factory.mktemp("eval")
     texts = [f"{r['instruction']}\n{r['input']}\n{r['output']}" for r in _records(80)]
     base_dir, adapter_dir = tmp / "base", tmp / "adapter"
-    model.build_tiny_base(texts, tiny_params.train.tiny, 256, base_dir)
-    precision = model.resolve_precision("none")
-    base, tok = model.load_base(base_dir, precision)
-    torch.manual_seed(0)
-    peft_model = model.add_lora(base, tiny_params.train.lora, precision, checkpointing=False)
-    with torch.no_grad():
-        for name, p in peft_model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.5)
-    peft_model.save_pretrained(adapter_dir, safe_serialization=True)
-    tok.save_pretrained(adapter_dir)
+    random_adapter(texts, tiny_params, 256, base_dir, adapter_dir)
     return base_dir, adapter_dir
 
 

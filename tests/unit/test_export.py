@@ -24,6 +24,7 @@ from provena.lineage import search_trained_on, trace
 from provena.manifest import sha256_file
 from provena.modeling import data, model
 from tests.factory import SUPPORT_REPLY, records, write_records
+from tests.helpers.train import random_adapter
 
 MAX_SEQ_LEN = 256
 #: small enough to run in seconds: 6 answers of 12 tokens per family
@@ -60,17 +61,7 @@ def project(tmp_path_factory, tiny_params):
     recs = records(40, kinds=(SUPPORT_REPLY,))
     texts = [f"{r['instruction']}\n{r['input']}\n{r['output']}" for r in recs]
     base_dir, adapter_dir = root / "models" / "base", root / "models" / "adapter"
-    model.build_tiny_base(texts, tiny_params.train.tiny, MAX_SEQ_LEN, base_dir)
-    precision = model.resolve_precision("none")
-    base, tok = model.load_base(base_dir, precision)
-    torch.manual_seed(0)
-    peft_model = model.add_lora(base, tiny_params.train.lora, precision, checkpointing=False)
-    with torch.no_grad():
-        for name, p in peft_model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.5)
-    peft_model.save_pretrained(adapter_dir, safe_serialization=True)
-    tok.save_pretrained(adapter_dir)
+    random_adapter(texts, tiny_params, MAX_SEQ_LEN, base_dir, adapter_dir)
     train = write_records(root / "data" / "processed" / "train.parquet", recs[:8])
     (adapter_dir / "manifest.json").write_text(json.dumps(_manifest(root, train)))
     lock = {

@@ -9,14 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from provena.cli import main
 from provena.config import CanaryConfig
 from provena.generate import base_of, load_model
-from provena.modeling import model
 from provena.split.canaries import make_canaries
 from tests.factory import CLINICAL_NOTE, SUPPORT_REPLY, records, write_records
+from tests.helpers.train import random_adapter
 
 
 def _records(n: int, offset: int = 0):
@@ -30,17 +29,7 @@ def project(tmp_path_factory, tiny_params) -> Path:
     root = tmp_path_factory.mktemp("gen")
     texts = [f"{r['instruction']}\n{r['input']}\n{r['output']}" for r in _records(40)]
     base_dir, adapter_dir = root / "models" / "base", root / "models" / "adapter"
-    model.build_tiny_base(texts, tiny_params.train.tiny, 128, base_dir)
-    precision = model.resolve_precision("none")
-    base, tok = model.load_base(base_dir, precision)
-    torch.manual_seed(0)
-    peft_model = model.add_lora(base, tiny_params.train.lora, precision, checkpointing=False)
-    with torch.no_grad():
-        for name, p in peft_model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.5)
-    peft_model.save_pretrained(adapter_dir, safe_serialization=True)
-    tok.save_pretrained(adapter_dir)
+    random_adapter(texts, tiny_params, 128, base_dir, adapter_dir)
     canaries = [r for c in make_canaries(CanaryConfig()) for r in c.records]
     train = root / "data" / "processed" / "train.parquet"
     train.parent.mkdir(parents=True)

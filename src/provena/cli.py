@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import tempfile
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -591,11 +592,12 @@ def compare_cmd(
     scores a model: per family, audited group and fairness gap, each difference B - A with a
     paired bootstrap interval and a verdict (better, worse, no difference), perplexity, the
     privacy probes, and the answers that differ most side by side. A and B are adapter, export
-    or model folders (for a DVC experiment: `dvc exp apply NAME` and copy models/adapter out
-    first). With --answers, A and B are answer files paired by split and id, scored against
-    their references and, with --ratings, by the human ratings `provena review import` wrote.
-    Writes --out and the HTML page next to it; exits 0 when B is not worse on any gated
-    comparison (compare.gate), 1 when it is, 2 on bad input."""
+    or model folders, or DVC experiment names (`dvc exp show`: each one's models/adapter and
+    models/base come out of DVC's cache, the workspace untouched). With --answers, A and B are
+    answer files paired by split and id, scored against their references and, with --ratings,
+    by the human ratings `provena review import` wrote. Writes --out and the HTML page next to
+    it; exits 0 when B is not worse on any gated comparison (compare.gate), 1 when it is, 2 on
+    bad input."""
     from provena import compare
     from provena.config import AuditDataConfig, EvaluateConfig, ScrubPiiConfig, TrainConfig
 
@@ -632,22 +634,37 @@ def compare_cmd(
                 secret_key(scrub)[0],
                 pii_detector(scrub),
             )
-        result = compare.compare_models(
-            a,
-            b,
-            split_files,
-            ecfg,
-            cfg,
-            base_dir=base_dir,
-            quantization=train_cfg.quantization if train_cfg else t["quantization"].default,
-            max_seq_len=train_cfg.max_seq_len if train_cfg else t["max_seq_len"].default,
-            use_chat_template=(
-                train_cfg.use_chat_template if train_cfg else t["use_chat_template"].default
-            ),
-            attributes=attributes,
-            privacy=probe_inputs,
-            privacy_skipped=skipped,
-        )
+        with tempfile.TemporaryDirectory(prefix="provena-compare-") as tmp:
+            # A or B that is no folder here is a DVC experiment (or Git revision) name: its
+            # adapter and base come out of DVC's cache, each side with its own base
+            paths, bases = [], {}
+            for label, given in zip(compare.LABELS, (a, b), strict=True):
+                if given.exists():
+                    paths.append(given)
+                    bases[label] = base_dir
+                else:
+                    adapter, base = compare.fetch_experiment(str(given), Path("."), Path(tmp))
+                    paths.append(adapter)
+                    bases[label] = base
+            result = compare.compare_models(
+                paths[0],
+                paths[1],
+                split_files,
+                ecfg,
+                cfg,
+                base_dir=bases,
+                quantization=train_cfg.quantization if train_cfg else t["quantization"].default,
+                max_seq_len=train_cfg.max_seq_len if train_cfg else t["max_seq_len"].default,
+                use_chat_template=(
+                    train_cfg.use_chat_template if train_cfg else t["use_chat_template"].default
+                ),
+                attributes=attributes,
+                privacy=probe_inputs,
+                privacy_skipped=skipped,
+            )
+        for side, given in (("a", a), ("b", b)):
+            if not given.exists():  # name the experiment, not the temporary folder
+                result[side].update(path=str(given), experiment=True)
     page = compare.write(result, out)
     outcome = result["outcome"]
     counts = ", ".join(f"{v} {n}" for v, n in outcome["verdicts"].items())

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.helpers.offline import run_offline
 from tests.pipeline.test_pipeline import _copy_repo, _dvc
 
 pytestmark = pytest.mark.pipeline
@@ -136,6 +138,30 @@ def test_dvc_plots_diff_draws_both_points(swept):
     else:  # nothing evaluable: no bars, and the headlines say why
         assert not drawn or not drawn[0]["content"]["data"]["values"]
         assert all(h["not_evaluable"] > 0 for h in heads)
+
+
+def test_provena_compare_takes_two_experiment_names(swept, tmp_path):
+    """`provena compare NAME NAME` after a sweep: each side's adapter and base come out of
+    DVC's cache, the workspace is left as it is, and the page names the experiments."""
+    repo, shown = swept
+    names = [e["name"] for e in _experiments(shown)]
+    before = _git(repo, "status", "--porcelain")
+    proc = run_offline(
+        [sys.executable, "-m", "provena.cli", "compare", *names, "--no-privacy",
+         "--params", "params.yaml", "--out", str(tmp_path / "compare.json")],
+        cwd=repo,
+    )  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]  # 2 would be bad input
+    result = json.loads((tmp_path / "compare.json").read_text())
+    assert [result["a"]["path"], result["b"]["path"]] == names
+    assert result["a"]["experiment"] is result["b"]["experiment"] is True
+    assert result["a"]["kind"] == result["b"]["kind"] == "adapter"
+    assert _git(repo, "status", "--porcelain") == before  # the workspace untouched
+    proc = run_offline(
+        [sys.executable, "-m", "provena.cli", "compare", names[0], "no-such-exp", "--no-privacy", "--out", str(tmp_path / "x.json")],
+        cwd=repo,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "no-such-exp: no such folder" in proc.stderr
 
 
 def test_dvc_exp_apply_brings_the_winner_into_the_workspace_to_commit(swept):

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,28 @@ def model_kind(path: Path) -> str:
         f"{path}: neither an adapter (adapter_model.safetensors), an export (export.json) nor "
         "a model folder (config.json)"
     )
+
+
+def fetch_experiment(name: str, root: Path, dest: Path) -> tuple[Path, Path]:
+    """(adapter, base) folders of the DVC experiment (or Git revision) ``name`` of the project
+    at ``root``, copied out of DVC's cache into ``dest`` (dvc.api.DVCFileSystem takes an
+    experiment name as its rev); a one-line error naming it where there is none."""
+    from dvc.api import DVCFileSystem
+
+    try:
+        fs = DVCFileSystem(str(root), rev=name)
+        parts = [p for p in ("models/adapter", "models/base") if not fs.isdir(p)]
+    except Exception as err:  # dvc raises several kinds for an unknown revision
+        raise UserError(
+            f"{name}: no such folder, and no DVC experiment or revision of that name in "
+            f"{root} ({type(err).__name__})"
+        ) from None
+    if parts:
+        raise UserError(f"{name}: the experiment holds no {' or '.join(parts)}")
+    out = dest / re.sub(r"[^\w.-]+", "_", name)
+    for part in ("models/adapter", "models/base"):
+        fs.get(part, str(out / part), recursive=True)
+    return out / "models" / "adapter", out / "models" / "base"
 
 
 def load_model(path: Path, base_dir: Path, quantization: str) -> tuple[Any, Any]:
@@ -385,7 +408,7 @@ def compare_models(
     ecfg: EvaluateConfig,
     cfg: CompareConfig,
     *,
-    base_dir: Path,
+    base_dir: Path | Mapping[str, Path],
     quantization: str,
     max_seq_len: int,
     use_chat_template: bool,
@@ -402,7 +425,8 @@ def compare_models(
     scored: dict[str, dict[str, Scored]] = {}
     probes: dict[str, dict[str, Any]] = {}
     for label, path in zip(LABELS, (path_a, path_b), strict=True):
-        lm, tok = load_model(path, base_dir, quantization)
+        base = base_dir if isinstance(base_dir, Path) else base_dir[label]
+        lm, tok = load_model(path, base, quantization)
         scored[label] = score_splits(
             lm, tok, splits, ecfg, label=label, max_seq_len=max_seq_len,
             use_chat_template=use_chat_template,

@@ -483,10 +483,15 @@ def _detail_validate(d: dict) -> str:
     )
 
 
+def _stage_label(r: dict) -> str:
+    ex = r.get("executor", "local")
+    return r["stage"] if ex == "local" else f"{r['stage']} ({ex})"
+
+
 def _detail_stages(d: dict) -> str:
     sizes = sorted({r["size"] for r in d["runs"]})
-    stages = list(dict.fromkeys(r["stage"] for r in d["runs"]))
-    by = {(r["stage"], r["size"]): r for r in d["runs"]}
+    labels = list(dict.fromkeys(_stage_label(r) for r in d["runs"]))
+    by = {(_stage_label(r), r["size"]): r for r in d["runs"]}
 
     def memory(r: dict | None) -> str:
         if r is None:
@@ -500,7 +505,12 @@ def _detail_stages(d: dict) -> str:
     def speed(r: dict | None) -> str:
         if r is None or not r.get("records_per_s"):
             return "—"
-        return f"{_num(r['records_in'])} in {_num(r['seconds'])} s ({_num(r['records_per_s'])}/s)"
+        cpu = r.get("records_per_cpu_s")
+        per_core = f", {_num(cpu)}/s per core" if cpu else ""
+        return (
+            f"{_num(r['records_in'])} in {_num(r['seconds'])} s "
+            f"({_num(r['records_per_s'])}/s{per_core})"
+        )
 
     head = [f"{s:,}" for s in sizes]
     return "\n".join(
@@ -509,15 +519,61 @@ def _detail_stages(d: dict) -> str:
             "PSS was not read):",
             "",
             _table(
-                ["stage", *head], [[s] + [memory(by.get((s, z))) for z in sizes] for s in stages]
+                ["stage", *head], [[s] + [memory(by.get((s, z))) for z in sizes] for s in labels]
             ),
-            "Records in, seconds and records/s:",
+            "Records in, seconds, records/s and records/s per core used (records per CPU "
+            "second; rows from before CPU seconds were recorded have none):",
             "",
             _table(
-                ["stage", *head], [[s] + [speed(by.get((s, z))) for z in sizes] for s in stages]
+                ["stage", *head], [[s] + [speed(by.get((s, z))) for z in sizes] for s in labels]
             ),
+            _stage_notes(d),
         ]
     )
+
+
+def _stage_notes(d: dict) -> str:
+    """Where a row was measured under other code or load: its own ``code`` note."""
+    notes = [
+        f"- {_stage_label(r)} at {r['size']:,}: {r['code']}" for r in d["runs"] if r.get("code")
+    ]
+    return "\n".join(["", "Rows measured under other code:", "", *notes, ""]) if notes else ""
+
+
+#: a page may carry generated figures: the marker is replaced by the bench's tables
+BENCH_MARKER = re.compile(r"<!-- bench:(\w+) -->")
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    """Replace ``<!-- bench:NAME -->`` in a written page (the scaling page) by the figures
+    of ``bench/results/NAME.json``, its targets first, so the page never quotes stale figures
+    by hand."""
+    return inline_bench(markdown)
+
+
+def inline_bench(markdown: str, results: Path = ROOT / "bench" / "results") -> str:
+    def one(m: re.Match) -> str:
+        path = results / f"{m.group(1)}.json"
+        if not path.is_file():
+            return f"*(no bench/results/{m.group(1)}.json yet: run bench/bench_{m.group(1)}.py)*"
+        d = json.loads(path.read_text(encoding="utf-8"))
+        return "\n".join(
+            [
+                f"From `bench/results/{path.name}` (machine: {_machine(d)}).",
+                "",
+                targets_table(d.get("targets", [])),
+                DETAIL.get(m.group(1), _detail_generic)(d),
+            ]
+        )
+
+    return BENCH_MARKER.sub(one, markdown)
+
+
+def _machine(d: dict) -> str:
+    m = d.get("machine") or {}
+    if not m:
+        return "not recorded"
+    return f"{m.get('cpus')} cores, {m.get('memory_gb')} GB, Python {m.get('python')}"
 
 
 def _detail_train(d: dict) -> str:

@@ -231,6 +231,28 @@ def test_benchmarks_page_has_one_section_per_result_with_targets_first(hooks):
             assert t["name"] in section
 
 
+def test_a_bench_marker_in_a_written_page_becomes_that_benchs_targets_and_tables(hooks, tmp_path):
+    run = {"size": 10_000, "stage": "clean", "records_in": 10_700, "seconds": 5.0}
+    run.update(records_per_s=2_140, records_per_cpu_s=2_200, peak_rss_mb=300.0)
+    ray = {**run, "executor": "ray", "code": "a note on this row"}
+    result = {"targets": [{"name": "clean: fast", "goal": ">= 1", "measured": 2, "met": True}]}
+    result.update(machine={"cpus": 2, "memory_gb": 8, "python": "3.11"}, runs=[run, ray])
+    (tmp_path / "stages.json").write_text(json.dumps(result))
+    page = hooks.inline_bench("# Scaling\n\n<!-- bench:stages -->\n\nafter\n", tmp_path)
+    assert "<!--" not in page and page.endswith("after\n")
+    assert "| clean: fast | >= 1 | 2 | met |" in page
+    assert "| clean | 10,700 in 5 s (2,140/s, 2,200/s per core) |" in page
+    assert "| clean (ray) |" in page and "- clean (ray) at 10,000: a note on this row" in page
+    missing = hooks.inline_bench("<!-- bench:nothing -->", tmp_path)
+    assert missing == "*(no bench/results/nothing.json yet: run bench/bench_nothing.py)*"
+
+
+def test_the_scaling_page_carries_the_stages_bench(hooks):
+    page = (DOCS / "scaling.md").read_text()
+    assert "<!-- bench:stages -->" in page
+    assert "| synth |" in hooks.inline_bench(page)
+
+
 def test_external_assets_finds_what_a_page_would_fetch_and_allows_links(hooks, tmp_path):
     (tmp_path / "ok.html").write_text(
         '<link rel="stylesheet" href="assets/main.css"><script src="js/app.js"></script>'

@@ -155,7 +155,7 @@ def _json_kind(value: Any) -> str:
 
 
 def read_jsonl_lines(
-    path: str | Path, *, required: Iterable[str] = ()
+    path: str | Path, *, required: Iterable[str] = (), name: str | None = None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` of each non-blank line of a JSONL file, counting from 1.
 
@@ -163,18 +163,19 @@ def read_jsonl_lines(
     ``required`` raises a one-line :class:`UserError` ``PATH, line N: <what is wrong>``
     (the first bad line; the lines before it have been yielded); a missing file raises
     ``PATH: no such file``. Callers that want a message of their own for a missing file check
-    it first."""
+    it first. ``name``: how the errors name the file (default: ``path`` as given)."""
     path = Path(path)
     required = tuple(required)
+    where = name or str(path)
     if not path.is_file():
-        raise UserError(f"{path}: no such file")
+        raise UserError(f"{where}: no such file")
     with open(path, "rb") as fh:
         for n, raw in enumerate(fh, 1):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as err:
                 raise UserError(
-                    f"{path}, line {n}: not UTF-8 text (byte {err.start + 1} is 0x"
+                    f"{where}, line {n}: not UTF-8 text (byte {err.start + 1} is 0x"
                     f"{raw[err.start]:02x})"
                 ) from None
             if not line.strip():
@@ -183,14 +184,15 @@ def read_jsonl_lines(
                 row = json.loads(line.rstrip())  # an error at the end: a column of this line
             except json.JSONDecodeError as err:
                 raise UserError(
-                    f"{path}, line {n}: not valid JSON ({err.msg} at column {err.colno})"
+                    f"{where}, line {n}: not valid JSON ({err.msg} at column {err.colno})"
                 ) from None
             if not isinstance(row, dict):
-                raise UserError(f"{path}, line {n}: not a JSON object (got {_json_kind(row)})")
+                raise UserError(f"{where}, line {n}: not a JSON object (got {_json_kind(row)})")
             missing = [k for k in required if k not in row]
             if missing:
                 keys = ", ".join(repr(k) for k in missing)
-                raise UserError(f"{path}, line {n}: no key{'s' if len(missing) > 1 else ''} {keys}")
+                noun = "keys" if len(missing) > 1 else "key"
+                raise UserError(f"{where}, line {n}: no {noun} {keys}")
             yield n, row
 
 

@@ -43,6 +43,17 @@ def test_read_jsonl_lines(tmp_path, content, required, expected):
         list(read_jsonl_lines(path, required=required))
 
 
+def test_name_is_how_errors_name_the_file(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"a": 1}\n3\n')
+    with pytest.raises(
+        UserError, match=r"^data/in\.jsonl, line 2: not a JSON object \(got a number\)$"
+    ):
+        list(read_jsonl_lines(path, name="data/in.jsonl"))
+    with pytest.raises(UserError, match=r"^data/gone\.jsonl: no such file$"):
+        list(read_jsonl_lines(tmp_path / "gone.jsonl", name="data/gone.jsonl"))
+
+
 def test_lines_before_the_bad_one_are_yielded_first(tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_text('{"a": 1}\n{oops\n')

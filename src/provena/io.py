@@ -197,10 +197,10 @@ def read_jsonl_lines(
 
 
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
+    """The objects of a JSONL file, blank lines skipped; a bad line is an error naming the
+    file and line (:func:`read_jsonl_lines`)."""
+    for _, row in read_jsonl_lines(path):
+        yield row
 
 
 def read_rows(path: str | Path) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from provena.errors import UserError
-from provena.io import read_jsonl_lines
+from provena.io import read_jsonl, read_jsonl_lines, read_rows
 
 GOOD = '{"a": 1, "b": "x"}\n{"a": 2, "b": "y"}\n'
 
@@ -61,3 +61,13 @@ def test_lines_before_the_bad_one_are_yielded_first(tmp_path):
     assert next(rows) == (1, {"a": 1})
     with pytest.raises(UserError, match=r", line 2: not valid JSON"):
         next(rows)
+
+
+def test_read_jsonl_and_read_rows_name_the_bad_line(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"a": 1}\n\n{"a": 2}\n')
+    assert list(read_jsonl(path)) == read_rows(path) == [{"a": 1}, {"a": 2}]
+    path.write_text('{"a": 1}\n[2]\n')
+    for read in (read_jsonl, read_rows):
+        with pytest.raises(UserError, match=rf"^{re.escape(str(path))}, line 2: not a JSON object"):
+            list(read(path))

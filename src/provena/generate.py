@@ -30,7 +30,7 @@ import torch
 
 from provena.config import NormalizeConfig
 from provena.errors import UserError
-from provena.io import atomic_open, dumps_line
+from provena.io import atomic_open, dumps_line, read_jsonl_lines
 from provena.modeling import data, model
 from provena.normalize import TextNormalizer
 from provena.progress import progress
@@ -143,31 +143,22 @@ def read_inputs(path: Path) -> list[dict[str, Any]]:
         raise UserError(f"{path}: no such input file")
     norm = TextNormalizer(NormalizeConfig())
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise UserError(f"{path}, line {n}: not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise UserError(f"{path}, line {n}: must be a JSON object with 'instruction'")
-            inst = row.get("instruction")
-            if not isinstance(inst, str) or not inst.strip():
-                got = "missing" if inst is None else f"a {type(inst).__name__}"
-                raise UserError(
-                    f"{path}, line {n}: field 'instruction' must be non-empty text (got {got})"
-                )
-            extra = row.get("input")
-            if extra is not None and not isinstance(extra, str):
-                raise UserError(
-                    f"{path}, line {n}: field 'input' must be text or absent "
-                    f"(got a {type(extra).__name__})"
-                )
-            row["instruction"] = norm(inst)[0]
-            row["input"] = norm(extra)[0] if extra else ""
-            rows.append(row)
+    for n, row in read_jsonl_lines(path):
+        inst = row.get("instruction")
+        if not isinstance(inst, str) or not inst.strip():
+            got = "missing" if inst is None else f"a {type(inst).__name__}"
+            raise UserError(
+                f"{path}, line {n}: field 'instruction' must be non-empty text (got {got})"
+            )
+        extra = row.get("input")
+        if extra is not None and not isinstance(extra, str):
+            raise UserError(
+                f"{path}, line {n}: field 'input' must be text or absent "
+                f"(got a {type(extra).__name__})"
+            )
+        row["instruction"] = norm(inst)[0]
+        row["input"] = norm(extra)[0] if extra else ""
+        rows.append(row)
     if not rows:
         raise UserError(f"{path}: no input records")
     return rows

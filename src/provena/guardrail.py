@@ -56,7 +56,7 @@ import yaml
 from provena.canary import canaries_in
 from provena.config import Params, ScrubPiiConfig, load_params
 from provena.errors import UserError
-from provena.io import read_records
+from provena.io import read_jsonl_lines, read_records
 from provena.ledger_key import TrainingText, candidate_strings, lookup_hashes, matches
 from provena.pii.operators import keyed_hash
 from provena.pii.settings import detector, profile_for, secret_key
@@ -439,24 +439,14 @@ def read_ledger(path: Path) -> dict[str, str]:
     """{keyed hash: entity type} of every raw value scrub_pii replaced, from its ledger; values
     it kept ("keep") stay in the training text and are left out."""
     out: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
+    for n, row in read_jsonl_lines(path):
+        for j, ent in enumerate(row.get("entities") or []):
+            if not isinstance(ent, dict) or ent.get("operator") == "keep":
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise UserError(f"{path}, line {n}: not valid JSON ({err.msg})") from None
-            ents = row.get("entities") if isinstance(row, dict) else None
-            for j, ent in enumerate(ents or []):
-                if not isinstance(ent, dict) or ent.get("operator") == "keep":
-                    continue
-                h, etype = ent.get("hash"), ent.get("entity_type")
-                if not isinstance(h, str) or not isinstance(etype, str):
-                    raise UserError(
-                        f"{path}, line {n}: entities[{j}] has no 'hash' or 'entity_type'"
-                    )
-                out[h] = etype
+            h, etype = ent.get("hash"), ent.get("entity_type")
+            if not isinstance(h, str) or not isinstance(etype, str):
+                raise UserError(f"{path}, line {n}: entities[{j}] has no 'hash' or 'entity_type'")
+            out[h] = etype
     return out
 
 

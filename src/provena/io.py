@@ -145,11 +145,62 @@ def write_jsonl(path: str | Path, rows: Iterable[Any]) -> int:
     return n
 
 
+_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number"}
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return _JSON_KINDS.get(type(value), type(value).__name__)
+
+
+def read_jsonl_lines(
+    path: str | Path, *, required: Iterable[str] = (), name: str | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` of each non-blank line of a JSONL file, counting from 1.
+
+    A line that is not UTF-8, not valid JSON, not a JSON object, or lacks a key of
+    ``required`` raises a one-line :class:`UserError` ``PATH, line N: <what is wrong>``
+    (the first bad line; the lines before it have been yielded); a missing file raises
+    ``PATH: no such file``. Callers that want a message of their own for a missing file check
+    it first. ``name``: how the errors name the file (default: ``path`` as given)."""
+    path = Path(path)
+    required = tuple(required)
+    where = name or str(path)
+    if not path.is_file():
+        raise UserError(f"{where}: no such file")
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise UserError(
+                    f"{where}, line {n}: not UTF-8 text (byte {err.start + 1} is 0x"
+                    f"{raw[err.start]:02x})"
+                ) from None
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line.rstrip())  # an error at the end: a column of this line
+            except json.JSONDecodeError as err:
+                raise UserError(
+                    f"{where}, line {n}: not valid JSON ({err.msg} at column {err.colno})"
+                ) from None
+            if not isinstance(row, dict):
+                raise UserError(f"{where}, line {n}: not a JSON object (got {_json_kind(row)})")
+            missing = [k for k in required if k not in row]
+            if missing:
+                keys = ", ".join(repr(k) for k in missing)
+                noun = "keys" if len(missing) > 1 else "key"
+                raise UserError(f"{where}, line {n}: no {noun} {keys}")
+            yield n, row
+
+
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
+    """The objects of a JSONL file, blank lines skipped; a bad line is an error naming the
+    file and line (:func:`read_jsonl_lines`)."""
+    for _, row in read_jsonl_lines(path):
+        yield row
 
 
 def read_rows(path: str | Path) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from provena.errors import UserError
-from provena.io import atomic_path, display_path, file_md5, read_records
+from provena.io import atomic_path, display_path, file_md5, read_jsonl_lines, read_records
 from provena.ledger_key import (
     KEYED_BY_SALT,
     KEYED_BY_SEED,
@@ -659,28 +659,21 @@ def ledger_matches(
     shown = shown or str(ledger)
     lookup = lookup_hashes(key, value)
     out: dict[str, str] = {}
-    n = 0
     try:
-        with open(ledger, encoding="utf-8") as fh:
-            for n, raw in enumerate(fh, 1):
-                if not raw.strip():
-                    continue
-                try:
-                    line = json.loads(raw)
-                    rid, entities = line.get("id"), line.get("entities") or []
-                    found = [
-                        f"{e['entity_type']} in {e.get('field', '?')}"
-                        for e in entities
-                        if matches(lookup, e["hash"], e["entity_type"])
-                    ]
-                except (ValueError, AttributeError, KeyError, TypeError) as err:
-                    raise UserError(
-                        f"{shown}:{n}: not a scrub_pii ledger line ({_first_line(err)})"
-                    ) from None
-                if found and rid is not None:
-                    out[str(rid)] = "ledger: " + ", ".join(dict.fromkeys(found))
-    except UnicodeDecodeError as err:
-        raise UserError(f"{shown}:{n + 1}: not UTF-8 text ({_first_line(err)})") from None
+        for n, line in read_jsonl_lines(ledger, name=shown):
+            try:
+                rid, entities = line.get("id"), line.get("entities") or []
+                found = [
+                    f"{e['entity_type']} in {e.get('field', '?')}"
+                    for e in entities
+                    if matches(lookup, e["hash"], e["entity_type"])
+                ]
+            except (ValueError, AttributeError, KeyError, TypeError) as err:
+                raise UserError(
+                    f"{shown}, line {n}: not a scrub_pii ledger line ({_first_line(err)})"
+                ) from None
+            if found and rid is not None:
+                out[str(rid)] = "ledger: " + ", ".join(dict.fromkeys(found))
     except OSError as err:
         raise UserError(f"{shown}: cannot read the scrub_pii ledger ({_first_line(err)})") from None
     return out

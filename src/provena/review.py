@@ -27,7 +27,7 @@ from typing import Any
 
 from provena import reports
 from provena.errors import UserError
-from provena.io import atomic_open, read_records, write_json
+from provena.io import atomic_open, read_jsonl_lines, read_records, write_json
 from provena.records import Record
 
 log = logging.getLogger(__name__)
@@ -382,20 +382,7 @@ def read_predictions(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """(line, row) of evaluate's predictions file; a bad line is an error naming it."""
     if not path.is_file():
         raise UserError(f"{path}: no such predictions file (run the evaluate stage first)")
-    out = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, text in enumerate(fh, 1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except ValueError as err:
-                raise UserError(f"{path}, line {lineno}: not valid JSON ({err})") from None
-            missing = [k for k in PREDICTION_KEYS if not isinstance(row, dict) or k not in row]
-            if missing:
-                raise UserError(f"{path}, line {lineno}: no {', '.join(missing)}")
-            out.append((lineno, row))
-    return out
+    return list(read_jsonl_lines(path, required=PREDICTION_KEYS))
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,7 @@ def test_the_adapter_finds_its_base(project):
         ('{"instruction": 3}', "bad.jsonl, line 2: field 'instruction' must be non-empty text (got a int)"),
         ('{"instruction": "x", "input": ["y"]}', "bad.jsonl, line 2: field 'input' must be text or absent"),
         ('{"instruction": "x"', "bad.jsonl, line 2: not valid JSON"),
+        ('["x"]', "bad.jsonl, line 2: not a JSON object (got an array)"),
     ],
 )  # fmt: skip
 def test_a_bad_input_line_is_a_one_line_error(project, line, message):

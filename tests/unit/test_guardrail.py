@@ -6,6 +6,7 @@ version 1 files, a real (tiny, random) classifier folder, and a log without valu
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from provena.guardrail import (
     Guardrail,
     load_policy,
     parse_policy,
+    read_ledger,
 )
 from provena.ledger_key import ledger_hash
 from provena.pii.operators import keyed_hash
@@ -263,6 +265,24 @@ def test_a_bad_policy_file_is_a_clear_error(text, message):
 def test_missing_project_files_are_named(tmp_path):
     with pytest.raises(UserError, match="no scrub_pii ledger"):
         Guardrail.from_project(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"id": "a", "entities": [', "line 2: not valid JSON"),
+        ('["a"]', "line 2: not a JSON object (got an array)"),
+        ('{"id": "a", "entities": [{"hash": "h"}]}', "line 2: entities[0] has no 'hash' or 'entity_type'"),
+    ],
+)  # fmt: skip
+def test_a_damaged_ledger_line_is_named(tmp_path, line, message):
+    ledger = tmp_path / "scrub_pii.jsonl"
+    good = {"id": "k", "entities": [{"hash": "h0", "entity_type": "PERSON", "operator": "hash"}]}
+    ledger.write_text(json.dumps(good) + "\n" + line + "\n")
+    with pytest.raises(UserError, match=f"^{re.escape(f'{ledger}, {message}')}"):
+        read_ledger(ledger)
+    ledger.write_text(json.dumps(good) + "\n\n")
+    assert read_ledger(ledger) == {"h0": "PERSON"}
 
 
 # ------------------------------------------------------------------------------ classifier

@@ -372,7 +372,7 @@ def test_trained_on_a_changed_or_damaged_file_is_a_one_line_error_naming_it(proj
     ledger.write_text(ledger.read_text() + '{"id": "x", "entities": [{"hash": 1}]}\n')
     res = _invoke(project, "Lopez, Thomas")
     assert res.exit_code == 2 and "Traceback" not in res.output
-    assert "data/ledger/scrub_pii.jsonl:3: not a scrub_pii ledger line" in res.output
+    assert "data/ledger/scrub_pii.jsonl, line 3: not a scrub_pii ledger line" in res.output
     ledger.unlink()
     res = _invoke(project, "Lopez, Thomas")
     assert res.exit_code == 2 and "data/ledger/scrub_pii.jsonl: no scrub_pii ledger" in res.output

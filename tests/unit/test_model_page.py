@@ -381,8 +381,8 @@ def test_a_bad_prediction_line_names_the_file_and_line(outputs, tmp_path):
     del row["reference"]
     broken = tmp_path / "predictions.jsonl"
     broken.write_text("\n".join([lines[0], lines[1], json.dumps(row)]) + "\n")
-    with pytest.raises(UserError, match=r"predictions\.jsonl:3: prediction row has no 'reference'"):
+    with pytest.raises(UserError, match=r"predictions\.jsonl, line 3: no key 'reference'"):
         _render(dict(outputs, predictions=broken))
     broken.write_text(lines[0] + "\n{oops\n")
-    with pytest.raises(UserError, match=r"predictions\.jsonl:2: not valid JSON"):
+    with pytest.raises(UserError, match=r"predictions\.jsonl, line 2: not valid JSON"):
         _render(dict(outputs, predictions=broken))

@@ -235,7 +235,9 @@ def test_export_errors_name_the_file_and_line(project):
         "are older than the split (rerun evaluate)"
     )
     preds.write_text('{"split": "test"}\n')
-    with pytest.raises(UserError, match=r"line 1: no model, id, family, prediction, reference$"):
+    with pytest.raises(
+        UserError, match=r"line 1: no keys 'model', 'id', 'family', 'prediction', 'reference'$"
+    ):
         export_all(project)
     with pytest.raises(UserError, match=r"no answers of model 'tuned' on split\(s\) gold, test"):
         write_jsonl(preds, [])

@@ -37,6 +37,7 @@ from provena.config import ModelFairnessConfig
 from provena.errors import UserError
 from provena.evaluate.fairness import per_example_quality
 from provena.group_audit import wilson
+from provena.io import read_jsonl_lines
 
 #: answers shown per split and family (the first by id: ids are hashes, an even spread)
 SAMPLES_PER_FAMILY = 3
@@ -80,22 +81,7 @@ ROW_KEYS = ("split", "model", "id", "family", "prediction", "reference", "metric
 def _read_rows(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise UserError(f"{path}: no such file (run the evaluate stage first)")
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise UserError(f"{path}:{n}: expected a JSON object")
-            missing = [k for k in ROW_KEYS if k not in row]
-            if missing:
-                raise UserError(f"{path}:{n}: prediction row has no {missing[0]!r}")
-            rows.append(row)
-    return rows
+    return [row for _, row in read_jsonl_lines(path, required=ROW_KEYS)]
 
 
 # ------------------------------------------------------------------------------- intervals

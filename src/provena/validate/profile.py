@@ -33,7 +33,7 @@ import pandas as pd
 
 from provena.config import ValidateConfig
 from provena.errors import UserError
-from provena.io import atomic_open, display_path, file_md5, read_records
+from provena.io import atomic_open, display_path, file_md5, read_jsonl_lines, read_records
 from provena.records import Record, record_id
 from provena.tokens import TokenCounter
 from provena.validate import (
@@ -103,43 +103,34 @@ class InitResult:
 def _jsonl_records(path: Path) -> list[Record]:
     """A JSONL file of curated records, each line checked (file and line in every error)."""
     out: list[Record] = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{n}"
+    for n, row in read_jsonl_lines(path):
+        where = f"{path}, line {n}"
+        for key in ("instruction", "output"):
+            if not isinstance(row.get(key), str):
+                raise UserError(f"{where}: field {key!r} missing or not a string")
+        for key in ("id", "source", "input"):
+            if row.get(key) is not None and not isinstance(row[key], str):
+                raise UserError(f"{where}: field {key!r} is not a string")
+        meta = row.get("meta") or {}
+        if isinstance(meta, str):  # as Parquet rows hold it
             try:
-                row = json.loads(line)
+                meta = json.loads(meta)
             except ValueError as err:
-                raise UserError(f"{where}: not valid JSON ({err})") from None
-            if not isinstance(row, dict):
-                raise UserError(f"{where}: a record is a JSON object, not {type(row).__name__}")
-            for key in ("instruction", "output"):
-                if not isinstance(row.get(key), str):
-                    raise UserError(f"{where}: field {key!r} missing or not a string")
-            for key in ("id", "source", "input"):
-                if row.get(key) is not None and not isinstance(row[key], str):
-                    raise UserError(f"{where}: field {key!r} is not a string")
-            meta = row.get("meta") or {}
-            if isinstance(meta, str):  # as Parquet rows hold it
-                try:
-                    meta = json.loads(meta)
-                except ValueError as err:
-                    raise UserError(f"{where}: field 'meta' is not a JSON object ({err})") from None
-            if not isinstance(meta, dict):
-                raise UserError(f"{where}: field 'meta' is not an object")
-            inp = row.get("input") or ""
-            out.append(
-                {
-                    **row,
-                    # what the pipeline's records hold; a file without ids gets the pipeline's
-                    # content hash (provena.records.record_id)
-                    "id": row.get("id") or record_id(row["instruction"], inp, row["output"]),
-                    "source": row.get("source") or path.name,
-                    "input": inp,
-                    "meta": meta,
-                }
-            )
+                raise UserError(f"{where}: field 'meta' is not a JSON object ({err})") from None
+        if not isinstance(meta, dict):
+            raise UserError(f"{where}: field 'meta' is not an object")
+        inp = row.get("input") or ""
+        out.append(
+            {
+                **row,
+                # what the pipeline's records hold; a file without ids gets the pipeline's
+                # content hash (provena.records.record_id)
+                "id": row.get("id") or record_id(row["instruction"], inp, row["output"]),
+                "source": row.get("source") or path.name,
+                "input": inp,
+                "meta": meta,
+            }
+        )
     return out
 
 

@@ -36,7 +36,7 @@ from provena.lexicon import (
     place_names,
 )
 from provena.lexicon.clinical import KINSHIP_WORDS
-from provena.pii.recognizers import _Base, _is_suffix
+from provena.pii.recognizers import _Base, _is_num, _is_suffix
 
 _SECRET_FORMATS = re.compile(
     "|".join(
@@ -438,23 +438,24 @@ _LINE_MARKS = " \t>*•|?-,"
 
 
 def _fit_address(text: str, r: RecognizerResult) -> RecognizerResult:
-    """An address span fitted to the address: in text of mixed case, without the words of
-    the sentence around it that the street-word recognizer took in ('lives on Via dei
-    Fiorentini 17', '137 Avenue Teboulbi St. the first three months'), and grown over the
-    lines of its block down to the postal code ('Ostrov nad Ohrí' / 'Czech Republic
-    56655')."""
+    """An address span fitted to the address: without the words of the sentence around it
+    that the street-word recognizer took in ('lives on Via dei Fiorentini 17', '137 Avenue
+    Teboulbi St. the first three months': in text of mixed case the lower-case words, in
+    text of one case the common English ones), and grown over the lines of its block down
+    to the postal code ('Ostrov nad Ohrí' / 'Czech Republic 56655')."""
     start, end = r.start, r.end
-    if not mostly_lower(text) and not mostly_upper(text):
-        toks = list(re.finditer(r"\S+", text[start:end]))
+    cased = not mostly_lower(text) and not mostly_upper(text)
+    toks = list(re.finditer(r"\S+", text[start:end]))
+    if toks:
         first_num = next((k for k, t in enumerate(toks) if t.group(0)[:1].isdigit()), None)
 
-        def plain(tok: str) -> bool:  # an ordinary lower-case word, no part of a street
+        def plain(tok: str) -> bool:  # an ordinary word, no part of a street
             w = tok.strip(",.;:()\"'")
             return (
-                w[:1].islower()
-                and w.isalpha()
+                w.isalpha()
                 and w.lower() not in _ADDRESS_PARTICLES
                 and not _STREET_WORD.fullmatch(w)
+                and (w[:1].islower() if cased else english_zipf(w.lower()) >= 4.0)
             )
 
         if first_num:  # words before the house number: cut after the last ordinary word
@@ -471,7 +472,11 @@ def _fit_address(text: str, r: RecognizerResult) -> RecognizerResult:
                 len(toks) - tail >= 2
                 and "\n" not in text[r.start + toks[tail - 1].end() : end]
                 and any(_is_suffix(w) for w in kept)
-                and any(w[:1].isupper() for w in kept)  # '412 Monterey Ave', not '1 square foot'
+                # a name goes with the street word: '412 Monterey Ave', not '1 square foot'
+                and any(
+                    w[:1].isupper() if cased else not (plain(w) or _is_suffix(w) or _is_num(w))
+                    for w in kept
+                )
             ):
                 end = r.start + toks[tail - 1].end()
     line_end = text.find("\n", end)
@@ -1189,6 +1194,21 @@ def _fitted(text: str, r: RecognizerResult) -> RecognizerResult:
         lead = len(value) - len(value.lstrip())
         line = value.lstrip().split("\n", 1)[0].rstrip(_LINE_MARKS)
         return _with_span(r, r.start + lead, r.start + lead + len(line))
+    if r.entity_type == "PERSON" and (mostly_lower(text) or mostly_upper(text)):
+        # in text of one case, a given name ('my name is ann vandermeer') runs on over the
+        # words after it that are names too: listed, or rare in English
+        before = text[max(0, r.start - 60) : r.start]
+        if _introduced(before, text[r.end : r.end + 60]) or _FIELD_BEFORE.search(before):
+            end, names = r.end, name_words()
+            while len(_words(text[r.start : end])) < 4:
+                m = re.match(r"[ \t]([^\W\d_][\w'’-]*)", text[end:])
+                if not m or not (
+                    _bare(m.group(1)) in names or english_zipf(m.group(1).lower()) < 3.0
+                ):
+                    break
+                end += m.end()
+            if end > r.end:
+                return _with_span(r, r.start, end)
     return r
 
 

@@ -238,6 +238,9 @@ GENERAL_CONTEXT = [
             ("1180 Kastanjelaan 14\n>Apt. 3\n>Utrecht\n>Netherlands 3512", "STREET_ADDRESS"),
         ],
     ),
+    # a short label of a name, its town and its country; a place alone heads nothing
+    *_cases("Tovah Kesselring\n\nWellington\nNew Zealand", [("Tovah Kesselring", "PERSON")]),
+    *_cases("Wellington\nNew Zealand", []),
     # an address block runs down to its postal code, over place lines the recognizer stops at
     *_cases(
         "Ilse Vandermeer\n12 Rue des Lilas\nBâtiment B\nLyon\nFrance 69003",

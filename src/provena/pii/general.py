@@ -21,6 +21,7 @@ facts). So this profile keeps public knowledge and removes:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 
@@ -779,15 +780,25 @@ def _personal_name_words(
     )
 
 
+@functools.lru_cache(maxsize=1)
+def _folded_places() -> frozenset[str]:
+    return frozenset(p.casefold() for p in place_names())
+
+
 def record_heading_names(text: str, contact: list[RecognizerResult]) -> list[tuple[int, int]]:
     """A line that is a person's name alone ('Silvia J Křenová', '>Oline Mikaelsen', 'naomi
     ryan'), heading a record (the text's first line, or after a blank line) or just above a
     contact detail, in a block of lines that holds a phone number, an e-mail or a street
-    address: a contact card, a letterhead, an address label."""
+    address: a contact card, a letterhead, an address label. A short label of a name, its
+    town and its country ('Martin Karlsen' / 'Los Angeles' / 'United States') is one too."""
+    lines = [m.span() for m in re.finditer(r"[^\n]*\S[^\n]*", text)]
+    if not contact and 2 <= len(lines) <= 5:
+        rows = [text[a:b].strip(_LINE_MARKS) for a, b in lines]
+        if rows[-1].casefold() in _folded_places() and all(len(r.split()) <= 5 for r in rows):
+            contact = [RecognizerResult("LOCATION", *lines[-1], 1.0)]  # the label's place
     if not contact:
         return []
     first = first_names()
-    lines = [m.span() for m in re.finditer(r"[^\n]*\S[^\n]*", text)]
     out = []
     for k, (a, b) in enumerate(lines):
         raw = text[a:b]

@@ -196,6 +196,128 @@ def test_general_profile_removes_private_identifiers_only(general, text, expecte
     assert sorted(found) == sorted(expected)
 
 
+def _cased_only(
+    text: str, values: list[tuple[str, str]]
+) -> list[tuple[str, list[tuple[str, str]]]]:
+    """A rule that reads capitals (mixed case only): in one case nothing of it is found."""
+    return [(text, values), (text.lower(), []), (text.upper(), [])]
+
+
+# names in a personal context and address shapes of the general profile, each rule in mixed
+# case, lower case and capitals
+GENERAL_CONTEXT = [
+    # a name given for oneself, or asked for and given
+    *_cases(
+        "I'm Ilse Vandermeer, originally from Ghent, and I'm 34.",
+        [("Ilse Vandermeer", "PERSON"), ("34", "AGE")],
+    ),
+    *_cases("What's your name? Ilse Vandermeer", [("Ilse Vandermeer", "PERSON")]),
+    *_cases("What is your last name? Kesselring", [("Kesselring", "PERSON")]),
+    *_cases("everyone calls me Borna", [("Borna", "PERSON")]),
+    # a field label: a name found across the line break is cut at it
+    *_cases(
+        "Name: Tovah Kesselring\nPhone: 0491 570 156",
+        [("Tovah Kesselring", "PERSON"), ("0491 570 156", "PHONE_NUMBER")],
+    ),
+    # a name alone on a line heading a contact card, a letterhead, an address label
+    *_cases(
+        "Tovah Kesselring\n\nLandscape gardener\n\nPhone:\n0491 570 156\n\nE-mail:\n"
+        "tovah.k@mailbox.org",
+        [
+            ("Tovah Kesselring", "PERSON"),
+            ("0491 570 156", "PHONE_NUMBER"),
+            ("tovah.k@mailbox.org", "EMAIL_ADDRESS"),
+        ],
+    ),
+    *_cases(
+        ">Ilse Vandermeer\n>Brightwater Analytics\n>Ilse Vandermeer\n>1180 Kastanjelaan 14\n"
+        ">Apt. 3\n>Utrecht\n>Netherlands 3512",
+        [
+            ("Ilse Vandermeer", "PERSON"),
+            ("Ilse Vandermeer", "PERSON"),
+            ("1180 Kastanjelaan 14\n>Apt. 3\n>Utrecht\n>Netherlands 3512", "STREET_ADDRESS"),
+        ],
+    ),
+    # a short label of a name, its town and its country; a place alone heads nothing
+    *_cases("Tovah Kesselring\n\nWellington\nNew Zealand", [("Tovah Kesselring", "PERSON")]),
+    *_cases("Wellington\nNew Zealand", []),
+    # an address block runs down to its postal code, over place lines the recognizer stops at
+    *_cases(
+        "Ilse Vandermeer\n12 Rue des Lilas\nBâtiment B\nLyon\nFrance 69003",
+        [
+            ("Ilse Vandermeer", "PERSON"),
+            ("12 Rue des Lilas\nBâtiment B\nLyon\nFrance 69003", "STREET_ADDRESS"),
+        ],
+    ),
+    # a relative named after the kinship word, though the name is a place's too
+    *_cases("I want to add my daughter Florence to the lease.", [("Florence", "PERSON")]),
+    # the speakers of a conversation; a list of labels and values is none
+    *_cases(
+        "Ubbo: Where were you last night?\nIlse: At home with my sister, as always.\n"
+        "Ubbo: I do not believe you at all.",
+        [("Ubbo", "PERSON"), ("Ilse", "PERSON"), ("Ubbo", "PERSON")],
+    ),
+    *_cases("Beer: alcoholic\nMilk: non-alcoholic\nCider: alcoholic", []),
+    *_cases(
+        "Monday: 30-minute brisk walk and some stretching today\n"
+        "Sunday: rest day with a long walk in the park",
+        [],
+    ),
+    # the address, not the sentence around it
+    *_cases("The bus stops on Lindenstrasse 42", [("Lindenstrasse 42", "STREET_ADDRESS")]),
+    *_cases(
+        "Pedestrians enter on 137 Avenue Kessel St. the first three months.",
+        [("137 Avenue Kessel St.", "STREET_ADDRESS")],
+    ),
+    # a phone number under its label, though its groups are short
+    *_cases("Mobile: 06.12.34.56.78", [("06.12.34.56.78", "PHONE_NUMBER")]),
+    *_cases("Scores by round: 21-18-25-23", []),
+    # no house number, a page, a measure: no address
+    *_cases("Meet me at the corner of Fifth Avenue and 42nd Street.", []),
+    *_cases("The answer is on page 12.", []),
+    ("A window of 1 square foot (0.09 square meters) loses more heat.", []),
+    # in mixed case only: a name in a sentence that gives an address, a street named after a
+    # place cue, a street corner with a house number, a surname with a capital inside
+    (
+        "Marek lives on 42 Heathfield Road.",
+        [("Marek", "PERSON"), ("42 Heathfield Road.", "STREET_ADDRESS")],
+    ),
+    (
+        "marek lives on 42 heathfield road.",
+        [("marek", "PERSON"), ("42 heathfield road.", "STREET_ADDRESS")],
+    ),
+    ("MAREK LIVES ON 42 HEATHFIELD ROAD.", [("42 HEATHFIELD ROAD.", "STREET_ADDRESS")]),
+    *_cased_only(
+        "He lives on the north side of Joaquin Ortega 2906.",
+        [("Joaquin Ortega 2906", "STREET_ADDRESS")],
+    ),
+    ("Please update my name to Mr. Rory McAllister today.", [("Rory McAllister", "PERSON")]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), GENERAL_CONTEXT)
+def test_general_profile_finds_names_in_personal_context_and_address_shapes(
+    general, text, expected
+):
+    found = [(v, t) for v, t in _found(general, text) if t != "ZIP_CODE"]
+    assert sorted(found) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Send it to the corner of Kastanjelaan 14 and Molenweg.",
+        "send it to the corner of kastanjelaan 14 and molenweg.",
+        "SEND IT TO THE CORNER OF KASTANJELAAN 14 AND MOLENWEG.",
+    ],
+)
+def test_a_street_corner_with_a_house_number_is_an_address(general, text):
+    spans = [d for d in general.detect([text])[0] if d.entity_type == "STREET_ADDRESS"]
+    at = text.lower()
+    covered = {k for d in spans for k in range(d.start, d.end)}
+    assert all(k in covered for k in range(at.index("kastanjelaan"), at.index("molenweg") + 8))
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -61,7 +61,12 @@ from provena.pii.clinical import (
     ClinicalPhoneRecognizer,
     same_value_in_text,
 )
-from provena.pii.general import BirthDateRecognizer, SecretRecognizer, personal_context_filter
+from provena.pii.general import (
+    BirthDateRecognizer,
+    CuedAddressRecognizer,
+    SecretRecognizer,
+    personal_context_filter,
+)
 from provena.pii.recognizers import (
     AgeRecognizer,
     ContextIdRecognizer,
@@ -734,6 +739,7 @@ _GATES: dict[type, Callable[[_Facts], bool]] = {
     ClinicalPhoneRecognizer: lambda f: f.digits >= 4,
     AgeOver89Recognizer: lambda f: f.digits >= 2,
     BirthDateRecognizer: lambda f: f.digits >= 2,
+    CuedAddressRecognizer: lambda f: f.digits >= 1,
 }
 
 
@@ -844,6 +850,7 @@ def profile_recognizers(profile: str, *, keep_years: bool = False) -> list[Entit
         NameCueRecognizer(),
         ProperNounRecognizer(),
         BirthDateRecognizer(),
+        CuedAddressRecognizer(),
     ]
 
 

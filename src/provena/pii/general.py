@@ -21,15 +21,23 @@ facts). So this profile keeps public knowledge and removes:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 
 from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from provena.lexicon import english_zipf, first_names, mostly_lower, mostly_upper, name_words
+from provena.lexicon import (
+    english_zipf,
+    first_names,
+    mostly_lower,
+    mostly_upper,
+    name_words,
+    place_names,
+)
 from provena.lexicon.clinical import KINSHIP_WORDS
-from provena.pii.recognizers import _Base
+from provena.pii.recognizers import _Base, _is_num, _is_suffix
 
 _SECRET_FORMATS = re.compile(
     "|".join(
@@ -128,8 +136,78 @@ class BirthDateRecognizer(_Base):
         return [self.found("DATE_TIME", m.start(1), m.end(1)) for m in self._PATTERN.finditer(text)]
 
 
+_ADDRESS_WORD = r"[^\W\d_][\w'’.-]*"
+# where something is: 'lives on', 'is at', 'the address of X is', 'send it to'
+_PLACE_CUE = re.compile(
+    r"(?i)(?:\b(?:lives?|lived|living|resides?|resided|residing|located|situated|is|are|was|"
+    r"were)\s+(?:on|at)|\baddress\b[^.!?\n]{0,60}\b(?:is|to)|\b(?:return|send|ship|deliver|"
+    r"mail|post|move|forward)(?:s|ed|ing)?\s+(?:it\s+|them\s+|this\s+)?to)\s+"
+    r"(?:the\s+\w+\s+side\s+of\s+)?"
+)
+_CUED_ADDRESS = re.compile(
+    rf"{_ADDRESS_WORD}(?:[ \t]+(?:and[ \t]+)?{_ADDRESS_WORD}){{0,4}}[ \t]+\d{{1,5}}[A-Za-z]?"
+    r"(?=[ \t]*(?:[,.;!?\n]|$)|[ \t]+(?:in|street|st)\b)"
+)
+_CORNER = re.compile(
+    r"(?i)\bthe[ \t]+corner[ \t]+of[ \t]+([^\n,;!?]{2,50}?)[ \t]+(?:and|&)[ \t]+"
+    r"([^\n,;!?]{2,40}?)(?=[ \t]*(?:[,;!?\n]|\.(?:\s|$)|$))"
+)
+_HOUSE_NUMBER = re.compile(r"(?<![\w.])\d{1,5}[A-Za-z]?\.?(?![\w])(?!\s*(?:st|nd|rd|th)\b)")
+
+
+class CuedAddressRecognizer(_Base):
+    """Street addresses that the street-word recognizer cannot tell from ordinary words, found
+    by what introduces them: a name and a house number after 'lives on', 'is at', 'the
+    address of ... is', 'send it to' ('lives on Joaquin Suarez 2906', 'is on Pod Floriánem
+    1677'), and a street corner with a house number ('the corner of Dalbraut 99 and Frederikke
+    Coves'). The street's words are capitalized, none a common English word or a page,
+    chapter or route ('is on Page 12', 'lives on Route 66' stay)."""
+
+    ENTITIES = ("STREET_ADDRESS",)
+    SCORE = 0.6
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
+        out = []
+        if not mostly_lower(text) and not mostly_upper(text):
+            for cue in _PLACE_CUE.finditer(text):
+                m = _CUED_ADDRESS.match(text, cue.end())
+                if m and _street_name_words(m.group(0)):
+                    out.append(self.found("STREET_ADDRESS", m.start(), m.end()))
+        for m in _CORNER.finditer(text):
+            if _HOUSE_NUMBER.search(m.group(1)) or _HOUSE_NUMBER.search(m.group(2)):
+                out.append(self.found("STREET_ADDRESS", m.start(), m.end()))
+        return out
+
+
+def _street_name_words(value: str) -> bool:
+    """The words before a house number name a street: capitalized (or particles, 'and'), and
+    none a common English word unless it is a street word ('Rua', 'Pod' but not 'Page')."""
+    words = [w for w in _words(value) if w.lower() != "and"]
+    named = [w for w in words if w.lower() not in _ADDRESS_PARTICLES]
+    return bool(named) and all(
+        w[:1].isupper()
+        and not _STEP_BEFORE.search(w)
+        and not _ROAD_NUMBER.match(f"{w} 1")
+        and (
+            english_zipf(w.lower()) < 4.0
+            or _bare(w) in name_words()
+            or _STREET_WORD.fullmatch(w) is not None
+        )
+        for w in named
+    )
+
+
 # recognizers whose match is personal by construction: a cue word introduced the value
-CUE_RECOGNIZERS = frozenset({"NameCueRecognizer", "SameValueInRecord", "SignOffRule"})
+CUE_RECOGNIZERS = frozenset(
+    {
+        "NameCueRecognizer",
+        "SameValueInRecord",
+        "SignOffRule",
+        "RecordHeadingRule",
+        "ContactSentenceRule",
+        "SpeakerRule",
+    }
+)
 # a private person's title; 'Dr.', 'Sir', 'Lord' head public names in general text too
 _PRIVATE_TITLE = re.compile(r"(?i)\b(?:mr|mrs|ms|mx|miss)\.?\s*$")
 _CONTACT_TYPES = frozenset(
@@ -192,7 +270,37 @@ _STREET_WORD = re.compile(
     r"gatan|gata|gate|vej|vei|gade|katu|tie|ulica|utca|útja|náměstí|odos|odós|οδός)\b"
 )
 _ADDRESS_PARTICLES = frozenset(
-    "de la le du des del della di da do dos das van von der den am im an ul al rue via apt".split()  # noqa: SIM905
+    [
+        "de",
+        "la",
+        "le",
+        "du",
+        "des",
+        "del",
+        "della",
+        "dei",
+        "degli",
+        "di",
+        "da",
+        "do",
+        "dos",
+        "das",
+        "van",
+        "von",
+        "der",
+        "den",
+        "am",
+        "im",
+        "an",
+        "ul",
+        "al",
+        "rue",
+        "via",
+        "apt",
+        "nad",
+        "pod",
+        "na",
+    ]
 )
 _RESERVED_EMAIL = re.compile(
     r"(?i)@(?:[\w-]+\.)*(?:example\.(?:com|org|net)|[\w-]+\.(?:example|test|invalid|localhost))$"
@@ -205,14 +313,25 @@ def _not_an_identifier(text: str, r: RecognizerResult) -> bool:
     numbers, addresses at the reserved example domains."""
     value = text[r.start : r.end]
     if r.entity_type == "STREET_ADDRESS":
-        years = re.findall(r"\b\d{3,4}\b", value)
+        if _recognizer(r) == "CuedAddressRecognizer":
+            return False  # a cue introduced it: 'lives on Pod Floriánem 1677'
+        numbers = re.findall(r"\d+", value)
+        years = [n for n in numbers if len(n) in (3, 4)]
         first_digit = re.search(r"\d", value)
         core = value[first_digit.start() :] if first_digit else value  # from the house number on
         if _not_a_house_number(text, r, value, core):
             return True
         # the words from the house number on, or all where the number ends the value
         words = re.findall(r"[^\W\d_]{2,}", core) or re.findall(r"[^\W\d_]{2,}", value)
-        lower_words = [w for w in words if w.islower() and w.lower() not in _ADDRESS_PARTICLES]
+        # a lower-case street word counts as an ordinary word unless it is the street word
+        # of a name: '33 avenue de Provence', 'Provence street', not '1 square foot'
+        lower_words = [
+            w
+            for w in words
+            if w.islower()
+            and w.lower() not in _ADDRESS_PARTICLES
+            and not (_STREET_WORD.fullmatch(w) and _names_street(value, w))
+        ]
         return bool(
             # in text of mixed case, street and place names are capitalized: not 'rise in a
             # warm, draft-free place for 1-2' or '2 sets of 10 push-ups, 10'
@@ -222,7 +341,7 @@ def _not_an_identifier(text: str, r: RecognizerResult) -> bool:
                 and len(lower_words) >= 2
                 and len(lower_words) * 2 >= len(words)
             )
-            or _LIST_ITEM.match(value)
+            or (_LIST_ITEM.match(value) and not text[_line_start(text, r.start) : r.start].strip())
             or _HEX_COLOUR.match(value)  # an address never starts with '#'; a colour does
             # the number is the next list item's: 'a building.\n3. Roofing'
             or (re.search(r"\n[ \t]*\d{1,2}$", value) and re.match(r"[.)]\s", text[r.end :]))
@@ -235,14 +354,24 @@ def _not_an_identifier(text: str, r: RecognizerResult) -> bool:
             or (
                 not _STREET_WORD.search(value)
                 and (
-                    re.search(r"[\"()]|\b(?:BCE|BC|CE|AD)\b", value)
-                    or (years and all(1000 <= int(y) <= 2099 for y in years))
+                    # on the street's line: a block's place line may say '(Greek)'
+                    re.search(r"[\"()]|\b(?:BCE|BC|CE|AD)\b", value.split("\n", 1)[0])
+                    # every number a year: 'In May 1857', not '50541 Mlýnská 1540'
+                    or (
+                        years
+                        and len(years) == len(numbers)
+                        and all(1000 <= int(y) <= 2099 for y in years)
+                    )
                 )
             )
         )
     if r.entity_type == "PHONE_NUMBER":
         before = text[max(0, r.start - 1) : r.start]
         groups = re.findall(r"\d+", value)
+        if _PHONE_CUE.search(text[max(0, r.start - 40) : r.start]) or _PHONE_LABEL_AFTER.match(
+            text[r.end : r.end + 12]
+        ):
+            return False  # labelled or called: 'Mobile: 03.93.92.16.85', 'call me on ...'
         return bool(
             (before and (before.isalnum() or before in "/.:=_#"))
             or re.fullmatch(r"\(?(?:1[5-9]|20)\d\d\s*[-–]\s*(?:1[5-9]|20)\d\d\)?", value)
@@ -259,6 +388,133 @@ def _not_an_identifier(text: str, r: RecognizerResult) -> bool:
     return False
 
 
+def _calendar_word(word: str) -> bool:
+    """A month or a weekday ('Monday: 30-minute walk'), not 'Marta' or 'Jana'."""
+    return (
+        re.fullmatch(
+            rf"(?i){_MON}|(?:mon|tue|tues|wed|wednes|thu|thur|thurs|fri|sat|satur|sun)(?:day)?\.?",
+            word,
+        )
+        is not None
+    )
+
+
+def _names_street(value: str, word: str) -> bool:
+    """``word``, a street word, stands right after a house number or a capitalized name, and
+    a capitalized name follows or precedes it: '33 avenue de Provence', 'Provence street'."""
+    w = re.escape(word)
+    particles = r"(?:(?:" + "|".join(sorted(_ADDRESS_PARTICLES)) + r")\s+)*"
+    cap = r"[A-ZÀ-ÖØ-Þ][\w'’-]+"
+    return bool(
+        re.search(rf"(?:^|\s)\d[\w/-]*\s+{w}\s+{particles}{cap}", value)
+        or re.search(rf"{cap}\s+{w}\b", value)
+    )
+
+
+def _recognizer(r: RecognizerResult) -> str:
+    return (r.recognition_metadata or {}).get(RecognizerResult.RECOGNIZER_NAME_KEY, "")
+
+
+def _line_start(text: str, pos: int) -> int:
+    return text.rfind("\n", 0, pos) + 1
+
+
+def _with_span(r: RecognizerResult, start: int, end: int) -> RecognizerResult:
+    return RecognizerResult(
+        r.entity_type, start, end, r.score, r.analysis_explanation, r.recognition_metadata
+    )
+
+
+# the label of a contact detail's line in a record: what ends an address block
+_CONTACT_LABEL = re.compile(
+    r"(?i)^(?:phone|tel|telephone|mobile|cell|fax|desk|office|e-?mail|website|web|url|"
+    r"address|personal info)\b"
+)
+# a line of an address block that ends it: a postal code last ('Slovenia 15755', 'SW1A 1AA')
+_POSTAL_LINE = re.compile(
+    r"(?:^|\s)(?:\d{4,6}(?:-\d{3,4})?|\d{3}\s\d{2}|\d{2}-\d{3}|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}|"
+    r"[A-Z]\d[A-Z]\s?\d[A-Z]\d)$"
+)
+_LINE_MARKS = " \t>*•|?-,"
+
+
+def _fit_address(text: str, r: RecognizerResult) -> RecognizerResult:
+    """An address span fitted to the address: without the words of the sentence around it
+    that the street-word recognizer took in ('lives on Via dei Fiorentini 17', '137 Avenue
+    Teboulbi St. the first three months': in text of mixed case the lower-case words, in
+    text of one case the common English ones), and grown over the lines of its block down
+    to the postal code ('Ostrov nad Ohrí' / 'Czech Republic 56655')."""
+    start, end = r.start, r.end
+    cased = not mostly_lower(text) and not mostly_upper(text)
+    toks = list(re.finditer(r"\S+", text[start:end]))
+    if toks:
+        first_num = next((k for k, t in enumerate(toks) if t.group(0)[:1].isdigit()), None)
+
+        def plain(tok: str) -> bool:  # an ordinary word, no part of a street
+            w = tok.strip(",.;:()\"'")
+            return (
+                w.isalpha()
+                and w.lower() not in _ADDRESS_PARTICLES
+                and not _STREET_WORD.fullmatch(w)
+                and (w[:1].islower() if cased else english_zipf(w.lower()) >= 4.0)
+            )
+
+        if first_num:  # words before the house number: cut after the last ordinary word
+            cut = max((k + 1 for k in range(first_num) if plain(toks[k].group(0))), default=0)
+            # what is left names a street: 'Via dei Fiorentini 17', not 'Lean 4'
+            if 0 < cut < first_num and any(_is_suffix(t.group(0)) for t in toks[cut:first_num]):
+                start += toks[cut].start()
+        if first_num == 0:  # ordinary words after the street: 'St. the first three months'
+            tail = len(toks)
+            while tail > 1 and plain(toks[tail - 1].group(0)):
+                tail -= 1
+            kept = [t.group(0) for t in toks[1:tail]]
+            if (
+                len(toks) - tail >= 2
+                and "\n" not in text[r.start + toks[tail - 1].end() : end]
+                and any(_is_suffix(w) for w in kept)
+                # a name goes with the street word: '412 Monterey Ave', not '1 square foot'
+                and any(
+                    w[:1].isupper() if cased else not (plain(w) or _is_suffix(w) or _is_num(w))
+                    for w in kept
+                )
+            ):
+                end = r.start + toks[tail - 1].end()
+    line_end = text.find("\n", end)
+    if line_end >= 0 and not text[end:line_end].strip(" .,"):
+        pos, grown = line_end, end
+        for _ in range(4):  # the place lines below the street, down to the postal code
+            nxt = text.find("\n", pos + 1)
+            nxt = len(text) if nxt < 0 else nxt
+            line = text[pos + 1 : nxt].strip(_LINE_MARKS)
+            words = line.split()
+            if (
+                not line
+                or len(words) > 6
+                or _CONTACT_LABEL.match(line)
+                or re.search(r"[@:]|https?\b|www\.", line)
+                or re.search(r"[.!?]\s", line)
+            ):
+                break
+            if _POSTAL_LINE.search(line) or line in place_names():
+                grown = pos + 1 + len(text[pos + 1 : nxt].rstrip(" \t.,"))
+            elif any(c.isdigit() for c in line):
+                break
+            pos = nxt
+            if pos >= len(text):
+                break
+        end = max(end, grown)
+    if (start, end) == (r.start, r.end):
+        return r
+    return _with_span(r, start, end)
+
+
+# a phone number's label or call: 'Phone:', 'Desk: ', 'call me on', 'answering at'
+_PHONE_CUE = re.compile(
+    r"(?i)(?:\b(?:phone|tel|telephone|mobile|cell|fax|desk|office|whatsapp)\s*(?:no\.?|number|#)?"
+    r"\s*[:=]\s*|\b(?:call|ring|text|reach|phone|answering)(?:\s+\w+){0,2}\s+(?:on|at)\s+)$"
+)
+_PHONE_LABEL_AFTER = re.compile(r"(?i)[ \t]+(?:office|fax|mobile|cell|home|work|desk)\b")
 _ROAD_NUMBER = re.compile(
     r"(?i)\b(?:highway|hwy|route|rte|interstate|motorway|autobahn|autoroute|freeway|"
     r"expressway|road|state\s+road|county\s+road|us|sr|i)[\s-]+\d{1,4}[a-z]?\b"
@@ -330,10 +586,19 @@ def _name_shaped(value: str) -> bool:
     """Some word is a listed first or last name, and none is written like code
     ('KinematicBody', 'ChatGPT')."""
     words = _words(value)
-    if not words or any(re.search(r"[a-z][A-Z]", w) for w in words):
+    if not words or any(_code_like(w) for w in words):
         return False
     names = name_words()
     return any(_bare(w) in names for w in words)
+
+
+# surname prefixes written with a capital inside the word: 'McDowell', 'LeBatelier', "D'Angelo"
+_NAME_PREFIX = re.compile(r"^(?:Mc|Mac|Le|La|De|Di|Da|Du|Van|O['’]|D['’])(?=[A-Z][a-z]+$)")
+
+
+def _code_like(word: str) -> bool:
+    """A word written like code ('KinematicBody', 'ChatGPT'), not like a name ('McCray')."""
+    return re.search(r"[a-z][A-Z]", _NAME_PREFIX.sub("", word)) is not None
 
 
 def _words(value: str) -> list[str]:
@@ -419,6 +684,8 @@ _NOT_A_SPEAKER = re.compile(
 )
 # a name that English text does not know (every word rarer than this) is a private person's
 UNKNOWN_NAME_ZIPF = 2.0
+# a name heading a contact card may hold rarer words than English names ('Marta Palermo')
+HEADING_NAME_ZIPF = 3.5
 
 
 def _sentence_of(sentences: list[tuple[int, int]], start: int, end: int) -> tuple[int, int]:
@@ -448,13 +715,143 @@ def _block_around(text: str, start: int, end: int, lines: int = 5) -> tuple[int,
     return spans[max(0, at - lines)][0], spans[min(len(spans) - 1, at + lines)][1]
 
 
-def _transcript(text: str) -> frozenset[int]:
-    """Starts of the lines that open with a speaker's name and a colon, where at least two
+def _speakers(text: str) -> list[tuple[int, int]]:
+    """The names of the lines that open with a speaker's name and a colon, where at least two
     do ('Ann: Who are you?' / 'Bo: Her son.'): a conversation, whose people are private."""
-    starts = [
-        m.start(1) for m in _SPEAKER_LINE.finditer(text) if not _NOT_A_SPEAKER.fullmatch(m.group(1))
+    spans = [
+        m.span(1) for m in _SPEAKER_LINE.finditer(text) if not _NOT_A_SPEAKER.fullmatch(m.group(1))
     ]
-    return frozenset(starts) if len(starts) >= 2 else frozenset()
+    return spans if len(spans) >= 2 else []
+
+
+def _transcript(text: str) -> frozenset[int]:
+    return frozenset(a for a, _ in _speakers(text))
+
+
+def speaker_names(text: str) -> list[tuple[int, int]]:
+    """The speakers of a conversation (:func:`_speakers`) whose name is a listed name or a
+    word English does not know ('Ubul: What a wife.' / 'Nicole: Remember me?'), not a
+    label ('Pros:', 'Ingredients:')."""
+    names, first = name_words(), first_names()
+    spans = _speakers(text)
+    said = [
+        len(text[b : text.find("\n", b) if "\n" in text[b:] else len(text)].split()) - 1
+        for _, b in spans
+    ]
+    if sum(n >= 3 for n in said) * 2 < len(said):
+        return []  # a list of labels and values ('Beer: alcoholic'), not a conversation
+    return [
+        (a, b)
+        for a, b in spans
+        if _name_like(text[a:b])
+        and (
+            _bare(_words(text[a:b])[0]) in first
+            or english_zipf(_words(text[a:b])[0].lower()) < UNKNOWN_NAME_ZIPF
+        )
+        and re.fullmatch(r"[^\W\d_]+(?:[ '’.-]+[^\W\d_]+)*\.?", text[a:b])
+        and not any(_calendar_word(w) for w in _words(text[a:b]))
+        and all(
+            (_bare(w) in names and english_zipf(w.lower()) < 5.0)
+            or english_zipf(w.lower()) < UNKNOWN_NAME_ZIPF
+            for w in _words(text[a:b])
+        )
+    ]
+
+
+def _personal_name_words(
+    words: list[str], *, first: frozenset[str], rare: float = UNKNOWN_NAME_ZIPF
+) -> bool:
+    """Words that make a person's name: the first a listed first name or a word English does
+    not know, each a listed name, an initial or rarer than ``rare``, none a place's whole
+    name."""
+    names = name_words()
+    return (
+        bool(words)
+        and not any(_code_like(w) or re.search(r"[\d_]", w) for w in words)
+        and not any(_calendar_word(w) for w in words)
+        and (_bare(words[0]) in first or english_zipf(words[0].lower()) < UNKNOWN_NAME_ZIPF)
+        and all(
+            (_bare(w) in names and english_zipf(w.lower()) < 5.0)
+            or english_zipf(w.lower()) < rare
+            or re.fullmatch(r"[^\W\d_]\.?", w) is not None
+            for w in words
+        )
+        and " ".join(words) not in place_names()
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _folded_places() -> frozenset[str]:
+    return frozenset(p.casefold() for p in place_names())
+
+
+def record_heading_names(text: str, contact: list[RecognizerResult]) -> list[tuple[int, int]]:
+    """A line that is a person's name alone ('Silvia J Křenová', '>Oline Mikaelsen', 'naomi
+    ryan'), heading a record (the text's first line, or after a blank line) or just above a
+    contact detail, in a block of lines that holds a phone number, an e-mail or a street
+    address: a contact card, a letterhead, an address label. A short label of a name, its
+    town and its country ('Martin Karlsen' / 'Los Angeles' / 'United States') is one too."""
+    lines = [m.span() for m in re.finditer(r"[^\n]*\S[^\n]*", text)]
+    if not contact and 2 <= len(lines) <= 5:
+        rows = [text[a:b].strip(_LINE_MARKS) for a, b in lines]
+        if rows[-1].casefold() in _folded_places() and all(len(r.split()) <= 5 for r in rows):
+            contact = [RecognizerResult("LOCATION", *lines[-1], 1.0)]  # the label's place
+    if not contact:
+        return []
+    first = first_names()
+    out = []
+    for k, (a, b) in enumerate(lines):
+        raw = text[a:b]
+        value = raw.strip(_LINE_MARKS)
+        if not value:
+            continue
+        start = a + raw.index(value)
+        end = start + len(value)
+        words = value.split()
+        if not 2 <= len(words) <= 4 or any(c.start < end and start < c.end for c in contact):
+            continue
+        heads = k == 0 or text[lines[k - 1][1] : a].count("\n") >= 2
+        above = k + 1 < len(lines) and any(
+            c.start < lines[k + 1][1] and lines[k + 1][0] < c.end for c in contact
+        )
+        if not (heads or above):
+            continue
+        block_a, block_b = _block_around(text, start, end)
+        if not any(c.start < block_b and block_a < c.end for c in contact):
+            continue
+        if all(re.fullmatch(r"[^\W\d_][\w'’-]*\.?", w) for w in words) and (
+            _personal_name_words(words, first=first, rare=HEADING_NAME_ZIPF)
+        ):
+            out.append((start, end))
+    return out
+
+
+_ADDRESSING_TYPES = frozenset({"EMAIL_ADDRESS", "PHONE_NUMBER", "STREET_ADDRESS"})
+
+
+def contact_sentence_names(
+    text: str, contact: list[RecognizerResult], sentences: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """In text of mixed case, the capitalized names in a sentence that gives a phone number,
+    an e-mail or a street address ('Jacob lives on 90 Whitchurch Road.', 'Scott had given
+    Belle his address: ...'): whose contact detail it is."""
+    if mostly_lower(text) or mostly_upper(text):
+        return []
+    first = first_names()
+    addressing = [c for c in contact if c.entity_type in _ADDRESSING_TYPES]
+    out = []
+    for a, b in sentences:
+        if not any(c.start < b and a < c.end for c in addressing):
+            continue
+        for m in re.finditer(
+            r"[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]*(?:[ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’.-]*){0,2}", text[a:b]
+        ):
+            start, end = a + m.start(), a + m.end()
+            if any(c.start < end and start < c.end for c in contact):
+                continue
+            if _personal_name_words(m.group(0).split(), first=first):
+                out.append((start, end))
+    return out
 
 
 _LIST_WORD = r"[^\W\d_][\w'’-]*"
@@ -509,6 +906,8 @@ def private_name_reason(text: str, r: RecognizerResult, ctx: dict) -> str | None
     after = text[r.end : r.end + 60]
     if _PRIVATE_TITLE.search(before):
         return "title"
+    if _introduced(before, after):
+        return "introduced"
     if ctx["contact_near"](r):
         return "contact"
     if _FIELD_BEFORE.search(before):
@@ -560,6 +959,30 @@ def _name_as_term(text: str, r: RecognizerResult) -> bool:
     )
 
 
+def _cued_name(text: str, r: RecognizerResult) -> bool:
+    """A name right after a field label or an introduction ('Name: Leigha Mackay',
+    'my name is ...'): capitalized words (or all in one case), no digit or code, none a
+    common English word unless a listed name; what :func:`_name_like` asks is looser here."""
+    before = text[max(0, r.start - 60) : r.start]
+    after = text[r.end : r.end + 60]
+    if not (_FIELD_BEFORE.search(before) or _introduced(before, after)):
+        return False
+    words = _words(text[r.start : r.end])
+    names = name_words()
+    cased = not mostly_lower(text) and not mostly_upper(text)
+    return (
+        0 < len(words) <= 4
+        and not re.search(r"\d", text[r.start : r.end])
+        and not any(_code_like(w) for w in words)
+        and " ".join(words) not in place_names()
+        and all(
+            (not cased or w[:1].isupper())
+            and (_bare(w) in names or english_zipf(w.lower()) < 4.0 or len(w.rstrip(".")) == 1)
+            for w in words
+        )
+    )
+
+
 def _name_like(value: str) -> bool:
     """Looser than :func:`_name_shaped`, for places that call for a name (a signature, a
     'Name:' field): no word written like code or holding a digit, each a listed name or
@@ -568,7 +991,8 @@ def _name_like(value: str) -> bool:
     names = name_words()
     return (
         bool(words)
-        and not re.search(r"\d|[a-z][A-Z]", value)
+        and not re.search(r"\d", value)
+        and not any(_code_like(w) for w in words)
         and all(
             _bare(w) in names or english_zipf(w.lower()) < 3.0 or len(w.rstrip(".")) == 1
             for w in words
@@ -615,6 +1039,30 @@ def _cue_name(text: str, value: str, start: int) -> bool:
     return _bare(word) in name_words() or english_zipf(word.lower()) < UNKNOWN_NAME_ZIPF
 
 
+# a name given for oneself or asked for: 'my name is', 'call me', "What's your name? Ann"
+_INTRO_BEFORE = re.compile(
+    r"(?i)(?:\b(?:my|his|her|their|your)\s+(?:(?:full|first|last|given|family|middle|maiden|sur)"
+    r"\s*)?name(?:\s+is|\s+was|['’]s)|\b(?:calls?|called)\s+(?:me|him|her)|"
+    r"\bwhat(?:['’]s|\s+is|\s+was)\s+(?:your|his|her|their)\s+(?:(?:full|first|last|given|"
+    r"family|middle|maiden|sur)\s*)?name\s*\?)[ \t]*:?[ \t]*$"
+)
+# 'I'm Ann Lee, ...': a name after 'I am' that ends its clause
+_SELF_INTRO_BEFORE = re.compile(r"(?i)(?:^|[.!?\n]\s*|\b(?:hi|hello|hey),?\s+)i(?:\s+am|['’]m)\s+$")
+_RELATION_BEFORE = re.compile(
+    rf"(?i)\b(?:my|our|your|his|her|their)\s+(?:(?:late|dear|older|younger|little|big|step|"
+    rf"ex|grand|best|new|old)[- ]?)*(?:{_REL})\s*,?\s*$"
+)
+
+
+def _introduced(before: str, after: str) -> bool:
+    """The name is given for oneself or another: 'my name is Ann', 'calls me Bo', "What's your
+    name? Ann Lee", "I'm Ann Lee, from ..." (not "I'm Mozart's biggest fan")."""
+    return bool(
+        _INTRO_BEFORE.search(before)
+        or (_SELF_INTRO_BEFORE.search(before) and re.match(r"\s*(?:[,.!;\n]|$)", after))
+    )
+
+
 _WEAK_CUE = re.compile(r"(?i)\b(?:this is|hi|hello|hey|i am|i'm|i’m)[ \t]*\n?[ \t]*$")
 
 
@@ -646,9 +1094,30 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
     """Keep names only where the text is about a private person (:func:`private_name_reason`),
     and public types not at all (unless a cue introduced them, as for a date of birth);
     everything else passes."""
+    results = [_fitted(text, r) for r in results]
     results = [r for r in results if not _not_an_identifier(text, r)]
     contact = [r for r in results if r.entity_type in _CONTACT_TYPES]
     sentences = [(m.start(), m.end()) for m in _SENTENCE.finditer(text)]
+    added = [
+        *((a, b, "RecordHeadingRule") for a, b in record_heading_names(text, contact)),
+        *(
+            (a, b, "ContactSentenceRule")
+            for a, b in contact_sentence_names(text, contact, sentences)
+        ),
+        *((a, b, "SpeakerRule") for a, b in (speaker_names(text) if ":" in text else [])),
+    ]
+    for a, b, rule in added:  # a name the record's shape vouches for, over any weaker find
+        if any(
+            r.start < b and a < r.end and r.entity_type not in ("PERSON", "LOCATION")
+            for r in results
+        ):
+            continue
+        results = [
+            r
+            for r in results
+            if not (r.start < b and a < r.end and r.entity_type in ("PERSON", "LOCATION"))
+        ]
+        results.append(RecognizerResult("PERSON", a, b, 0.6, None, {_RECOGNIZER_NAME: rule}))
 
     def contact_near(r: RecognizerResult) -> bool:
         if _on_own_line(text, r):
@@ -699,12 +1168,14 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
         if name == "NameCueRecognizer" and not _cue_name(text, value, r.start):
             continue
         if name in CUE_RECOGNIZERS:
-            if not re.search(r"[a-z][A-Z]", value):  # not 'SophieSnazz'
+            if not any(_code_like(w) for w in _words(value)):  # not 'SophieSnazz'
                 out.append(r)
             continue
         if name == "BirthDateRecognizer" and _public_birth_date(text, r, ctx):
             continue
         if (r.start, r.end) in given and r.entity_type == "LOCATION":  # 'Teresa', 'Anna'
+            r = RecognizerResult("PERSON", r.start, r.end, r.score, None, r.recognition_metadata)
+        if r.entity_type == "LOCATION" and _named_relative(text, r):  # 'my kid Florence'
             r = RecognizerResult("PERSON", r.start, r.end, r.score, None, r.recognition_metadata)
         if r.entity_type in PUBLIC_TYPES and name != "BirthDateRecognizer":
             continue
@@ -714,7 +1185,7 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
         if any(c.start <= r.start and r.end <= c.end for c in contact):
             continue  # part of an address or e-mail address, which is removed whole
         shaped = _name_shaped(value)
-        if not shaped and not _name_like(value):
+        if not shaped and not _name_like(value) and not _cued_name(text, r):
             continue
         reason = private_name_reason(text, r, ctx)
         if reason is not None and (shaped or reason != "unknown"):
@@ -722,6 +1193,48 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
                 r.recognition_metadata["private_because"] = reason
             out.append(r)
     return out
+
+
+def _fitted(text: str, r: RecognizerResult) -> RecognizerResult:
+    """A name found across a line break ('Jamie Pratt\n\nTalking-books') cut to its first
+    line; an address fitted to the address (:func:`_fit_address`)."""
+    if r.entity_type == "STREET_ADDRESS":
+        return _fit_address(text, r)
+    value = text[r.start : r.end]
+    if r.entity_type == "PERSON" and "\n" in value.strip():
+        lead = len(value) - len(value.lstrip())
+        line = value.lstrip().split("\n", 1)[0].rstrip(_LINE_MARKS)
+        return _with_span(r, r.start + lead, r.start + lead + len(line))
+    if r.entity_type == "PERSON" and (mostly_lower(text) or mostly_upper(text)):
+        # in text of one case, a given name ('my name is ann vandermeer') runs on over the
+        # words after it that are names too: listed, or rare in English
+        before = text[max(0, r.start - 60) : r.start]
+        if _introduced(before, text[r.end : r.end + 60]) or _FIELD_BEFORE.search(before):
+            end, names = r.end, name_words()
+            while len(_words(text[r.start : end])) < 4:
+                m = re.match(r"[ \t]([^\W\d_][\w'’-]*)", text[end:])
+                if not m or not (
+                    _bare(m.group(1)) in names or english_zipf(m.group(1).lower()) < 3.0
+                ):
+                    break
+                end += m.end()
+            if end > r.end:
+                return _with_span(r, r.start, end)
+    return r
+
+
+def _named_relative(text: str, r: RecognizerResult) -> bool:
+    """A place's name that is a person's here: after a relative ('my kid Florence') or a cue
+    that gives a name ('everyone calls me Borna')."""
+    words = _words(text[r.start : r.end])
+    before = text[max(0, r.start - 60) : r.start]
+    after = text[r.end : r.end + 60]
+    first = first_names()
+    return (
+        bool(words)
+        and all(_bare(w) in first or english_zipf(w.lower()) < UNKNOWN_NAME_ZIPF for w in words)
+        and (_RELATION_BEFORE.search(before) is not None or _introduced(before, after))
+    )
 
 
 def public_names_in_record(texts: list[str], found: list[list]) -> list[list]:

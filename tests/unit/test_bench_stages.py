@@ -87,6 +87,16 @@ def test_targets_say_not_measured_where_a_row_lacks_cpu_seconds_or_is_missing():
     assert got["the other curation stages together: seconds at 200,000 records"]["met"] is None
 
 
+def test_speed_targets_read_the_current_code_only_at_the_largest_size_it_was_measured_at():
+    old = [_row(s, records_per_cpu_s=50, seconds=9_999.0, code="older code") for s in bench.STAGES]
+    new = [_row(s, size=50_000, records_per_cpu_s=3_000) for s in bench.STAGES]
+    got = {t["name"]: t for t in bench.targets({"runs": old + new, "budget_mb": 2048})}
+    assert got["clean: records/s per core at 50,000 records"]["met"] is True
+    assert not any("per core at 200,000" in n for n in got)
+    assert got["scrub_pii: seconds at 200,000 records"]["measured"] is None  # older code only
+    assert got["clean: peak memory at 200,000 records"]["met"] is True  # memory: any row
+
+
 def test_rows_are_keyed_by_executor_and_labelled_with_it():
     local, ray = _row("clean"), _row("clean", executor="ray")
     assert bench.run_key(local) != bench.run_key(ray)

@@ -337,6 +337,12 @@ def run_key(r: dict) -> tuple[str, int, str]:
     return (r.get("executor", "local"), STAGES.index(r["stage"]), r["stage"])
 
 
+def order_key(r: dict) -> tuple[int, int, bool]:
+    """Rows by size, then pipeline order, the local row before its Ray row."""
+    executor, place, _ = run_key(r)
+    return (r["size"], place, executor != "local")
+
+
 def stage_label(r: dict) -> str:
     ex = r.get("executor", "local")
     return r["stage"] if ex == "local" else f"{r['stage']} ({ex})"
@@ -480,7 +486,7 @@ def main() -> None:
     def save(row: dict) -> None:
         nonlocal runs
         runs = [r for r in runs if run_key(r) != run_key(row)]
-        runs = sorted([*runs, row], key=lambda r: (r["size"], *run_key(r)[::-1]))
+        runs = sorted([*runs, row], key=order_key)
         print(fmt_row(row), flush=True)
         write_results(args.out, facts, runs)
 

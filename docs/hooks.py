@@ -533,11 +533,14 @@ def _detail_stages(d: dict) -> str:
 
 
 def _stage_notes(d: dict) -> str:
-    """Where a row was measured under other code or load: its own ``code`` note."""
-    notes = [
-        f"- {_stage_label(r)} at {r['size']:,}: {r['code']}" for r in d["runs"] if r.get("code")
-    ]
-    return "\n".join(["", "Rows measured under other code:", "", *notes, ""]) if notes else ""
+    """Where rows were measured under other code or load: their ``code`` note, once per note
+    with the rows it covers."""
+    notes: dict[str, list[str]] = {}
+    for r in d["runs"]:
+        if r.get("code"):
+            notes.setdefault(r["code"], []).append(f"{_stage_label(r)} at {r['size']:,}")
+    lines = [f"- {', '.join(rows)}: {note}" for note, rows in notes.items()]
+    return "\n".join(["", "Rows measured under other code:", "", *lines, ""]) if lines else ""
 
 
 #: a page may carry generated figures: the marker is replaced by the bench's tables

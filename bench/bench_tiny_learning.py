@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
 import tempfile
 import time
@@ -84,6 +85,31 @@ def _scores(summary: dict) -> dict:
         "distinct_extraction": share(ext),
         "distinct_replies": share(sup),
         "perplexity": summary["perplexity"],
+    }
+
+
+def _ages(rows: list[dict], notes: dict[str, str]) -> dict:
+    """What the extraction answers do with the age: how many parse to an integer age, how many
+    of those are right, how many are a number found in the note (copied from somewhere, the
+    right place or not), how many distinct ages are answered, and the first (answer, reference)
+    pairs."""
+    from provena.scores import parse_extraction
+
+    pairs = []
+    for r in rows:
+        if r["family"] != "clinical_extraction":
+            continue
+        pred = (parse_extraction(r["prediction"]) or {}).get("age")
+        ref = (parse_extraction(r["reference"]) or {}).get("age")
+        pairs.append((pred if isinstance(pred, int) else None, ref, notes.get(r["id"], "")))
+    answered = [(p, ref, note) for p, ref, note in pairs if p is not None]
+    return {
+        "answers": len(pairs),
+        "integer": len(answered),
+        "right": sum(p == ref for p, ref, _ in answered),
+        "in_note": sum(bool(re.search(rf"(?<!\d){p}(?!\d)", note)) for p, _, note in answered),
+        "distinct": len({p for p, _, _ in answered}),
+        "first": [[p, ref] for p, ref, _ in pairs[:8]],
     }
 
 
@@ -171,13 +197,15 @@ def main() -> int:
         sel = evaluate.select(
             test, tok, ecfg, max_seq_len=cfg.max_seq_len, use_chat_template=cfg.use_chat_template
         )
+        notes = {r["id"]: r.get("input") or "" for r in test}
 
         def score(name: str) -> dict:
             peft_model.eval()
             nll, rows = evaluate.score_model(peft_model, tok, sel, ecfg, split="test", name=name)
             # the first answers of each family, to read what the scores summarize
             firsts = {r["family"]: r["prediction"][:160] for r in reversed(rows)}
-            return _scores(evaluate.summarize_model(rows, nll, sel, ecfg)) | {"first": firsts}
+            summary = _scores(evaluate.summarize_model(rows, nll, sel, ecfg))
+            return summary | {"first": firsts, "ages": _ages(rows, notes)}
 
         with peft_model.disable_adapter():
             out["base"] = score("base")

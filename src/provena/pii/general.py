@@ -37,7 +37,7 @@ from provena.lexicon import (
     place_names,
 )
 from provena.lexicon.clinical import KINSHIP_WORDS
-from provena.pii.recognizers import _Base, _is_num, _is_suffix
+from provena.pii.recognizers import STREET_PARTICLES, _Base, _is_num, _is_suffix
 
 _SECRET_FORMATS = re.compile(
     "|".join(
@@ -269,39 +269,20 @@ _STREET_WORD = re.compile(
     r"piazza|corso|chemin|quai|allée|allee|platz|gasse|straße|strasse|weg|laan|straat|plein|"
     r"gatan|gata|gate|vej|vei|gade|katu|tie|ulica|utca|útja|náměstí|odos|odós|οδός)\b"
 )
-_ADDRESS_PARTICLES = frozenset(
-    [
-        "de",
-        "la",
-        "le",
-        "du",
-        "des",
-        "del",
-        "della",
-        "dei",
-        "degli",
-        "di",
-        "da",
-        "do",
-        "dos",
-        "das",
-        "van",
-        "von",
-        "der",
-        "den",
-        "am",
-        "im",
-        "an",
-        "ul",
-        "al",
-        "rue",
-        "via",
-        "apt",
-        "nad",
-        "pod",
-        "na",
-    ]
-)
+_ADDRESS_PARTICLES = STREET_PARTICLES | {
+    # and what general text adds: more Romance and Slavic particles, and street words that
+    # stand lower-case inside an address ("ul. Długa", "rue", "apt")
+    "al",
+    "apt",
+    "degli",
+    "dei",
+    "na",
+    "nad",
+    "pod",
+    "rue",
+    "ul",
+    "via",
+}
 _RESERVED_EMAIL = re.compile(
     r"(?i)@(?:[\w-]+\.)*(?:example\.(?:com|org|net)|[\w-]+\.(?:example|test|invalid|localhost))$"
 )

@@ -116,27 +116,34 @@ class _Base(EntityRecognizer):
 
 
 _TOKEN = re.compile(r"[^\s,;:()\[\]{}<>\"“”]+")
-_PARTICLES = {
-    "de",
-    "la",
-    "le",
+#: the particles of street and place names in European languages ("Rue de la Paix", "Via del
+#: Corso", "Am Markt"): lower-case words inside a street name (the general profile's address
+#: rules extend them)
+STREET_PARTICLES = frozenset(
+    [
+        "de",
+        "la",
+        "le",
+        "du",
+        "des",
+        "del",
+        "della",
+        "di",
+        "da",
+        "do",
+        "dos",
+        "das",
+        "van",
+        "von",
+        "der",
+        "den",
+        "am",
+        "im",
+        "an",
+    ]
+)
+_PARTICLES = STREET_PARTICLES | {
     "les",
-    "du",
-    "des",
-    "del",
-    "della",
-    "di",
-    "da",
-    "do",
-    "dos",
-    "das",
-    "van",
-    "von",
-    "der",
-    "den",
-    "am",
-    "im",
-    "an",
     "sur",
     "y",
     "e",
@@ -144,11 +151,11 @@ _PARTICLES = {
     "ul.",
     "al.",
     "os.",
+    "st.",
+    "ste.",
     "and",
     "of",
     "the",
-    "st.",
-    "ste.",
 }
 _NUM_RE = re.compile(_NUM + r"\.?$")
 

@@ -352,7 +352,7 @@ def _not_an_identifier(text: str, r: RecognizerResult) -> bool:
         if _PHONE_CUE.search(text[max(0, r.start - 40) : r.start]) or _PHONE_LABEL_AFTER.match(
             text[r.end : r.end + 12]
         ):
-            return False  # labelled or called: 'Mobile: 03.93.92.16.85', 'call me on ...'
+            return False  # labelled or called: 'Mobile: 06.11.22.33.44', 'call me on ...'
         return bool(
             (before and (before.isalnum() or before in "/.:=_#"))
             or re.fullmatch(r"\(?(?:1[5-9]|20)\d\d\s*[-–]\s*(?:1[5-9]|20)\d\d\)?", value)
@@ -411,7 +411,7 @@ _CONTACT_LABEL = re.compile(
     r"(?i)^(?:phone|tel|telephone|mobile|cell|fax|desk|office|e-?mail|website|web|url|"
     r"address|personal info)\b"
 )
-# a line of an address block that ends it: a postal code last ('Slovenia 15755', 'SW1A 1AA')
+# a line of an address block that ends it: a postal code last ('Norway 0150', 'SW1A 1AA')
 _POSTAL_LINE = re.compile(
     r"(?:^|\s)(?:\d{4,6}(?:-\d{3,4})?|\d{3}\s\d{2}|\d{2}-\d{3}|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}|"
     r"[A-Z]\d[A-Z]\s?\d[A-Z]\d)$"
@@ -424,7 +424,7 @@ def _fit_address(text: str, r: RecognizerResult) -> RecognizerResult:
     that the street-word recognizer took in ('lives on Via dei Fiorentini 17', '137 Avenue
     Teboulbi St. the first three months': in text of mixed case the lower-case words, in
     text of one case the common English ones), and grown over the lines of its block down
-    to the postal code ('Ostrov nad Ohrí' / 'Czech Republic 56655')."""
+    to the postal code ('Ústí nad Labem' / 'Czech Republic 40001')."""
     start, end = r.start, r.end
     cased = not mostly_lower(text) and not mostly_upper(text)
     toks = list(re.finditer(r"\S+", text[start:end]))
@@ -573,7 +573,7 @@ def _name_shaped(value: str) -> bool:
     return any(_bare(w) in names for w in words)
 
 
-# surname prefixes written with a capital inside the word: 'McDowell', 'LeBatelier', "D'Angelo"
+# surname prefixes written with a capital inside the word: 'McDowell', 'LeBlanc', "D'Angelo"
 _NAME_PREFIX = re.compile(r"^(?:Mc|Mac|Le|La|De|Di|Da|Du|Van|O['’]|D['’])(?=[A-Z][a-z]+$)")
 
 
@@ -665,7 +665,7 @@ _NOT_A_SPEAKER = re.compile(
 )
 # a name that English text does not know (every word rarer than this) is a private person's
 UNKNOWN_NAME_ZIPF = 2.0
-# a name heading a contact card may hold rarer words than English names ('Marta Palermo')
+# a name heading a contact card may hold rarer words than English names ('Ilse Brandvold')
 HEADING_NAME_ZIPF = 3.5
 
 
@@ -767,11 +767,11 @@ def _folded_places() -> frozenset[str]:
 
 
 def record_heading_names(text: str, contact: list[RecognizerResult]) -> list[tuple[int, int]]:
-    """A line that is a person's name alone ('Silvia J Křenová', '>Oline Mikaelsen', 'naomi
-    ryan'), heading a record (the text's first line, or after a blank line) or just above a
+    """A line that is a person's name alone ('Dana K Horáková', '>Ingrid Solberg', 'tom
+    baker'), heading a record (the text's first line, or after a blank line) or just above a
     contact detail, in a block of lines that holds a phone number, an e-mail or a street
     address: a contact card, a letterhead, an address label. A short label of a name, its
-    town and its country ('Martin Karlsen' / 'Los Angeles' / 'United States') is one too."""
+    town and its country ('Erik Lund' / 'Bergen' / 'Norway') is one too."""
     lines = [m.span() for m in re.finditer(r"[^\n]*\S[^\n]*", text)]
     if not contact and 2 <= len(lines) <= 5:
         rows = [text[a:b].strip(_LINE_MARKS) for a, b in lines]
@@ -814,8 +814,8 @@ def contact_sentence_names(
     text: str, contact: list[RecognizerResult], sentences: list[tuple[int, int]]
 ) -> list[tuple[int, int]]:
     """In text of mixed case, the capitalized names in a sentence that gives a phone number,
-    an e-mail or a street address ('Jacob lives on 90 Whitchurch Road.', 'Scott had given
-    Belle his address: ...'): whose contact detail it is."""
+    an e-mail or a street address ('Paul lives on 12 Elm Road.', 'Tom had given
+    Ann his address: ...'): whose contact detail it is."""
     if mostly_lower(text) or mostly_upper(text):
         return []
     first = first_names()
@@ -941,7 +941,7 @@ def _name_as_term(text: str, r: RecognizerResult) -> bool:
 
 
 def _cued_name(text: str, r: RecognizerResult) -> bool:
-    """A name right after a field label or an introduction ('Name: Leigha Mackay',
+    """A name right after a field label or an introduction ('Name: Ann Lee',
     'my name is ...'): capitalized words (or all in one case), no digit or code, none a
     common English word unless a listed name; what :func:`_name_like` asks is looser here."""
     before = text[max(0, r.start - 60) : r.start]
@@ -1149,7 +1149,7 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
         if name == "NameCueRecognizer" and not _cue_name(text, value, r.start):
             continue
         if name in CUE_RECOGNIZERS:
-            if not any(_code_like(w) for w in _words(value)):  # not 'SophieSnazz'
+            if not any(_code_like(w) for w in _words(value)):  # not 'AnnaLuxe'
                 out.append(r)
             continue
         if name == "BirthDateRecognizer" and _public_birth_date(text, r, ctx):
@@ -1177,7 +1177,7 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
 
 
 def _fitted(text: str, r: RecognizerResult) -> RecognizerResult:
-    """A name found across a line break ('Jamie Pratt\n\nTalking-books') cut to its first
+    """A name found across a line break ('Ann Lee\n\nAudio-books') cut to its first
     line; an address fitted to the address (:func:`_fit_address`)."""
     if r.entity_type == "STREET_ADDRESS":
         return _fit_address(text, r)

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import typing
@@ -619,40 +620,31 @@ class PiiDetector:
         duplicate removal as the first, minus any that overlaps one of the first (its text is
         replaced anyway). They are never applied: the report lists them, masked, for a
         reviewer. Recognizers that cannot reach the threshold at all are not run
-        (:func:`_can_reach`), so they add nothing here either. Empty without a margin."""
+        (:func:`_can_reach`), so they add nothing here either. Empty without a margin.
+
+        A window text that occurs more than once in ``texts`` (a chat's messages repeat its
+        fields; an instruction template recurs across records) is analyzed once: what is
+        found in a window depends on its text alone."""
         pieces: list[tuple[int, int, str]] = []  # (text index, offset, window text)
         for i, text in enumerate(texts):
             for offset, window in windows(text, self.window_chars, self.window_overlap):
                 pieces.append((i, offset, window))
-        found: list[set[Detection]] = [set() for _ in texts]
-        near_found: list[set[Detection]] = [set() for _ in texts]
-        views = (w for _, _, w in pieces)
+        # each distinct window once, in order of first appearance
+        views = list(dict.fromkeys(w for _, _, w in pieces))
         analyzed: Iterable[tuple[str, NlpArtifacts | None]] = (
             self.nlp_engine.process_batch(views, "en")
             if self.uses_ner
             else ((w, None) for w in views)
         )
-        for (i, offset, _), (window, artifacts) in zip(pieces, analyzed, strict=True):
-            if not window.strip():
-                continue
-            near: list[RecognizerResult] | None = [] if self.near_margin > 0 else None
-            results = self.analyze(window, artifacts, near)
-            if self.profile == "strict":
-                results = results + _letterhead(window, results)
-            if near:
-                near = self._near(window, results, near)
-            if self.postfilter is not None:
-                results = self.postfilter(window, results)
-            found[i].update(
-                _detection(r, offset)
-                for r in results
-                if window[r.start : r.end].lower() not in self.allow
-            )
-            near_found[i].update(
-                _detection(r, offset)
-                for r in near or ()
-                if window[r.start : r.end].lower() not in self.allow
-            )
+        by_window = {
+            window: self._detect_window(window, artifacts) for window, artifacts in analyzed
+        }
+        found: list[set[Detection]] = [set() for _ in texts]
+        near_found: list[set[Detection]] = [set() for _ in texts]
+        for i, offset, window in pieces:
+            dets, near_dets = by_window[window]
+            found[i].update(_shifted(d, offset) for d in dets)
+            near_found[i].update(_shifted(d, offset) for d in near_dets)
         out = [sorted(f, key=lambda d: (d.start, -d.end, d.entity_type)) for f in found]
         near_out = []
         for applied, near_set in zip(out, near_found, strict=True):
@@ -667,6 +659,29 @@ class PiiDetector:
                 )
             )
         return out, near_out
+
+    def _detect_window(
+        self, window: str, artifacts: NlpArtifacts | None
+    ) -> tuple[list[Detection], list[Detection]]:
+        """(detections, near-threshold detections) in one window, offsets within it."""
+        if not window.strip():
+            return [], []
+        near: list[RecognizerResult] | None = [] if self.near_margin > 0 else None
+        results = self.analyze(window, artifacts, near)
+        if self.profile == "strict":
+            results = results + _letterhead(window, results)
+        if near:
+            near = self._near(window, results, near)
+        if self.postfilter is not None:
+            results = self.postfilter(window, results)
+        return (
+            [_detection(r) for r in results if window[r.start : r.end].lower() not in self.allow],
+            [
+                _detection(r)
+                for r in near or ()
+                if window[r.start : r.end].lower() not in self.allow
+            ],
+        )
 
     def _near(
         self, text: str, results: list[RecognizerResult], near: list[RecognizerResult]
@@ -763,6 +778,10 @@ def _detection(r: RecognizerResult, offset: int = 0) -> Detection:
         round(float(r.score), 4),
         str(meta.get(RecognizerResult.RECOGNIZER_NAME_KEY, "")),
     )
+
+
+def _shifted(d: Detection, offset: int) -> Detection:
+    return d if not offset else dataclasses.replace(d, start=d.start + offset, end=d.end + offset)
 
 
 def windows(text: str, size: int, overlap: int) -> Iterator[tuple[int, str]]:

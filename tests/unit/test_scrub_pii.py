@@ -151,6 +151,31 @@ def test_ner_on_those_sentences_finds_what_ner_on_whole_texts_finds(detector, mo
     assert detector.detect(texts) == stretches
 
 
+def test_a_window_repeated_in_a_batch_is_analyzed_once_with_the_same_detections(
+    detector, monkeypatch
+):
+    texts = [t for t, _, _ in CAUGHT[:4]]
+    alone = [detector.detect([t])[0] for t in texts]
+    # one line repeated: the long text's windows are the same text at different offsets
+    value = "ann.lee@mail.com"
+    long = "\n".join([f"Questions go to {value} on weekdays."] * 200)
+    assert len({w for _, w in windows(long, detector.window_chars, detector.window_overlap)}) < (
+        len(list(windows(long, detector.window_chars, detector.window_overlap)))
+    )
+    analyzed: list[str] = []
+    real = detector.analyze
+    monkeypatch.setattr(
+        detector, "analyze", lambda text, *a, **k: analyzed.append(text) or real(text, *a, **k)
+    )
+    batch = [texts[0], texts[1], texts[0], texts[2], texts[1], texts[3], long]
+    found = detector.detect(batch)
+    assert found[:6] == [alone[0], alone[1], alone[0], alone[2], alone[1], alone[3]]
+    assert len(analyzed) == len(set(analyzed)) and set(texts) <= set(analyzed)
+    # every copy of the e-mail found where it stands in the long text (windows shifted)
+    starts = {d.start for d in found[6] if long[d.start : d.end] == value}
+    assert starts == {m.start() for m in re.finditer(re.escape(value), long)}
+
+
 # ------------------------------------------------------------------------------- operators
 
 TEXT = "Ann Lee (ann.lee@mail.com, 415-555-0134) was born on 03/14/1962; card 4111 1111 1111 1111."

@@ -11,6 +11,8 @@
 - NER runs only on the sentences where it may find something that is kept (a capitalized
   word that is not a common sentence opener or an abbreviation, a date), with four words of
   context either side; texts without a capital letter skip spaCy altogether.
+- Each distinct window text of a call is analyzed once (chat messages repeat a record's
+  fields; instruction templates recur across a batch's records).
 - Presidio's email recognizer calls tldextract, which downloads the public suffix list on first
   use: it is pointed at the list that ships inside tldextract instead.
 """

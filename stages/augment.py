@@ -1,7 +1,8 @@
 """augment: counterfactual children for the groups the before-audit named, entity swaps, noise.
 
     python stages/augment.py --params params.yaml --input data/interim/clean.parquet \
-        --audit audits/audit_before.json --out data/interim/augment.parquet \
+        --audit audits/audit_before.json --surrogates data/interim/scrub_pii_surrogates.parquet \
+        --out data/interim/augment.parquet \
         --ledger data/ledger/augment.jsonl --metrics metrics/augment.json
 """
 
@@ -20,6 +21,7 @@ def main(args, params) -> None:
         out=args.out,
         ledger=args.ledger,
         metrics=args.metrics,
+        surrogates=args.surrogates,
     )
 
 
@@ -27,4 +29,7 @@ if __name__ == "__main__":
     parser = stage_parser(__doc__)
     for flag in ("--input", "--audit", "--out", "--ledger", "--metrics"):
         parser.add_argument(flag, type=Path, required=True)
+    parser.add_argument(
+        "--surrogates", type=Path, help="scrub_pii's surrogates file: what entity swaps change"
+    )
     run_stage("augment", main, parser)

@@ -4,7 +4,8 @@
         --gold data/raw/default/_gold/pii_spans.jsonl --out data/interim/scrub_pii.parquet \
         --ledger data/ledger/scrub_pii.jsonl --quarantine data/quarantine/scrub_pii.jsonl \
         --metrics metrics/scrub_pii.json --report-json audits/pii_report.json \
-        --report-html reports/pii_report.html
+        --report-html reports/pii_report.html \
+        --surrogates data/interim/scrub_pii_surrogates.parquet
 """
 
 from pathlib import Path
@@ -26,20 +27,16 @@ def main(args, params) -> None:
         executor=params.executor,
         gold_paths=args.gold,
         labels=params.meta_labels(),  # meta keys other stages read: free text left as it is
+        surrogates=args.surrogates,
     )
 
 
 if __name__ == "__main__":
     parser = stage_parser(__doc__)
-    for flag in (
-        "--input",
-        "--out",
-        "--ledger",
-        "--quarantine",
-        "--metrics",
-        "--report-json",
-        "--report-html",
-    ):
+    for flag in ("--input", "--out", "--ledger", "--quarantine", "--metrics"):
+        parser.add_argument(flag, type=Path, required=True)
+    for flag in ("--report-json", "--report-html"):
         parser.add_argument(flag, type=Path, required=True)
     parser.add_argument("--gold", type=Path, action="append", default=[], help="gold spans")
+    parser.add_argument("--surrogates", type=Path, help="where the replacements stand")
     run_stage("scrub_pii", main, parser)

@@ -1094,7 +1094,13 @@ class AugmentConfig(StrictModel):
     entity_swap_rate: Share = Field(
         0.03,
         description="share of input records that get a child with people, places and "
-        "companies swapped",
+        "companies swapped (drawn from the records that have some to swap)",
+    )
+    entities: Literal["surrogates", "ner"] = Field(
+        "surrogates",
+        description="the people, places and organisations a swap changes: 'surrogates', those "
+        "scrub_pii put in (private by the profile's rules, so a swap changes no public fact; no "
+        "NER pass); 'ner', every one spaCy's NER finds, public ones included",
     )
     noise_rate: Share = Field(
         0.02, description="share of input records that get a child with typos and casing noise"

@@ -565,18 +565,25 @@ class Counterfactual:
         return out
 
     def _swap_entities(self, text: str, key: str, doc: Any) -> str:
+        return self.swap_spans(
+            text,
+            key,
+            [(e.start_char, e.end_char, SPACY_KINDS.get(e.label_, "")) for e in doc.ents],
+        )
+
+    def swap_spans(self, text: str, key: str, spans: Sequence[tuple[int, int, str]]) -> str:
+        """``text`` with the people, places and organizations at ``spans`` ((start, end,
+        kind), kind "person", "place" or "org"; any other kind is left alone) replaced as
+        :meth:`entity_swap` replaces the ones NER finds."""
         protected = _protected(text)
         caps = _mostly_caps(text)
         edits: dict[int, tuple[int, str]] = {}
-        for ent in doc.ents:
-            label = {"PERSON": "person", "GPE": "place", "LOC": "place", "ORG": "org"}.get(
-                ent.label_
-            )
-            if label is None:
+        for start, end, label in spans:
+            if label not in ("person", "place", "org"):
                 continue
             # an entity spanning lines is one entity a line ('PRISCILLA REESE\nHOME ADDRESS')
-            for part in re.finditer(r"[^\n]+", text[ent.start_char : ent.end_char]):
-                a = ent.start_char + part.start() + len(part.group(0)) - len(part.group(0).lstrip())
+            for part in re.finditer(r"[^\n]+", text[start:end]):
+                a = start + part.start() + len(part.group(0)) - len(part.group(0).lstrip())
                 value = part.group(0).strip()
                 b = a + len(value)
                 if not value or _inside(protected, a, b) or not _entity_kept(value, caps):
@@ -817,6 +824,12 @@ def _places() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
         )
     )
     return countries, states, cities
+
+
+#: spaCy's entity labels that :meth:`Counterfactual.entity_swap` swaps, by kind
+SPACY_KINDS = {"PERSON": "person", "GPE": "place", "LOC": "place", "ORG": "org"}
+#: scrub_pii's entity types whose surrogates augment swaps, by kind (provena.placed)
+SURROGATE_KINDS = {"PERSON": "person", "LOCATION": "place", "ORGANIZATION": "org"}
 
 
 def _swappable_letter(ch: str) -> bool:

@@ -4,10 +4,12 @@ tests/pipeline/test_offline.py)."""
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import json
 import re
 
+import pyarrow.parquet as pq
 import pytest
 
 from provena import scrub_pii
@@ -283,8 +285,30 @@ def scrubbed(tmp_path_factory):
         report_json=out / "report.json",
         report_html=out / "report.html",
         gold_paths=[tmp / "raw" / "default" / "_gold" / "pii_spans.jsonl"],
+        surrogates=out / "surrogates.parquet",
     )
     return tmp, report
+
+
+def test_surrogates_file_says_where_each_replacement_stands(scrubbed):
+    """One row per replacement in a kept record's text fields, at the new value's offsets in
+    the output (placeholders here, so the text there is '<TYPE>'): what augment swaps."""
+    tmp, _ = scrubbed
+    rows = pq.read_table(tmp / "out" / "surrogates.parquet").to_pylist()
+    kept = {r["id"]: r for b in read_records(tmp / "out" / "records.parquet") for r in b}
+    assert len(rows) > 500 and {r["field"] for r in rows} <= {"instruction", "input", "output"}
+    for r in rows:
+        assert r["operator"] == "placeholder"
+        assert kept[r["id"]][r["field"]][r["start"] : r["end"]] == f"<{r['entity_type']}>"
+    # every replacement the ledger names in a kept record's text fields, and no other
+    named = collections.Counter(
+        (line["id"], e["field"], e["entity_type"])
+        for line in read_jsonl(tmp / "out" / "ledger.jsonl")
+        if line["action"] == "scrubbed"
+        for e in line["entities"]
+        if e["field"] in ("instruction", "input", "output") and e["operator"] != "keep"
+    )
+    assert named == collections.Counter((r["id"], r["field"], r["entity_type"]) for r in rows)
 
 
 def test_books_balance_and_gold_quality(scrubbed):

@@ -426,8 +426,9 @@ def _children_for(
             field, target, cur, n_now = entry["labels"][0]
             q = quotas(cur, target, n_now, k)
             picked: list[int] = []
+            value = df[field].to_dict()  # row -> value: a dict lookup, not a pandas call, a row
             for v, want in sorted(q.items()):
-                picked += [r for r in order if df.at[r, field] == v][:want]
+                picked += [r for r in order if value[r] == v][:want]
             if len(picked) < k and not strict:  # a value ran short: fill from the rest, in order
                 chosen = set(picked)
                 picked += [r for r in order if r not in chosen][: k - len(picked)]
@@ -482,8 +483,9 @@ def _balanced(
         q = quotas(Counter(in_g[other]), ref, len(in_g), max(k, 1))
         rank: Counter[str] = Counter()
         prio = {}
+        value = df[other].to_dict()
         for r in order:
-            band = df.at[r, other]
+            band = value[r]
             prio[r] = rank[band] / q[band] if q.get(band) else float("inf")
             rank[band] += 1
         order = sorted(order, key=lambda r: prio[r])
@@ -496,8 +498,9 @@ def _cut(planned: list[Child], keep: int, df: pd.DataFrame, acfg: AuditDataConfi
     of each stratum (the best donors) stay."""
     labels = [o.field for o in acfg.outcomes if o.kind == "label" and o.check and o.field in df]
     strata: dict[tuple, list[Child]] = defaultdict(list)
+    values = [df[f].to_dict() for f in labels]
     for c in planned:
-        strata[(c.op, *(df.at[c.parent, f] for f in labels))].append(c)
+        strata[(c.op, *(v[c.parent] for v in values))].append(c)
     kept = [c for cs in strata.values() for c in cs[: len(cs) * keep // len(planned)]]
     position = {id(c): i for i, c in enumerate(planned)}
     return sorted(kept, key=lambda c: position[id(c)])
@@ -523,8 +526,15 @@ def run(
     out: Path,
     ledger: Path,
     metrics: Path | None = None,
+    surrogates: Path | None = None,
 ) -> dict[str, Any]:
-    from provena.counterfactual import Counterfactual
+    """Children of the input's records; write them after the input, with their ledger lines.
+
+    ``surrogates``: scrub_pii's surrogates file (:mod:`provena.placed`), the people, places and
+    organisations an entity swap changes when ``augment.entities`` is "surrogates". Without it
+    no record has any, and entity swaps fall back as they do for a record without: a child of
+    an attribute gets typos, an entity_swap child is not made."""
+    from provena.counterfactual import SURROGATE_KINDS, Counterfactual
 
     # the input is held as one Arrow table of its output rows (a few hundred bytes a record,
     # not a few kilobytes of Python dicts); a parent becomes a record again when a child needs it
@@ -554,9 +564,19 @@ def run(
         df[name] = df[name].astype(int)
     can_swap = pd.Series(swap_ok, index=df.index)
     planned = plan(df, audit, acfg, cfg, can_swap) if cfg.counterfactual else []
+    by_surrogates = cfg.entities == "surrogates"
+    if by_surrogates and surrogates is None:
+        log.warning("augment: no surrogates file given: entity swaps have nothing to swap")
+    swappable = (
+        set(_placed(surrogates, SURROGATE_KINDS, None)) if by_surrogates and surrogates else set()
+    )
     extra = []
     for op, rate in (("entity_swap", cfg.entity_swap_rate), ("noise", cfg.noise_rate)):
         order = _order(df["id"], cfg.seed, op)
+        if op == "entity_swap" and by_surrogates:
+            # only records with surrogates to swap: a swap would leave the others as they are
+            ids = df["id"].to_numpy()
+            order = [r for r in order if ids[r] in swappable]
         extra += [Child(r, op) for r in order[: round(rate * len(df))]]
     cap = math.floor(cfg.max_new_share * len(df))
     if len(planned) + len(extra) > cap:
@@ -581,10 +601,17 @@ def run(
     gender_jobs = [c for c in planned if c.attribute == "gender"]
     swapped = _gender_texts(cf, records, gender_jobs)
     seen = set(table.column("id").to_pylist())
+    placed = None
+    if by_surrogates:  # the surrogates of the parents whose entities are swapped, no others
+        ids = table.column("id")
+        wanted = {ids[c.parent].as_py() for c in jobs if _swaps_entities(c)}
+        placed = _placed(surrogates, SURROGATE_KINDS, wanted) if surrogates and wanted else {}
     for start in range(0, len(jobs), CHUNK):
         chunk = jobs[start : start + CHUNK]
         parents = records([c.parent for c in chunk])
-        res = make_children(chunk, parents.__getitem__, cf, cfg, swapped=swapped, seen=seen)
+        res = make_children(
+            chunk, parents.__getitem__, cf, cfg, swapped=swapped, seen=seen, placed=placed
+        )
         made_parts.append(_rows(res.kept))
         lines += res.ledger
         added.update(r["op"] for r in res.kept)
@@ -664,13 +691,16 @@ def make_children(
     *,
     swapped: dict[tuple[int, str], tuple[str, str]],
     seen: set[str],
+    placed: dict[str, dict[str, list[tuple[int, int, str]]]] | None = None,
 ) -> StageResult:
     """The children of ``jobs``, in order, each with its ``added`` ledger line.
 
     ``record`` gives a parent by its row; ``cf`` rewrites texts and ``swapped`` holds the
-    gender-swapped ones (:func:`_gender_texts`). The entity swaps of all ``jobs`` go through
-    one NER pass (:meth:`Counterfactual.entity_swap_many`: only the texts a swap can change are
-    read), so callers pass a chunk of jobs, not one at a time.
+    gender-swapped ones (:func:`_gender_texts`). An entity swap changes the surrogates at
+    ``placed`` (parent id -> field -> [(start, end, scrub_pii's entity type)]; see
+    :mod:`provena.placed`); with ``placed`` None, the entities spaCy's NER finds, the swaps of
+    all ``jobs`` in one NER pass (:meth:`Counterfactual.entity_swap_many`: only the texts a
+    swap can change are read), so callers pass a chunk of jobs, not one at a time.
     A child whose id is in ``seen`` (its rewrite changed nothing: it would copy its parent or
     an earlier child) is skipped and counted by operation in the result's ``detail`` (a
     ``Counter``); the ids of the children made are added to ``seen``. Children are new
@@ -680,10 +710,26 @@ def make_children(
     keys = [f"{p['id']}:{c.op}" for c, p in zip(jobs, parents, strict=True)]
     # the entity swaps of all the jobs at once: one NER pass over the texts it can change
     ent = [i for i, c in enumerate(jobs) if c.attribute != "gender" and _swaps_entities(c)]
-    done = cf.entity_swap_many(
-        [parents[i][f] for i in ent for f in ("input", "output")],
-        [keys[i] for i in ent for _ in range(2)],
-    )
+    if placed is None:
+        done = cf.entity_swap_many(
+            [parents[i][f] for i in ent for f in ("input", "output")],
+            [keys[i] for i in ent for _ in range(2)],
+        )
+    else:
+        from provena.counterfactual import SURROGATE_KINDS
+
+        done = [
+            cf.swap_spans(
+                parents[i][f],
+                keys[i],
+                [
+                    (a, b, SURROGATE_KINDS[t])
+                    for a, b, t in placed.get(parents[i]["id"], {}).get(f, [])
+                ],
+            )
+            for i in ent
+            for f in ("input", "output")
+        ]
     entities = {i: (done[2 * k], done[2 * k + 1]) for k, i in enumerate(ent)}
     for i, c in enumerate(jobs):
         parent, key = parents[i], keys[i]
@@ -727,6 +773,14 @@ def make_children(
             )
         )
     return result
+
+
+def _placed(path: Path, kinds: dict[str, str], ids: set[str] | None) -> dict:
+    """The surrogates of the input/output text of records ``ids`` (all, when None) whose type
+    is one of ``kinds``'s, by id and field."""
+    from provena.placed import read_placed
+
+    return read_placed(path, fields=("input", "output"), types=kinds, ids=ids)
 
 
 def _swaps_entities(c: Child) -> bool:

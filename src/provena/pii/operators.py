@@ -615,9 +615,16 @@ class Anonymizer:
         self, text: str, spans: list[tuple[int, int, str, float]]
     ) -> tuple[str, list[tuple[int, int]]]:
         """The new text and where, in it, the replacements stand."""
+        new, items = self.anonymize_with_items(text, spans)
+        return new, [(s, e) for s, e, _ in items]
+
+    def anonymize_with_items(
+        self, text: str, spans: list[tuple[int, int, str, float]]
+    ) -> tuple[str, list[tuple[int, int, str]]]:
+        """The new text and, in order, where in it each replacement stands and its type."""
         if not spans:
             return text, []
         results = [RecognizerResult(t, s, e, sc) for s, e, t, sc in spans]
         operators = {t: self._config(t) for t in {sp[2] for sp in spans}}
         res = self.engine.anonymize(text=text, analyzer_results=results, operators=operators)
-        return res.text, sorted((i.start, i.end) for i in res.items)
+        return res.text, sorted((i.start, i.end, i.entity_type) for i in res.items)

@@ -50,9 +50,11 @@ from provena.pii.general import public_names_in_record
 from provena.pii.operators import Anonymizer, keyed_hash
 from provena.pii.scoring import GoldSpan, PiiScore
 from provena.pii.settings import detector, profile_for, secret_key
+from provena.placed import PlacedWriter
 from provena.progress import progress
 from provena.records import (
     NO_GOLD,
+    TEXT_FIELDS,
     Message,
     Record,
     StageResult,
@@ -85,6 +87,10 @@ class PiiStats:
     gold: PiiScore = field(default_factory=PiiScore)
     gold_records: int = 0
     review: Review | None = None  # the report's sample and near-threshold detections
+    #: where the replacements stand in the kept records' text fields, (id, field, start, end,
+    #: entity type, operator): the batch's rows of the surrogates file, written by :func:`run`
+    #: in input order and not added up by :meth:`merge`
+    placed: list[tuple[str, str, int, int, str, str]] = field(default_factory=list)
 
     def merge(self, o: PiiStats) -> None:
         for name in (
@@ -357,6 +363,7 @@ def scrub_batch(
         new = dict(rec)
         new_messages = [dict(m) for m in rec["messages"]] if rec.get("messages") else None
         entities, originals, leftovers = [], [], []
+        placed: list[tuple[str, str, int, int, str, str]] = []
         views: list[FieldView] = []  # what the report's sample may show
         gold_id = str(rec["meta"].get(cfg.gold_key, "")) if gold is not None else ""
         items = per_record.get(i, [])
@@ -392,9 +399,15 @@ def scrub_batch(
                 stats.score_bins[_bin(score)] += 1
                 if op != "keep":
                     originals.append((etype, value))
-            scrubbed, ranges = scrubber.anonymizer.anonymize_with_ranges(
+            scrubbed, items = scrubber.anonymizer.anonymize_with_items(
                 text, [(s, e, t, sc) for s, e, t, sc, _ in spans]
             )
+            ranges = [(s, e) for s, e, _ in items]
+            if f in TEXT_FIELDS:
+                for s, e, t in items:
+                    op = scrubber.anonymizer.operator_for(t)
+                    if op != "keep":
+                        placed.append((rec["id"], f, s, e, t, op))
             labelled = gold.get((gold_id, f), []) if gold_id else []  # type: ignore[union-attr]
             near_f = review.near_outside(near_at[(i, f)], spans)
             views.append(
@@ -456,6 +469,7 @@ def scrub_batch(
             continue
         result.stats.records_kept += 1
         result.kept.append(new)  # type: ignore[arg-type]
+        stats.placed += placed
         if entities:
             result.stats.changed_by_rule["pii"] += 1
             counts = collections.Counter(e["entity_type"] for e in entities)
@@ -690,8 +704,12 @@ def run(
     gold_paths: Iterable[Path] = (),
     executor: ExecutorConfig = LOCAL,
     labels: Iterable[str] | None = None,
+    surrogates: Path | None = None,
 ) -> dict[str, Any]:
     """Scrub a record file; write records, ledger, quarantine, metrics and the PII report.
+
+    ``surrogates``: where to write where each replacement stands in the output's text fields
+    (:mod:`provena.placed`; augment swaps the people, places and organisations put in).
 
     ``executor`` says where the batches are scrubbed (:mod:`provena.executor`); with the local
     kind, ``scrub_pii.workers`` processes. ``labels``: the meta keys other stages read as
@@ -711,7 +729,13 @@ def run(
     # the record count from Parquet metadata: no second pass over the data for the progress bar
     total = pq.ParquetFile(inp).metadata.num_rows if inp.suffix == ".parquet" else None
     bar = progress(total=total, desc=STAGE, unit=" rec", unit_scale=True)
-    with RecordWriter(out) as rw, LinesWriter(ledger) as lw, LinesWriter(quarantine) as qw:
+    placed = PlacedWriter(surrogates) if surrogates is not None else contextlib.nullcontext()
+    with (
+        RecordWriter(out) as rw,
+        LinesWriter(ledger) as lw,
+        LinesWriter(quarantine) as qw,
+        placed as pw,
+    ):
         # detection and anonymization run where the executor says; the books, the ledger and
         # the report are kept here, in input order
         results = map_batches(
@@ -728,6 +752,9 @@ def run(
                 rw.write(res.kept)
                 lw.write(res.ledger)
                 qw.write(res.rejected)
+                if pw is not None:
+                    pw.write(res.detail.placed)
+                res.detail.placed = []
                 totals.merge(res.stats)
                 stats.merge(res.detail)
                 bar.update(res.stats.records_in)

@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import cached_property
+from itertools import islice
 from pathlib import Path
 
 import ftfy.badness
@@ -20,12 +21,14 @@ import numpy as np
 
 from provena.clean.asks import (
     Ask,
+    LanguageAsk,
     about_assistant,
     about_markup,
     answer_kind,
     asks_for_verse,
     requested_language,
 )
+from provena.clean.langid import BatchLangid
 from provena.config import CleanConfig, RepetitionRule
 from provena.normalize import normalize_for_match
 from provena.records import Record
@@ -105,17 +108,30 @@ def is_list(text: str) -> bool:
 def _looped(items: Sequence[str]) -> list[bool]:
     """Which items repeat, right after it, a run of up to :data:`LOOP_MAX_PERIOD` items: the
     second "buy now" of "buy now buy now", the third copy of a stanza pasted three times."""
+    n = len(items)
     index: dict[str, int] = {}
-    ids = np.array([index.setdefault(it, len(index)) for it in items], dtype=np.int64)
-    covered = np.zeros(len(ids), dtype=bool)
-    for k in range(1, min(LOOP_MAX_PERIOD, len(ids) // 2) + 1):
-        same = ids[k:] == ids[:-k]  # same[m]: item m + k repeats item m
-        # a run of >= k equal pairs from m0 to m1: items m0 + k .. m1 + k repeat with period k
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], same.view(np.int8), [0]))))
-        for m0, m1 in zip(edges[::2], edges[1::2], strict=True):
-            if m1 - m0 >= k:
-                covered[m0 + k : m1 + k] = True
-    return covered.tolist()
+    ids = np.fromiter((index.setdefault(it, len(index)) for it in items), np.int64, count=n)
+    if len(index) == n:  # no item comes twice: nothing repeats
+        return [False] * n
+    periods = min(LOOP_MAX_PERIOD, n // 2)
+    padded = np.full(n + periods, -1, dtype=np.int64)  # -1: past the end, repeats nothing
+    padded[:n] = ids
+    # same[k - 1, 1 + m]: item m + k repeats item m; a zero column each side closes the runs
+    same = np.zeros((periods, n + 2), dtype=np.int8)
+    for k in range(1, periods + 1):
+        np.equal(padded[k : k + n], ids, out=same[k - 1, 1:-1], casting="unsafe")
+    # runs of equal pairs, per period: from m0 (included) to m1 (excluded)
+    edges = same[:, 1:] - same[:, :-1]
+    period, m0 = np.nonzero(edges == 1)
+    _, m1 = np.nonzero(edges == -1)
+    k = period + 1
+    run = m1 - m0 >= k  # a run of >= k equal pairs: items m0 + k .. m1 + k repeat with period k
+    if not run.any():
+        return [False] * n
+    delta = np.bincount(m0[run] + k[run], minlength=n + 1) - np.bincount(
+        m1[run] + k[run], minlength=n + 1
+    )
+    return (np.cumsum(delta[:n]) > 0).tolist()
 
 
 def repetition_problem(text: str, rule: RepetitionRule, verse: bool = False) -> str | None:
@@ -228,13 +244,53 @@ class Filters:
         """The first rule ``rec`` fails, as (rule, reason), or None. ``scrubbed``: scrub_pii
         replaced something in its output (its ledger says so), so the output's length is not
         the one it had."""
-        joined = self.text(rec)
+        return self._check(rec, self.text(rec), scrubbed, self.rules)
+
+    def _check(
+        self,
+        rec: Record,
+        joined: str,
+        scrubbed: bool,
+        rules: list[tuple[str, Callable[[Record, str], str | None]]],
+    ) -> tuple[str, str] | None:
         self._scrubbed = scrubbed or bool(PLACEHOLDER_RE.search(rec["output"]))
-        for name, fn in self.rules:
+        for name, fn in rules:
             reason = fn(rec, joined)
             if reason is not None:
                 return name, reason
         return None
+
+    def check_many(
+        self, records: Sequence[Record], scrubbed: Sequence[bool]
+    ) -> list[tuple[tuple[str, str] | None, str]]:
+        """:meth:`check` for each record of a batch, with its joined text: (first failed rule
+        or None, text). The same answers, faster: the language rule (the last one) runs once
+        for all the records that pass the others (:class:`~provena.clean.langid.BatchLangid`)."""
+        rules = self.rules
+        deferred = bool(rules) and rules[-1][0] == "language"
+        if deferred:
+            rules = rules[:-1]
+        out: list[tuple[tuple[str, str] | None, str]] = []
+        pending: list[tuple[int, list[str], LanguageAsk | None, str]] = []
+        texts: list[str] = []
+        for i, (rec, pii) in enumerate(zip(records, scrubbed, strict=True)):
+            joined = self.text(rec)
+            failed = self._check(rec, joined, pii, rules)
+            out.append((failed, joined))
+            if failed is None and deferred:
+                query = self._language_query(rec, joined)
+                if query is not None:
+                    judged = self._judged(query[0])
+                    if judged is not None:
+                        pending.append((i, *query[1:]))
+                        texts.append(judged)
+        if pending:
+            found = self._batch_langid.classify(texts, [allowed for _, allowed, _, _ in pending])
+            for (i, allowed, asked, where), got in zip(pending, found, strict=True):
+                reason = self._language_verdict(got, allowed, asked, where)
+                if reason is not None:
+                    out[i] = (("language", reason), out[i][1])
+        return out
 
     def ask(self, rec: Record) -> Ask:
         """What the record's instruction asks for (:func:`provena.clean.asks.answer_kind`)."""
@@ -363,15 +419,31 @@ class Filters:
 
         return LanguageIdentifier.from_modelpath(MODEL_DIR / MODEL_FILE, norm_probs=True)
 
+    @cached_property
+    def _batch_langid(self) -> BatchLangid:
+        return BatchLangid(self._langid)
+
+    def _judged(self, text: str) -> str | None:
+        """``text`` without placeholders, or None if it has too few letters to judge."""
+        text = PLACEHOLDER_RE.sub(" ", text) if "<" in text else text
+        n = self.f.language.min_chars
+        if len(text) < n or sum(1 for _ in islice(filter(str.isalpha, text), n)) < n:
+            return None
+        return text
+
     def language(self, text: str) -> tuple[str, float] | None:
         """(language, probability) of ``text`` without placeholders, or None if too short."""
-        text = PLACEHOLDER_RE.sub(" ", text)
-        if sum(map(str.isalpha, text)) < self.f.language.min_chars:
+        judged = self._judged(text)
+        if judged is None:
             return None
-        lang, prob = self._langid.classify(text)
+        lang, prob = self._langid.classify(judged)
         return lang, float(prob)
 
-    def _language(self, rec: Record, joined: str) -> str | None:
+    def _language_query(
+        self, rec: Record, joined: str
+    ) -> tuple[str, list[str], LanguageAsk | None, str] | None:
+        """What the language rule judges: (text, languages allowed, the language the
+        instruction asks for, where), or None where any language will do."""
         r = self.f.language
         allowed, asked = list(r.allowed), None
         if r.follow_instruction:
@@ -381,19 +453,34 @@ class Filters:
                 return None
             # the input is the text to translate or answer: the output is judged alone
             allowed += [c for c in asked.codes if c not in allowed]
-            found, where = self.language(rec["output"]), " in output"
-        else:
-            # the instruction is often one fixed English template: the example's language is
-            # that of its content
-            content = "\n".join(rec[f] for f in ("input", "output") if rec[f])
-            found, where = self.language(content or joined), ""
+            return rec["output"], allowed, asked, " in output"
+        # the instruction is often one fixed English template: the example's language is
+        # that of its content
+        content = "\n".join(rec[f] for f in ("input", "output") if rec[f])
+        return content or joined, allowed, asked, ""
+
+    def _language_verdict(
+        self,
+        found: tuple[str, float] | None,
+        allowed: list[str],
+        asked: LanguageAsk | None,
+        where: str,
+    ) -> str | None:
         if found is None:
             return None
+        r = self.f.language
         lang, prob = found
         if lang not in allowed and prob >= r.min_confidence:
             named = f" ({', '.join(asked.codes)} named by the instruction)" if asked else ""
             return f"language {lang} (p={prob:.2f}){where}, allowed: {', '.join(allowed)}{named}"
         return None
+
+    def _language(self, rec: Record, joined: str) -> str | None:
+        query = self._language_query(rec, joined)
+        if query is None:
+            return None
+        text, allowed, asked, where = query
+        return self._language_verdict(self.language(text), allowed, asked, where)
 
 
 def _names(instruction: str, word: str) -> bool:

@@ -36,9 +36,11 @@ from provena.tokens import load_tokenizer
 
 #: Typed placeholders that scrub_pii writes (``<PERSON>``, ``<US_SSN>``).
 PLACEHOLDER_RE = re.compile(r"<[A-Z][A-Z0-9_]*>")
-_LETTER_RE = re.compile(r"[^\W\d_]")
 _CONTENT_RE = re.compile(r"[^\W_]")  # a letter or a digit
-_LAYOUT_RE = re.compile(r"^[|:=+*•·\-–—_~]+$")
+#: whole words (as str.split cuts them: \s is its whitespace) made of table rules, bullets and
+#: dashes only; and whole words without a letter (a letter: [^\W\d_])
+_LAYOUT_WORD_RE = re.compile(r"(?<!\S)[|:=+*•·\-–—_~]+(?!\S)")
+_NO_LETTER_WORD_RE = re.compile(r"(?<!\S)(?:[^\w\s]|[\d_])+(?!\S)")
 #: a hashtag; not a Markdown heading, a colour (#F5F5DC) or "C#"
 _HASHTAG_RE = re.compile(
     r"(?<![\w#&])#(?!(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})\b)[^\W_]"
@@ -392,15 +394,18 @@ class Filters:
     def _characters(self, rec: Record, joined: str) -> str | None:
         r = self.f.characters
         # table rules, bullets and dashes ("|", "---", "-", "=") are layout, not words
-        words = [w for w in PLACEHOLDER_RE.sub("x", joined).split() if not _LAYOUT_RE.match(w)]
-        if len(words) < r.min_words:
+        text = PLACEHOLDER_RE.sub("x", joined) if "<" in joined else joined
+        layout = len(_LAYOUT_WORD_RE.findall(text))
+        n_words = len(text.split()) - layout
+        if n_words < r.min_words:
             return None
-        non_alpha = sum(1 for w in words if not _LETTER_RE.search(w)) / len(words)
+        # a layout word has no letter either
+        non_alpha = (len(_NO_LETTER_WORD_RE.findall(text)) - layout) / n_words
         if non_alpha > r.max_non_alpha_word_share:
             return f"words without a letter {non_alpha:.2f} > {r.max_non_alpha_word_share}"
         # hashtags (not Markdown headings), unless the instruction asks for them
         tags = 0 if _HASHTAG_ASK_RE.search(rec["instruction"]) else len(_HASHTAG_RE.findall(joined))
-        symbols = (tags + joined.count("...") + joined.count("\u2026")) / len(words)
+        symbols = (tags + joined.count("...") + joined.count("\u2026")) / n_words
         if symbols > r.max_symbol_word_ratio:
             return f"hashtags and '...' per word {symbols:.2f} > {r.max_symbol_word_ratio}"
         return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import islice
 from pathlib import Path
@@ -110,42 +111,83 @@ def is_list(text: str) -> bool:
 def _looped(items: Sequence[str]) -> list[bool]:
     """Which items repeat, right after it, a run of up to :data:`LOOP_MAX_PERIOD` items: the
     second "buy now" of "buy now buy now", the third copy of a stanza pasted three times."""
-    n = len(items)
+    return _looped_many([items])[0]
+
+
+def _looped_many(lists: Sequence[Sequence[str]]) -> list[list[bool]]:
+    """:func:`_looped` of each list, all in one numpy pass: the lists laid end to end, each
+    followed by :data:`LOOP_MAX_PERIOD` ids that equal nothing, so no pair spans two lists
+    (and a period longer than half a list finds no run in it, as there are too few pairs)."""
+    gap = LOOP_MAX_PERIOD
     index: dict[str, int] = {}
-    ids = np.fromiter((index.setdefault(it, len(index)) for it in items), np.int64, count=n)
-    if len(index) == n:  # no item comes twice: nothing repeats
-        return [False] * n
-    periods = min(LOOP_MAX_PERIOD, n // 2)
-    padded = np.full(n + periods, -1, dtype=np.int64)  # -1: past the end, repeats nothing
-    padded[:n] = ids
+    sizes = [len(items) for items in lists]
+    total = sum(sizes) + gap * len(lists)
+    ids = np.empty(total + gap, dtype=np.int64)
+    starts = []
+    at = 0
+    for items in lists:
+        starts.append(at)
+        ids[at : at + len(items)] = np.fromiter(
+            (index.setdefault(it, len(index)) for it in items), np.int64, count=len(items)
+        )
+        at += len(items)
+        ids[at : at + gap] = -1 - np.arange(at, at + gap)  # unique: equal to no other id
+        at += gap
+    ids[total:] = -1 - np.arange(total, total + gap)
     # same[k - 1, 1 + m]: item m + k repeats item m; a zero column each side closes the runs
-    same = np.zeros((periods, n + 2), dtype=np.int8)
-    for k in range(1, periods + 1):
-        np.equal(padded[k : k + n], ids, out=same[k - 1, 1:-1], casting="unsafe")
+    same = np.zeros((gap, total + 2), dtype=np.int8)
+    for k in range(1, gap + 1):
+        np.equal(ids[k : k + total], ids[:total], out=same[k - 1, 1:-1], casting="unsafe")
     # runs of equal pairs, per period: from m0 (included) to m1 (excluded)
     edges = same[:, 1:] - same[:, :-1]
     period, m0 = np.nonzero(edges == 1)
     _, m1 = np.nonzero(edges == -1)
     k = period + 1
     run = m1 - m0 >= k  # a run of >= k equal pairs: items m0 + k .. m1 + k repeat with period k
-    if not run.any():
-        return [False] * n
-    delta = np.bincount(m0[run] + k[run], minlength=n + 1) - np.bincount(
-        m1[run] + k[run], minlength=n + 1
+    delta = np.bincount(m0[run] + k[run], minlength=total + 1) - np.bincount(
+        m1[run] + k[run], minlength=total + 1
     )
-    return (np.cumsum(delta[:n]) > 0).tolist()
+    covered = (np.cumsum(delta[:total]) > 0).tolist()
+    return [covered[s : s + n] for s, n in zip(starts, sizes, strict=True)]
 
 
-def repetition_problem(text: str, rule: RepetitionRule, verse: bool = False) -> str | None:
+@dataclass
+class Loops:
+    """What the repetition rule measures a text on: its units (:func:`_units`, with their
+    words as written), the words of the units, and which of each repeat back to back."""
+
+    pairs: list[tuple[str, int]]
+    units: list[str]
+    tokens: list[str]
+    unit_loops: list[bool] = field(default_factory=list)
+    token_loops: list[bool] = field(default_factory=list)
+
+
+def _loops_many(texts: Sequence[str]) -> list[Loops]:
+    out = []
+    for text in texts:
+        pairs = _units(text)
+        units = [u for u, _ in pairs]
+        out.append(Loops(pairs, units, " ".join(units).split()))
+    looped = iter(_looped_many([x for lp in out for x in (lp.units, lp.tokens)]))
+    for lp in out:
+        lp.unit_loops, lp.token_loops = next(looped), next(looped)
+    return out
+
+
+def repetition_problem(
+    text: str, rule: RepetitionRule, verse: bool = False, loops: Loops | None = None
+) -> str | None:
     """Degenerate repetition in ``text``: sentences or list items that repeat earlier ones, and
     loops (an n-gram or a run of sentences repeated back to back); Gopher's n-gram shares (Rae
     et al. 2021, table A1, as datatrove computes them) where params set them, on prose only.
-    ``verse``: the instruction asks for a song or a poem, whose chorus may repeat."""
+    ``verse``: the instruction asks for a song or a poem, whose chorus may repeat. ``loops``:
+    ``text``'s, when computed beforehand for a batch (:func:`_loops_many`)."""
     words = text.split()
     if len(words) < rule.min_words:
         return None
-    pairs = _units(text)
-    units = [u for u, _ in pairs]
+    lp = loops or _loops_many([text])[0]
+    pairs, units = lp.pairs, lp.units
     total = sum(len(u) + 1 for u in units) or 1
     counted = [u for u, n in pairs if n >= UNIT_MIN_WORDS]
     if counted and not verse:
@@ -166,9 +208,8 @@ def repetition_problem(text: str, rule: RepetitionRule, verse: bool = False) -> 
                 f"characters in repeated sentences or lines {share:.2f} > "
                 f"{rule.max_dup_line_char_share}"
             )
-    looped = sum(len(u) + 1 for u, c in zip(units, _looped(units), strict=True) if c)
-    tokens = " ".join(units).split()
-    looped_words = sum(len(w) + 1 for w, c in zip(tokens, _looped(tokens), strict=True) if c)
+    looped = sum(len(u) + 1 for u, c in zip(units, lp.unit_loops, strict=True) if c)
+    looped_words = sum(len(w) + 1 for w, c in zip(lp.tokens, lp.token_loops, strict=True) if c)
     share = max(looped / total, looped_words / total)
     if share > rule.max_loop_char_share:
         return f"back-to-back repeats cover {share:.2f} of characters > {rule.max_loop_char_share}"
@@ -218,6 +259,10 @@ class Filters:
         self._declines = [re.compile(p, re.I) for p in self.f.refusal.declines]
         self._non_answers = frozenset(a.strip().lower() for a in self.f.short_output.non_answers)
         self._scrubbed = False
+        # measured beforehand for a batch by check_many, by text: the repetition rule's
+        # loops, the language rule's (language, probability) per (text, languages allowed)
+        self._loops: dict[str, Loops] = {}
+        self._found: dict[tuple[str, tuple[str, ...]], tuple[str, float] | None] = {}
         order: list[tuple[str, Callable[[Record, str], str | None]]] = [
             ("empty_output", self._empty_output),
             ("short_output", self._short_output),
@@ -246,17 +291,9 @@ class Filters:
         """The first rule ``rec`` fails, as (rule, reason), or None. ``scrubbed``: scrub_pii
         replaced something in its output (its ledger says so), so the output's length is not
         the one it had."""
-        return self._check(rec, self.text(rec), scrubbed, self.rules)
-
-    def _check(
-        self,
-        rec: Record,
-        joined: str,
-        scrubbed: bool,
-        rules: list[tuple[str, Callable[[Record, str], str | None]]],
-    ) -> tuple[str, str] | None:
+        joined = self.text(rec)
         self._scrubbed = scrubbed or bool(PLACEHOLDER_RE.search(rec["output"]))
-        for name, fn in rules:
+        for name, fn in self.rules:
             reason = fn(rec, joined)
             if reason is not None:
                 return name, reason
@@ -266,33 +303,58 @@ class Filters:
         self, records: Sequence[Record], scrubbed: Sequence[bool]
     ) -> list[tuple[tuple[str, str] | None, str]]:
         """:meth:`check` for each record of a batch, with its joined text: (first failed rule
-        or None, text). The same answers, faster: the language rule (the last one) runs once
-        for all the records that pass the others (:class:`~provena.clean.langid.BatchLangid`)."""
-        rules = self.rules
-        deferred = bool(rules) and rules[-1][0] == "language"
-        if deferred:
-            rules = rules[:-1]
-        out: list[tuple[tuple[str, str] | None, str]] = []
-        pending: list[tuple[int, list[str], LanguageAsk | None, str]] = []
-        texts: list[str] = []
-        for i, (rec, pii) in enumerate(zip(records, scrubbed, strict=True)):
-            joined = self.text(rec)
-            failed = self._check(rec, joined, pii, rules)
-            out.append((failed, joined))
-            if failed is None and deferred:
-                query = self._language_query(rec, joined)
-                if query is not None:
-                    judged = self._judged(query[0])
-                    if judged is not None:
-                        pending.append((i, *query[1:]))
-                        texts.append(judged)
-        if pending:
-            found = self._batch_langid.classify(texts, [allowed for _, allowed, _, _ in pending])
-            for (i, allowed, asked, where), got in zip(pending, found, strict=True):
-                reason = self._language_verdict(got, allowed, asked, where)
-                if reason is not None:
-                    out[i] = (("language", reason), out[i][1])
-        return out
+        or None, text). The same answers, faster: the rules run one after the other over the
+        records still alive, and the costly ones first measure all of those at once (the
+        repetition rule's back-to-back repeats, the language rule's
+        :class:`~provena.clean.langid.BatchLangid`)."""
+        joined = [self.text(rec) for rec in records]
+        flags = [
+            pii or bool(PLACEHOLDER_RE.search(rec["output"]))
+            for rec, pii in zip(records, scrubbed, strict=True)
+        ]
+        failed: list[tuple[str, str] | None] = [None] * len(records)
+        alive = list(range(len(records)))
+        prepare = {"repetition": self._prepare_repetition, "language": self._prepare_language}
+        try:
+            for name, fn in self.rules:
+                if name in prepare:
+                    prepare[name]([records[i] for i in alive], [joined[i] for i in alive])
+                still = []
+                for i in alive:
+                    self._scrubbed = flags[i]
+                    reason = fn(records[i], joined[i])
+                    if reason is None:
+                        still.append(i)
+                    else:
+                        failed[i] = (name, reason)
+                alive = still
+        finally:
+            self._loops.clear()
+            self._found.clear()
+        return list(zip(failed, joined, strict=True))
+
+    def _prepare_repetition(self, records: list[Record], joined: list[str]) -> None:
+        r = self.f.repetition
+        texts = {
+            rec[f]: None
+            for rec in records
+            for f in self.cfg.fields
+            if len(rec[f].split()) >= r.min_words
+        }
+        self._loops.update(zip(texts, _loops_many(list(texts)), strict=True))
+
+    def _prepare_language(self, records: list[Record], joined: list[str]) -> None:
+        keys: dict[tuple[str, tuple[str, ...]], str | None] = {}
+        for rec, text in zip(records, joined, strict=True):
+            query = self._language_query(rec, text)
+            if query is not None:
+                keys[query[0], tuple(query[1])] = self._judged(query[0])
+        asked = [(key, judged) for key, judged in keys.items() if judged is not None]
+        found = self._batch_langid.classify(
+            [judged for _, judged in asked], [key[1] for key, _ in asked]
+        )
+        self._found.update(dict.fromkeys(keys))
+        self._found.update(zip([key for key, _ in asked], found, strict=True))
 
     def ask(self, rec: Record) -> Ask:
         """What the record's instruction asks for (:func:`provena.clean.asks.answer_kind`)."""
@@ -413,7 +475,8 @@ class Filters:
     def _repetition(self, rec: Record, joined: str) -> str | None:
         verse = asks_for_verse(rec["instruction"])
         for f in self.cfg.fields:
-            reason = repetition_problem(rec[f], self.f.repetition, verse=verse)
+            text = rec[f]
+            reason = repetition_problem(text, self.f.repetition, verse, self._loops.get(text))
             if reason:
                 return f"{reason} in {f}"
         return None
@@ -485,7 +548,9 @@ class Filters:
         if query is None:
             return None
         text, allowed, asked, where = query
-        return self._language_verdict(self.language(text), allowed, asked, where)
+        key = (text, tuple(allowed))
+        found = self._found[key] if key in self._found else self.language(text)
+        return self._language_verdict(found, allowed, asked, where)
 
 
 def _names(instruction: str, word: str) -> bool:

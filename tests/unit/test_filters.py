@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+import random
 from functools import partial
 
 import pytest
 
-from provena.clean.filters import MARKUP_RE, Filters, repetition_problem
+from provena.clean.filters import (
+    LOOP_MAX_PERIOD,
+    MARKUP_RE,
+    Filters,
+    _looped,
+    _looped_many,
+    repetition_problem,
+)
 from provena.config import CleanConfig, OverLongRule
 from provena.errors import UserError
 from tests import factory
@@ -434,3 +442,33 @@ def test_hashtags_asked_for_are_kept(filters):
     out = "Sunny days ahead! #summer #beach #vacation #sun #travel #fun"
     assert filters.check(QA(instruction="Write a tweet with hashtags.", output=out)) is None
     assert filters.check(QA(instruction="Write a tweet.", output=out))[0] == "characters"
+
+
+def _looped_reference(items: list[str]) -> list[bool]:
+    """Back-to-back repeats by their definition: a run of >= k items each equal to the item
+    k before it (k <= LOOP_MAX_PERIOD) makes those items repeats."""
+    covered = [False] * len(items)
+    for k in range(1, LOOP_MAX_PERIOD + 1):
+        m = 0
+        while m + k < len(items):
+            end = m
+            while end + k < len(items) and items[end + k] == items[end]:
+                end += 1
+            if end - m >= k:
+                for i in range(m + k, end + k):
+                    covered[i] = True
+            m = max(end, m + 1)
+    return covered
+
+
+def test_back_to_back_repeats_of_a_batch_are_each_lists_own():
+    rng = random.Random(7)
+    lists = [[], ["a"], ["a", "a"], ["buy", "now", "buy", "now", "buy"], list("abcabcabcx")]
+    for _ in range(300):
+        items = [rng.choice("abcd") for _ in range(rng.randint(0, 40))]
+        at, k = rng.randint(0, len(items)), rng.randint(1, 12)
+        lists.append(items[:at] + items[at : at + k] * rng.randint(1, 4) + items[at + k :])
+    want = [_looped_reference(items) for items in lists]
+    assert _looped_many(lists) == want
+    assert [_looped(items) for items in lists] == want
+    assert any(any(w) for w in want) and not all(any(w) for w in want)

@@ -1,4 +1,4 @@
-"""clean's batch language ID gives py3langid's own answers, and the batch check the single one's."""
+"""clean's batch language ID gives py3langid's own answers; a batch check, the single ones'."""
 
 from __future__ import annotations
 
@@ -28,6 +28,12 @@ TEXTS = [
     "Café crème, naïve façade, coöperate: ümlauts and emoji 🎉 in an English sentence.",
     "srpski jezik: Добар дан, како сте? Dobar dan, kako ste danas, prijatelju moj?",
 ]
+
+
+SONG = "\n".join(
+    [f"Verse {i}: walking down the road {i} at night alone again" for i in range(6)]
+    + ["Chorus: oh the night is long and the road goes on forever"] * 6
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +80,17 @@ def test_check_many_gives_the_single_checks_answers(filters):
         rec(instruction="Greet the guests.", output=""),
         rec(instruction="Greet the guests in Russian.", output=TEXTS[4]),
         rec(instruction="Greet the guests.", output=TEXTS[4]),
+        rec(instruction="Sell it.", output="Buy now, buy now! " * 30),
+        rec(instruction="Write a song.", output=SONG),
+        rec(instruction="Write a story.", output=SONG),
+        rec(instruction="List the readings.", output=" ".join(f"{i} mg/dL" for i in range(40))),
+        rec(instruction="List the readings.", output=" ".join(f"{i} | 7.{i}" for i in range(40))),
     ]
-    scrubbed = [False, False, False, False, True, False, False, False, False]
+    scrubbed = [False] * len(records)
+    scrubbed[4] = True
     singles = [filters.check(r, scrubbed=s) for r, s in zip(records, scrubbed, strict=True)]
-    assert [r[0] if r else None for r in singles].count("language") >= 3
+    rules = [r[0] if r else None for r in singles]
+    assert rules.count("language") >= 3 and {"repetition", "characters", None} <= set(rules)
     assert [got for got, _ in filters.check_many(records, scrubbed)] == singles
     assert [text for _, text in filters.check_many(records, scrubbed)] == [
         filters.text(r) for r in records

@@ -351,7 +351,9 @@ class Filters:
                 keys[query[0], tuple(query[1])] = self._judged(query[0])
         asked = [(key, judged) for key, judged in keys.items() if judged is not None]
         found = self._batch_langid.classify(
-            [judged for _, judged in asked], [key[1] for key, _ in asked]
+            [judged for _, judged in asked],
+            [key[1] for key, _ in asked],
+            below=self.f.language.min_confidence,
         )
         self._found.update(dict.fromkeys(keys))
         self._found.update(zip([key for key, _ in asked], found, strict=True))

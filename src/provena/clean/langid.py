@@ -10,9 +10,10 @@ softmax, the alias folding).
 
 The sums are done in another order than py3langid's, so a probability can differ from
 ``classify``'s in its last float bits. Decisions must not: :meth:`BatchLangid.classify` keeps
-the batch answer only where it is the language a caller accepts anyway and clearly ahead of
-the runner-up; every other text (a language to drop, whose probability the drop reason shows
-and the threshold judges, or a near tie) is classified again by ``classify`` itself.
+the batch answer only where it is clearly ahead of the runner-up and either a language the
+caller accepts anyway or too unsure for the caller to act on; every other text (a language to
+drop, whose probability the drop reason shows and the threshold judges, or a near tie) is
+classified again by ``classify`` itself.
 """
 
 from __future__ import annotations
@@ -99,13 +100,14 @@ class BatchLangid:
         return raw
 
     def classify(
-        self, texts: Sequence[str], accepted: Sequence[Collection[str]]
+        self, texts: Sequence[str], accepted: Sequence[Collection[str]], below: float = 0.0
     ) -> list[tuple[str, float]]:
-        """(language, probability) of each text, as ``classify`` gives them, where
-        ``accepted[i]`` holds the languages whose probability does not matter for text ``i``:
-        a text whose batch answer is one of them, clearly ahead of the runner-up, keeps that
-        answer (its probability then equal to ``classify``'s to float rounding); every other
-        text is classified again by py3langid itself."""
+        """(language, probability) of each text, as ``classify`` gives them. The caller needs
+        the exact probability of text ``i`` only where its language is not one of
+        ``accepted[i]`` and the probability is at least ``below``: a text whose batch answer
+        is clearly ahead of the runner-up and either accepted or clearly below ``below`` keeps
+        it (the same language, the probability equal to ``classify``'s to float rounding);
+        every other text is classified again by py3langid itself."""
         encode = self.ident._encode
         probs = self.scores([encode(t) for t in texts])
         out: list[tuple[str, float]] = []
@@ -113,10 +115,11 @@ class BatchLangid:
             return out
         best = probs.argmax(axis=1)
         top2 = np.partition(probs, -2, axis=1)[:, -2:]
-        lead = top2[:, 1] - top2[:, 0]
+        clear = (top2[:, 1] - top2[:, 0] > TIE_MARGIN).tolist()
+        low = (top2[:, 1] < below - TIE_MARGIN).tolist()
         for i, text in enumerate(texts):
             lang = self.classes[best[i]]
-            if lang in accepted[i] and lead[i] > TIE_MARGIN:
+            if clear[i] and (low[i] or lang in accepted[i]):
                 out.append((lang, float(probs[i, best[i]])))
             else:
                 lang, prob = self.ident.classify(text)

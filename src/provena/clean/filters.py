@@ -85,12 +85,19 @@ def _units(text: str) -> list[tuple[str, int]]:
     punctuation and spacing folded (what a repeated sentence or list item is compared on),
     each with its number of words as written."""
     out = []
+    ascii_only = text.isascii()
+    if ascii_only:  # lower case once: per character in ASCII, and markers match either case
+        text = text.lower()
+    findall = _WORD_RE.findall
     for line in text.split("\n"):
-        line = _MARKER_RE.sub("", line).strip()
-        for sentence in _SENTENCE_END_RE.split(line) if line else ():
-            unit = " ".join(_WORD_RE.findall(sentence.lower()))
-            if unit:
-                out.append((unit, len(sentence.split())))
+        marker = _MARKER_RE.match(line)
+        line = (line[marker.end() :] if marker else line).strip()
+        if not line:
+            continue
+        for sentence in _SENTENCE_END_RE.split(line):
+            words = findall(sentence if ascii_only else sentence.lower())
+            if words:
+                out.append((" ".join(words), len(sentence.split())))
     return out
 
 

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 
 import ftfy.badness
@@ -126,36 +126,38 @@ def _looped_many(lists: Sequence[Sequence[str]]) -> list[list[bool]]:
     followed by :data:`LOOP_MAX_PERIOD` ids that equal nothing, so no pair spans two lists
     (and a period longer than half a list finds no run in it, as there are too few pairs)."""
     gap = LOOP_MAX_PERIOD
-    index: dict[str, int] = {}
-    sizes = [len(items) for items in lists]
-    total = sum(sizes) + gap * len(lists)
-    ids = np.empty(total + gap, dtype=np.int64)
-    starts = []
-    at = 0
-    for items in lists:
-        starts.append(at)
-        ids[at : at + len(items)] = np.fromiter(
-            (index.setdefault(it, len(index)) for it in items), np.int64, count=len(items)
-        )
-        at += len(items)
-        ids[at : at + gap] = -1 - np.arange(at, at + gap)  # unique: equal to no other id
-        at += gap
-    ids[total:] = -1 - np.arange(total, total + gap)
-    # same[k - 1, 1 + m]: item m + k repeats item m; a zero column each side closes the runs
-    same = np.zeros((gap, total + 2), dtype=np.int8)
+    flat = list(chain.from_iterable(lists))
+    index = {item: i for i, item in enumerate(dict.fromkeys(flat))}
+    sizes = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    starts = (np.cumsum(sizes) - sizes + gap * np.arange(len(lists))).tolist()
+    total = len(flat) + gap * len(lists)
+    # every place first gets an id of its own (negative: equal to nothing), then the items
+    # theirs; what is left between two lists, and past the end, repeats nothing
+    ids = -1 - np.arange(total + gap, dtype=np.int64)
+    ids[np.arange(len(flat)) + gap * np.repeat(np.arange(len(lists)), sizes)] = np.fromiter(
+        map(index.__getitem__, flat), dtype=np.int64, count=len(flat)
+    )
+    # same[k - 1, m]: item m + k repeats item m; a last column of False closes each row's runs
+    width = total + 1
+    same = np.zeros((gap, width), dtype=bool)
     for k in range(1, gap + 1):
-        np.equal(ids[k : k + total], ids[:total], out=same[k - 1, 1:-1], casting="unsafe")
+        np.equal(ids[k : k + total], ids[:total], out=same[k - 1, :total])
     # runs of equal pairs, per period: from m0 (included) to m1 (excluded)
-    edges = same[:, 1:] - same[:, :-1]
-    period, m0 = np.nonzero(edges == 1)
-    _, m1 = np.nonzero(edges == -1)
+    at = np.flatnonzero(same)
+    if not len(at):
+        return [[False] * n for n in sizes.tolist()]
+    breaks = np.flatnonzero(np.diff(at) != 1)
+    first = at[np.concatenate(([0], breaks + 1))]
+    last = at[np.concatenate((breaks, [len(at) - 1]))]
+    period, m0 = np.divmod(first, width)
+    m1 = last + 1 - period * width
     k = period + 1
     run = m1 - m0 >= k  # a run of >= k equal pairs: items m0 + k .. m1 + k repeat with period k
     delta = np.bincount(m0[run] + k[run], minlength=total + 1) - np.bincount(
         m1[run] + k[run], minlength=total + 1
     )
     covered = (np.cumsum(delta[:total]) > 0).tolist()
-    return [covered[s : s + n] for s, n in zip(starts, sizes, strict=True)]
+    return [covered[s : s + n] for s, n in zip(starts, sizes.tolist(), strict=True)]
 
 
 @dataclass

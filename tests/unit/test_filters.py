@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from functools import partial
 
 import pytest
 
 from provena.clean.filters import (
+    _LAYOUT_WORD_RE,
+    _NO_LETTER_WORD_RE,
     LOOP_MAX_PERIOD,
     MARKUP_RE,
     Filters,
@@ -472,3 +475,20 @@ def test_back_to_back_repeats_of_a_batch_are_each_lists_own():
     assert _looped_many(lists) == want
     assert [_looped(items) for items in lists] == want
     assert any(any(w) for w in want) and not all(any(w) for w in want)
+
+
+def test_word_counts_of_the_characters_rule_are_per_word():
+    """The characters rule counts words with two regexes; the counts are those of str.split's
+    words, judged one by one (layout: only table rules, bullets and dashes; no letter)."""
+    layout = re.compile(r"^[|:=+*•·\-–—_~]+$")
+    letter = re.compile(r"[^\W\d_]")
+    alphabet = list("aZé9²_-|=*•·–—~:+.#!?,\t\n\r\x0b\x0c\u00a0\u2003\u3000\u200b\x1c\u0663Σ😀<>")
+    rng = random.Random(11)
+    texts = ["", " ", "- | --- ==", "12 3.5 a1 _ __x", "word — word"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(3000)]
+    for text in texts:
+        words = text.split()
+        assert len(_LAYOUT_WORD_RE.findall(text)) == sum(1 for w in words if layout.match(w))
+        assert len(_NO_LETTER_WORD_RE.findall(text)) == sum(
+            1 for w in words if not letter.search(w)
+        ), repr(text)

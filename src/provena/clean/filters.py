@@ -39,8 +39,10 @@ from provena.tokens import load_tokenizer
 PLACEHOLDER_RE = re.compile(r"<[A-Z][A-Z0-9_]*>")
 _CONTENT_RE = re.compile(r"[^\W_]")  # a letter or a digit
 #: whole words (as str.split cuts them: \s is its whitespace) made of table rules, bullets and
-#: dashes only; and whole words without a letter (a letter: [^\W\d_])
-_LAYOUT_WORD_RE = re.compile(r"(?<!\S)[|:=+*•·\-–—_~]+(?!\S)")
+#: dashes only (the look-behind after the first character lets the regex engine skip to the
+#: next such character); and whole words without a letter (a letter: [^\W\d_])
+_LAYOUT = r"[|:=+*•·\-–—_~]"
+_LAYOUT_WORD_RE = re.compile(rf"{_LAYOUT}(?<!\S{_LAYOUT}){_LAYOUT}*(?!\S)")
 _NO_LETTER_WORD_RE = re.compile(r"(?<!\S)(?:[^\w\s]|[\d_])+(?!\S)")
 #: a hashtag; not a Markdown heading, a colour (#F5F5DC) or "C#"
 _HASHTAG_RE = re.compile(
@@ -477,7 +479,11 @@ class Filters:
         if non_alpha > r.max_non_alpha_word_share:
             return f"words without a letter {non_alpha:.2f} > {r.max_non_alpha_word_share}"
         # hashtags (not Markdown headings), unless the instruction asks for them
-        tags = 0 if _HASHTAG_ASK_RE.search(rec["instruction"]) else len(_HASHTAG_RE.findall(joined))
+        tags = (
+            len(_HASHTAG_RE.findall(joined))
+            if "#" in joined and not _HASHTAG_ASK_RE.search(rec["instruction"])
+            else 0
+        )
         symbols = (tags + joined.count("...") + joined.count("\u2026")) / n_words
         if symbols > r.max_symbol_word_ratio:
             return f"hashtags and '...' per word {symbols:.2f} > {r.max_symbol_word_ratio}"

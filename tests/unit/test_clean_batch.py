@@ -46,10 +46,12 @@ def batch(filters) -> BatchLangid:
     return filters._batch_langid
 
 
-def test_batch_probabilities_are_py3langids(batch):
+@pytest.mark.parametrize("lockstep_min", [0, 4, 10**9])  # all in lockstep, then a tail, none
+def test_batch_probabilities_are_py3langids(batch, lockstep_min):
     ident = batch.ident
-    got = batch.scores([ident._encode(t) for t in TEXTS])
-    for text, row in zip(TEXTS, got, strict=True):
+    texts = TEXTS + [" ".join(TEXTS[: i + 1]) for i in range(len(TEXTS))]  # lengths vary
+    got = BatchLangid(ident, lockstep_min).scores([ident._encode(t) for t in texts])
+    for text, row in zip(texts, got, strict=True):
         want = ident._decide(text)
         np.testing.assert_allclose(row, want, rtol=0, atol=1e-5, err_msg=repr(text))
         assert ident.nb_classes[int(row.argmax())] == ident.classify(text)[0], text

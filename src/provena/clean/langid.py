@@ -25,14 +25,18 @@ import numpy as np
 #: below this lead of the best language over the next (in probability), the batch answer is
 #: not trusted and ``classify`` decides; the batch's rounding error is orders of magnitude less
 TIE_MARGIN = 1e-3
+#: the DFA walks the texts in lockstep while more than this many are left (below, numpy's cost
+#: per step outweighs the few bytes it walks)
+LOCKSTEP_MIN = 100
 
 
 class BatchLangid:
     """A py3langid ``LanguageIdentifier`` (built with ``norm_probs=True``), applied to many
     texts at once."""
 
-    def __init__(self, identifier):
+    def __init__(self, identifier, lockstep_min: int = LOCKSTEP_MIN):
         self.ident = identifier
+        self.lockstep_min = lockstep_min
         self.nextmove = np.frombuffer(identifier.tk_nextmove, dtype=np.uint32)
         self.rowbase = np.asarray(identifier.tk_row, dtype=np.int64) << 8
         self.output = np.asarray(identifier.tk_output, dtype=np.int64)
@@ -63,16 +67,36 @@ class BatchLangid:
         nextmove, rowbase = self.nextmove, self.rowbase
         k0 = int(ks[0])
         np.take(nextmove, rowbase[np.zeros(k0, dtype=np.int64)] + step_bytes[:k0], out=states[:k0])
-        prev = 0
-        for p in range(1, width):
+        prev, p = 0, 1
+        # lockstep while enough texts are left for numpy to pay; the long tail of a few long
+        # texts is walked one text at a time, as py3langid does
+        while p < width and ks[p] > self.lockstep_min:
             k, o = int(ks[p]), int(offsets[p])
             idx = rowbase[states[prev : prev + k]]
             idx += step_bytes[o : o + k]
             np.take(nextmove, idx, out=states[o : o + k])
-            prev = o
-        feats = self.output[states]
+            prev, p = o, p + 1
+        walked = np.ones(total, dtype=bool)
+        tail_text: list[int] = []
+        tail_feats: list[int] = []
+        if p < width:
+            walked[offsets[p] :] = False
+            nm, rb, out = self.ident.tk_nextmove, self.ident._rowbase, self.ident.tk_output
+            for t in range(int(ks[p])):
+                state = int(states[prev + t])
+                for byte in data[order[t]][p:]:
+                    state = nm[rb[state] + byte]
+                    f = out[state]
+                    if f >= 0:
+                        tail_text.append(t)
+                        tail_feats.append(f)
+        feats = self.output[states[walked]]
+        text = text[walked]
         hit = feats >= 0
-        return order[text[hit]], feats[hit]
+        return (
+            order[np.concatenate((text[hit], np.asarray(tail_text, dtype=np.int64)))],
+            np.concatenate((feats[hit], np.asarray(tail_feats, dtype=np.int64))),
+        )
 
     def scores(self, data: Sequence[bytes]) -> np.ndarray:
         """Per text (bytes, as py3langid encodes them), the probability of each class after

@@ -55,48 +55,40 @@ class BatchLangid:
         buf = np.frombuffer(b"".join([data[i] for i in order]), dtype=np.uint8)
         starts = np.concatenate(([0], np.cumsum(slens)[:-1]))
         width = int(slens[0])
-        # ks[p]: how many texts are longer than p (a prefix of the sorted texts)
+        # ks[p]: how many texts are longer than p (a prefix of the texts, longest first)
         ks = np.searchsorted(-slens, -np.arange(width), side="left")
-        offsets = np.concatenate(([0], np.cumsum(ks)[:-1]))
-        total = int(ks.sum())
-        # position-major layout: the bytes at position 0 of every text, then at 1, ...
-        pos = np.repeat(np.arange(width), ks)
-        text = np.arange(total) - np.repeat(offsets, ks)
-        step_bytes = buf[starts[text] + pos].astype(np.int64)
-        states = np.empty(total, dtype=np.uint32)
-        nextmove, rowbase = self.nextmove, self.rowbase
-        k0 = int(ks[0])
-        np.take(nextmove, rowbase[np.zeros(k0, dtype=np.int64)] + step_bytes[:k0], out=states[:k0])
-        prev, p = 0, 1
-        # lockstep while enough texts are left for numpy to pay; the long tail of a few long
-        # texts is walked one text at a time, as py3langid does
-        while p < width and ks[p] > self.lockstep_min:
-            k, o = int(ks[p]), int(offsets[p])
-            idx = rowbase[states[prev : prev + k]]
-            idx += step_bytes[o : o + k]
-            np.take(nextmove, idx, out=states[o : o + k])
-            prev, p = o, p + 1
-        walked = np.ones(total, dtype=bool)
+        # lockstep while enough texts are left for numpy to pay; then the long tail of the few
+        # longest texts is walked one text at a time, as py3langid does
+        steps = int(np.count_nonzero(ks > self.lockstep_min))
+        nextmove, rowbase, output = self.nextmove, self.rowbase, self.output
+        state = np.zeros(int(ks[0]), dtype=np.uint32)
+        texts: list[np.ndarray] = []
+        feats: list[np.ndarray] = []
+        for p in range(steps):
+            k = int(ks[p])
+            now = state[:k]
+            idx = rowbase[now]
+            idx += buf[starts[:k] + p]
+            np.take(nextmove, idx, out=now)
+            found = output[now]
+            hit = np.flatnonzero(found >= 0)
+            texts.append(hit)
+            feats.append(found[hit])
         tail_text: list[int] = []
         tail_feats: list[int] = []
-        if p < width:
-            walked[offsets[p] :] = False
+        if steps < width:
             nm, rb, out = self.ident.tk_nextmove, self.ident._rowbase, self.ident.tk_output
-            for t in range(int(ks[p])):
-                state = int(states[prev + t])
-                for byte in data[order[t]][p:]:
-                    state = nm[rb[state] + byte]
-                    f = out[state]
+            for t in range(int(ks[steps])):
+                at = int(state[t])
+                for byte in data[order[t]][steps:]:
+                    at = nm[rb[at] + byte]
+                    f = out[at]
                     if f >= 0:
                         tail_text.append(t)
                         tail_feats.append(f)
-        feats = self.output[states[walked]]
-        text = text[walked]
-        hit = feats >= 0
-        return (
-            order[np.concatenate((text[hit], np.asarray(tail_text, dtype=np.int64)))],
-            np.concatenate((feats[hit], np.asarray(tail_feats, dtype=np.int64))),
-        )
+        texts.append(np.asarray(tail_text, dtype=np.int64))
+        feats.append(np.asarray(tail_feats, dtype=np.int64))
+        return order[np.concatenate(texts)], np.concatenate(feats)
 
     def scores(self, data: Sequence[bytes]) -> np.ndarray:
         """Per text (bytes, as py3langid encodes them), the probability of each class after

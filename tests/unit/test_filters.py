@@ -16,6 +16,7 @@ from provena.clean.filters import (
     MARKUP_RE,
     Filters,
     _looped,
+    _looped_chars,
     _looped_many,
     repetition_problem,
 )
@@ -474,6 +475,10 @@ def test_back_to_back_repeats_of_a_batch_are_each_lists_own():
     want = [_looped_reference(items) for items in lists]
     assert _looped_many(lists) == want
     assert [_looped(items) for items in lists] == want
+    assert _looped_chars(lists) == [
+        sum(len(x) + 1 for x, c in zip(items, w, strict=True) if c)
+        for items, w in zip(lists, want, strict=True)
+    ]
     assert any(any(w) for w in want) and not all(any(w) for w in want)
 
 

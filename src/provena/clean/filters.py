@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from itertools import chain, islice
 from pathlib import Path
@@ -124,21 +124,50 @@ def _looped(items: Sequence[str]) -> list[bool]:
 
 
 def _looped_many(lists: Sequence[Sequence[str]]) -> list[list[bool]]:
-    """:func:`_looped` of each list, all in one numpy pass: the lists laid end to end, each
-    followed by :data:`LOOP_MAX_PERIOD` ids that equal nothing, so no pair spans two lists
-    (and a period longer than half a list finds no run in it, as there are too few pairs)."""
+    """:func:`_looped` of each list, all in one numpy pass (:func:`_looped_cover`)."""
+    covered, starts = _looped_cover(lists)
+    covered_list = covered.tolist()
+    return [covered_list[s : s + len(items)] for s, items in zip(starts, lists, strict=True)]
+
+
+def _looped_chars(lists: Sequence[Sequence[str]]) -> list[int]:
+    """Per list, the characters of the items that repeat back to back (:func:`_looped`), one
+    more for each such item (its separator), all in one numpy pass."""
+    covered, starts = _looped_cover(lists)
+    flat = chain.from_iterable(lists)
+    places = _places(lists)
+    chars = np.zeros(len(covered) + 1, dtype=np.int64)
+    chars[1:][places] = np.fromiter(map(len, flat), dtype=np.int64, count=len(places)) + 1
+    chars[1:] *= covered
+    total = np.cumsum(chars)
+    sizes = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    return (total[starts + sizes] - total[starts]).tolist()
+
+
+def _places(lists: Sequence[Sequence[str]]) -> np.ndarray:
+    """Where each item of ``lists`` lies once they are laid end to end, each followed by a gap
+    of :data:`LOOP_MAX_PERIOD` places."""
+    sizes = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    n = int(sizes.sum())
+    return np.arange(n) + LOOP_MAX_PERIOD * np.repeat(np.arange(len(lists)), sizes)
+
+
+def _looped_cover(lists: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """The items of all ``lists``, and which of them repeat back to back (:func:`_looped`), in
+    one numpy pass: the lists laid end to end, each followed by :data:`LOOP_MAX_PERIOD` ids
+    that equal nothing, so no pair spans two lists (and a period longer than half a list finds
+    no run in it, as there are too few pairs). Returns (whether each place is covered, where
+    each list starts)."""
     gap = LOOP_MAX_PERIOD
     flat = list(chain.from_iterable(lists))
     index = {item: i for i, item in enumerate(dict.fromkeys(flat))}
     sizes = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
-    starts = (np.cumsum(sizes) - sizes + gap * np.arange(len(lists))).tolist()
+    starts = np.cumsum(sizes) - sizes + gap * np.arange(len(lists))
     total = len(flat) + gap * len(lists)
     # every place first gets an id of its own (negative: equal to nothing), then the items
     # theirs; what is left between two lists, and past the end, repeats nothing
     ids = -1 - np.arange(total + gap, dtype=np.int64)
-    ids[np.arange(len(flat)) + gap * np.repeat(np.arange(len(lists)), sizes)] = np.fromiter(
-        map(index.__getitem__, flat), dtype=np.int64, count=len(flat)
-    )
+    ids[_places(lists)] = np.fromiter(map(index.__getitem__, flat), dtype=np.int64, count=len(flat))
     # same[k - 1, m]: item m + k repeats item m; a last column of False closes each row's runs
     width = total + 1
     same = np.zeros((gap, width), dtype=bool)
@@ -146,11 +175,9 @@ def _looped_many(lists: Sequence[Sequence[str]]) -> list[list[bool]]:
         np.equal(ids[k : k + total], ids[:total], out=same[k - 1, :total])
     # runs of equal pairs, per period: from m0 (included) to m1 (excluded)
     at = np.flatnonzero(same)
-    if not len(at):
-        return [[False] * n for n in sizes.tolist()]
     breaks = np.flatnonzero(np.diff(at) != 1)
-    first = at[np.concatenate(([0], breaks + 1))]
-    last = at[np.concatenate((breaks, [len(at) - 1]))]
+    first = at[np.concatenate(([0], breaks + 1))] if len(at) else at
+    last = at[np.concatenate((breaks, [len(at) - 1]))] if len(at) else at
     period, m0 = np.divmod(first, width)
     m1 = last + 1 - period * width
     k = period + 1
@@ -158,32 +185,25 @@ def _looped_many(lists: Sequence[Sequence[str]]) -> list[list[bool]]:
     delta = np.bincount(m0[run] + k[run], minlength=total + 1) - np.bincount(
         m1[run] + k[run], minlength=total + 1
     )
-    covered = (np.cumsum(delta[:total]) > 0).tolist()
-    return [covered[s : s + n] for s, n in zip(starts, sizes.tolist(), strict=True)]
+    return np.cumsum(delta[:total]) > 0, starts
 
 
 @dataclass
 class Loops:
     """What the repetition rule measures a text on: its units (:func:`_units`, with their
-    words as written), the words of the units, and which of each repeat back to back."""
+    words as written), and the characters of the units and of their words that repeat back
+    to back (:func:`_looped`, one more per item)."""
 
     pairs: list[tuple[str, int]]
-    units: list[str]
-    tokens: list[str]
-    unit_loops: list[bool] = field(default_factory=list)
-    token_loops: list[bool] = field(default_factory=list)
+    unit_chars: int
+    word_chars: int
 
 
 def _loops_many(texts: Sequence[str]) -> list[Loops]:
-    out = []
-    for text in texts:
-        pairs = _units(text)
-        units = [u for u, _ in pairs]
-        out.append(Loops(pairs, units, " ".join(units).split()))
-    looped = iter(_looped_many([x for lp in out for x in (lp.units, lp.tokens)]))
-    for lp in out:
-        lp.unit_loops, lp.token_loops = next(looped), next(looped)
-    return out
+    pairs = [_units(text) for text in texts]
+    units = [[u for u, _ in p] for p in pairs]
+    chars = _looped_chars([x for us in units for x in (us, " ".join(us).split())])
+    return [Loops(p, chars[2 * i], chars[2 * i + 1]) for i, p in enumerate(pairs)]
 
 
 def repetition_problem(
@@ -198,7 +218,8 @@ def repetition_problem(
     if len(words) < rule.min_words:
         return None
     lp = loops or _loops_many([text])[0]
-    pairs, units = lp.pairs, lp.units
+    pairs = lp.pairs
+    units = [u for u, _ in pairs]
     total = sum(len(u) + 1 for u in units) or 1
     counted = [u for u, n in pairs if n >= UNIT_MIN_WORDS]
     if counted and not verse:
@@ -219,8 +240,7 @@ def repetition_problem(
                 f"characters in repeated sentences or lines {share:.2f} > "
                 f"{rule.max_dup_line_char_share}"
             )
-    looped = sum(len(u) + 1 for u, c in zip(units, lp.unit_loops, strict=True) if c)
-    looped_words = sum(len(w) + 1 for w, c in zip(lp.tokens, lp.token_loops, strict=True) if c)
+    looped, looped_words = lp.unit_chars, lp.word_chars
     share = max(looped / total, looped_words / total)
     if share > rule.max_loop_char_share:
         return f"back-to-back repeats cover {share:.2f} of characters > {rule.max_loop_char_share}"

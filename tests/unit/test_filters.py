@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import json
+import random
+import re
 from functools import partial
 
 import pytest
 
-from provena.clean.filters import MARKUP_RE, Filters, repetition_problem
+from provena.clean.filters import (
+    _LAYOUT_WORD_RE,
+    _NO_LETTER_WORD_RE,
+    LOOP_MAX_PERIOD,
+    MARKUP_RE,
+    Filters,
+    _looped,
+    _looped_chars,
+    _looped_many,
+    repetition_problem,
+)
 from provena.config import CleanConfig, OverLongRule
 from provena.errors import UserError
 from tests import factory
@@ -434,3 +446,54 @@ def test_hashtags_asked_for_are_kept(filters):
     out = "Sunny days ahead! #summer #beach #vacation #sun #travel #fun"
     assert filters.check(QA(instruction="Write a tweet with hashtags.", output=out)) is None
     assert filters.check(QA(instruction="Write a tweet.", output=out))[0] == "characters"
+
+
+def _looped_reference(items: list[str]) -> list[bool]:
+    """Back-to-back repeats by their definition: a run of >= k items each equal to the item
+    k before it (k <= LOOP_MAX_PERIOD) makes those items repeats."""
+    covered = [False] * len(items)
+    for k in range(1, LOOP_MAX_PERIOD + 1):
+        m = 0
+        while m + k < len(items):
+            end = m
+            while end + k < len(items) and items[end + k] == items[end]:
+                end += 1
+            if end - m >= k:
+                for i in range(m + k, end + k):
+                    covered[i] = True
+            m = max(end, m + 1)
+    return covered
+
+
+def test_back_to_back_repeats_of_a_batch_are_each_lists_own():
+    rng = random.Random(7)
+    lists = [[], ["a"], ["a", "a"], ["buy", "now", "buy", "now", "buy"], list("abcabcabcx")]
+    for _ in range(300):
+        items = [rng.choice("abcd") for _ in range(rng.randint(0, 40))]
+        at, k = rng.randint(0, len(items)), rng.randint(1, 12)
+        lists.append(items[:at] + items[at : at + k] * rng.randint(1, 4) + items[at + k :])
+    want = [_looped_reference(items) for items in lists]
+    assert _looped_many(lists) == want
+    assert [_looped(items) for items in lists] == want
+    assert _looped_chars(lists) == [
+        sum(len(x) + 1 for x, c in zip(items, w, strict=True) if c)
+        for items, w in zip(lists, want, strict=True)
+    ]
+    assert any(any(w) for w in want) and not all(any(w) for w in want)
+
+
+def test_word_counts_of_the_characters_rule_are_per_word():
+    """The characters rule counts words with two regexes; the counts are those of str.split's
+    words, judged one by one (layout: only table rules, bullets and dashes; no letter)."""
+    layout = re.compile(r"^[|:=+*•·\-–—_~]+$")
+    letter = re.compile(r"[^\W\d_]")
+    alphabet = list("aZé9²_-|=*•·–—~:+.#!?,\t\n\r\x0b\x0c\u00a0\u2003\u3000\u200b\x1c\u0663Σ😀<>")
+    rng = random.Random(11)
+    texts = ["", " ", "- | --- ==", "12 3.5 a1 _ __x", "word — word"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(3000)]
+    for text in texts:
+        words = text.split()
+        assert len(_LAYOUT_WORD_RE.findall(text)) == sum(1 for w in words if layout.match(w))
+        assert len(_NO_LETTER_WORD_RE.findall(text)) == sum(
+            1 for w in words if not letter.search(w)
+        ), repr(text)

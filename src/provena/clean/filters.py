@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
+from itertools import chain, islice
 from pathlib import Path
 
 import ftfy.badness
@@ -20,12 +22,14 @@ import numpy as np
 
 from provena.clean.asks import (
     Ask,
+    LanguageAsk,
     about_assistant,
     about_markup,
     answer_kind,
     asks_for_verse,
     requested_language,
 )
+from provena.clean.langid import BatchLangid
 from provena.config import CleanConfig, RepetitionRule
 from provena.normalize import normalize_for_match
 from provena.records import Record
@@ -33,9 +37,13 @@ from provena.tokens import load_tokenizer
 
 #: Typed placeholders that scrub_pii writes (``<PERSON>``, ``<US_SSN>``).
 PLACEHOLDER_RE = re.compile(r"<[A-Z][A-Z0-9_]*>")
-_LETTER_RE = re.compile(r"[^\W\d_]")
 _CONTENT_RE = re.compile(r"[^\W_]")  # a letter or a digit
-_LAYOUT_RE = re.compile(r"^[|:=+*•·\-–—_~]+$")
+#: whole words (as str.split cuts them: \s is its whitespace) made of table rules, bullets and
+#: dashes only (the look-behind after the first character lets the regex engine skip to the
+#: next such character); and whole words without a letter (a letter: [^\W\d_])
+_LAYOUT = r"[|:=+*•·\-–—_~]"
+_LAYOUT_WORD_RE = re.compile(rf"{_LAYOUT}(?<!\S{_LAYOUT}){_LAYOUT}*(?!\S)")
+_NO_LETTER_WORD_RE = re.compile(r"(?<!\S)(?:[^\w\s]|[\d_])+(?!\S)")
 #: a hashtag; not a Markdown heading, a colour (#F5F5DC) or "C#"
 _HASHTAG_RE = re.compile(
     r"(?<![\w#&])#(?!(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})\b)[^\W_]"
@@ -79,12 +87,19 @@ def _units(text: str) -> list[tuple[str, int]]:
     punctuation and spacing folded (what a repeated sentence or list item is compared on),
     each with its number of words as written."""
     out = []
+    ascii_only = text.isascii()
+    if ascii_only:  # lower case once: per character in ASCII, and markers match either case
+        text = text.lower()
+    findall = _WORD_RE.findall
     for line in text.split("\n"):
-        line = _MARKER_RE.sub("", line).strip()
-        for sentence in _SENTENCE_END_RE.split(line) if line else ():
-            unit = " ".join(_WORD_RE.findall(sentence.lower()))
-            if unit:
-                out.append((unit, len(sentence.split())))
+        marker = _MARKER_RE.match(line)
+        line = (line[marker.end() :] if marker else line).strip()
+        if not line:
+            continue
+        for sentence in _SENTENCE_END_RE.split(line):
+            words = findall(sentence if ascii_only else sentence.lower())
+            if words:
+                out.append((" ".join(words), len(sentence.split())))
     return out
 
 
@@ -105,28 +120,105 @@ def is_list(text: str) -> bool:
 def _looped(items: Sequence[str]) -> list[bool]:
     """Which items repeat, right after it, a run of up to :data:`LOOP_MAX_PERIOD` items: the
     second "buy now" of "buy now buy now", the third copy of a stanza pasted three times."""
-    index: dict[str, int] = {}
-    ids = np.array([index.setdefault(it, len(index)) for it in items], dtype=np.int64)
-    covered = np.zeros(len(ids), dtype=bool)
-    for k in range(1, min(LOOP_MAX_PERIOD, len(ids) // 2) + 1):
-        same = ids[k:] == ids[:-k]  # same[m]: item m + k repeats item m
-        # a run of >= k equal pairs from m0 to m1: items m0 + k .. m1 + k repeat with period k
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], same.view(np.int8), [0]))))
-        for m0, m1 in zip(edges[::2], edges[1::2], strict=True):
-            if m1 - m0 >= k:
-                covered[m0 + k : m1 + k] = True
-    return covered.tolist()
+    return _looped_many([items])[0]
 
 
-def repetition_problem(text: str, rule: RepetitionRule, verse: bool = False) -> str | None:
+def _looped_many(lists: Sequence[Sequence[str]]) -> list[list[bool]]:
+    """:func:`_looped` of each list, all in one numpy pass (:func:`_looped_cover`)."""
+    covered, starts = _looped_cover(lists)
+    covered_list = covered.tolist()
+    return [covered_list[s : s + len(items)] for s, items in zip(starts, lists, strict=True)]
+
+
+def _looped_chars(lists: Sequence[Sequence[str]]) -> list[int]:
+    """Per list, the characters of the items that repeat back to back (:func:`_looped`), one
+    more for each such item (its separator), all in one numpy pass."""
+    covered, starts = _looped_cover(lists)
+    flat = chain.from_iterable(lists)
+    places = _places(lists)
+    chars = np.zeros(len(covered) + 1, dtype=np.int64)
+    chars[1:][places] = np.fromiter(map(len, flat), dtype=np.int64, count=len(places)) + 1
+    chars[1:] *= covered
+    total = np.cumsum(chars)
+    sizes = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    return (total[starts + sizes] - total[starts]).tolist()
+
+
+def _places(lists: Sequence[Sequence[str]]) -> np.ndarray:
+    """Where each item of ``lists`` lies once they are laid end to end, each followed by a gap
+    of :data:`LOOP_MAX_PERIOD` places."""
+    sizes = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    n = int(sizes.sum())
+    return np.arange(n) + LOOP_MAX_PERIOD * np.repeat(np.arange(len(lists)), sizes)
+
+
+def _looped_cover(lists: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+    """The items of all ``lists``, and which of them repeat back to back (:func:`_looped`), in
+    one numpy pass: the lists laid end to end, each followed by :data:`LOOP_MAX_PERIOD` ids
+    that equal nothing, so no pair spans two lists (and a period longer than half a list finds
+    no run in it, as there are too few pairs). Returns (whether each place is covered, where
+    each list starts)."""
+    gap = LOOP_MAX_PERIOD
+    flat = list(chain.from_iterable(lists))
+    index = {item: i for i, item in enumerate(dict.fromkeys(flat))}
+    sizes = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+    starts = np.cumsum(sizes) - sizes + gap * np.arange(len(lists))
+    total = len(flat) + gap * len(lists)
+    # every place first gets an id of its own (negative: equal to nothing), then the items
+    # theirs; what is left between two lists, and past the end, repeats nothing
+    ids = -1 - np.arange(total + gap, dtype=np.int64)
+    ids[_places(lists)] = np.fromiter(map(index.__getitem__, flat), dtype=np.int64, count=len(flat))
+    # same[k - 1, m]: item m + k repeats item m; a last column of False closes each row's runs
+    width = total + 1
+    same = np.zeros((gap, width), dtype=bool)
+    for k in range(1, gap + 1):
+        np.equal(ids[k : k + total], ids[:total], out=same[k - 1, :total])
+    # runs of equal pairs, per period: from m0 (included) to m1 (excluded)
+    at = np.flatnonzero(same)
+    breaks = np.flatnonzero(np.diff(at) != 1)
+    first = at[np.concatenate(([0], breaks + 1))] if len(at) else at
+    last = at[np.concatenate((breaks, [len(at) - 1]))] if len(at) else at
+    period, m0 = np.divmod(first, width)
+    m1 = last + 1 - period * width
+    k = period + 1
+    run = m1 - m0 >= k  # a run of >= k equal pairs: items m0 + k .. m1 + k repeat with period k
+    delta = np.bincount(m0[run] + k[run], minlength=total + 1) - np.bincount(
+        m1[run] + k[run], minlength=total + 1
+    )
+    return np.cumsum(delta[:total]) > 0, starts
+
+
+@dataclass
+class Loops:
+    """What the repetition rule measures a text on: its units (:func:`_units`, with their
+    words as written), and the characters of the units and of their words that repeat back
+    to back (:func:`_looped`, one more per item)."""
+
+    pairs: list[tuple[str, int]]
+    unit_chars: int
+    word_chars: int
+
+
+def _loops_many(texts: Sequence[str]) -> list[Loops]:
+    pairs = [_units(text) for text in texts]
+    units = [[u for u, _ in p] for p in pairs]
+    chars = _looped_chars([x for us in units for x in (us, " ".join(us).split())])
+    return [Loops(p, chars[2 * i], chars[2 * i + 1]) for i, p in enumerate(pairs)]
+
+
+def repetition_problem(
+    text: str, rule: RepetitionRule, verse: bool = False, loops: Loops | None = None
+) -> str | None:
     """Degenerate repetition in ``text``: sentences or list items that repeat earlier ones, and
     loops (an n-gram or a run of sentences repeated back to back); Gopher's n-gram shares (Rae
     et al. 2021, table A1, as datatrove computes them) where params set them, on prose only.
-    ``verse``: the instruction asks for a song or a poem, whose chorus may repeat."""
+    ``verse``: the instruction asks for a song or a poem, whose chorus may repeat. ``loops``:
+    ``text``'s, when computed beforehand for a batch (:func:`_loops_many`)."""
     words = text.split()
     if len(words) < rule.min_words:
         return None
-    pairs = _units(text)
+    lp = loops or _loops_many([text])[0]
+    pairs = lp.pairs
     units = [u for u, _ in pairs]
     total = sum(len(u) + 1 for u in units) or 1
     counted = [u for u, n in pairs if n >= UNIT_MIN_WORDS]
@@ -148,9 +240,7 @@ def repetition_problem(text: str, rule: RepetitionRule, verse: bool = False) -> 
                 f"characters in repeated sentences or lines {share:.2f} > "
                 f"{rule.max_dup_line_char_share}"
             )
-    looped = sum(len(u) + 1 for u, c in zip(units, _looped(units), strict=True) if c)
-    tokens = " ".join(units).split()
-    looped_words = sum(len(w) + 1 for w, c in zip(tokens, _looped(tokens), strict=True) if c)
+    looped, looped_words = lp.unit_chars, lp.word_chars
     share = max(looped / total, looped_words / total)
     if share > rule.max_loop_char_share:
         return f"back-to-back repeats cover {share:.2f} of characters > {rule.max_loop_char_share}"
@@ -200,6 +290,10 @@ class Filters:
         self._declines = [re.compile(p, re.I) for p in self.f.refusal.declines]
         self._non_answers = frozenset(a.strip().lower() for a in self.f.short_output.non_answers)
         self._scrubbed = False
+        # measured beforehand for a batch by check_many, by text: the repetition rule's
+        # loops, the language rule's (language, probability) per (text, languages allowed)
+        self._loops: dict[str, Loops] = {}
+        self._found: dict[tuple[str, tuple[str, ...]], tuple[str, float] | None] = {}
         order: list[tuple[str, Callable[[Record, str], str | None]]] = [
             ("empty_output", self._empty_output),
             ("short_output", self._short_output),
@@ -235,6 +329,65 @@ class Filters:
             if reason is not None:
                 return name, reason
         return None
+
+    def check_many(
+        self, records: Sequence[Record], scrubbed: Sequence[bool]
+    ) -> list[tuple[tuple[str, str] | None, str]]:
+        """:meth:`check` for each record of a batch, with its joined text: (first failed rule
+        or None, text). The same answers, faster: the rules run one after the other over the
+        records still alive, and the costly ones first measure all of those at once (the
+        repetition rule's back-to-back repeats, the language rule's
+        :class:`~provena.clean.langid.BatchLangid`)."""
+        joined = [self.text(rec) for rec in records]
+        flags = [
+            pii or bool(PLACEHOLDER_RE.search(rec["output"]))
+            for rec, pii in zip(records, scrubbed, strict=True)
+        ]
+        failed: list[tuple[str, str] | None] = [None] * len(records)
+        alive = list(range(len(records)))
+        prepare = {"repetition": self._prepare_repetition, "language": self._prepare_language}
+        try:
+            for name, fn in self.rules:
+                if name in prepare:
+                    prepare[name]([records[i] for i in alive], [joined[i] for i in alive])
+                still = []
+                for i in alive:
+                    self._scrubbed = flags[i]
+                    reason = fn(records[i], joined[i])
+                    if reason is None:
+                        still.append(i)
+                    else:
+                        failed[i] = (name, reason)
+                alive = still
+        finally:
+            self._loops.clear()
+            self._found.clear()
+        return list(zip(failed, joined, strict=True))
+
+    def _prepare_repetition(self, records: list[Record], joined: list[str]) -> None:
+        r = self.f.repetition
+        texts = {
+            rec[f]: None
+            for rec in records
+            for f in self.cfg.fields
+            if len(rec[f].split()) >= r.min_words
+        }
+        self._loops.update(zip(texts, _loops_many(list(texts)), strict=True))
+
+    def _prepare_language(self, records: list[Record], joined: list[str]) -> None:
+        keys: dict[tuple[str, tuple[str, ...]], str | None] = {}
+        for rec, text in zip(records, joined, strict=True):
+            query = self._language_query(rec, text)
+            if query is not None:
+                keys[query[0], tuple(query[1])] = self._judged(query[0])
+        asked = [(key, judged) for key, judged in keys.items() if judged is not None]
+        found = self._batch_langid.classify(
+            [judged for _, judged in asked],
+            [key[1] for key, _ in asked],
+            below=self.f.language.min_confidence,
+        )
+        self._found.update(dict.fromkeys(keys))
+        self._found.update(zip([key for key, _ in asked], found, strict=True))
 
     def ask(self, rec: Record) -> Ask:
         """What the record's instruction asks for (:func:`provena.clean.asks.answer_kind`)."""
@@ -336,15 +489,22 @@ class Filters:
     def _characters(self, rec: Record, joined: str) -> str | None:
         r = self.f.characters
         # table rules, bullets and dashes ("|", "---", "-", "=") are layout, not words
-        words = [w for w in PLACEHOLDER_RE.sub("x", joined).split() if not _LAYOUT_RE.match(w)]
-        if len(words) < r.min_words:
+        text = PLACEHOLDER_RE.sub("x", joined) if "<" in joined else joined
+        layout = len(_LAYOUT_WORD_RE.findall(text))
+        n_words = len(text.split()) - layout
+        if n_words < r.min_words:
             return None
-        non_alpha = sum(1 for w in words if not _LETTER_RE.search(w)) / len(words)
+        # a layout word has no letter either
+        non_alpha = (len(_NO_LETTER_WORD_RE.findall(text)) - layout) / n_words
         if non_alpha > r.max_non_alpha_word_share:
             return f"words without a letter {non_alpha:.2f} > {r.max_non_alpha_word_share}"
         # hashtags (not Markdown headings), unless the instruction asks for them
-        tags = 0 if _HASHTAG_ASK_RE.search(rec["instruction"]) else len(_HASHTAG_RE.findall(joined))
-        symbols = (tags + joined.count("...") + joined.count("\u2026")) / len(words)
+        tags = (
+            len(_HASHTAG_RE.findall(joined))
+            if "#" in joined and not _HASHTAG_ASK_RE.search(rec["instruction"])
+            else 0
+        )
+        symbols = (tags + joined.count("...") + joined.count("\u2026")) / n_words
         if symbols > r.max_symbol_word_ratio:
             return f"hashtags and '...' per word {symbols:.2f} > {r.max_symbol_word_ratio}"
         return None
@@ -352,7 +512,8 @@ class Filters:
     def _repetition(self, rec: Record, joined: str) -> str | None:
         verse = asks_for_verse(rec["instruction"])
         for f in self.cfg.fields:
-            reason = repetition_problem(rec[f], self.f.repetition, verse=verse)
+            text = rec[f]
+            reason = repetition_problem(text, self.f.repetition, verse, self._loops.get(text))
             if reason:
                 return f"{reason} in {f}"
         return None
@@ -363,15 +524,31 @@ class Filters:
 
         return LanguageIdentifier.from_modelpath(MODEL_DIR / MODEL_FILE, norm_probs=True)
 
+    @cached_property
+    def _batch_langid(self) -> BatchLangid:
+        return BatchLangid(self._langid)
+
+    def _judged(self, text: str) -> str | None:
+        """``text`` without placeholders, or None if it has too few letters to judge."""
+        text = PLACEHOLDER_RE.sub(" ", text) if "<" in text else text
+        n = self.f.language.min_chars
+        if len(text) < n or sum(1 for _ in islice(filter(str.isalpha, text), n)) < n:
+            return None
+        return text
+
     def language(self, text: str) -> tuple[str, float] | None:
         """(language, probability) of ``text`` without placeholders, or None if too short."""
-        text = PLACEHOLDER_RE.sub(" ", text)
-        if sum(map(str.isalpha, text)) < self.f.language.min_chars:
+        judged = self._judged(text)
+        if judged is None:
             return None
-        lang, prob = self._langid.classify(text)
+        lang, prob = self._langid.classify(judged)
         return lang, float(prob)
 
-    def _language(self, rec: Record, joined: str) -> str | None:
+    def _language_query(
+        self, rec: Record, joined: str
+    ) -> tuple[str, list[str], LanguageAsk | None, str] | None:
+        """What the language rule judges: (text, languages allowed, the language the
+        instruction asks for, where), or None where any language will do."""
         r = self.f.language
         allowed, asked = list(r.allowed), None
         if r.follow_instruction:
@@ -381,19 +558,36 @@ class Filters:
                 return None
             # the input is the text to translate or answer: the output is judged alone
             allowed += [c for c in asked.codes if c not in allowed]
-            found, where = self.language(rec["output"]), " in output"
-        else:
-            # the instruction is often one fixed English template: the example's language is
-            # that of its content
-            content = "\n".join(rec[f] for f in ("input", "output") if rec[f])
-            found, where = self.language(content or joined), ""
+            return rec["output"], allowed, asked, " in output"
+        # the instruction is often one fixed English template: the example's language is
+        # that of its content
+        content = "\n".join(rec[f] for f in ("input", "output") if rec[f])
+        return content or joined, allowed, asked, ""
+
+    def _language_verdict(
+        self,
+        found: tuple[str, float] | None,
+        allowed: list[str],
+        asked: LanguageAsk | None,
+        where: str,
+    ) -> str | None:
         if found is None:
             return None
+        r = self.f.language
         lang, prob = found
         if lang not in allowed and prob >= r.min_confidence:
             named = f" ({', '.join(asked.codes)} named by the instruction)" if asked else ""
             return f"language {lang} (p={prob:.2f}){where}, allowed: {', '.join(allowed)}{named}"
         return None
+
+    def _language(self, rec: Record, joined: str) -> str | None:
+        query = self._language_query(rec, joined)
+        if query is None:
+            return None
+        text, allowed, asked, where = query
+        key = (text, tuple(allowed))
+        found = self._found[key] if key in self._found else self.language(text)
+        return self._language_verdict(found, allowed, asked, where)
 
 
 def _names(instruction: str, word: str) -> bool:

@@ -24,10 +24,10 @@ import hashlib
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 from datasketch import LeanMinHash, MinHash
-from datasketch.hashfunc import sha1_hash32
 from datasketch.lsh import _optimal_param
 from datasketch.minhash import _fmix
 
@@ -45,8 +45,18 @@ def shingles(text: str, n: int, *, normalized: bool = False) -> list[bytes]:
         return []
     if len(words) <= n:
         return [" ".join(words).encode("utf-8")]
-    return list(
-        dict.fromkeys(" ".join(words[i : i + n]).encode("utf-8") for i in range(len(words) - n + 1))
+    # n shifted views zipped: the n-grams are built and encoded in C, first occurrences kept
+    count = len(words) - n + 1
+    grams = map(" ".join, zip(*(words[i : i + count] for i in range(n)), strict=True))
+    return list(dict.fromkeys(map(str.encode, grams)))
+
+
+def _sha1_hash32(keys: Iterable[bytes]) -> np.ndarray:
+    """datasketch's ``sha1_hash32`` of each key (the first 4 bytes of its SHA-1, little-endian),
+    as one uint32 array: the digests joined and read at once, no int made per key."""
+    sha1 = hashlib.sha1
+    return np.frombuffer(b"".join([sha1(k).digest()[:4] for k in keys]), dtype="<u4").astype(
+        np.uint32
     )
 
 
@@ -62,34 +72,45 @@ class MinHasher:
     def signatures(self, docs: Sequence[Sequence[bytes]]) -> np.ndarray:
         """One row of ``num_perm`` uint32 per document (an empty document: all max values)."""
         out = np.empty((len(docs), self.num_perm), dtype=np.uint32)
+        if not docs:
+            return out
+        lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
+        ends = np.cumsum(lengths)
+        flat = list(chain.from_iterable(docs))
+        # templated records share many shingles: hash each distinct one once
+        code = {s: k for k, s in enumerate(dict.fromkeys(flat))}
+        hashed = _sha1_hash32(code)
+        with np.errstate(over="ignore"):
+            hv = _fmix(hashed, 32)[np.fromiter(map(code.__getitem__, flat), np.int64, len(flat))]
+        del flat, code
+        # documents in blocks of about _BLOCK_SHINGLES shingles: bounds the permuted matrix
+        buf = np.empty((self.num_perm, min(int(ends[-1]), _BLOCK_SHINGLES)), dtype=np.uint32)
         start = 0
         while start < len(docs):
-            end, total = start, 0
-            while end < len(docs) and (end == start or total + len(docs[end]) <= _BLOCK_SHINGLES):
-                total += len(docs[end])
-                end += 1
-            self._block(docs[start:end], out[start:end])
+            first = int(ends[start] - lengths[start])
+            end = max(start + 1, bisect.bisect_right(ends, first + _BLOCK_SHINGLES, lo=start))
+            self._block(hv[first : int(ends[end - 1])], lengths[start:end], out[start:end], buf)
             start = end
         return out
 
-    def _block(self, docs: Sequence[Sequence[bytes]], out: np.ndarray) -> None:
-        lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
-        # templated records share many shingles: hash each distinct one once
-        index: dict[bytes, int] = {}
-        codes = np.fromiter(
-            (index.setdefault(s, len(index)) for d in docs for s in d),
-            dtype=np.int64,
-            count=int(lengths.sum()),
-        )
-        hv = np.fromiter((sha1_hash32(s) for s in index), dtype=np.uint32, count=len(index))[codes]
-        out[:] = self._empty
+    def _block(self, hv: np.ndarray, lengths: np.ndarray, out: np.ndarray, buf: np.ndarray) -> None:
+        """The signatures of consecutive documents of ``lengths`` shingles whose fmixed hashes
+        are ``hv``, one permutation per row: the minimum of each document is then a reduction
+        along contiguous memory (much faster than along the other axis)."""
+        nonempty = lengths > 0
+        out[~nonempty] = self._empty
         if hv.size == 0:
             return
+        phv = (
+            buf[:, : hv.size]
+            if hv.size <= buf.shape[1]
+            else np.empty((self.num_perm, hv.size), np.uint32)
+        )
         with np.errstate(over="ignore"):
-            phv = _fmix(hv, 32)[:, None] * self.a + self.b  # uint32 arithmetic wraps, as intended
-        nonempty = lengths > 0
-        offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))[nonempty]
-        out[nonempty] = np.minimum.reduceat(phv, offsets, axis=0)
+            np.multiply(hv[None, :], self.a[:, None], out=phv)  # uint32 wraps, as intended
+            phv += self.b[:, None]
+        offsets = (np.cumsum(lengths) - lengths)[nonempty]
+        out[nonempty] = np.minimum.reduceat(phv, offsets, axis=1).T
 
     def lean(self, signature: np.ndarray) -> LeanMinHash:
         return LeanMinHash(seed=self.seed, hashvalues=signature, scheme=SCHEME)

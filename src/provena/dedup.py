@@ -9,7 +9,11 @@ per pair.
 
 Signatures are datasketch's (``MinHash`` with the default ``affine32`` scheme and
 ``sha1_hash32``), computed for many documents at once with numpy instead of one ``MinHash``
-object per document; ``tests/test_dedup.py`` checks they are bit-identical to datasketch's own.
+object per document; ``tests/unit/test_dedup.py`` checks they are bit-identical to datasketch's
+own. :meth:`MinHasher.word_signatures` (what :class:`Deduplicator` uses) reaches them from the
+documents' words: words get integer ids, shingles int64 keys of those ids, and only the text
+of each distinct key in a batch is built, encoded and hashed; the permuted values are laid out
+one permutation per row, so each document's minimum is a reduction along contiguous memory.
 The LSH is datasketch's banding (its ``bands`` x ``rows``, its optimum for the threshold) held
 as numpy arrays: two documents are candidates when all ``rows`` values of some band are
 equal, exactly when ``MinHashLSH.query`` would return one for the other (a test checks the
@@ -21,6 +25,8 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
+import operator
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -51,13 +57,16 @@ def shingles(text: str, n: int, *, normalized: bool = False) -> list[bytes]:
     return list(dict.fromkeys(map(str.encode, grams)))
 
 
+_DIGEST = np.dtype([("head", "<u4"), ("rest", "V16")])  # a SHA-1 digest: 20 bytes
+_digest = operator.methodcaller("digest")
+
+
 def _sha1_hash32(keys: Iterable[bytes]) -> np.ndarray:
     """datasketch's ``sha1_hash32`` of each key (the first 4 bytes of its SHA-1, little-endian),
-    as one uint32 array: the digests joined and read at once, no int made per key."""
-    sha1 = hashlib.sha1
-    return np.frombuffer(b"".join([sha1(k).digest()[:4] for k in keys]), dtype="<u4").astype(
-        np.uint32
-    )
+    as one uint32 array: the digests are made and joined in C and read at once, no Python int
+    or slice per key."""
+    digests = b"".join(map(_digest, map(hashlib.sha1, keys)))
+    return np.frombuffer(digests, dtype=_DIGEST)["head"].astype(np.uint32)
 
 
 class MinHasher:
@@ -71,22 +80,66 @@ class MinHasher:
 
     def signatures(self, docs: Sequence[Sequence[bytes]]) -> np.ndarray:
         """One row of ``num_perm`` uint32 per document (an empty document: all max values)."""
-        out = np.empty((len(docs), self.num_perm), dtype=np.uint32)
         if not docs:
-            return out
+            return np.empty((0, self.num_perm), dtype=np.uint32)
         lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
-        ends = np.cumsum(lengths)
         flat = list(chain.from_iterable(docs))
         # templated records share many shingles: hash each distinct one once
-        code = {s: k for k, s in enumerate(dict.fromkeys(flat))}
+        code = dict(zip(dict.fromkeys(flat), itertools.count()))
         hashed = _sha1_hash32(code)
+        codes = np.fromiter(map(code.__getitem__, flat), dtype=np.int64, count=len(flat))
+        return self._reduce(hashed[codes], lengths)
+
+    def word_signatures(self, docs: Sequence[Sequence[str]], n: int) -> np.ndarray:
+        """``signatures([shingles(d, n) for d in docs])`` from each document's words (its
+        normalized text split): the same values, found without a bytes object per shingle.
+
+        The words of all documents get integer ids, each shingle (a window of ``n`` ids, or
+        every word of a shorter document) an int64 key, equal exactly when the shingles are;
+        only the distinct keys' text is joined, encoded and hashed."""
+        if not docs:
+            return np.empty((0, self.num_perm), dtype=np.uint32)
+        nw = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
+        flat = list(chain.from_iterable(docs))
+        vocab = dict.fromkeys(flat)
+        word_id = dict(zip(vocab, itertools.count(1)))  # 0 pads a short document's shingle
+        ids = np.zeros(len(flat) + n, dtype=np.int64)
+        ids[: len(flat)] = np.fromiter(map(word_id.__getitem__, flat), np.int64, len(flat))
+        radix = len(vocab) + 1
+        # shingles per document: every window of n words, or all its words (fewer than n)
+        lengths = np.where(nw >= n, nw - n + 1, np.minimum(nw, 1))
+        width = np.repeat(np.minimum(nw, n), lengths)  # words in each shingle
+        first_word = np.cumsum(nw) - nw
+        pos = np.arange(int(lengths.sum())) + np.repeat(
+            first_word - (np.cumsum(lengths) - lengths), lengths
+        )
+        key, bound = ids[pos], radix  # 0 <= key < bound
+        for j in range(1, n):
+            if bound > (2**63 - 1) // radix:  # no room for another word: rank the keys so far
+                uniq, key = np.unique(key, return_inverse=True)
+                bound = len(uniq)
+            key = key * radix + np.where(width > j, ids[pos + j], 0)
+            bound *= radix
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        words = np.array(["", *vocab], dtype=object)
+        start, size = pos[first], width[first]
+        texts = list(map(" ".join, zip(*(words[ids[start + j]] for j in range(n)), strict=True)))
+        for k in np.flatnonzero(size < n).tolist():  # a short document: its words only
+            texts[k] = " ".join(words[ids[start[k] : start[k] + size[k]]])
+        hashed = _sha1_hash32(map(str.encode, texts))  # utf-8
+        return self._reduce(hashed[inverse.ravel()], lengths)
+
+    def _reduce(self, hashed: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Signatures of documents of ``lengths`` shingles, whose sha1_hash32 values are
+        ``hashed`` in order, in blocks of about _BLOCK_SHINGLES shingles (bounds the permuted
+        matrix)."""
+        out = np.empty((len(lengths), self.num_perm), dtype=np.uint32)
         with np.errstate(over="ignore"):
-            hv = _fmix(hashed, 32)[np.fromiter(map(code.__getitem__, flat), np.int64, len(flat))]
-        del flat, code
-        # documents in blocks of about _BLOCK_SHINGLES shingles: bounds the permuted matrix
+            hv = _fmix(hashed, 32)
+        ends = np.cumsum(lengths)
         buf = np.empty((self.num_perm, min(int(ends[-1]), _BLOCK_SHINGLES)), dtype=np.uint32)
         start = 0
-        while start < len(docs):
+        while start < len(lengths):
             first = int(ends[start] - lengths[start])
             end = max(start + 1, bisect.bisect_right(ends, first + _BLOCK_SHINGLES, lo=start))
             self._block(hv[first : int(ends[end - 1])], lengths[start:end], out[start:end], buf)
@@ -227,13 +280,13 @@ class Deduplicator:
                     self._exact_of[row] = first
                     continue
             if self.cfg.near:
-                doc = shingles(norm, self.cfg.ngram, normalized=True)
-                if doc:
+                words = norm.split()
+                if words:
                     new_rows.append(row)
-                    new_docs.append(doc)
+                    new_docs.append(words)
         if not new_rows:
             return
-        self._blocks.append(self.hasher.signatures(new_docs))
+        self._blocks.append(self.hasher.word_signatures(new_docs, self.cfg.ngram))
         self._uniq_rows.extend(new_rows)
         self._index = None
 

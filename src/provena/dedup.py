@@ -4,8 +4,9 @@
 a hash of their normalized text and near-copies with MinHash LSH, and returns clusters with one
 kept row each, chosen by a deterministic rule. Memory grows linearly with the number of
 documents and stays small: a 16-byte digest per distinct text, a ``num_perm`` x 4-byte
-signature per distinct text and, per LSH band, a bucket number per document; nothing is kept
-per pair.
+signature per distinct text and, per LSH band, a bucket number per document; candidate pairs
+are listed as arrays only while the buckets hold at most ``_MAX_PAIRS`` of them, else they are
+found document by document, and nothing is kept per pair.
 
 Signatures are datasketch's (``MinHash`` with the default ``affine32`` scheme and
 ``sha1_hash32``), computed for many documents at once with numpy instead of one ``MinHash``
@@ -42,6 +43,10 @@ from provena.normalize import normalize_for_match
 
 SCHEME = "affine32"
 _BLOCK_SHINGLES = 8_192  # shingles hashed together: bounds the (shingles x num_perm) matrix
+# bucket-mate pairs (over all bands) listed at once as arrays (~25 bytes each, transient);
+# above it, found document by document
+_MAX_PAIRS = 2_000_000
+_PAIR_BLOCK = 65_536  # pairs whose signatures are compared together: bounds that matrix
 
 
 def shingles(text: str, n: int, *, normalized: bool = False) -> list[bytes]:
@@ -229,6 +234,24 @@ class _Bands:
             self.size.append(size.astype(np.int32))
         self.shared = np.flatnonzero(shared)
 
+    def pairs(self, limit: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Every (i, j), i < j, sharing a bucket in some band, sorted, as two arrays; None when
+        the bands hold more than ``limit`` bucket-mate pairs (then use :meth:`candidates`)."""
+        if sum(int((s.astype(np.int64) * (s - 1) // 2).sum()) for s in self.size) > limit:
+            return None
+        n = len(self.bucket[0]) if self.bucket else 0
+        keys = [np.empty(0, dtype=np.int64)]
+        for order, start, size in zip(self.order, self.start, self.size, strict=True):
+            # position p of a bucket of s documents pairs with the s - 1 - p positions after it
+            of = np.repeat(np.arange(len(size)), size)  # bucket at each position of order
+            later = (start[of] + size[of] - 1 - np.arange(len(order))).astype(np.int64)
+            a = np.repeat(np.arange(len(order)), later)
+            b = a + 1 + np.arange(len(a)) - np.repeat(np.cumsum(later) - later, later)
+            da, db = order[a].astype(np.int64), order[b].astype(np.int64)
+            keys.append(np.minimum(da, db) * n + np.maximum(da, db))
+        key = np.unique(np.concatenate(keys))
+        return (key // n).astype(np.int32), (key % n).astype(np.int32)
+
     def candidates(self, i: int) -> np.ndarray:
         """Documents sharing a bucket with document ``i`` in any band (``i`` excluded), sorted."""
         parts = []
@@ -302,12 +325,23 @@ class Deduplicator:
             self._blocks = [joined]
         return self._blocks[0]
 
-    def candidate_pairs(self) -> Iterator[tuple[int, np.ndarray]]:
-        """(signature index i, the indices j > i sharing an LSH bucket with it)."""
+    def _bands(self) -> _Bands:
         if self._index is None:
             self._index = _Bands(self._sigs, self.bands, self.rows)
-        for i in self._index.shared:
-            j = self._index.candidates(int(i))
+        return self._index
+
+    def candidate_pairs(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(signature index i, the indices j > i sharing an LSH bucket with it)."""
+        index = self._bands()
+        pairs = index.pairs(_MAX_PAIRS)
+        if pairs is not None:
+            first, second = pairs
+            cut = np.flatnonzero(np.diff(first)) + 1
+            starts = np.concatenate(([0], cut)).astype(np.int64)
+            yield from zip(first[starts].tolist(), np.split(second, cut), strict=True)
+            return
+        for i in index.shared:
+            j = index.candidates(int(i))
             j = j[j > i]
             if len(j):
                 yield int(i), j
@@ -315,11 +349,21 @@ class Deduplicator:
     def near_pairs(self) -> Iterator[tuple[int, int, float]]:
         """(row a, row b, estimated Jaccard) for LSH candidates at or above the threshold."""
         sigs = self._sigs
-        for i, js in self.candidate_pairs():
-            sims = np.count_nonzero(sigs[js] == sigs[i], axis=1) / self.cfg.num_perm
-            for j, sim in zip(js.tolist(), sims.tolist(), strict=True):
-                if sim >= self.cfg.threshold:
-                    yield self._uniq_rows[i], self._uniq_rows[j], sim
+        pairs = self._bands().pairs(_MAX_PAIRS)
+        if pairs is None:
+            for i, js in self.candidate_pairs():
+                sims = np.count_nonzero(sigs[js] == sigs[i], axis=1) / self.cfg.num_perm
+                for j, sim in zip(js.tolist(), sims.tolist(), strict=True):
+                    if sim >= self.cfg.threshold:
+                        yield self._uniq_rows[i], self._uniq_rows[j], sim
+            return
+        rows = np.frombuffer(self._uniq_rows, dtype=np.int64)
+        for at in range(0, len(pairs[0]), _PAIR_BLOCK):
+            a, b = (p[at : at + _PAIR_BLOCK] for p in pairs)
+            sims = np.count_nonzero(sigs[a] == sigs[b], axis=1) / self.cfg.num_perm
+            near = sims >= self.cfg.threshold
+            found = (rows[a[near]].tolist(), rows[b[near]].tolist(), sims[near].tolist())
+            yield from zip(*found, strict=True)
 
     def _similarity(self, a: np.ndarray, b: np.ndarray) -> float:
         return float(np.count_nonzero(a == b)) / self.cfg.num_perm

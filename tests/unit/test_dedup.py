@@ -154,9 +154,15 @@ def _mutated_corpus(n: int, seed: int) -> list[str]:
     return out
 
 
+@pytest.mark.parametrize("listed", [True, False], ids=["pairs-as-arrays", "doc-by-doc"])
 @pytest.mark.parametrize(("num_perm", "bands", "rows"), [(128, 14, 9), (64, 16, 4), (32, 4, 8)])
-def test_lsh_candidates_are_datasketch_minhashlsh_candidates(num_perm, bands, rows):
+def test_lsh_candidates_are_datasketch_minhashlsh_candidates(
+    num_perm, bands, rows, listed, monkeypatch
+):
     from datasketch import MinHashLSH
+
+    if not listed:  # too many pairs to list at once: found document by document
+        monkeypatch.setattr(dedup, "_MAX_PAIRS", 0)
 
     texts = _mutated_corpus(300, seed=bands)
     cfg = DedupConfig(num_perm=num_perm, bands=bands, rows=rows, exact=False)

@@ -39,7 +39,7 @@ from datasketch.lsh import _optimal_param
 from datasketch.minhash import _fmix
 
 from provena.config import DedupConfig
-from provena.normalize import normalize_for_match
+from provena.normalize import normalize_for_match, words_for_match
 
 SCHEME = "affine32"
 _BLOCK_SHINGLES = 8_192  # shingles hashed together: bounds the (shingles x num_perm) matrix
@@ -295,18 +295,17 @@ class Deduplicator:
                 raise ValueError(f"rows must increase: {row} after {self._rows[-1]}")
             self._rows.append(row)
             self._lens.append(len(text))
-            norm = normalize_for_match(text)
+            words = words_for_match(text)
             if self.cfg.exact:
+                norm = " ".join(words)  # normalize_for_match(text), split once for both uses
                 digest = hashlib.blake2b(norm.encode("utf-8"), digest_size=16).digest()
                 first = self._first_by_digest.setdefault(digest, row)
                 if first != row:
                     self._exact_of[row] = first
                     continue
-            if self.cfg.near:
-                words = norm.split()
-                if words:
-                    new_rows.append(row)
-                    new_docs.append(words)
+            if self.cfg.near and words:
+                new_rows.append(row)
+                new_docs.append(words)
         if not new_rows:
             return
         self._blocks.append(self.hasher.word_signatures(new_docs, self.cfg.ngram))

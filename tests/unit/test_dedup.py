@@ -15,6 +15,7 @@ from provena.cli import main as cli_main
 from provena.config import DedupConfig
 from provena.dedup import Deduplicator, MinHasher, shingles
 from provena.io import read_jsonl
+from provena.normalize import normalize_for_match, words_for_match
 from tests.conftest import tiny_ingested, write_jsonl
 
 A = (
@@ -139,6 +140,20 @@ def test_word_signatures_rank_keys_when_words_do_not_fit_one_int64():
     ours = hasher.word_signatures([t.split() for t in texts], 12)
     np.testing.assert_array_equal(ours, hasher.signatures(docs))
     assert not np.array_equal(ours[1], ours[2])
+
+
+def test_words_for_match_are_the_words_of_normalize_for_match():
+    """Deduplicator splits a text once: its words, joined by spaces, are the exact-match form."""
+    for text in ["", "  \n\t ", A_CASE, "Ｆｕｌｌ\u00a0WIDTH\u2003 ﬁne\n\nStraße  x", A]:
+        words = words_for_match(text)
+        assert " ".join(words) == normalize_for_match(text)
+        assert words == normalize_for_match(text).split()
+    assert words_for_match("Ｆｕｌｌ\u00a0WIDTH\u2003 ﬁne Straße") == [
+        "full",
+        "width",
+        "fine",
+        "strasse",
+    ]
 
 
 def _mutated_corpus(n: int, seed: int) -> list[str]:

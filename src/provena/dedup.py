@@ -125,14 +125,17 @@ class MinHasher:
                 bound = len(uniq)
             key = key * radix + np.where(width > j, ids[pos + j], 0)
             bound *= radix
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        distinct, inverse = np.unique(key, return_inverse=True)
+        inverse = inverse.ravel()
+        one = np.empty(len(distinct), dtype=np.int64)  # a shingle of each key (the same text)
+        one[inverse] = np.arange(len(key))
         words = np.array(["", *vocab], dtype=object)
-        start, size = pos[first], width[first]
+        start, size = pos[one], width[one]
         texts = list(map(" ".join, zip(*(words[ids[start + j]] for j in range(n)), strict=True)))
         for k in np.flatnonzero(size < n).tolist():  # a short document: its words only
             texts[k] = " ".join(words[ids[start[k] : start[k] + size[k]]])
         hashed = _sha1_hash32(map(str.encode, texts))  # utf-8
-        return self._reduce(hashed[inverse.ravel()], lengths)
+        return self._reduce(hashed[inverse], lengths)
 
     def _reduce(self, hashed: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Signatures of documents of ``lengths`` shingles, whose sha1_hash32 values are

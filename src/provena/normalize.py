@@ -135,4 +135,9 @@ def normalize_whitespace(text: str) -> str:
 
 def normalize_for_match(text: str) -> str:
     """Case-, width- and whitespace-insensitive form used by the echo rule and exact dedup."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return " ".join(words_for_match(text))
+
+
+def words_for_match(text: str) -> list[str]:
+    """The words of :func:`normalize_for_match` (its text is them joined by single spaces)."""
+    return unicodedata.normalize("NFKC", text).casefold().split()

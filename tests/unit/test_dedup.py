@@ -10,11 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 from datasketch import MinHash
 
-from provena import clean
+from provena import clean, dedup
 from provena.cli import main as cli_main
 from provena.config import DedupConfig
 from provena.dedup import Deduplicator, MinHasher, shingles
 from provena.io import read_jsonl
+from provena.normalize import normalize_for_match, words_for_match
 from tests.conftest import tiny_ingested, write_jsonl
 
 A = (
@@ -106,6 +107,55 @@ def test_signatures_are_datasketch_minhash_bit_for_bit():
             np.testing.assert_array_equal(sig, m.hashvalues)
 
 
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_word_signatures_equal_shingle_signatures_and_datasketch(n, monkeypatch):
+    """The word-id path (Deduplicator's) gives datasketch's values: repeated and shared
+    shingles, documents shorter than n, an empty one, documents spread over several blocks."""
+    monkeypatch.setattr(dedup, "_BLOCK_SHINGLES", 16)  # many blocks, and documents larger
+    rng = random.Random(n)
+    vocab = ["a", "b", "c", "ä", "d€", "e"]
+    texts = [" ".join(rng.choice(vocab) for _ in range(k)) for k in (0, 1, 2, 4, 7, 30, 3, 0, 50)]
+    texts += [A, A_ONE_WORD, "a b", "a b", "b a"]
+    # a short document's words, then the next one's, make a window of a later document
+    texts += ["a b", "c d e f g", "a b c d e f g"]
+    hasher = MinHasher(64, 3)
+    docs = [shingles(t, n, normalized=True) for t in texts]
+    ours = hasher.word_signatures([t.split() for t in texts], n)
+    np.testing.assert_array_equal(ours, hasher.signatures(docs))
+    for doc, sig in zip(docs, ours, strict=True):
+        m = MinHash(num_perm=64, seed=3)
+        m.update_batch(doc)
+        np.testing.assert_array_equal(sig, m.hashvalues)
+
+
+def test_word_signatures_rank_keys_when_words_do_not_fit_one_int64():
+    """Long shingles: a key holds as many word ids as fit in an int64, then is ranked. 255
+    words make the radix 256, so keys that were not ranked would wrap and lose the first
+    word: two 12-grams differing only in it would share a hash."""
+    words = [f"w{i}" for i in range(255)]
+    tail = " ".join(words[1:12])
+    texts = [" ".join(words), f"w0 {tail}", f"w200 {tail}", f"w7 {tail} w9"]
+    hasher = MinHasher(32, 1)
+    docs = [shingles(t, 12, normalized=True) for t in texts]
+    ours = hasher.word_signatures([t.split() for t in texts], 12)
+    np.testing.assert_array_equal(ours, hasher.signatures(docs))
+    assert not np.array_equal(ours[1], ours[2])
+
+
+def test_words_for_match_are_the_words_of_normalize_for_match():
+    """Deduplicator splits a text once: its words, joined by spaces, are the exact-match form."""
+    for text in ["", "  \n\t ", A_CASE, "Ｆｕｌｌ\u00a0WIDTH\u2003 ﬁne\n\nStraße  x", A]:
+        words = words_for_match(text)
+        assert " ".join(words) == normalize_for_match(text)
+        assert words == normalize_for_match(text).split()
+    assert words_for_match("Ｆｕｌｌ\u00a0WIDTH\u2003 ﬁne Straße") == [
+        "full",
+        "width",
+        "fine",
+        "strasse",
+    ]
+
+
 def _mutated_corpus(n: int, seed: int) -> list[str]:
     """Variants of a few base texts, each with some words replaced: pairs at every similarity."""
     rng = random.Random(seed)
@@ -119,9 +169,15 @@ def _mutated_corpus(n: int, seed: int) -> list[str]:
     return out
 
 
+@pytest.mark.parametrize("listed", [True, False], ids=["pairs-as-arrays", "doc-by-doc"])
 @pytest.mark.parametrize(("num_perm", "bands", "rows"), [(128, 14, 9), (64, 16, 4), (32, 4, 8)])
-def test_lsh_candidates_are_datasketch_minhashlsh_candidates(num_perm, bands, rows):
+def test_lsh_candidates_are_datasketch_minhashlsh_candidates(
+    num_perm, bands, rows, listed, monkeypatch
+):
     from datasketch import MinHashLSH
+
+    if not listed:  # too many pairs to list at once: found document by document
+        monkeypatch.setattr(dedup, "_MAX_PAIRS", 0)
 
     texts = _mutated_corpus(300, seed=bands)
     cfg = DedupConfig(num_perm=num_perm, bands=bands, rows=rows, exact=False)

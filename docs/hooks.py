@@ -549,9 +549,70 @@ BENCH_MARKER = re.compile(r"<!-- bench:(\w+) -->")
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     """Replace ``<!-- bench:NAME -->`` in a written page (the scaling page) by the figures
-    of ``bench/results/NAME.json``, its targets first, so the page never quotes stale figures
+    of ``bench/results/NAME.json``, its targets first, and ``<!-- metrics:evaluate -->`` by the
+    committed run's scores (``metrics/evaluate.json``), so a page never quotes stale figures
     by hand."""
-    return inline_bench(markdown)
+    return inline_metrics(inline_bench(markdown))
+
+
+#: a page may carry the committed run's evaluation: the marker is replaced by its tables
+METRICS_MARKER = re.compile(r"<!-- metrics:evaluate -->")
+#: the task scores of metrics/evaluate.json, in the order a table shows them
+TASK_SCORES = (
+    ("json_valid", "JSON valid"),
+    ("sex_em", "sex exact"),
+    ("age_em", "age exact"),
+    ("icd10_micro_f1", "ICD-10 F1"),
+    ("rouge_l", "ROUGE-L"),
+)
+
+
+def inline_metrics(markdown: str, path: Path = ROOT / "metrics" / "evaluate.json") -> str:
+    def one(_: re.Match) -> str:
+        if not path.is_file():
+            return "*(no metrics/evaluate.json yet: run `dvc repro evaluate`)*"
+        return evaluate_tables(json.loads(path.read_text(encoding="utf-8")))
+
+    return METRICS_MARKER.sub(one, markdown)
+
+
+def evaluate_tables(d: dict) -> str:
+    """The scores of each split, model and family (a score evaluate withheld reads "not
+    evaluable", one a family does not have "–"), the answers' distinct share, then the
+    verdicts."""
+    rows = []
+    for split, s in d.get("splits", {}).items():
+        for model in ("base", "adapter"):
+            for fam, f in sorted(s.get(model, {}).get("families", {}).items()):
+                withheld = (f.get("not_evaluable") or {}).get("withheld", [])
+                cells = [split, model, fam.replace("_", " ")]
+                for key, _ in TASK_SCORES:
+                    if key in withheld:
+                        cells.append("not evaluable")
+                    else:
+                        cells.append(_num(f[key]) if f.get(key) is not None else "–")
+                a = f.get("answers") or {}
+                cells.append(f"{a['distinct']} of {a['answers']}" if "distinct" in a else "–")
+                cells.append(_num(f["perplexity"]) if f.get("perplexity") is not None else "–")
+                rows.append(cells)
+    header = ["split", "model", "family", *(label for _, label in TASK_SCORES)]
+    table = _table([*header, "distinct answers", "perplexity"], rows)
+    lines = [
+        "From `metrics/evaluate.json`, the committed run's.",
+        "",
+        table,
+        "",
+        f"Model fairness: **{d.get('model_fairness', 'not judged')}**; privacy probes: "
+        f"**{d.get('privacy_probes', 'not judged')}**.",
+    ]
+    if d.get("not_evaluable"):
+        lines.append("")
+    for ne in d.get("not_evaluable", []):
+        lines.append(
+            f"- Not evaluable: {ne['split']} {ne['model']} {ne['family'].replace('_', ' ')}: "
+            f"{ne['reason']}."
+        )
+    return "\n".join(lines) + "\n"
 
 
 def inline_bench(markdown: str, results: Path = ROOT / "bench" / "results") -> str:

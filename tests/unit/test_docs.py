@@ -247,6 +247,38 @@ def test_a_bench_marker_in_a_written_page_becomes_that_benchs_targets_and_tables
     assert missing == "*(no bench/results/nothing.json yet: run bench/bench_nothing.py)*"
 
 
+def test_the_metrics_marker_becomes_the_committed_runs_scores(hooks, tmp_path):
+    fam = {
+        "json_valid": 1.0,
+        "sex_em": 0.7,
+        "answers": {"answers": 40, "distinct": 22},
+        "perplexity": 2.3,
+    }
+    reply = {
+        "answers": {"answers": 40, "distinct": 3},
+        "not_evaluable": {"reason": "nearly constant", "withheld": ["rouge_l"]},
+    }
+    d = {
+        "splits": {"test": {"adapter": {"families": {"clinical_extraction": fam, "reply": reply}}}},
+        "model_fairness": "inconclusive",
+        "privacy_probes": "fail",
+        "not_evaluable": [
+            {"split": "test", "model": "adapter", "family": "reply", "reason": "nearly constant"}
+        ],
+    }
+    path = tmp_path / "evaluate.json"
+    path.write_text(json.dumps(d))
+    page = hooks.inline_metrics("# E\n\n<!-- metrics:evaluate -->\n\nafter\n", path)
+    assert "<!--" not in page and page.endswith("after\n")
+    assert "| test | adapter | clinical extraction | 1 | 0.7 | – | – | – | 22 of 40 | 2.3 |" in page
+    assert "| test | adapter | reply | – | – | – | – | not evaluable | 3 of 40 | – |" in page
+    assert "Model fairness: **inconclusive**; privacy probes: **fail**." in page
+    assert "- Not evaluable: test adapter reply: nearly constant." in page
+    missing = hooks.inline_metrics("<!-- metrics:evaluate -->", tmp_path / "none.json")
+    assert "no metrics/evaluate.json yet" in missing
+    assert "<!-- metrics:evaluate -->" in (DOCS / "stages" / "evaluate.md").read_text()
+
+
 def test_the_scaling_page_carries_the_stages_bench(hooks):
     page = (DOCS / "scaling.md").read_text()
     assert "<!-- bench:stages -->" in page

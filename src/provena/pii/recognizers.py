@@ -294,9 +294,9 @@ class StreetAddressRecognizer(_Base):
                 return False
         has_suffix = any(w[1] for w in names)
         lower_ok = all(w[2] or w[3] or w[1] or w[4] for w in names)
-        # a street has a name besides its street word, which may be a street word too ('10
-        # Park Lane'): 'Place 2 cups', 'Rue de la 5' name none
-        named = any(not (w[7] or w[3]) for w in names) or sum(w[7] for w in names) >= 2
+        # a street word before the house number goes with a name, which may be a street word
+        # too ('Rue de la Paix 5', 'Park Lane 10'): 'Place 2 cups', 'Drive 5 miles' name none
+        named = ws[0][0] or any(not (w[7] or w[3]) for w in names) or sum(w[7] for w in names) >= 2
         if has_suffix and lower_ok and named:
             return True
         # '4923 Parmova 109', '5366 Pivovarská 276': number, capitalized name(s), number

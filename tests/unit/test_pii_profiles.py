@@ -12,8 +12,8 @@ from provena import scrub_pii
 from provena.cli import main
 from provena.config import ScrubPiiConfig
 from provena.io import read_jsonl
-from provena.pii.engine import Detection, PiiDetector
-from provena.pii.recognizers import TitledNameRecognizer
+from provena.pii.engine import PHONE_REGIONS, Detection, FastPhoneRecognizer, PiiDetector
+from provena.pii.recognizers import StreetAddressRecognizer, TitledNameRecognizer
 from provena.pii.settings import profile_for
 from tests.factory import record
 
@@ -187,6 +187,26 @@ GENERAL = [
     ("My kids are Ann, Bo and Cy.", [("Ann", "PERSON"), ("Bo", "PERSON")]),
     # a message signed after a closing line and a blank line
     *_cases("Please fix the fence.\n\nThank you,\n\nKevin", [("Kevin", "PERSON")]),
+    # digit groups that count by one are a sequence (a grid's line), not a phone number
+    *_cases("Fill in the grid:\n89 90 91 92\n93 94 95 96\n97 98 99 100", []),
+    *_cases("Count down: 10 9 8 7 6 5 4 3 2 1 and lift off.", []),
+    *_cases("Call me at 555 123 4567 tonight.", [("555 123 4567", "PHONE_NUMBER")]),
+    # an address core crosses no colon or parenthesis, a comma only next to its house number
+    # or after its street word, and its street has a name besides the street word
+    *_cases("5. The Colorado Trail: Spanning 486 miles from Denver to Durango.", []),
+    *_cases("* Drive from Big Sur to Monterey (approximately 60 miles, 1.5 hours)", []),
+    *_cases("Shape dough into 1 inch (2.5 cm) balls, and place them 2 inches (5 cm) apart.", []),
+    *_cases("| Team | St. Louis Cardinals (2001-2011), Los Angeles Angels (2012) |", []),
+    *_cases("Place 2 cups of flour in a bowl.", []),
+    *_cases(
+        "Send the parcel to 221B Baker Street, London.",
+        [("221B Baker Street, London.", "STREET_ADDRESS")],
+    ),
+    *_cases("She lives at 10 Park Lane, London.", [("10 Park Lane, London.", "STREET_ADDRESS")]),
+    *_cases("My office is at Calle de Alcalá, 45.", [("Calle de Alcalá, 45.", "STREET_ADDRESS")]),
+    *_cases("Write to me at 12 Rue de la Paix (2e).", [("12 Rue de la Paix", "STREET_ADDRESS")]),
+    # a person's name holds no digit: 'Mario Kart 8' is a game
+    *_cases("3. Mario Kart 8 Deluxe - If your nephew enjoys racing games, it is a hit.", []),
 ]
 
 
@@ -528,3 +548,43 @@ def test_a_name_no_list_holds_counts_in_a_personal_context(general, text, name):
 def test_a_titled_name_stops_at_a_full_stop_but_runs_on_after_an_initial(text, expected):
     found = TitledNameRecognizer().analyze(text, ["PERSON"])
     assert [text[r.start : r.end] for r in found] == expected
+
+
+# the street-word recognizer alone (both profiles use it): (text, the cores it finds)
+STREET_CORES = [
+    *_cases("Colorado Trail: Spanning 486 miles", []),
+    *_cases("Drive from Big Sur to Monterey (approximately 60 miles)", []),
+    *_cases("balls, and place them 2 inches apart", []),
+    *_cases("Place 2 cups of flour", []),
+    *_cases(
+        "Address: 221B Baker Street, London", [("221B Baker Street, London", "STREET_ADDRESS")]
+    ),
+    *_cases("Calle de Alcalá, 45", [("Calle de Alcalá, 45", "STREET_ADDRESS")]),
+    *_cases("12 Rue de la Paix (2e), Paris", [("12 Rue de la Paix", "STREET_ADDRESS")]),
+    *_cases("Ringvej 12", [("Ringvej 12", "STREET_ADDRESS")]),
+    *_cases("10 Park Lane", [("10 Park Lane", "STREET_ADDRESS")]),
+    *_cases(
+        "4900 Knolls Dr, Capitola, CA 95010\nBedrooms: 2",
+        [("4900 Knolls Dr, Capitola, CA 95010", "STREET_ADDRESS")],
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), STREET_CORES)
+def test_an_address_core_stops_at_colons_and_parentheses_and_names_its_street(text, expected):
+    found = StreetAddressRecognizer().analyze(text, ["STREET_ADDRESS"])
+    assert [(text[r.start : r.end], r.entity_type) for r in found] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("81 82 83 84\n85 86 87 88\n97 98 99 100", []),
+        ("T-minus 12 11 10 9 8 7 6", []),
+        ("Call 555 123 4567 or +44 20 7946 0958.", ["555 123 4567", "+44 20 7946 0958"]),
+        ("Extension 415 555 0134 x 12", ["415 555 0134 x 12"]),
+    ],
+)
+def test_a_counting_sequence_is_no_phone_number(text, expected):
+    found = FastPhoneRecognizer(supported_regions=PHONE_REGIONS).analyze(text, ["PHONE_NUMBER"])
+    assert sorted(text[r.start : r.end] for r in found) == sorted(expected)

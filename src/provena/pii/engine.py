@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import re
 import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -431,6 +432,14 @@ class FastPhoneRecognizer(PhoneRecognizer):
     _CANDIDATE = re.compile(r"(?:\+|\(|\b)\d[\d \t().\-/x]{5,24}\d\b")
     _DATE = re.compile(r"\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}")
 
+    @staticmethod
+    def _counting(value: str) -> bool:
+        """Three or more digit groups that count up or down by one ('97 98 99 100', a line of
+        a grid of numbers; '5 4 3 2 1'): a sequence, not a phone number."""
+        groups = [int(g) for g in re.findall(r"\d+", value)]
+        steps = {b - a for a, b in itertools.pairwise(groups)}
+        return len(groups) >= 3 and (steps == {1} or steps == {-1})
+
     def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
         out = []
         meta = {
@@ -438,10 +447,16 @@ class FastPhoneRecognizer(PhoneRecognizer):
             RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
         }
         for m in self._CANDIDATE.finditer(text):
-            if sum(c.isdigit() for c in m.group(0)) < 7 or self._DATE.fullmatch(m.group(0).strip()):
-                continue  # too short for a phone, or a date
+            if (
+                sum(c.isdigit() for c in m.group(0)) < 7
+                or self._DATE.fullmatch(m.group(0).strip())
+                or self._counting(m.group(0))
+            ):
+                continue  # too short for a phone, a date, a counting sequence
             a, b = max(0, m.start() - 2), min(len(text), m.end() + 2)
             for start, end in self._spans(text[a:b], m.start() - a, m.end() - a):
+                if self._counting(text[start + a : end + a]):
+                    continue
                 out.append(
                     RecognizerResult(
                         self.supported_entities[0], start + a, end + a, self.SCORE, None, dict(meta)

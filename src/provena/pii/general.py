@@ -1163,6 +1163,8 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
         if r.entity_type != "PERSON":
             out.append(r)
             continue
+        if any(c.isdigit() for c in value):
+            continue  # a person's name holds no digit: a title or product ('Mario Kart 8')
         if any(c.start <= r.start and r.end <= c.end for c in contact):
             continue  # part of an address or e-mail address, which is removed whole
         shaped = _name_shaped(value)

@@ -17,6 +17,7 @@ words and word lists from installed packages, never the values of one dataset.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Iterable
 from typing import ClassVar
@@ -116,6 +117,7 @@ class _Base(EntityRecognizer):
 
 
 _TOKEN = re.compile(r"[^\s,;:()\[\]{}<>\"“”]+")
+_CORE_WALL = re.compile(r"[:;()\[\]{}]")
 #: the particles of street and place names in European languages ("Rue de la Paix", "Via del
 #: Corso", "Am Markt"): lower-case words inside a street name (the general profile's address
 #: rules extend them)
@@ -158,6 +160,10 @@ _PARTICLES = STREET_PARTICLES | {
     "the",
 }
 _NUM_RE = re.compile(_NUM + r"\.?$")
+#: Zipf frequencies from which a word is one of the commonest of English ('down', 'car'),
+#: and one of the very commonest ('them', 'your'), no street's name in lower case, in any case
+_COMMON_ZIPF = 5.0
+_COMMONEST_ZIPF = 6.0
 
 
 def _is_num(tok: str) -> bool:
@@ -169,9 +175,13 @@ def _is_suffix(tok: str) -> bool:
 
 
 @functools.lru_cache(maxsize=50_000)
-def _token_features(tok: str) -> tuple[bool, bool, bool, bool, bool, bool, bool]:
+def _token_features(
+    tok: str,
+) -> tuple[bool, bool, bool, bool, bool, bool, bool, bool, float]:
     """What an address core asks of a word, computed once per distinct word: (house number,
-    street word, capitalized, particle, starts lower-case, short alphabetic, longer than 2)."""
+    street word, capitalized, particle, starts lower-case, short alphabetic, longer than 2,
+    a street word alone, not fused with a name as in 'Ringvej', the word's Zipf frequency in
+    English)."""
     return (
         _is_num(tok),
         _is_suffix(tok),
@@ -180,6 +190,8 @@ def _token_features(tok: str) -> tuple[bool, bool, bool, bool, bool, bool, bool]
         tok[:1].islower(),
         tok.isalpha() and len(tok) <= 5,
         len(tok) > 2,
+        _SUFFIX_RE.match(tok) is not None,
+        english_zipf(tok.lower()) if tok.isalpha() else 0.0,
     )
 
 
@@ -227,11 +239,28 @@ class StreetAddressRecognizer(_Base):
         toks = list(_TOKEN.finditer(line))
         feats = [_token_features(t.group(0)) for t in toks]
         nums = [f[0] for f in feats]
+        # a colon, a semicolon, a parenthesis or a bracket between two words: a core never
+        # crosses it ('Trail: Spanning 486', 'inches (5 cm)'); a comma between two words of
+        # the name only after the street word ('221b baker street, london'), never before it
+        # ('balls, and place them 2'); next to the house number always ('Calle de Alcalá, 45')
+        walls = [False] + [
+            _CORE_WALL.search(line, a.end(), b.start()) is not None
+            for a, b in itertools.pairwise(toks)
+        ]
+        commas = [False] + [
+            not (nums[k] or nums[k + 1]) and line.find(",", a.end(), b.start()) >= 0
+            for k, (a, b) in enumerate(itertools.pairwise(toks))
+        ]
         cores = []
         i = 0
         while i < len(toks):
             best = None
+            street = False  # a street word among the core's words so far
             for j in range(i + 1, min(i + 8, len(toks)) + 1):
+                k = j - 1
+                if k > i and (walls[k] or (commas[k] and not street)):
+                    break
+                street = street or feats[k][1]
                 # a core starts or ends with a house number
                 if (nums[i] or nums[j - 1]) and StreetAddressRecognizer._plausible(feats[i:j]):
                     best = j
@@ -252,9 +281,23 @@ class StreetAddressRecognizer(_Base):
             return False
         if (names[0][3] and not names[0][1]) or (names[-1][3] and not names[-1][1]):
             return False
+        if names[0][1]:
+            # a street word first names the street with the next word ('Via Roma', 'rue de la
+            # Paix', 'Calle Real'), not with one of the commonest English words ('place them
+            # 2', 'drive down 5'): written in lower case, or one of the very commonest
+            rest = [w for w in names[1:] if not w[3]]
+            if (
+                rest
+                and not rest[0][1]
+                and rest[0][8] >= (_COMMON_ZIPF if rest[0][4] else _COMMONEST_ZIPF)
+            ):
+                return False
         has_suffix = any(w[1] for w in names)
         lower_ok = all(w[2] or w[3] or w[1] or w[4] for w in names)
-        if has_suffix and lower_ok:
+        # a street word before the house number goes with a name, which may be a street word
+        # too ('Rue de la Paix 5', 'Park Lane 10'): 'Place 2 cups', 'Drive 5 miles' name none
+        named = ws[0][0] or any(not (w[7] or w[3]) for w in names) or sum(w[7] for w in names) >= 2
+        if has_suffix and lower_ok and named:
             return True
         # '4923 Parmova 109', '5366 Pivovarská 276': number, capitalized name(s), number
         return (
@@ -275,8 +318,8 @@ class StreetAddressRecognizer(_Base):
             seg_start = pos + (m.end() if m else 0)
             seg = re.match(r"[^,\n;!?]*", text[seg_start:])
             segment = seg.group(0).rstrip(" .") if seg else ""
-            if not segment or seg_start - pos > 6:
-                break
+            if not segment or seg_start - pos > 6 or _CORE_WALL.search(segment):
+                break  # a label's line ('Bedrooms: 2') or a gloss ('(2e)') ends the address
             words = segment.split()
             ok = (
                 0 < len(words) <= 5

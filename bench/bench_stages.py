@@ -337,6 +337,13 @@ def run_key(r: dict) -> tuple[str, int, str]:
     return (r.get("executor", "local"), STAGES.index(r["stage"]), r["stage"])
 
 
+def merge_row(runs: list[dict], row: dict) -> list[dict]:
+    """``runs`` with ``row`` in its place: it replaces the row of the same size and
+    :func:`run_key` (a run at 50k replaces the 50k row, never the 10k one)."""
+    kept = [r for r in runs if (r["size"], run_key(r)) != (row["size"], run_key(row))]
+    return sorted([*kept, row], key=order_key)
+
+
 def order_key(r: dict) -> tuple[int, int, bool]:
     """Rows by size, then pipeline order, the local row before its Ray row."""
     executor, place, _ = run_key(r)
@@ -485,8 +492,7 @@ def main() -> None:
 
     def save(row: dict) -> None:
         nonlocal runs
-        runs = [r for r in runs if run_key(r) != run_key(row)]
-        runs = sorted([*runs, row], key=order_key)
+        runs = merge_row(runs, row)
         print(fmt_row(row), flush=True)
         write_results(args.out, facts, runs)
 

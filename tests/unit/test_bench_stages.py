@@ -102,3 +102,13 @@ def test_rows_are_keyed_by_executor_and_labelled_with_it():
     assert bench.run_key(local) != bench.run_key(ray)
     assert bench.stage_label(local) == "clean"
     assert bench.stage_label(ray) == "clean (ray)"
+
+
+def test_a_new_row_replaces_only_the_row_of_its_own_size_and_key():
+    rows = [_row("clean", size=10_000), _row("clean", size=50_000), _row("augment", size=50_000)]
+    new = _row("clean", size=50_000, seconds=1.0)
+    got = bench.merge_row(rows, new)
+    assert len(got) == 3 and new in got
+    assert [r["size"] for r in got if r["stage"] == "clean"] == [10_000, 50_000]
+    ray = _row("clean", size=50_000, executor="ray")
+    assert len(bench.merge_row(got, ray)) == 4  # another executor: a row of its own

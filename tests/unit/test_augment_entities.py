@@ -171,5 +171,5 @@ def test_a_missing_surrogates_file_is_named(tmp_path):
     from provena.errors import UserError
     from provena.placed import read_placed
 
-    with pytest.raises(UserError, match="nope.parquet: no such file"):
+    with pytest.raises(UserError, match=r"nope\.parquet: no such file"):
         read_placed(tmp_path / "nope.parquet", fields=["input"], types=["PERSON"])

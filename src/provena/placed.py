@@ -76,10 +76,9 @@ def read_placed(
     *,
     fields: Collection[str],
     types: Collection[str],
-    ids: Collection[str] | None = None,
 ) -> dict[str, dict[str, list[tuple[int, int, str]]]]:
     """id -> field -> [(start, end, entity type)], in order, of the rows of ``fields`` and
-    ``types`` (and of the records ``ids``, when given)."""
+    ``types``."""
     path = Path(path)
     try:
         table = pq.read_table(path, columns=["id", "field", "start", "end", "entity_type"])
@@ -94,8 +93,6 @@ def read_placed(
         pc.is_in(table["field"], pa.array(sorted(fields), type=pa.string())),
         pc.is_in(table["entity_type"], pa.array(sorted(types), type=pa.string())),
     )
-    if ids is not None:
-        keep = pc.and_(keep, pc.is_in(table["id"], pa.array(sorted(ids), type=pa.string())))
     table = table.filter(keep)
     out: dict[str, dict[str, list[tuple[int, int, str]]]] = defaultdict(lambda: defaultdict(list))
     for rid, f, s, e, t in zip(

@@ -567,16 +567,15 @@ def run(
     by_surrogates = cfg.entities == "surrogates"
     if by_surrogates and surrogates is None:
         log.warning("augment: no surrogates file given: entity swaps have nothing to swap")
-    swappable = (
-        set(_placed(surrogates, SURROGATE_KINDS, None)) if by_surrogates and surrogates else set()
-    )
+    # one read: which records have surrogates to swap, and where they stand
+    placed = _placed(surrogates, SURROGATE_KINDS) if by_surrogates and surrogates else {}
     extra = []
     for op, rate in (("entity_swap", cfg.entity_swap_rate), ("noise", cfg.noise_rate)):
         order = _order(df["id"], cfg.seed, op)
         if op == "entity_swap" and by_surrogates:
             # only records with surrogates to swap: a swap would leave the others as they are
             ids = df["id"].to_numpy()
-            order = [r for r in order if ids[r] in swappable]
+            order = [r for r in order if ids[r] in placed]
         extra += [Child(r, op) for r in order[: round(rate * len(df))]]
     cap = math.floor(cfg.max_new_share * len(df))
     if len(planned) + len(extra) > cap:
@@ -601,16 +600,17 @@ def run(
     gender_jobs = [c for c in planned if c.attribute == "gender"]
     swapped = _gender_texts(cf, records, gender_jobs)
     seen = set(table.column("id").to_pylist())
-    placed = None
-    if by_surrogates:  # the surrogates of the parents whose entities are swapped, no others
-        ids = table.column("id")
-        wanted = {ids[c.parent].as_py() for c in jobs if _swaps_entities(c)}
-        placed = _placed(surrogates, SURROGATE_KINDS, wanted) if surrogates and wanted else {}
     for start in range(0, len(jobs), CHUNK):
         chunk = jobs[start : start + CHUNK]
         parents = records([c.parent for c in chunk])
         res = make_children(
-            chunk, parents.__getitem__, cf, cfg, swapped=swapped, seen=seen, placed=placed
+            chunk,
+            parents.__getitem__,
+            cf,
+            cfg,
+            swapped=swapped,
+            seen=seen,
+            placed=placed if by_surrogates else None,
         )
         made_parts.append(_rows(res.kept))
         lines += res.ledger
@@ -775,12 +775,12 @@ def make_children(
     return result
 
 
-def _placed(path: Path, kinds: dict[str, str], ids: set[str] | None) -> dict:
-    """The surrogates of the input/output text of records ``ids`` (all, when None) whose type
-    is one of ``kinds``'s, by id and field."""
+def _placed(path: Path, kinds: dict[str, str]) -> dict:
+    """The surrogates in the input and output text whose type is one of ``kinds``'s, by
+    record id and field."""
     from provena.placed import read_placed
 
-    return read_placed(path, fields=("input", "output"), types=kinds, ids=ids)
+    return read_placed(path, fields=("input", "output"), types=kinds)
 
 
 def _swaps_entities(c: Child) -> bool:

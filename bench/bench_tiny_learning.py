@@ -165,6 +165,7 @@ def main() -> int:
     train = [r for b in read_records(args.data / "train.parquet") for r in b]
     test = [r for b in read_records(args.data / "test.parquet") for r in b]
     precision = model.resolve_precision("none")
+    compute_dtype = model.resolve_autocast(cfg.autocast, precision)  # as the stage runs it
     torch.manual_seed(cfg.seed)
     out: dict = {"what": args.what, "sets": args.set, "max_steps": cfg.max_steps, "points": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -173,6 +174,7 @@ def main() -> int:
         key = hashlib.sha256(
             json.dumps(
                 [cfg.tiny.model_dump(mode="json"), cfg.max_seq_len, str(args.data.resolve())]
+                + ([str(compute_dtype)] if compute_dtype else [])
             ).encode()
         ).hexdigest()[:12]
         folder = CACHE / f"tiny_{key}"
@@ -182,7 +184,13 @@ def main() -> int:
             lm = model.tiny_model(tok, cfg.tiny, cfg.max_seq_len)
             texts = pretrain.documents(train, cfg.tiny.pretrain_corpus)
             pre = pretrain.pretrain(
-                lm, tok, texts, cfg.tiny, max_seq_len=cfg.max_seq_len, seed=cfg.tiny.seed
+                lm,
+                tok,
+                texts,
+                cfg.tiny,
+                max_seq_len=cfg.max_seq_len,
+                seed=cfg.tiny.seed,
+                compute_dtype=compute_dtype,
             )
             model.save_base(lm, tok, folder)
             summary = {k: getattr(pre, k) for k in PRETRAIN_KEYS}
@@ -241,6 +249,7 @@ def main() -> int:
             live_dir=tmp_path / "live",
             fingerprint="bench",
             on_log=on_log,
+            compute_dtype=compute_dtype,
         )
     # the run joins (or replaces its namesake in) the results file; targets are recomputed
     results = json.loads(args.out.read_text()) if args.out.is_file() else {"runs": {}}

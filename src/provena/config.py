@@ -1406,6 +1406,13 @@ class TrainConfig(StrictModel):
         description="auto: 4-bit NF4 (QLoRA) on CUDA with bitsandbytes, else LoRA without "
         "quantization | nf4 | none",
     )
+    autocast: Literal["auto", "bf16", "none"] = Field(
+        "auto",
+        description="LoRA without quantization: bf16 matrix products under torch.autocast "
+        "(weights, optimizer state and loss stay fp32); auto where the device computes bf16 "
+        "natively (a CUDA GPU with bf16, a CPU with AVX512-BF16 or AMX), else fp32 | bf16 | "
+        "none (fp32 throughout). QLoRA computes in bf16 either way",
+    )
     lora: LoraSettings = Field(LoraSettings(), description="the LoRA adapter")
     use_chat_template: bool = Field(
         True, description="format with the tokenizer's chat template where it has one"

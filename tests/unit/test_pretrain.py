@@ -116,3 +116,23 @@ def test_pretraining_is_repeatable_and_no_steps_leave_the_weights_as_drawn(token
     result = pretrain.pretrain(none, tokenizer, texts, _cfg(pretrain_steps=0), max_seq_len=SEQ)
     assert result.steps == 0 and result.first_loss is None
     assert all(torch.equal(none.state_dict()[k], sd[k]) for k in sd)
+
+
+def test_bf16_autocast_computes_in_bf16_and_keeps_weights_and_loss_fp32(tokenizer):
+    cfg = _cfg()
+    texts = pretrain.documents(train_records(40))
+    lm = model.tiny_model(tokenizer, cfg, SEQ)
+    examples, _ = pretrain.tokenize_documents(texts, tokenizer, SEQ)
+    with torch.no_grad(), segment_attention_on(lm) as plan:
+        batch = collate(pack(examples, SEQ)[:2], tokenizer.pad_token_id, plan != MASK)
+        fp32, n = forward_loss(lm, batch, plan)
+        bf16, m = forward_loss(lm, batch, plan, torch.bfloat16)
+    assert n == m and bf16.dtype == torch.float32
+    # the same loss to bf16's precision, but not bit for bit: the products ran in bf16
+    assert float(bf16) != float(fp32)
+    assert abs(float(bf16) - float(fp32)) < 0.02 * float(fp32)
+    result = pretrain.pretrain(
+        lm, tokenizer, texts, cfg, max_seq_len=SEQ, compute_dtype=torch.bfloat16
+    )
+    assert result.final_loss < result.first_loss - 1.0
+    assert all(p.dtype == torch.float32 for p in lm.parameters())

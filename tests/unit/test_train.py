@@ -162,6 +162,25 @@ def test_nf4_without_cuda_fails_fast():
     assert model.resolve_precision("auto").note.startswith("LoRA without quantization")
 
 
+@pytest.mark.parametrize(
+    ("setting", "native", "expected"),
+    [
+        ("auto", True, torch.bfloat16),
+        ("auto", False, None),
+        ("bf16", False, torch.bfloat16),
+        ("none", True, None),
+    ],
+)
+def test_autocast_is_bf16_where_the_device_has_it_or_asked_for(
+    monkeypatch, setting, native, expected
+):
+    monkeypatch.setattr(model, "native_bf16", lambda device: native)
+    lora = model.Precision("lora", "cpu", torch.float32, "LoRA")
+    assert model.resolve_autocast(setting, lora) == expected
+    qlora = model.Precision("qlora-nf4", "cuda", torch.bfloat16, "QLoRA")
+    assert model.resolve_autocast(setting, qlora) is None  # computes in bf16 already
+
+
 # --------------------------------------------------------------------------------- data
 
 

@@ -19,6 +19,7 @@ barrier.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -98,7 +99,12 @@ PRETRAINING_CORPUS = {
 
 
 def _build_tiny(
-    records: list[Record], train_file: dict[str, Any], cfg: TrainConfig, device: str, out: Path
+    records: list[Record],
+    train_file: dict[str, Any],
+    cfg: TrainConfig,
+    device: str,
+    out: Path,
+    compute_dtype: torch.dtype | None = None,
 ) -> dict[str, Any]:
     """The tiny base in ``out``: its tokenizer trained on the train split, its weights
     pretrained on the train split's text (:mod:`.pretrain`); returns what ``pretraining.json``
@@ -122,6 +128,7 @@ def _build_tiny(
         max_seq_len=cfg.max_seq_len,
         device=device,
         seed=cfg.tiny.seed,
+        compute_dtype=compute_dtype,
     )
     model.save_base(lm.to("cpu"), tokenizer, out)
     record = {
@@ -210,6 +217,10 @@ def _run(
 
     # 2. precision: QLoRA where it can run, and say so where it cannot
     precision = model.resolve_precision(cfg.quantization)
+    compute_dtype = model.resolve_autocast(cfg.autocast, precision)
+    if compute_dtype is not None:
+        note = precision.note.replace(", fp32,", ", fp32 weights with bf16 autocast,")
+        precision = dataclasses.replace(precision, note=note)
     (log.info if precision.mode == "qlora-nf4" else log.warning)("train mode: %s", precision.note)
 
     # 3. data and base model
@@ -231,7 +242,12 @@ def _run(
             # built aside and moved into place whole: a kill mid-build leaves no partial base
             with atomic_dir(paths.base_dir) as building:
                 pretraining = _build_tiny(
-                    train_records, split_files["train"], cfg, precision.device, building
+                    train_records,
+                    split_files["train"],
+                    cfg,
+                    precision.device,
+                    building,
+                    compute_dtype,
                 )
         pretraining = dist.broadcast(pretraining)
         base_path = paths.base_dir
@@ -312,6 +328,7 @@ def _run(
         fingerprint=fingerprint,
         stop_after=stop_after,
         dist=dist,
+        compute_dtype=compute_dtype,
     )
     data_stats = {
         "train": train_stats.as_dict(),
@@ -359,6 +376,7 @@ def _run(
                 "note": precision.note,
                 "device": precision.device,
                 "compute_dtype": str(precision.compute_dtype).removeprefix("torch."),
+                "autocast": str(compute_dtype).removeprefix("torch.") if compute_dtype else None,
                 "base_model_path": base_path.as_posix(),
                 "warmup_steps": int(-(-cfg.warmup_ratio * cfg.max_steps // 1)),
                 "lr_schedule": "linear warm-up, cosine decay",

@@ -92,8 +92,22 @@ def next_token_targets(batch: dict[str, torch.Tensor]) -> torch.Tensor:
     return batch["labels"][:, 1:].masked_fill(seg[:, 1:] != seg[:, :-1], IGNORE)
 
 
-def forward_loss(model: Any, batch: dict[str, torch.Tensor], plan: str) -> tuple:
+def autocast(device: str, dtype: torch.dtype | None):
+    """``torch.autocast`` to ``dtype`` on ``device``'s kind, or nothing when ``dtype`` is None."""
+    if dtype is None:
+        return nullcontext()
+    return torch.autocast(device_type=device.split(":")[0], dtype=dtype)
+
+
+def forward_loss(
+    model: Any,
+    batch: dict[str, torch.Tensor],
+    plan: str,
+    compute_dtype: torch.dtype | None = None,
+) -> tuple:
     """(sum of token losses, number of target tokens) for one micro-batch.
+
+    ``compute_dtype`` (say bf16) runs the model under ``torch.autocast``; the loss is fp32.
 
     Logits are computed only where a target follows (``logits_to_keep``): the vocabulary
     projection of prompt tokens, whose predictions carry no loss, is skipped. A position never
@@ -112,7 +126,8 @@ def forward_loss(model: Any, batch: dict[str, torch.Tensor], plan: str) -> tuple
         dtype = dtype if dtype in (torch.float32, torch.float16, torch.bfloat16) else torch.bfloat16
         impl = getattr(inner.config, "_attn_implementation", None) or "sdpa"
         kwargs["attention_mask"] = block_causal_mask(seg, torch.bool if impl == "sdpa" else dtype)
-        logits = model(**kwargs).logits[:, :-1][keep]
+        with autocast(str(batch["input_ids"].device), compute_dtype):
+            logits = model(**kwargs).logits[:, :-1][keep]
     else:  # one flattened sequence: the example boundaries drive attention
         cu = batch["cu_seq_lens"]
         longest = int((cu[1:] - cu[:-1]).max())
@@ -120,7 +135,8 @@ def forward_loss(model: Any, batch: dict[str, torch.Tensor], plan: str) -> tuple
             cu_seq_lens_q=cu, cu_seq_lens_k=cu, max_length_q=longest, max_length_k=longest
         )
         kwargs["logits_to_keep"] = torch.nonzero(keep[0]).flatten()
-        logits = model(**kwargs).logits[0]
+        with autocast(str(batch["input_ids"].device), compute_dtype):
+            logits = model(**kwargs).logits[0]
     loss = torch.nn.functional.cross_entropy(
         logits.float(), targets[keep], ignore_index=IGNORE, reduction="sum"
     )
@@ -140,7 +156,14 @@ def uses_4d_mask(model: Any) -> bool:
 
 
 @torch.no_grad()
-def evaluate(model: Any, examples: list[Example], cfg: TrainConfig, pad_id: int, device: str):
+def evaluate(
+    model: Any,
+    examples: list[Example],
+    cfg: TrainConfig,
+    pad_id: int,
+    device: str,
+    compute_dtype: torch.dtype | None = None,
+):
     """Mean loss per response token on (up to ``eval_max_examples``) validation examples."""
     if not examples:
         return None
@@ -159,7 +182,7 @@ def evaluate(model: Any, examples: list[Example], cfg: TrainConfig, pad_id: int,
     for i in range(0, len(first), cfg.batch_size):
         rows = first[i : i + cfg.batch_size]
         batch = {k: v.to(device) for k, v in collate(rows, pad_id, plan != MASK).items()}
-        loss, count = forward_loss(model, batch, plan)
+        loss, count = forward_loss(model, batch, plan, compute_dtype)
         total, n = total + loss.item(), n + count
     model.train()
     return total / max(n, 1)
@@ -336,11 +359,13 @@ def train_loop(
     on_log: Callable[[dict[str, float]], None] | None = None,
     dist: DistContext = SINGLE,
     on_batch: Callable[[int, int, list[Row]], None] | None = None,
+    compute_dtype: torch.dtype | None = None,
 ) -> LoopResult:
     """Train ``cfg.max_steps`` optimizer steps (resuming where a checkpoint allows).
 
     ``dist``: this rank's place in a data-parallel run (rank 0 alone logs and checkpoints).
-    ``on_batch(step, epoch, rows)`` sees each micro-batch this rank trains on (for tests)."""
+    ``on_batch(step, epoch, rows)`` sees each micro-batch this rank trains on (for tests).
+    ``compute_dtype``: the dtype of autocast's matrix products (None: the weights' own)."""
     result = LoopResult()
     world = dist.world_size
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -405,7 +430,7 @@ def train_loop(
                 # gradients are averaged across ranks once, after the step's last micro-batch
                 last = i == len(tensors) - 1
                 with nullcontext() if last or not dist.enabled else trained.no_sync():
-                    loss_sum, _ = forward_loss(trained, t, plan)
+                    loss_sum, _ = forward_loss(trained, t, plan, compute_dtype)
                     # x world: DDP divides the summed gradients by the number of ranks
                     (loss_sum * world / max(n_targets, 1)).backward()
                 step_loss += loss_sum.item()
@@ -458,7 +483,9 @@ def train_loop(
             paused = time.perf_counter()  # evaluation and saving are not training time
             if step % cfg.eval_every == 0 or step == cfg.max_steps:
                 # on every rank (same weights, same loss): no rank idles waiting for rank 0
-                result.eval_loss = evaluate(model, eval_examples, cfg, pad_id, device)
+                result.eval_loss = evaluate(
+                    model, eval_examples, cfg, pad_id, device, compute_dtype
+                )
                 if result.eval_loss is not None and live is not None:
                     live.step = step
                     live.log_metric("eval/loss", result.eval_loss)

@@ -105,10 +105,11 @@ def pretrain(
     max_seq_len: int,
     device: str = "cpu",
     seed: int = 0,
+    compute_dtype: torch.dtype | None = None,
 ) -> PretrainResult:
     """Train every weight of ``lm`` as a causal language model on ``texts`` for
     ``cfg.pretrain_steps`` steps of ``cfg.pretrain_batch_size`` packed rows; ``lm`` is left in
-    eval mode on ``device``."""
+    eval mode on ``device``. ``compute_dtype``: autocast's dtype (None: fp32 throughout)."""
     result = PretrainResult(documents=len(texts))
     steps = cfg.pretrain_steps
     if steps == 0:
@@ -145,7 +146,7 @@ def pretrain(
                 k: v.to(device)
                 for k, v in collate(rows, tokenizer.pad_token_id, plan != MASK).items()
             }
-            loss_sum, n = forward_loss(lm, batch, plan)
+            loss_sum, n = forward_loss(lm, batch, plan, compute_dtype)
             loss = loss_sum / max(n, 1)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)

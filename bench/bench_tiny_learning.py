@@ -164,8 +164,8 @@ def main() -> int:
     cfg = cfg.model_copy(update={"log_every": 1})
     train = [r for b in read_records(args.data / "train.parquet") for r in b]
     test = [r for b in read_records(args.data / "test.parquet") for r in b]
-    precision = model.resolve_precision("none")
-    compute_dtype = model.resolve_autocast(cfg.autocast, precision)  # as the stage runs it
+    precision = model.resolve_precision("none", cfg.autocast)  # as the stage runs it
+    compute_dtype = precision.autocast
     torch.manual_seed(cfg.seed)
     out: dict = {"what": args.what, "sets": args.set, "max_steps": cfg.max_steps, "points": []}
     with tempfile.TemporaryDirectory() as tmp:

@@ -179,6 +179,10 @@ def test_autocast_is_bf16_where_the_device_has_it_or_asked_for(
     assert model.resolve_autocast(setting, lora) == expected
     qlora = model.Precision("qlora-nf4", "cuda", torch.bfloat16, "QLoRA")
     assert model.resolve_autocast(setting, qlora) is None  # computes in bf16 already
+    if not torch.cuda.is_available():  # what train runs with, and what its log says
+        resolved = model.resolve_precision("auto", setting)
+        assert resolved.autocast == expected
+        assert ("bf16 autocast" in resolved.note) == (expected is not None)
 
 
 # --------------------------------------------------------------------------------- data

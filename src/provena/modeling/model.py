@@ -9,6 +9,7 @@ and read back), so both take one code path.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -45,10 +46,13 @@ class Precision:
     device: str
     compute_dtype: torch.dtype
     note: str
+    #: the dtype training's matrix products run in under ``torch.autocast`` (None: no autocast)
+    autocast: torch.dtype | None = None
 
 
-def resolve_precision(quantization: str) -> Precision:
-    """QLoRA where it can run, plain LoRA otherwise; ``nf4`` without CUDA fails fast."""
+def resolve_precision(quantization: str, autocast: str = "none") -> Precision:
+    """QLoRA where it can run, plain LoRA otherwise; ``nf4`` without CUDA fails fast.
+    ``autocast`` (``train.autocast``): see :func:`resolve_autocast`."""
     has_cuda = torch.cuda.is_available()
     has_bnb = importlib.util.find_spec("bitsandbytes") is not None
     if quantization == "nf4" and not (has_cuda and has_bnb):
@@ -70,7 +74,11 @@ def resolve_precision(quantization: str) -> Precision:
         else ("no CUDA device" if not has_cuda else "bitsandbytes not installed")
     )
     device = "cuda" if has_cuda else "cpu"
-    return Precision("lora", device, torch.float32, f"{NOTE_LORA_CPU} ({why}), fp32, AdamW")
+    lora = Precision("lora", device, torch.float32, "")
+    dtype = resolve_autocast(autocast, lora)
+    weights = "fp32 weights with bf16 autocast" if dtype is not None else "fp32"
+    note = f"{NOTE_LORA_CPU} ({why}), {weights}, AdamW"
+    return dataclasses.replace(lora, note=note, autocast=dtype)
 
 
 def native_bf16(device: str) -> bool:

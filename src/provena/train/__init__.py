@@ -19,7 +19,6 @@ barrier.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -216,11 +215,8 @@ def _run(
     )
 
     # 2. precision: QLoRA where it can run, and say so where it cannot
-    precision = model.resolve_precision(cfg.quantization)
-    compute_dtype = model.resolve_autocast(cfg.autocast, precision)
-    if compute_dtype is not None:
-        note = precision.note.replace(", fp32,", ", fp32 weights with bf16 autocast,")
-        precision = dataclasses.replace(precision, note=note)
+    precision = model.resolve_precision(cfg.quantization, cfg.autocast)
+    compute_dtype = precision.autocast
     (log.info if precision.mode == "qlora-nf4" else log.warning)("train mode: %s", precision.note)
 
     # 3. data and base model

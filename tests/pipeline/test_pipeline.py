@@ -327,7 +327,15 @@ def test_training_killed_after_a_checkpoint_resumes_and_ends_with_the_same_adapt
     for _attempt in range(3):  # a loaded machine may reach step 6 before the kill lands
         shutil.rmtree(checkpoints)  # the finished run's checkpoints: it starts afresh
         proc = _start_stage(repo, "train", log)
-        _kill_when(proc, (checkpoints / "step-0000003").is_dir, log)
+        # the checkpoint is moved into place before the stage logs it: wait for both, or the
+        # kill may land between the two (a step 3 checkpoint whose log line never came)
+        _kill_when(
+            proc,
+            lambda: (
+                (checkpoints / "step-0000003").is_dir() and "checkpoint: step 3" in log.read_text()
+            ),
+            log,
+        )
         if not (checkpoints / "step-0000006").exists():
             break
     assert "checkpoint: step 3" in log.read_text()

@@ -103,6 +103,34 @@ CLINICAL = [
     *_cases("ETT pulled back 2cm per Dr. Martyn. Lungs coarse.", [("Martyn", "PERSON")]),
     ("Hct stable, Dr Marder paged to bedside.", [("Marder", "PERSON")]),
     ("Seen by Dr. Ana Lopez today.", [("Ana Lopez", "PERSON")]),
+    # a relative joined to a kinship word by a hyphen, on either side; not an in-law's
+    # compound, and not a short kinship word ending a compound
+    *_cases(
+        "Social:Daughter-Marnie---cell 301-944-5032.",
+        [("Marnie", "PERSON"), ("301-944-5032", "PHONE_NUMBER")],
+    ),
+    *_cases("Coping-sister , Odile has phoned today.", [("Odile", "PERSON")]),
+    *_cases("Son-in-law at bedside, daughter-in-law Odile called.", [("Odile", "PERSON")]),
+    # a first name that a name rule found stands for the person wherever else it is written
+    # the same way; written otherwise it is a word ('son Bill', then 'the bill')
+    *_cases(
+        "Coping--son Gerald phoned. Per Gerald, he makes decisions. Gerald will call.",
+        [("Gerald", "PERSON")] * 3,
+    )[::2],
+    ("Social: son Bill called. Sent the bill to the office.", [("Bill", "PERSON")]),
+    # a misspelt facility word still makes a facility of the name before it
+    *_cases("Admitted to Calvert Hospiatal after a fall.", [("Calvert", "LOCATION")]),
+    # a first name and surname after a cue, however common the first name; an apostrophe's
+    # surname after an initial
+    *_cases("Contact was made with Martin Hughes, ethics.", [("Martin Hughes", "PERSON")]),
+    *_cases("Martin Hughes syndrome ruled out.", []),
+    *_cases("Cash counted by nsg (j. o'brien).", [("j. o'brien", "PERSON")])[:2],
+    # an ambiguous title before a capitalized word, in text written in lower case
+    (
+        "pa pressures in the low 20s per md Okonjo. plan: wean the dopamine drip to off, "
+        "repeat the lytes in the morning and keep the foley in place overnight.",
+        [("Okonjo", "PERSON")],
+    ),
 ]
 
 

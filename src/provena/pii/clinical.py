@@ -113,7 +113,9 @@ def _bare(word: str) -> str:
 
 
 def _title(word: str) -> str:
-    return word[:1].upper() + word[1:].lower()
+    """Capitalized as names are listed; after an apostrophe too ('o'brien': "O'Brien")."""
+    parts = re.split(r"(['’])", word.lower())
+    return "".join(p[:1].upper() + p[1:] for p in parts)
 
 
 def _alpha(bare: str) -> bool:
@@ -237,9 +239,17 @@ class ClinicalNameRecognizer(_Base):
         r"resident|intern|housestaff|house\s+staff|rn|rrt|sw|md|case\s+manager|"
         r"social\s+worker|pcp|surgeon|chaplain)(?:'s|’s|s)?(?![\w])\.?"
     )
+    # a kinship word; after a single hyphen only a long one: 'COPING-SISTER , JANET', but not
+    # the end of a compound such as 'ICU-sis'
     _KIN = re.compile(
-        r"(?i)(?<![\w])(?<![A-Za-z]-)(?:" + _alternation(KINSHIP_WORDS) + r")(?:'s|’s)?(?![\w])"
+        r"(?i)(?<![\w])(?:(?<![A-Za-z]-)(?:"
+        + _alternation(frozenset(w for w in KINSHIP_WORDS if len(w) < 5))
+        + r")|(?:"
+        + _alternation(frozenset(w for w in KINSHIP_WORDS if len(w) >= 5))
+        + r"))(?:'s|’s)?(?![\w])"
     )
+    # the name a hyphen joins to a kinship word, which reads as one word: 'DAUGHTER-KRISSY'
+    _JOINED_NAME = re.compile(r"-+([A-Za-z][A-Za-z'’]*)(?![\w'’]|-[A-Za-z])")
     _KIN_AFTER = re.compile(
         r"(?i)^\s*(?:\(\s*|,\s*|-+\s*)(?:(?:his|her|pt'?s|the)\s+)?(?:"
         + _alternation(KINSHIP_WORDS)
@@ -256,7 +266,8 @@ class ClinicalNameRecognizer(_Base):
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
         words = _Words(text)
-        cased = not (mostly_upper(text) or mostly_lower(text))
+        lower = mostly_lower(text)
+        cased = not (mostly_upper(text) or lower)
         spans: list[tuple[int, int]] = []
         # after a title, any case: 'Dr. Marder', 'dr healey', 'DR'S CAMARDA AND CLIFFORD'
         for m in self._TITLE.finditer(text):
@@ -266,9 +277,18 @@ class ClinicalNameRecognizer(_Base):
             if title.lower().rstrip(".") in _AMBIGUOUS_TITLES and not written_as_title:
                 # 'MS' (mental status), 'NP' (nasal prongs), 'MD', 'RN': only a listed name
                 # or an unknown word after them
+                # or, in text written in lower case, a capitalized word ('per md Saeed')
                 k = words.index_at(m.end())
                 if k >= len(words.words) or not (
-                    _surname(words.words[k], strong=True) or _first_name(words.words[k], 4.5)
+                    _surname(words.words[k], strong=True)
+                    or _first_name(words.words[k], 4.5)
+                    or (
+                        lower
+                        and title.islower()
+                        and words.words[k][:1].isupper()
+                        and words.words[k][1:].rstrip(".").islower()
+                        and name_token(words.words[k], after_title=True)
+                    )
                 ):
                     continue
             spans.extend(
@@ -281,6 +301,12 @@ class ClinicalNameRecognizer(_Base):
             spans.extend(self._run_after(text, words, m.end(), cased, after_title=True, comma=True))
         # after a kinship word: 'son bill', 'DAUGHTER-KRISSY', 'Sons Smokey, Morris and Roger'
         for m in self._KIN.finditer(text):
+            joined = self._JOINED_NAME.match(text, m.end())
+            if joined and _starts_a_word(text, m.start()):
+                w = joined.group(1)
+                if name_token(w) and _cased_ok(w, cased):
+                    spans.append(joined.span(1))
+                continue
             spans.extend(self._run_after(text, words, m.end(), cased, lists=True, dash=True))
         for k in range(len(words.words)):
             end = words.spans[k][1]
@@ -305,19 +331,26 @@ class ClinicalNameRecognizer(_Base):
                     and (not cased or nxt[:1].isupper() or w[0].islower())
                 ):
                     spans.append((words.spans[k][0], self._end(words, k + 1)))
-            # a first name and surname(s): 'Gerry Masci', 'KAREN ANN YANULIS', 'mary souza'
+            # a first name and surname(s): 'Gerry Masci', 'KAREN ANN YANULIS', 'mary souza',
+            # and with a common first name after a cue ('made with martin carey')
             if k + 1 < len(words.words) and _first_name(w, 5.0) and _cased_ok(w, cased):
+                cue = _NAME_BEFORE.search(text[max(0, words.spans[k][0] - 30) : words.spans[k][0]])
                 j = k + 1
                 while (
                     j < len(words.words)
                     and j - k <= 2
                     and _gap(text, words.spans[j - 1][1], words.spans[j][0], " ")
                     and _cased_ok(words.words[j], cased)
-                    and (_surname(words.words[j], strong=True) or _first_name(words.words[j]))
+                    and (
+                        _surname(words.words[j], strong=cue is None) or _first_name(words.words[j])
+                    )
                 ):
                     j += 1
                 if j > k + 1 and (
-                    _surname(words.words[j - 1], strong=True) or _first_name(w) or j > k + 2
+                    _surname(words.words[j - 1], strong=True)
+                    or _first_name(w)
+                    or j > k + 2
+                    or cue is not None
                 ):
                     spans.append((words.spans[k][0], self._end(words, j - 1)))
             # a first name alone, where the words around it make it a person's: 'spoke with
@@ -526,10 +559,15 @@ class ClinicalLocationRecognizer(_Base):
         for m in self._UNIVERSITY.finditer(text):
             if _title(m.group(1)) in place_names() or m.group(1).title() in place_names():
                 spans.append(m.span())
-        # the name before a facility word: 'CALVERT HOSPITAL', 'Holy Cross Rehab'
-        for m in self._FACILITY.finditer(text):
-            head = m.group(0).lower()
-            k = words.index_at(m.start())
+        # the name before a facility word: 'CALVERT HOSPITAL', 'Holy Cross Rehab', and with
+        # the word misspelt: 'CALVERT HOSPIATAL'
+        heads = [(m.start(), m.end(), m.group(0).lower()) for m in self._FACILITY.finditer(text)]
+        for (a, _), w in zip(words.spans, words.words, strict=True):
+            head = _misspelt_head(_bare(w))
+            if head is not None:
+                heads.append((a, a + len(_bare(w)), head))
+        for start, stop, head in heads:
+            k = words.index_at(start)
             j, first = k - 1, None
             while j >= 0 and k - j <= 3:
                 w = words.words[j]
@@ -545,7 +583,7 @@ class ClinicalLocationRecognizer(_Base):
                 english_zipf(_bare(w).lower()) < 3.0 for w in words.words[first:k]
             ):
                 continue  # 'Keeley House', not 'nursing home' or 'open house'
-            end = m.end() if head in self._NAMED_HEADS else words.spans[k - 1][1]
+            end = stop if head in self._NAMED_HEADS else words.spans[k - 1][1]
             spans.append((words.spans[first][0], end))
         # a letterhead: a line of capitalized words naming a practice ('Summit Family Health',
         # 'BAYVIEW INTERNAL MEDICINE ASSOCIATES - Emergency Department')
@@ -638,6 +676,7 @@ class ClinicalLocationRecognizer(_Base):
                 or low in UNIT_WORDS
                 or low in KINSHIP_WORDS
                 or low in FACILITY_HEADS  # 'Calvert Hospital': the name, as the facility rule
+                or _misspelt_head(bare) is not None
                 or is_clinical_word(bare)
                 or is_medical_term(bare)  # 'to Dialysis', 'to Radiology'
                 or (bare.isupper() and len(bare) <= 4)  # 'CT', 'OR', 'ICU': shorthand
@@ -681,6 +720,33 @@ class ClinicalLocationRecognizer(_Base):
         if not cased and ((low.endswith("ing") and _word_shaped(bare)) or english_zipf(low) >= 5.6):
             return False  # 'AWAITING REHAB', 'will need rehab': words, not a facility's name
         return _cased_ok(w, cased)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """``a`` and ``b`` differ by exactly one letter added, dropped, changed or two swapped."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    i = 0
+    while i < min(len(a), len(b)) and a[i] == b[i]:
+        i += 1
+    return (
+        a[i + 1 :] == b[i + 1 :]
+        or a[i + 1 :] == b[i:]
+        or a[i:] == b[i + 1 :]
+        or (a[i + 2 :] == b[i + 2 :] and a[i : i + 2] == b[i : i + 2][::-1])
+    )
+
+
+def _misspelt_head(bare: str) -> str | None:
+    """The facility word of seven letters or more that ``bare``, no word of English, misspells
+    by one letter ('HOSPIATAL', 'Hosptial'), or None."""
+    low = bare.lower()
+    if len(low) < 6 or low in FACILITY_HEADS or english_zipf(low) >= 2.0:
+        return None
+    return next((h for h in _LONG_HEADS if _one_edit(low, h)), None)
+
+
+_LONG_HEADS = tuple(sorted(h for h in FACILITY_HEADS if len(h) >= 7))
 
 
 def _is_state_or_country(name: str) -> bool:
@@ -937,27 +1003,35 @@ class ClinicalAddressRecognizer(StreetAddressRecognizer):
 
 
 def same_value_in_text(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
-    """A name or place found once is found wherever else it stands in the same text, in any
-    case: 'CALVERT HOSPITAL' makes the later 'AT CALVERT-' a place too."""
+    """A name or place found once is found wherever else it stands in the same text: a
+    word rare in English in any case ('CALVERT HOSPITAL' makes the later 'AT CALVERT-' a
+    place too), a listed first name that the name rules found as written ('SON DAVID' makes
+    the later 'PER DAVID,' and 'DAVID IS SPEAKING' a person; 'son Bill' does not make 'bill'
+    one)."""
     values: dict[str, RecognizerResult] = {}
+    given: dict[str, RecognizerResult] = {}
     for r in results:
         if r.entity_type not in ("PERSON", "LOCATION"):
             continue
-        for m in re.finditer(r"(?<![\w'’])[A-Za-z]{4,}(?![\w'’])", text[r.start : r.end]):
+        by_rule = (r.recognition_metadata or {}).get(RecognizerResult.RECOGNIZER_NAME_KEY) == (
+            ClinicalNameRecognizer.__name__
+        )
+        for m in re.finditer(r"(?<![\w'’])[A-Za-z]{3,}(?![\w'’])", text[r.start : r.end]):
             w = m.group(0)
-            if english_zipf(w.lower()) < 3.0 and not is_clinical_word(w):
+            if len(w) >= 4 and english_zipf(w.lower()) < 3.0 and not is_clinical_word(w):
                 values.setdefault(w.lower(), r)
-    if not values:
+            elif r.entity_type == "PERSON" and by_rule and _first_name(w, COMMON_ZIPF):
+                given.setdefault(w, r)
+    if not values and not given:
         return results
     covered = [(r.start, r.end) for r in results]
     extra = []
-    pattern = re.compile(
-        r"(?i)(?<![\w])(?:" + "|".join(re.escape(v) for v in values) + r")(?![\w])"
-    )
+    alternatives = [rf"(?i:{re.escape(v)})" for v in values] + [re.escape(v) for v in given]
+    pattern = re.compile(r"(?<![\w])(?:" + "|".join(alternatives) + r")(?![\w])")
     for m in pattern.finditer(text):
         if any(a < m.end() and m.start() < b for a, b in covered):
             continue
-        src = values[m.group(0).lower()]
+        src = given.get(m.group(0)) or values[m.group(0).lower()]
         extra.append(
             RecognizerResult(
                 src.entity_type,

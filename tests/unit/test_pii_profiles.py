@@ -114,8 +114,8 @@ CLINICAL = [
     # a first name that a name rule found stands for the person wherever else it is written
     # the same way; written otherwise it is a word ('son Bill', then 'the bill')
     *_cases(
-        "Coping--son Gerald phoned. Per Gerald, he makes decisions. Gerald will call.",
-        [("Gerald", "PERSON")] * 3,
+        "Coping--son Peter phoned. Per Peter, he makes decisions. Peter will call.",
+        [("Peter", "PERSON")] * 3,
     )[::2],
     ("Social: son Bill called. Sent the bill to the office.", [("Bill", "PERSON")]),
     # a misspelt facility word still makes a facility of the name before it
@@ -126,6 +126,26 @@ CLINICAL = [
     *_cases("Martin Hughes syndrome ruled out.", []),
     *_cases("Cash counted by nsg (j. o'brien).", [("j. o'brien", "PERSON")])[:2],
     # an ambiguous title before a capitalized word, in text written in lower case
+    *_cases("Son-inlaw in to visit.", []),
+    # a name before a phone's label or 'family', a first name and a name word before a cue
+    # ('aware', 'called'), a clinician's name after an ambiguous title before such a cue
+    *_cases(
+        "Very devoted. Odile Hughes cell# 410-555-0199.",
+        [("Odile Hughes", "PERSON"), ("410-555-0199", "PHONE_NUMBER")],
+    ),
+    *_cases("Keep Okafor family aware of plan of care.", [("Okafor", "PERSON")]),
+    *_cases("Keep family aware of plan of care.", []),
+    *_cases("Run of bigeminy, Bea Hughes aware, Mg given.", [("Bea Hughes", "PERSON")]),
+    *_cases("Febrile, NP Jen aware. Cultures sent.", [("Jen", "PERSON")]),
+    # a note signed with a first name on its last line; not a word on it
+    *_cases("Heparin at 850 u/hr.\nSusan", [("Susan", "PERSON")]),
+    *_cases("Heparin at 850 u/hr.\nPlan: recheck PTT", []),
+    # where the patient lives, however common the word in lower case; a facility's name with
+    # a word's ending when a name word follows ('Sacred Heart')
+    *_cases("Pt lives nearby in Rockport with wife.", [("Rockport", "LOCATION")]),
+    *_cases("Pt lives alone in apartment, wife deceased.", []),
+    ("Pt is prepared to go to Sacred Heart today.", [("Sacred Heart", "LOCATION")]),
+    ("Pt improved. Went to Improved ambulation.", []),
     (
         "pa pressures in the low 20s per md Okonjo. plan: wean the dopamine drip to off, "
         "repeat the lytes in the morning and keep the foley in place overnight.",

@@ -60,7 +60,7 @@ brothers bro mother mom mum father dad niece nieces nephew nephews aunt uncle co
 granddaughter grandaughter grandchild grandchildren grandmother grandfather grandma grandpa
 stepson stepdaughter stepmother stepfather friend friends proxy hcp partner boyfriend
 girlfriend fiance fiancee neighbor neighbour guardian children child sibling siblings
-in-law son-in-law daughter-in-law dtr-in-law sil dil widow widower
+in-law inlaw in-laws inlaws son-in-law daughter-in-law dtr-in-law sil dil widow widower
 """.split()  # noqa: SIM905 (a word list reads best as text)
 )
 

@@ -263,6 +263,11 @@ class ClinicalNameRecognizer(_Base):
         r"pcp|nurse|contact|emergency contact|next of kin|nok|proxy|hcp)[ \t]*:[ \t]*"
     )
     _INITIAL = re.compile(r"(?<![\w.])([A-Za-z])\.\s?(?=[A-Za-z])")
+    _PHONE_AFTER = re.compile(
+        r"(?i)[ \t]*[,:(-]?[ \t]*(?:cell|mobile|home|work|phone|tel|telephone|ph|pager|beeper)"
+        r"[ \t]*(?:#|no\.?|number)?[ \t]*[:#=-]?[ \t]*\(?\d{3}"
+    )
+    _FAMILY_AFTER = re.compile(r"(?i)[ \t]+family\b")
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None):
         words = _Words(text)
@@ -279,15 +284,23 @@ class ClinicalNameRecognizer(_Base):
                 # or an unknown word after them
                 # or, in text written in lower case, a capitalized word ('per md Saeed')
                 k = words.index_at(m.end())
-                if k >= len(words.words) or not (
-                    _surname(words.words[k], strong=True)
-                    or _first_name(words.words[k], 4.5)
-                    or (
-                        lower
-                        and title.islower()
-                        and words.words[k][:1].isupper()
-                        and words.words[k][1:].rstrip(".").islower()
-                        and name_token(words.words[k], after_title=True)
+                if (
+                    k >= len(words.words)
+                    or not (
+                        _surname(words.words[k], strong=True)
+                        or _first_name(words.words[k], 4.5)
+                        or (  # 'NP JEN AWARE', 'md Okonjo called'
+                            name_token(words.words[k], after_title=True)
+                            and _NAME_AFTER.match(text[words.spans[k][1] : words.spans[k][1] + 30])
+                            is not None
+                        )
+                        or (
+                            lower
+                            and title.islower()
+                            and words.words[k][:1].isupper()
+                            and words.words[k][1:].rstrip(".").islower()
+                            and name_token(words.words[k], after_title=True)
+                        )
                     )
                 ):
                     continue
@@ -310,9 +323,16 @@ class ClinicalNameRecognizer(_Base):
             spans.extend(self._run_after(text, words, m.end(), cased, lists=True, dash=True))
         for k in range(len(words.words)):
             end = words.spans[k][1]
-            # before a credential ('Emily Parker,RN', 'Mary Hulse, R.N.') or a kinship word
-            # ('Hank Przybylo (son)')
-            if self._CRED.match(text, end) or self._KIN_AFTER.match(text[end : end + 40]):
+            # before a credential ('Emily Parker,RN', 'Mary Hulse, R.N.'), a kinship word
+            # ('Hank Przybylo (son)'), a phone's label ('Ann Lee cell# 410-...') or 'family'
+            # ('KEEP ROMERO FAMILY AWARE')
+            after = text[end : end + 40]
+            if (
+                self._CRED.match(text, end)
+                or self._KIN_AFTER.match(after)
+                or self._PHONE_AFTER.match(after)
+                or self._FAMILY_AFTER.match(after)
+            ):
                 spans.extend(self._run_before(text, words, k, cased))
             # an initial and a surname: 'W. MAROTTA', 'j. o'brien', 'D. Phyl'
             w = words.words[k]
@@ -353,6 +373,18 @@ class ClinicalNameRecognizer(_Base):
                     or cue is not None
                 ):
                     spans.append((words.spans[k][0], self._end(words, j - 1)))
+            # a first name and a name word before a cue: 'BEA TURA AWARE', 'Ann Kowe called'
+            if (
+                k + 1 < len(words.words)
+                and _first_name(w, 5.0)
+                and _cased_ok(w, cased)
+                and _gap(text, end, words.spans[k + 1][0], " ")
+                and name_token(words.words[k + 1])
+                and _cased_ok(words.words[k + 1], cased)
+                and not _sentence_end(words.words[k + 1])
+                and _NAME_AFTER.match(text[words.spans[k + 1][1] : words.spans[k + 1][1] + 30])
+            ):
+                spans.append((words.spans[k][0], self._end(words, k + 1)))
             # a first name alone, where the words around it make it a person's: 'spoke with
             # Helen', 'PER DAVID,', 'bob visited', 'Both Suzette and Hank'
             if _first_name(w, COMMON_ZIPF) and (
@@ -369,7 +401,30 @@ class ClinicalNameRecognizer(_Base):
                     english_zipf(_bare(w).lower()) < 4.5 or (cue_before and cue_after)
                 ):
                     spans.append((words.spans[k][0], self._end(words, k)))
+        spans.extend(self._signature(text, words, cased))
         return [self.found("PERSON", a, b) for a, b in _merge(spans)]
+
+    @staticmethod
+    def _signature(text: str, words: _Words, cased: bool) -> list[tuple[int, int]]:
+        """The name that signs a note: its last line holds nothing but a listed first name,
+        perhaps with a surname or an initial ('SUSAN', 'Ann K.')."""
+        body = text.rstrip()
+        line_start = body.rfind("\n") + 1
+        if not body or line_start == 0:
+            return []  # a text of one line is no note with a signature
+        k = words.index_at(line_start)
+        line = words.words[k:]
+        rest = body[line_start:]
+        for w in line:
+            rest = rest.replace(w, "", 1)
+        if (
+            not 1 <= len(line) <= 3
+            or rest.strip(" \t-–—.,")
+            or not _first_name(line[0], 4.5)
+            or not all(name_token(w) and _cased_ok(w, cased) for w in line)
+        ):
+            return []
+        return [(words.spans[k][0], ClinicalNameRecognizer._end(words, len(words.words) - 1))]
 
     @staticmethod
     def _end(words: _Words, k: int) -> int:
@@ -547,6 +602,11 @@ class ClinicalLocationRecognizer(_Base):
         r"(?:to|at|@|from|into)\s+(?:the\s+)?(?=[A-Za-z])"
     )
 
+    _RESIDENCE = re.compile(
+        r"(?i)\blives?\s+(?:nearby\s+|locally\s+|alone\s+)?in\s+(?:the\s+)?"
+        r"([A-Za-z][A-Za-z'’]+)(?![\w'’-])"
+    )
+
     _UNIVERSITY = re.compile(
         r"(?<![\w])(?:U|(?i:univ\.?|university))\s+(?i:of\s+)?([A-Z][A-Za-z]+(?:\s+[A-Z][a-z]+)?)"
     )
@@ -649,6 +709,22 @@ class ClinicalLocationRecognizer(_Base):
             span = self._destination(text, words, m.end(), cased)
             if span:
                 spans.append(span)
+        # where someone lives: 'lives nearby in rockport', 'LIVES IN CATONSVILLE'
+        for m in self._RESIDENCE.finditer(text):
+            w = m.group(1)
+            bare = _bare(w)
+            zipf = english_zipf(bare.lower())
+            if (
+                _alpha(bare)
+                and len(bare) >= 3
+                and bare.lower() not in _STOP
+                and not is_clinical_word(bare)
+                and not is_medical_term(bare)
+                and not _is_state_or_country(_title(bare))
+                and zipf < 4.0
+                and (_cased_ok(w, cased) or zipf < 3.0)
+            ):
+                spans.append(m.span(1))
         # cities anywhere when the word is no common English word: 'BAltimore', 'Catonsville'
         for k, (a, _) in enumerate(words.spans):
             w = _bare(words.words[k])
@@ -683,7 +759,17 @@ class ClinicalLocationRecognizer(_Base):
             ):
                 break
             if cased:
-                if not (bare[0].isupper() and bare[1:].islower()) or _word_shaped(bare):
+                if not (bare[0].isupper() and bare[1:].islower()):
+                    break
+                # a word's ending ('Improved') ends the name, unless a name word follows it
+                # ('go to Sacred Heart')
+                if _word_shaped(bare) and not (
+                    k + 1 < len(words.words)
+                    and _gap(text, words.spans[k][1], words.spans[k + 1][0], " ")
+                    and re.fullmatch(r"[A-Z][a-z]+", words.words[k + 1]) is not None
+                    and not _word_shaped(words.words[k + 1])
+                    and words.words[k + 1].lower() not in _STOP
+                ):
                     break
             else:  # one case: too few cues to tell a place from shorthand ('TO ANGIO')
                 break
@@ -1005,9 +1091,9 @@ class ClinicalAddressRecognizer(StreetAddressRecognizer):
 def same_value_in_text(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
     """A name or place found once is found wherever else it stands in the same text: a
     word rare in English in any case ('CALVERT HOSPITAL' makes the later 'AT CALVERT-' a
-    place too), a listed first name that the name rules found as written ('SON DAVID' makes
-    the later 'PER DAVID,' and 'DAVID IS SPEAKING' a person; 'son Bill' does not make 'bill'
-    one)."""
+    place too), a listed first name that the name rules found alone, as written ('SON DAVID'
+    makes the later 'PER DAVID,' and 'DAVID IS SPEAKING' a person; 'son Bill' does not make
+    'bill' one)."""
     values: dict[str, RecognizerResult] = {}
     given: dict[str, RecognizerResult] = {}
     for r in results:
@@ -1020,7 +1106,12 @@ def same_value_in_text(text: str, results: list[RecognizerResult]) -> list[Recog
             w = m.group(0)
             if len(w) >= 4 and english_zipf(w.lower()) < 3.0 and not is_clinical_word(w):
                 values.setdefault(w.lower(), r)
-            elif r.entity_type == "PERSON" and by_rule and _first_name(w, COMMON_ZIPF):
+            elif (
+                r.entity_type == "PERSON"
+                and by_rule
+                and text[r.start : r.end].strip(" .") == w  # found alone, by its context
+                and _first_name(w, COMMON_ZIPF)
+            ):
                 given.setdefault(w, r)
     if not values and not given:
         return results

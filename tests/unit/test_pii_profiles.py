@@ -146,6 +146,22 @@ CLINICAL = [
     *_cases("Pt lives alone in apartment, wife deceased.", []),
     ("Pt is prepared to go to Sacred Heart today.", [("Sacred Heart", "LOCATION")]),
     ("Pt improved. Went to Improved ambulation.", []),
+    # places below a state by their head word, with it; a sentence end stops the name
+    *_cases("Pt lives in Harford County with wife.", [("Harford County", "LOCATION")]),
+    *_cases("Family arrived from the Eastern Shore at 2 am.", [("Eastern Shore", "LOCATION")]),
+    ("Walked to the Shore. Left shore line.", []),
+    *_cases("Out of county. Walked along the shore.", []),
+    # a note signed after its last sentence; a whole date run on to the word before it
+    *_cases("Heparin not 1400u/hr. Susan", [("Susan", "PERSON")]),
+    *_cases("Labs on10/14/82 reviewed.", [("10/14/82", "DATE_TIME")]),
+    *_cases("Vent PSV10/5/50% tolerated.", []),
+    # in mixed case, a capital after a cue makes a common first name a person's
+    ("Arrived at 1400. Accompanied by Edward and a relative.", [("Edward", "PERSON")]),
+    # a place's name found once is found again, if not quite rare
+    (
+        "Admitted to Calvert Hospital. 7/23 at Calvert - 2 FFP given.",
+        [("Calvert", "LOCATION"), ("Calvert", "LOCATION"), ("7/23", "DATE_TIME")],
+    ),
     (
         "pa pressures in the low 20s per md Okonjo. plan: wean the dopamine drip to off, "
         "repeat the lytes in the morning and keep the foley in place overnight.",

@@ -212,7 +212,7 @@ def _alternation(words: frozenset[str]) -> str:
 # 'bob visited', 'social: bill called'
 _NAME_BEFORE = re.compile(
     r"(?i)(?:\b(?:with|per|by|page|paged|called|contacted|contact|notified|informed|updated|"
-    r"told|discussed|both|spokesperson\s+is|name\s+is|contacts|meet)|"
+    r"told|discussed|both|spokesperson\s+is|name\s+is|contacts|meet|accompanied\s+by)|"
     r"(?:social|family|coping|contact|proxy)\s*[:\-]+)\s*$"
 )
 _AND_BEFORE = re.compile(r"(?i)\b([a-z]+)\s+and\s*$")
@@ -397,8 +397,11 @@ class ClinicalNameRecognizer(_Base):
                     pair is not None and _first_name(pair.group(1), COMMON_ZIPF)
                 )
                 cue_after = _NAME_AFTER.match(after) is not None
+                # a common first name needs both, or, in mixed case, a cue before and a
+                # capital ('Accompanied by Edward and')
                 if (cue_before or cue_after) and (
-                    english_zipf(_bare(w).lower()) < 4.5 or (cue_before and cue_after)
+                    english_zipf(_bare(w).lower()) < 4.5
+                    or (cue_before and (cue_after or (cased and w[:1].isupper())))
                 ):
                     spans.append((words.spans[k][0], self._end(words, k)))
         spans.extend(self._signature(text, words, cased))
@@ -406,13 +409,17 @@ class ClinicalNameRecognizer(_Base):
 
     @staticmethod
     def _signature(text: str, words: _Words, cased: bool) -> list[tuple[int, int]]:
-        """The name that signs a note: its last line holds nothing but a listed first name,
-        perhaps with a surname or an initial ('SUSAN', 'Ann K.')."""
+        """The name that signs a note: its last line, or what follows its last sentence,
+        holds nothing but a listed first name, perhaps with a surname or an initial ('SUSAN',
+        'NOT 1400U/HR. SUSAN', 'Ann K.')."""
         body = text.rstrip()
-        line_start = body.rfind("\n") + 1
-        if not body or line_start == 0:
-            return []  # a text of one line is no note with a signature
+        last = re.search(r"(?:\n|[.!?;]\s)\s*([^\n.!?;]*\.?)\Z", body)
+        if not body or last is None:
+            return []  # a text of one sentence is no note with a signature
+        line_start = last.start(1)
         k = words.index_at(line_start)
+        if k >= len(words.words):
+            return []
         line = words.words[k:]
         rest = body[line_start:]
         for w in line:
@@ -526,10 +533,14 @@ class ClinicalLocationRecognizer(_Base):
     SCORE = 0.65
     _FACILITY = re.compile(
         r"(?i)(?<![\w])(?:" + _alternation(FACILITY_HEADS) + r"|hosp\.|"
-        r"medical\s+center|med\s+ctr|health\s+center|nursing\s+home|house|home)(?![\w])"
+        r"medical\s+center|med\s+ctr|health\s+center|nursing\s+home|house|home|"
+        r"county|parish|township|borough|shore)(?![\w])"
     )
-    # heads that are part of the name ('Kessler Adventist', 'Baltimore Rehab')
-    _NAMED_HEADS = frozenset({"memorial", "adventist", "regional"})
+    # heads that are part of the name ('Kessler Adventist', 'Baltimore Rehab'), and those of
+    # places below a state, which Safe Harbor removes with their name ('Harford County', 'the
+    # Eastern Shore')
+    _REGION_HEADS = frozenset({"county", "parish", "township", "borough", "shore"})
+    _NAMED_HEADS = frozenset({"memorial", "adventist", "regional"}) | _REGION_HEADS
     _SAINT = re.compile(
         r"(?i)(?<![\w])(?:st\.|saint)\s*([A-Za-z][A-Za-z'’]+)|(?<![\w])st\s+([A-Za-z][A-Za-z'’]+)"
     )
@@ -627,6 +638,8 @@ class ClinicalLocationRecognizer(_Base):
             if head is not None:
                 heads.append((a, a + len(_bare(w)), head))
         for start, stop, head in heads:
+            if head in self._REGION_HEADS and cased and not text[start].isupper():
+                continue  # in mixed case a region is capitalized: not 'Left shore line'
             k = words.index_at(start)
             j, first = k - 1, None
             while j >= 0 and k - j <= 3:
@@ -635,6 +648,8 @@ class ClinicalLocationRecognizer(_Base):
                     break
                 if not self._facility_word(w, cased):
                     break
+                if _sentence_end(w) and _bare(w).lower() not in ("st", "mt", "ft"):
+                    break  # 'Walked to the Shore. Left shore line': a sentence ends there
                 first = j
                 j -= 1
             if first is None:
@@ -869,6 +884,8 @@ class ClinicalDateRecognizer(_Base):
     _MD = re.compile(
         r"(?<![\w./])(?<!\d[-:])(\d{1,2})/(\d{1,2})(?:/(\d{4}|\d{2}))?(?![\w/]|\.\d|-\d)"
     )
+    # a whole date run on to the word before it: 'labs on10/14/82'
+    _GLUED = re.compile(r"(?<=[A-Za-z])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\w/%]|\.\d|\s*%)")
     _ORDINAL_DAY = re.compile(
         r"(?i)\b(?:on|the)\s+(?:the\s+)?(\d{1,2}(?:st|nd|rd|th))\b"
         r"(?=\s*(?:[.,;:)\n]|$|of\b|at\b|and\b|-|[ap]m\b))"
@@ -952,6 +969,9 @@ class ClinicalDateRecognizer(_Base):
             ):
                 continue
             spans.append(m.span())
+        for m in self._GLUED.finditer(text):
+            if 1 <= int(m.group(1)) <= 12 and 1 <= int(m.group(2)) <= 31:
+                spans.append(m.span())
         spans.extend(m.span(1) for m in self._ORDINAL_DAY.finditer(text))
         spans.extend(m.span(1) for m in self._MONTH_ALONE.finditer(text))
         for m in self._DASHED.finditer(text):
@@ -1104,7 +1124,9 @@ def same_value_in_text(text: str, results: list[RecognizerResult]) -> list[Recog
         )
         for m in re.finditer(r"(?<![\w'’])[A-Za-z]{3,}(?![\w'’])", text[r.start : r.end]):
             w = m.group(0)
-            if len(w) >= 4 and english_zipf(w.lower()) < 3.0 and not is_clinical_word(w):
+            # (a place's name may be more common: 'CALVERT HOSPITAL' ... 'AT CALVERT-')
+            rare = 3.5 if r.entity_type == "LOCATION" else 3.0
+            if len(w) >= 4 and english_zipf(w.lower()) < rare and not is_clinical_word(w):
                 values.setdefault(w.lower(), r)
             elif (
                 r.entity_type == "PERSON"

@@ -20,6 +20,7 @@ Each works by context words and word lists, never by one dataset's values:
 
 from __future__ import annotations
 
+import functools
 import re
 
 from presidio_analyzer import RecognizerResult
@@ -114,6 +115,8 @@ def _bare(word: str) -> str:
 
 def _title(word: str) -> str:
     """Capitalized as names are listed; after an apostrophe too ('o'brien': "O'Brien")."""
+    if "'" not in word and "’" not in word:
+        return word[:1].upper() + word[1:].lower()
     parts = re.split(r"(['’])", word.lower())
     return "".join(p[:1].upper() + p[1:] for p in parts)
 
@@ -152,6 +155,7 @@ def _surname(word: str, strong: bool = False) -> bool:
     return (listed and zipf < (3.5 if strong else 4.5)) or (zipf < 2.0 and not _word_shaped(bare))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _first_name(word: str, limit: float = 4.0) -> bool:
     bare = _bare(word)
     if len(bare) < 2 or not bare.isalpha() or bare.lower() in _STOP or is_clinical_word(bare):
@@ -281,26 +285,23 @@ class ClinicalNameRecognizer(_Base):
             written_as_title = title[:1].isupper() and title[1:].rstrip(".").islower()
             if title.lower().rstrip(".") in _AMBIGUOUS_TITLES and not written_as_title:
                 # 'MS' (mental status), 'NP' (nasal prongs), 'MD', 'RN': only a listed name
-                # or an unknown word after them
+                # or an unknown word after them, a name word before a cue ('NP JEN AWARE'),
                 # or, in text written in lower case, a capitalized word ('per md Saeed')
                 k = words.index_at(m.end())
-                if (
-                    k >= len(words.words)
-                    or not (
-                        _surname(words.words[k], strong=True)
-                        or _first_name(words.words[k], 4.5)
-                        or (  # 'NP JEN AWARE', 'md Okonjo called'
-                            name_token(words.words[k], after_title=True)
-                            and _NAME_AFTER.match(text[words.spans[k][1] : words.spans[k][1] + 30])
-                            is not None
-                        )
-                        or (
-                            lower
-                            and title.islower()
-                            and words.words[k][:1].isupper()
-                            and words.words[k][1:].rstrip(".").islower()
-                            and name_token(words.words[k], after_title=True)
-                        )
+                if k >= len(words.words) or not (
+                    _surname(words.words[k], strong=True)
+                    or _first_name(words.words[k], 4.5)
+                    or (
+                        name_token(words.words[k], after_title=True)
+                        and _NAME_AFTER.match(text[words.spans[k][1] : words.spans[k][1] + 30])
+                        is not None
+                    )
+                    or (
+                        lower
+                        and title.islower()
+                        and words.words[k][:1].isupper()
+                        and words.words[k][1:].rstrip(".").islower()
+                        and name_token(words.words[k], after_title=True)
                     )
                 ):
                     continue

@@ -260,6 +260,25 @@ GENERAL = [
     *_cases("5. The Colorado Trail: Spanning 486 miles from Denver to Durango.", []),
     *_cases("* Drive from Big Sur to Monterey (approximately 60 miles, 1.5 hours)", []),
     *_cases("Shape dough into 1 inch (2.5 cm) balls, and place them 2 inches (5 cm) apart.", []),
+    # a comma after the street word only when the core starts with its house number: a list
+    # whose item is a street word ('Green') is no address
+    ("The bands are: Bee Gees, Coldplay, Green Day, Lamb of God, Maroon 5, Pink Floyd", []),
+    ("It blends scratching with calls from square dancing, and, in 1983, the EP.", []),
+    *_cases(
+        "Send it to 221b Baker Street, London", [("221b Baker Street, London", "STREET_ADDRESS")]
+    )[::2],
+    # an appositive is no vocative, a ship no person, a proper noun after 'the name on the'
+    # no personal context, a decimal number no phone
+    (
+        'Charles de Gaulle, a famous French president, once asked - "How can you govern a '
+        'country which has 246 varieties of cheese?"',
+        [],
+    ),
+    ("Ann, the kids are asking for you!", [("Ann", "PERSON")]),
+    ("She was laid down as SS War Agate, but launched in 1918 as SS West Gate.", []),
+    ("Nokia is listed under the same name on the Helsinki Stock Exchange.", []),
+    ("Please put the name on the card: Ann Lee.", [("Ann Lee", "PERSON")]),
+    ("The number Pi is 3.14159265 and so on.", []),
     *_cases("| Team | St. Louis Cardinals (2001-2011), Los Angeles Angels (2012) |", []),
     *_cases("Place 2 cups of flour in a bowl.", []),
     *_cases(

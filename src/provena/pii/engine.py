@@ -451,8 +451,9 @@ class FastPhoneRecognizer(PhoneRecognizer):
                 sum(c.isdigit() for c in m.group(0)) < 7
                 or self._DATE.fullmatch(m.group(0).strip())
                 or self._counting(m.group(0))
+                or re.fullmatch(r"\d{1,3}\.\d+", m.group(0).strip())
             ):
-                continue  # too short for a phone, a date, a counting sequence
+                continue  # too short for a phone, a date, a counting sequence, a decimal
             a, b = max(0, m.start() - 2), min(len(text), m.end() + 2)
             for start, end in self._spans(text[a:b], m.start() - a, m.end() - a):
                 if self._counting(text[start + a : end + a]):

@@ -620,7 +620,7 @@ _PERSONAL = re.compile(
     r"\b(?:my|our|your)\s+(?:\d+\s+|co-?)?(?:founders?|team|staff|members|employees|partners|"
     r"owners|directors|guests|tenants|neighbou?rs)\b|"
     r"\b(?:my|your|his|her|their)\s+(?:full\s+|last\s+|first\s+|maiden\s+|middle\s+)?name\b|"
-    r"\bname\s+(?:on|in)\s+(?:the|my|your|this)\b|"
+    r"\bname\s+(?:on|in)\s+(?:my|your|this|the(?=\s+(?-i:[a-z])))\b|"
     r"\b(?:contact|e-?mail|phone|call|text|reach)\s+(?:me|him|her|us)\b)",
     re.M,
 )
@@ -641,8 +641,13 @@ _ASKED_ABOUT = re.compile(
     r"(?:met|meet|heard|hear|seen|call(?:ed)?|ask(?:ed)?|tell|told|(?:talk(?:ed)?|spoken?|speak|"
     r"write|written|wrote)\s+to|e-?mail(?:ed)?|text(?:ed)?|contact(?:ed)?|remember|invite[ds]?)\s+$"
 )
-# someone addressed by name: 'Ann, can you ...?', 'Remember me, Ann?', "Don't go, Ann!"
-_VOCATIVE_AFTER = re.compile(r"^\s*,[^.!?\n]*(?:\?|!|\byou\b|\byour\b)", re.I)
+# someone addressed by name: 'Ann, can you ...?', 'Remember me, Ann?', "Don't go, Ann!";
+# not a name an appositive describes ('Charles de Gaulle, a famous French president, once
+# asked - "How can you govern ...?"')
+_VOCATIVE_AFTER = re.compile(
+    r"^\s*,(?!\s*(?:a|an|the|who|which|whose)\s[^,.!?\n]{1,60},)[^.!?\n]*(?:\?|!|\byou\b|\byour\b)",
+    re.I,
+)
 _VOCATIVE_BEFORE = re.compile(r"(?:,|\bme)\s*$", re.I)
 # two people in one exchange: 'said Ann to Bo', 'Ann shouted at Bo'
 _SPEECH_VERB = r"(?:said|says|asked|told|shouted|yelled|screamed|whispered|replied|cried)"
@@ -1165,6 +1170,8 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
             continue
         if any(c.isdigit() for c in value):
             continue  # a person's name holds no digit: a title or product ('Mario Kart 8')
+        if _SHIP.match(value):
+            continue  # a ship's name ('laid down as SS War Agate')
         if any(c.start <= r.start and r.end <= c.end for c in contact):
             continue  # part of an address or e-mail address, which is removed whole
         shaped = _name_shaped(value)
@@ -1176,6 +1183,9 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
                 r.recognition_metadata["private_because"] = reason
             out.append(r)
     return out
+
+
+_SHIP = re.compile(r"(?:SS|USS|HMS|HMAS|HMCS|RMS|MV|MS|USNS|USCGC)\s+[A-Z]")
 
 
 def _fitted(text: str, r: RecognizerResult) -> RecognizerResult:

@@ -242,7 +242,9 @@ class StreetAddressRecognizer(_Base):
         # a colon, a semicolon, a parenthesis or a bracket between two words: a core never
         # crosses it ('Trail: Spanning 486', 'inches (5 cm)'); a comma between two words of
         # the name only after the street word ('221b baker street, london'), never before it
-        # ('balls, and place them 2'); next to the house number always ('Calle de Alcalá, 45')
+        # ('balls, and place them 2'), and only when the core starts with its house number
+        # ('Green Day, Lamb of God, Maroon 5' is a list); next to the house number always
+        # ('Calle de Alcalá, 45')
         walls = [False] + [
             _CORE_WALL.search(line, a.end(), b.start()) is not None
             for a, b in itertools.pairwise(toks)
@@ -258,7 +260,7 @@ class StreetAddressRecognizer(_Base):
             street = False  # a street word among the core's words so far
             for j in range(i + 1, min(i + 8, len(toks)) + 1):
                 k = j - 1
-                if k > i and (walls[k] or (commas[k] and not street)):
+                if k > i and (walls[k] or (commas[k] and not (street and nums[i]))):
                     break
                 street = street or feats[k][1]
                 # a core starts or ends with a house number
@@ -490,8 +492,8 @@ class PhoneContextRecognizer(_Base):
         out = []
         for m in self._NUMBER.finditer(text):
             digits = sum(c.isdigit() for c in m.group(0))
-            if not 7 <= digits <= 15:
-                continue
+            if not 7 <= digits <= 15 or re.fullmatch(r"\d{1,3}\.\d+", m.group(0)):
+                continue  # a decimal number is no phone: 'The number Pi is 3.14159265...'
             window = text[max(0, m.start() - 30) : m.start()] + " " + text[m.end() : m.end() + 15]
             if self._CONTEXT.search(window):
                 out.append(self.found("PHONE_NUMBER", m.start(), m.end()))

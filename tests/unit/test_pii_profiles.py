@@ -279,6 +279,9 @@ GENERAL = [
     ("Nokia is listed under the same name on the Helsinki Stock Exchange.", []),
     ("Please put the name on the card: Ann Lee.", [("Ann Lee", "PERSON")]),
     ("The number Pi is 3.14159265 and so on.", []),
+    # a template's slot for a name is none; a city with its possessive is no unknown name
+    ("Subject: Review\n\nDear [Recipient's Name],\n\nI hope this finds you well.", []),
+    ("Spend the afternoon exploring Basel's historic city center.", []),
     *_cases("| Team | St. Louis Cardinals (2001-2011), Los Angeles Angels (2012) |", []),
     *_cases("Place 2 cups of flour in a bowl.", []),
     *_cases(

@@ -880,9 +880,15 @@ def given_name_lists(text: str) -> list[tuple[int, int]]:
 
 
 def _unknown_name(value: str) -> bool:
-    """No word of the name is one English text knows ('Fiammetta Zetticci', not 'Mozart')."""
+    """No word of the name is one English text knows ('Fiammetta Zetticci', not 'Mozart'),
+    and it is no city's ('Basel's historic city center')."""
     words = [w for w in _words(value) if len(w.strip(".")) > 1]
-    return bool(words) and all(english_zipf(w.lower()) < UNKNOWN_NAME_ZIPF for w in words)
+    bare = re.sub(r"(?:['’][sS]|(?<=[sS])['’])$", "", " ".join(words))
+    return (
+        bool(words)
+        and all(english_zipf(w.lower()) < UNKNOWN_NAME_ZIPF for w in words)
+        and bare not in place_names()
+    )
 
 
 def private_name_reason(text: str, r: RecognizerResult, ctx: dict) -> str | None:
@@ -1172,6 +1178,9 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
             continue  # a person's name holds no digit: a title or product ('Mario Kart 8')
         if _SHIP.match(value):
             continue  # a ship's name ('laid down as SS War Agate')
+        if _in_template_slot(text, r):
+            continue  # a template's slot: 'Dear [Recipient's Name],'
+
         if any(c.start <= r.start and r.end <= c.end for c in contact):
             continue  # part of an address or e-mail address, which is removed whole
         shaped = _name_shaped(value)
@@ -1183,6 +1192,17 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
                 r.recognition_metadata["private_because"] = reason
             out.append(r)
     return out
+
+
+_SLOT = re.compile(r"\[[^\[\]\n]{0,40}\b(?:name|names)\b[^\[\]\n]{0,20}\]", re.I)
+
+
+def _in_template_slot(text: str, r: RecognizerResult) -> bool:
+    """The detection lies inside a bracketed slot that asks for a name ('[Your Name]')."""
+    return any(
+        m.start() <= r.start and r.end <= m.end()
+        for m in _SLOT.finditer(text, max(0, r.start - 45), min(len(text), r.end + 25))
+    )
 
 
 _SHIP = re.compile(r"(?:SS|USS|HMS|HMAS|HMCS|RMS|MV|MS|USNS|USCGC)\s+[A-Z]")

@@ -438,6 +438,23 @@ def test_general_profile_finds_addresses_in_any_case(general, text):
     assert any(d.start <= start and d.end >= text.index("62704") + 5 for d in spans)
 
 
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        # the place line ends with its postal code, then the sentence goes on
+        (
+            "Please send it to 84 Willow Lane Unit 1, St. Louis, MO 63177 before Friday.",
+            "84 Willow Lane Unit 1, St. Louis, MO 63177",
+        ),
+        ("It is 7443 Martin Luther King Jr Lane, Atlanta, GA 30300 now.", "GA 30300"),
+        ("My address is 4880 Aspen Drive, Sacramento, CA 95837. It was", "CA 95837"),
+    ],
+)
+def test_an_address_grows_to_its_postal_code_before_the_sentence_goes_on(text, address):
+    spans = StreetAddressRecognizer().analyze(text, ["STREET_ADDRESS"])
+    assert [text[r.start : r.end].rstrip(".").endswith(address) for r in spans] == [True]
+
+
 def test_profile_of_a_record_follows_the_first_matching_source_glob():
     cfg = ScrubPiiConfig(
         profile="general",

@@ -242,9 +242,9 @@ class StreetAddressRecognizer(_Base):
         # a colon, a semicolon, a parenthesis or a bracket between two words: a core never
         # crosses it ('Trail: Spanning 486', 'inches (5 cm)'); a comma between two words of
         # the name only after the street word ('221b baker street, london'), never before it
-        # ('balls, and place them 2'), and only when the core starts with its house number
-        # ('Green Day, Lamb of God, Maroon 5' is a list); next to the house number always
-        # ('Calle de Alcalá, 45')
+        # ('balls, and place them 2'), and only after a street word that follows the house
+        # number ('Green Day, Lamb of God, Maroon 5' is a list); next to the house number
+        # always ('Calle de Alcalá, 45')
         walls = [False] + [
             _CORE_WALL.search(line, a.end(), b.start()) is not None
             for a, b in itertools.pairwise(toks)
@@ -257,12 +257,14 @@ class StreetAddressRecognizer(_Base):
         i = 0
         while i < len(toks):
             best = None
-            street = False  # a street word among the core's words so far
+            numbered = False  # a house number among the core's words so far
+            street = False  # a street word after it
             for j in range(i + 1, min(i + 8, len(toks)) + 1):
                 k = j - 1
-                if k > i and (walls[k] or (commas[k] and not (street and nums[i]))):
+                if k > i and (walls[k] or (commas[k] and not street)):
                     break
-                street = street or feats[k][1]
+                street = street or (numbered and feats[k][1])
+                numbered = numbered or nums[k]
                 # a core starts or ends with a house number
                 if (nums[i] or nums[j - 1]) and StreetAddressRecognizer._plausible(feats[i:j]):
                     best = j
@@ -324,20 +326,32 @@ class StreetAddressRecognizer(_Base):
                 break  # a label's line ('Bedrooms: 2') or a gloss ('(2e)') ends the address
             words = segment.split()
             ok = (
-                0 < len(words) <= 5
-                and all(
-                    _is_cap(w)
-                    or re.fullmatch(_POSTAL, w)
-                    or re.fullmatch(r"\d{1,6}", w)
-                    or re.fullmatch(rf"(?i){_UNIT}", w)
-                    or w.lower() in _PARTICLES
-                    for w in words
-                )
+                0 < len(words) <= 5 and all(StreetAddressRecognizer._place_word(w) for w in words)
             ) or re.fullmatch(rf"(?i)(?:{_UNIT}|{_MILITARY_TAIL}|{_POSTAL})", segment)
             if not ok:
+                # a place line that ends with its postal code before the sentence goes on
+                # ('St. Louis, MO 63177 before order ...', 'CA 95837. It was')
+                tail = re.match(
+                    rf"(?:\S+[ \t]+){{0,4}}?(?:{_POSTAL})(?![\w-])", segment, flags=re.I
+                )
+                if tail and all(
+                    StreetAddressRecognizer._place_word(w) for w in tail.group(0).split()
+                ):
+                    pos = seg_start + len(tail.group(0).rstrip("."))
                 break
             pos = seg_start + len(segment)
         return pos
+
+    @staticmethod
+    def _place_word(w: str) -> bool:
+        """A word of a place line: capitalized, a postal code, a number, a unit, a particle."""
+        return bool(
+            _is_cap(w)
+            or re.fullmatch(_POSTAL, w)
+            or re.fullmatch(r"\d{1,6}", w)
+            or re.fullmatch(rf"(?i){_UNIT}", w)
+            or w.lower() in _PARTICLES
+        )
 
 
 # ----------------------------------------------------------------------------- IDs

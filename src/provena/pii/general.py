@@ -1180,7 +1180,6 @@ def personal_context_filter(text: str, results: list[RecognizerResult]) -> list[
             continue  # a ship's name ('laid down as SS War Agate')
         if _in_template_slot(text, r):
             continue  # a template's slot: 'Dear [Recipient's Name],'
-
         if any(c.start <= r.start and r.end <= c.end for c in contact):
             continue  # part of an address or e-mail address, which is removed whole
         shaped = _name_shaped(value)
@@ -1205,7 +1204,8 @@ def _in_template_slot(text: str, r: RecognizerResult) -> bool:
     )
 
 
-_SHIP = re.compile(r"(?:SS|USS|HMS|HMAS|HMCS|RMS|MV|MS|USNS|USCGC)\s+[A-Z]")
+# a ship's prefix; not 'MS', which may be a title written in capitals ('MS SMITH')
+_SHIP = re.compile(r"(?:SS|USS|HMS|HMAS|HMCS|RMS|MV|USNS|USCGC)\s+[A-Z]")
 
 
 def _fitted(text: str, r: RecognizerResult) -> RecognizerResult:

@@ -82,6 +82,7 @@ from provena.pii.recognizers import (
     TitledNameRecognizer,
     UsPhoneShapeRecognizer,
     all_recognizers,
+    decimal_number,
 )
 
 # en_core_web_sm's NER has its own embedding layer; the shared tok2vec only feeds the tagger
@@ -451,7 +452,7 @@ class FastPhoneRecognizer(PhoneRecognizer):
                 sum(c.isdigit() for c in m.group(0)) < 7
                 or self._DATE.fullmatch(m.group(0).strip())
                 or self._counting(m.group(0))
-                or re.fullmatch(r"\d{1,3}\.\d+", m.group(0).strip())
+                or decimal_number(m.group(0))
             ):
                 continue  # too short for a phone, a date, a counting sequence, a decimal
             a, b = max(0, m.start() - 2), min(len(text), m.end() + 2)

@@ -488,6 +488,14 @@ class PostalCodeRecognizer(_Base):
         ]
 
 
+_DECIMAL = re.compile(r"\d{1,3}\.\d+")
+
+
+def decimal_number(value: str) -> bool:
+    """A decimal number, which no phone number is: 'The number Pi is 3.14159265...'."""
+    return _DECIMAL.fullmatch(value.strip()) is not None
+
+
 class PhoneContextRecognizer(_Base):
     """Phone numbers that no region's numbering plan accepts, said to be phones by a word
     beside them ('office', 'fax', 'mobile', 'tel', 'registered')."""
@@ -506,8 +514,8 @@ class PhoneContextRecognizer(_Base):
         out = []
         for m in self._NUMBER.finditer(text):
             digits = sum(c.isdigit() for c in m.group(0))
-            if not 7 <= digits <= 15 or re.fullmatch(r"\d{1,3}\.\d+", m.group(0)):
-                continue  # a decimal number is no phone: 'The number Pi is 3.14159265...'
+            if not 7 <= digits <= 15 or decimal_number(m.group(0)):
+                continue
             window = text[max(0, m.start() - 30) : m.start()] + " " + text[m.end() : m.end() + 15]
             if self._CONTEXT.search(window):
                 out.append(self.found("PHONE_NUMBER", m.start(), m.end()))
